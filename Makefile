@@ -1,0 +1,35 @@
+# The two commands the README promises, on a fresh machine:
+#   make demo   - build, then run the example host application
+#   make test   - build, then run the whole test suite (pytest + ctest)
+PYTHON ?= python3
+CTEST_BUILD ?= build/ctest
+
+.PHONY: deps build demo test pytest ctest ctest-asan bench clean
+
+deps:
+	$(PYTHON) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+
+build: deps
+	$(PYTHON) setup.py -q build_ext --inplace
+
+demo: build
+	$(PYTHON) examples/host_app.py
+
+pytest: build
+	$(PYTHON) -m pytest -q
+
+ctest:
+	cmake -S . -B $(CTEST_BUILD) -DCMAKE_BUILD_TYPE=Debug $(CMAKE_ARGS) >/dev/null
+	cmake --build $(CTEST_BUILD) -j2
+	ctest --test-dir $(CTEST_BUILD) --output-on-failure
+
+ctest-asan:
+	$(MAKE) ctest CTEST_BUILD=build/asan CMAKE_ARGS=-DSDK_GUARD_SANITIZE=ON
+
+test: pytest ctest
+
+bench: build
+	$(PYTHON) bench/run_all.py
+
+clean:
+	rm -rf build python/sdk_guard/*.so

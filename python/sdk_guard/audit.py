@@ -1,0 +1,2 @@
+"""Audit trail (being written)."""
+from __future__ import annotations

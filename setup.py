@@ -1,0 +1,51 @@
+"""Builds sdk_guard._guard from every C file in src/_guard.
+
+Environment switches (msgspec / python-zstandard habit):
+  SDK_GUARD_DEBUG=1     -O0 -g, assertions on
+  SDK_GUARD_SANITIZE=1  AddressSanitizer + UndefinedBehaviorSanitizer (run with LD_PRELOAD of libasan)
+"""
+import glob
+import os
+import sysconfig
+
+from setuptools import Extension, setup
+
+if sysconfig.get_config_var("Py_GIL_DISABLED"):
+    # The extension refuses to load on free-threaded builds (see module.c); building
+    # is still allowed so the refusal is a clear ImportError, not a build failure.
+    pass
+
+extra_compile = [
+    "-std=gnu11",
+    "-fvisibility=hidden",
+    "-Wall",
+    "-Wextra",
+    "-Wno-unused-parameter",
+    "-Wno-missing-field-initializers",
+    "-Werror=implicit-function-declaration",
+    "-Werror=incompatible-pointer-types",
+    "-Werror=return-type",
+]
+extra_link = []
+undef = []
+if os.environ.get("SDK_GUARD_DEBUG"):
+    extra_compile += ["-O0", "-g3"]
+    undef += ["NDEBUG"]
+if os.environ.get("SDK_GUARD_SANITIZE"):
+    san = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-fno-sanitize-recover=undefined"]
+    extra_compile += san
+    extra_link += san
+
+setup(
+    ext_modules=[
+        Extension(
+            "sdk_guard._guard",
+            sources=sorted(glob.glob("src/_guard/*.c")),
+            include_dirs=["src/_guard"],
+            depends=sorted(glob.glob("src/_guard/*.h")),
+            extra_compile_args=extra_compile,
+            extra_link_args=extra_link,
+            undef_macros=undef,
+        )
+    ]
+)
