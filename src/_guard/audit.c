@@ -1,23 +1,74 @@
-/* audit.c - one record per policy decision, handed to the Python audit pipeline.
+/* audit.c - one record per policy decision, through the audit ring to the sinks.
  *
- * The record schema is DESIGN.md's.  `seq` is contiguous per process: it is taken
- * here, under the GIL, and a record that cannot be delivered is counted, never lost
- * silently.
+ * Producer side (any thread, under the GIL): guard_audit_emit() builds the record
+ * dict in DESIGN.md's key order, reads the enclosing spans from the span context
+ * variable, takes the next `seq` and pushes the record into the ring (ring.c).
+ * Consumer side: sdk_guard.audit's writer thread waits with audit_wait() (GIL
+ * released) and calls audit_deliver(), which pops records in ring order and hands
+ * each to the dispatcher set by set_audit_dispatcher().
+ *
+ * Ordering: `seq` is read, stored into the record and pushed with no Python code
+ * running in between (only a PyLong allocation, which never triggers the GC), all
+ * under the GIL, and next_seq only advances once the push succeeded.  So ring order
+ * is seq order, whichever thread recorded the event, and seq is contiguous.
+ *
+ * A full ring: while a consumer is attached (a dispatcher is set) and the recording
+ * thread is not the consumer itself, the producer releases the GIL and waits up to
+ * `overflow_wait` seconds for a slot.  The wait is bounded because the hook fires
+ * inside arbitrary code: a sink that needs a lock the recording code holds must
+ * not deadlock the process.  After the wait the record is given up, its seq is
+ * counted by guard_ring_note_drop, and the consumer surfaces the count as a
+ * `dropped` record (layer "audit") at the next delivery.
+ *
+ * Span tuple layout (the value of the "sdk_guard.spans" context variable, written
+ * only by sdk_guard.audit.span; documented there too):
+ *   0 action id | None      1 task id | None      2 model_call id | None
+ *   3 storage_mutation id | None                  4 user | None    5 org | None
+ *   6 span path: tuple of span ids, outermost first
+ *   7 the innermost Span object (Python-side only; never read here)
+ * Reading it costs one context lookup and borrowed tuple items; it happens only for
+ * an event that is recorded, never for allowed, unlogged ones.
  */
 #include "guard.h"
+#include "ring.h"
 
+#include <stdlib.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
+#define SPAN_TUPLE_MIN 7
+#define DELIVER_CHUNK 256
+/* Records the dispatcher refused are kept for take_undelivered() up to this many;
+ * beyond it they are counted as dropped like a ring overflow. */
+#define FALLBACK_MAX 65536
+
+enum {
+    K_SEQ, K_TS, K_LAYER, K_PRINCIPAL, K_CAPABILITY, K_TARGET, K_DECISION, K_RULE,
+    K_SPAN, K_ACTION, K_TASK, K_MODEL_CALL, K_STORAGE_MUTATION, K_USER, K_ORG,
+    K_SPAN_PATH, K_PID, K_TID, K_COUNT
+};
+static const char *const key_names[K_COUNT] = {
+    "seq", "ts", "layer", "principal", "capability", "target", "decision", "rule",
+    "span", "action", "task", "model_call", "storage_mutation", "user", "org",
+    "span_path", "pid", "tid",
+};
+
 /* Process-wide, not module state: the audit hook that emits records is process-wide
- * and outlives any module object (hooks can never be removed). */
+ * and can never be removed, so the ring and seq counter must outlive any module
+ * object, and one process has exactly one seq sequence. */
 static struct {
-    PyObject *span_var;        /* ContextVar "sdk_guard.spans": tuple or unset */
-    PyObject *dispatcher;      /* callable(record) or NULL */
+    PyObject *span_var;           /* ContextVar "sdk_guard.spans": tuple or unset */
+    PyObject *dispatcher;         /* callable(record) or NULL: no consumer attached */
+    guard_ring *ring;
     long long next_seq;
-    long long undelivered;     /* dispatcher raised; the record went to fallback */
-    PyObject *fallback;        /* list of records nobody took (bounded by the caller) */
+    long long undelivered;        /* records the dispatcher raised on */
+    long long waits;              /* times a producer waited for a free slot */
+    PyObject *fallback;           /* list of records nobody took */
+    double overflow_wait;         /* seconds */
+    unsigned long consumer_thread;    /* ident of the thread in audit_wait/deliver */
+    unsigned long delivering_thread;  /* ident of the thread inside audit_deliver */
+    PyObject *keys[K_COUNT];      /* interned record keys */
 } audit_state;
 
 PyObject *
@@ -39,46 +90,56 @@ iso_timestamp(void)
     return PyUnicode_FromString(buf);
 }
 
+/* Sets REC[KEY] to a new reference V (consumed); -1 if V is NULL or on failure. */
 static int
-set_str(PyObject *d, const char *key, const char *val)
+set_new(PyObject *rec, int key, PyObject *v)
 {
-    if (val == NULL)
-        return PyDict_SetItemString(d, key, Py_None);
-    PyObject *s = PyUnicode_FromString(val);
-    if (s == NULL)
+    if (v == NULL)
         return -1;
-    int rc = PyDict_SetItemString(d, key, s);
-    Py_DECREF(s);
+    int rc = PyDict_SetItem(rec, audit_state.keys[key], v);
+    Py_DECREF(v);
     return rc;
 }
 
 static int
-set_obj(PyObject *d, const char *key, PyObject *val)
+set_str(PyObject *rec, int key, const char *val)
 {
-    return PyDict_SetItemString(d, key, val ? val : Py_None);
+    if (val == NULL)
+        return PyDict_SetItem(rec, audit_state.keys[key], Py_None);
+    return set_new(rec, key, PyUnicode_FromString(val));
 }
 
-/* Span tuple layout, written by sdk_guard.audit: (action, task, model_call,
- * storage_mutation, user, org). */
+static int
+set_obj(PyObject *rec, int key, PyObject *val)
+{
+    return PyDict_SetItem(rec, audit_state.keys[key], val ? val : Py_None);
+}
+
+/* Adds span, user, org and span_path from the span context variable. 0 or -1. */
 static int
 add_spans(PyObject *rec)
 {
-    static const char *kinds[] = {"action", "task", "model_call", "storage_mutation"};
     PyObject *val = NULL;
     if (PyContextVar_Get(audit_state.span_var, NULL, &val) < 0)
         return -1;
+    int ok = val != NULL && PyTuple_Check(val) && PyTuple_GET_SIZE(val) >= SPAN_TUPLE_MIN;
     PyObject *span = PyDict_New();
     if (span == NULL)
         goto error;
-    int ok_tuple = val != NULL && PyTuple_Check(val) && PyTuple_GET_SIZE(val) >= 6;
     for (int i = 0; i < 4; i++) {
-        if (set_obj(span, kinds[i], ok_tuple ? PyTuple_GET_ITEM(val, i) : NULL) < 0)
+        if (set_obj(span, K_ACTION + i, ok ? PyTuple_GET_ITEM(val, i) : NULL) < 0)
             goto error;
     }
-    if (PyDict_SetItemString(rec, "span", span) < 0 ||
-        set_obj(rec, "user", ok_tuple ? PyTuple_GET_ITEM(val, 4) : NULL) < 0 ||
-        set_obj(rec, "org", ok_tuple ? PyTuple_GET_ITEM(val, 5) : NULL) < 0)
+    if (PyDict_SetItem(rec, audit_state.keys[K_SPAN], span) < 0 ||
+        set_obj(rec, K_USER, ok ? PyTuple_GET_ITEM(val, 4) : NULL) < 0 ||
+        set_obj(rec, K_ORG, ok ? PyTuple_GET_ITEM(val, 5) : NULL) < 0)
         goto error;
+    if (ok) {
+        if (set_obj(rec, K_SPAN_PATH, PyTuple_GET_ITEM(val, 6)) < 0)
+            goto error;
+    } else if (set_new(rec, K_SPAN_PATH, PyTuple_New(0)) < 0) {
+        goto error;
+    }
     Py_DECREF(span);
     Py_XDECREF(val);
     return 0;
@@ -88,57 +149,150 @@ error:
     return -1;
 }
 
+/* Returns a new record without its final seq (a placeholder keeps key order), or
+ * NULL with an exception. */
+static PyObject *
+build_record(const guard_event *ev)
+{
+    PyObject *rec = PyDict_New();
+    if (rec == NULL)
+        return NULL;
+    if (set_obj(rec, K_SEQ, NULL) < 0 ||
+        set_new(rec, K_TS, iso_timestamp()) < 0 ||
+        set_str(rec, K_LAYER, ev->layer) < 0 ||
+        set_obj(rec, K_PRINCIPAL, ev->principal) < 0 ||
+        set_str(rec, K_CAPABILITY, ev->capability) < 0 ||
+        set_obj(rec, K_TARGET, ev->target) < 0 ||
+        set_str(rec, K_DECISION, ev->decision) < 0 ||
+        set_obj(rec, K_RULE, ev->rule) < 0 ||
+        add_spans(rec) < 0 ||
+        set_new(rec, K_PID, PyLong_FromLong((long)getpid())) < 0 ||
+        set_new(rec, K_TID, PyLong_FromLong((long)syscall(SYS_gettid))) < 0)
+        goto error;
+    if (ev->extra != NULL && PyDict_Update(rec, ev->extra) < 0)
+        goto error;
+    return rec;
+error:
+    Py_DECREF(rec);
+    return NULL;
+}
+
+/* May the calling thread wait for the consumer to free a slot? */
+static int
+may_wait_for_consumer(void)
+{
+    if (audit_state.dispatcher == NULL || audit_state.overflow_wait <= 0)
+        return 0;
+    unsigned long me = PyThread_get_thread_ident();
+    return me != audit_state.consumer_thread && me != audit_state.delivering_thread;
+}
+
+static double
+monotonic_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Stamps REC (a new reference, consumed) with the next seq and queues it; a record
+ * that cannot be queued is counted as dropped.  Returns its seq; never fails. */
+static long long
+enqueue(PyObject *rec)
+{
+    double deadline = -1;
+    for (;;) {
+        long long seq = audit_state.next_seq;
+        PyObject *s = PyLong_FromLongLong(seq);
+        if (s == NULL || PyDict_SetItem(rec, audit_state.keys[K_SEQ], s) < 0) {
+            Py_XDECREF(s);
+            PyErr_Clear();
+            break;
+        }
+        Py_DECREF(s);
+        if (guard_ring_push(audit_state.ring, rec) == 0) {
+            audit_state.next_seq++;
+            return seq;
+        }
+        if (!may_wait_for_consumer())
+            break;
+        double now = monotonic_seconds();
+        if (deadline < 0)
+            deadline = now + audit_state.overflow_wait;
+        if (now >= deadline)
+            break;
+        audit_state.waits++;
+        int64_t ns = (int64_t)((deadline - now) * 1e9);
+        Py_BEGIN_ALLOW_THREADS
+        guard_ring_wait_space(audit_state.ring, ns);
+        Py_END_ALLOW_THREADS
+    }
+    long long seq = audit_state.next_seq++;
+    guard_ring_note_drop(audit_state.ring, (uint64_t)seq);
+    Py_DECREF(rec);
+    return seq;
+}
+
 long long
 guard_audit_emit(const guard_event *ev)
 {
-    long long seq = audit_state.next_seq++;
-    PyObject *rec = PyDict_New();
+    PyObject *rec = build_record(ev);
     if (rec == NULL)
         return -1;
-    PyObject *v;
-    if ((v = PyLong_FromLongLong(seq)) == NULL || PyDict_SetItemString(rec, "seq", v) < 0)
-        goto error_v;
-    Py_DECREF(v);
-    if ((v = iso_timestamp()) == NULL || PyDict_SetItemString(rec, "ts", v) < 0)
-        goto error_v;
-    Py_DECREF(v);
-    if (set_str(rec, "layer", ev->layer) < 0 ||
-        set_obj(rec, "principal", ev->principal) < 0 ||
-        set_str(rec, "capability", ev->capability) < 0 ||
-        set_obj(rec, "target", ev->target) < 0 ||
-        set_str(rec, "decision", ev->decision) < 0 ||
-        set_obj(rec, "rule", ev->rule) < 0 ||
-        add_spans(rec) < 0)
-        goto error;
-    if ((v = PyLong_FromLong((long)getpid())) == NULL || PyDict_SetItemString(rec, "pid", v) < 0)
-        goto error_v;
-    Py_DECREF(v);
-    if ((v = PyLong_FromLong((long)syscall(SYS_gettid))) == NULL || PyDict_SetItemString(rec, "tid", v) < 0)
-        goto error_v;
-    Py_DECREF(v);
-    if (ev->extra != NULL && PyDict_Update(rec, ev->extra) < 0)
-        goto error;
+    return enqueue(rec);
+}
 
-    if (audit_state.dispatcher != NULL) {
-        PyObject *r = PyObject_CallOneArg(audit_state.dispatcher, rec);
-        if (r != NULL) {
-            Py_DECREF(r);
-            Py_DECREF(rec);
-            return seq;
-        }
-        /* A sink failure must not break guarded code nor lose the record. */
-        audit_state.undelivered++;
-        PyErr_WriteUnraisable(audit_state.dispatcher);
-    }
-    if (PyList_Append(audit_state.fallback, rec) < 0)
+/* Queues a `dropped` record for drops not yet reported.  0, or -1 with an exception
+ * (the drops are then kept for the next attempt). */
+static int
+surface_drops(void)
+{
+    guard_ring_drops d;
+    if (!guard_ring_take_drops(audit_state.ring, &d))
+        return 0;
+    PyObject *extra = Py_BuildValue("{sKsKsK}", "dropped", (unsigned long long)d.count,
+                                    "first_seq", (unsigned long long)d.first_seq,
+                                    "last_seq", (unsigned long long)d.last_seq);
+    if (extra == NULL)
         goto error;
-    Py_DECREF(rec);
-    return seq;
-error_v:
-    Py_XDECREF(v);
+    guard_event ev = {"audit", NULL, "audit.dropped", NULL, "dropped", NULL, extra};
+    PyObject *rec = build_record(&ev);
+    Py_DECREF(extra);
+    if (rec == NULL)
+        goto error;
+    /* Pushed at the tail: the report keeps seq order with the records around it. */
+    long long seq = audit_state.next_seq;
+    PyObject *s = PyLong_FromLongLong(seq);
+    if (s == NULL || PyDict_SetItem(rec, audit_state.keys[K_SEQ], s) < 0) {
+        Py_XDECREF(s);
+        Py_DECREF(rec);
+        goto error;
+    }
+    Py_DECREF(s);
+    if (guard_ring_push(audit_state.ring, rec) < 0) {
+        Py_DECREF(rec);
+        guard_ring_restore_drops(audit_state.ring, &d);
+        return 0;
+    }
+    audit_state.next_seq++;
+    return 0;
 error:
-    Py_DECREF(rec);
+    guard_ring_restore_drops(audit_state.ring, &d);
     return -1;
+}
+
+/* Keeps REC (borrowed) for take_undelivered(), or counts it dropped when full. */
+static void
+keep_undelivered(PyObject *rec)
+{
+    if (PyList_GET_SIZE(audit_state.fallback) < FALLBACK_MAX &&
+        PyList_Append(audit_state.fallback, rec) == 0)
+        return;
+    PyErr_Clear();
+    PyObject *s = PyDict_GetItemWithError(rec, audit_state.keys[K_SEQ]);
+    long long seq = s != NULL ? PyLong_AsLongLong(s) : -1;
+    PyErr_Clear();
+    guard_ring_note_drop(audit_state.ring, seq >= 0 ? (uint64_t)seq : 0);
 }
 
 static PyObject *
@@ -149,26 +303,185 @@ set_audit_dispatcher(PyObject *self, PyObject *fn)
         return NULL;
     }
     Py_XSETREF(audit_state.dispatcher, fn == Py_None ? NULL : Py_NewRef(fn));
+    if (fn == Py_None)
+        audit_state.consumer_thread = 0;
+    /* Producers waiting for a consumer that just left must stop waiting. */
+    guard_ring_wake_all(audit_state.ring);
     Py_RETURN_NONE;
 }
 
-/* Returns and clears the records no dispatcher took. */
+/* Hands up to MAX queued records, oldest first, to the dispatcher; returns how many
+ * were taken from the ring. */
+static PyObject *
+audit_deliver(PyObject *self, PyObject *args)
+{
+    Py_ssize_t max = PY_SSIZE_T_MAX;
+    if (!PyArg_ParseTuple(args, "|n:audit_deliver", &max))
+        return NULL;
+    if (surface_drops() < 0)
+        return NULL;
+    unsigned long outer = audit_state.delivering_thread;
+    audit_state.delivering_thread = PyThread_get_thread_ident();
+    Py_ssize_t total = 0;
+    void *buf[DELIVER_CHUNK];
+    while (total < max) {
+        size_t want = (size_t)(max - total) < DELIVER_CHUNK ? (size_t)(max - total) : DELIVER_CHUNK;
+        size_t n = guard_ring_pop(audit_state.ring, buf, want);
+        if (n == 0)
+            break;
+        total += (Py_ssize_t)n;
+        for (size_t i = 0; i < n; i++) {
+            PyObject *rec = buf[i];
+            PyObject *fn = audit_state.dispatcher;
+            if (fn != NULL) {
+                Py_INCREF(fn);
+                PyObject *r = PyObject_CallOneArg(fn, rec);
+                if (r == NULL) {
+                    /* A dispatcher failure must not lose the record nor stop delivery. */
+                    audit_state.undelivered++;
+                    PyErr_WriteUnraisable(fn);
+                    keep_undelivered(rec);
+                }
+                Py_XDECREF(r);
+                Py_DECREF(fn);
+            } else {
+                keep_undelivered(rec);
+            }
+            Py_DECREF(rec);
+        }
+        if (surface_drops() < 0) {
+            audit_state.delivering_thread = outer;
+            return NULL;
+        }
+    }
+    audit_state.delivering_thread = outer;
+    return PyLong_FromSsize_t(total);
+}
+
+/* Blocks (GIL released) until a record is queued or TIMEOUT seconds pass; marks the
+ * caller as the consumer thread.  Returns whether records are waiting. */
+static PyObject *
+audit_wait(PyObject *self, PyObject *arg)
+{
+    double timeout = PyFloat_AsDouble(arg);
+    if (timeout == -1.0 && PyErr_Occurred())
+        return NULL;
+    audit_state.consumer_thread = PyThread_get_thread_ident();
+    int rc;
+    int64_t ns = timeout < 0 ? -1 : (int64_t)(timeout * 1e9);
+    Py_BEGIN_ALLOW_THREADS
+    rc = guard_ring_wait_items(audit_state.ring, ns);
+    Py_END_ALLOW_THREADS
+    (void)rc;
+    return PyBool_FromLong(guard_ring_len(audit_state.ring) > 0);
+}
+
+static PyObject *
+audit_wake(PyObject *self, PyObject *unused)
+{
+    guard_ring_wake_all(audit_state.ring);
+    Py_RETURN_NONE;
+}
+
+/* Moves every queued record into OUT; 0 or -1 (records already moved stay in OUT). */
+static int
+pop_all_into(PyObject *out)
+{
+    void *buf[DELIVER_CHUNK];
+    size_t n;
+    int rc = 0;
+    while ((n = guard_ring_pop(audit_state.ring, buf, DELIVER_CHUNK)) > 0) {
+        for (size_t i = 0; i < n; i++) {
+            if (rc == 0 && PyList_Append(out, buf[i]) < 0)
+                rc = -1;
+            Py_DECREF((PyObject *)buf[i]);
+        }
+    }
+    return rc;
+}
+
+/* Returns and clears the records no dispatcher took, then everything still queued,
+ * then the `dropped` report for pending drops: seq order. */
 static PyObject *
 take_undelivered(PyObject *self, PyObject *unused)
 {
-    PyObject *out = audit_state.fallback;
     PyObject *fresh = PyList_New(0);
     if (fresh == NULL)
         return NULL;
+    PyObject *out = audit_state.fallback;
     audit_state.fallback = fresh;
+    if (pop_all_into(out) < 0 || surface_drops() < 0 || pop_all_into(out) < 0) {
+        Py_DECREF(out);
+        return NULL;
+    }
     return out;
 }
 
 static PyObject *
 audit_counters(PyObject *self, PyObject *unused)
 {
-    return Py_BuildValue("{sLsL}", "next_seq", audit_state.next_seq,
-                         "undelivered", audit_state.undelivered);
+    guard_ring_stats st;
+    guard_ring_get_stats(audit_state.ring, &st);
+    return Py_BuildValue("{sLsLsKsnsnsnsKsLsd}",
+                         "next_seq", audit_state.next_seq,
+                         "undelivered", audit_state.undelivered,
+                         "dropped", (unsigned long long)st.dropped,
+                         "queued", (Py_ssize_t)st.length,
+                         "capacity", (Py_ssize_t)st.capacity,
+                         "high_water", (Py_ssize_t)st.high_water,
+                         "full_events", (unsigned long long)st.full_events,
+                         "waits", audit_state.waits,
+                         "overflow_wait", audit_state.overflow_wait);
+}
+
+/* Changes the ring capacity (only while it is empty) and/or the overflow wait. */
+static PyObject *
+audit_configure(PyObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"capacity", "overflow_wait", NULL};
+    PyObject *cap_obj = Py_None, *wait_obj = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$OO:audit_configure", kwlist, &cap_obj,
+                                     &wait_obj))
+        return NULL;
+    double wait = audit_state.overflow_wait;
+    if (wait_obj != Py_None) {
+        wait = PyFloat_AsDouble(wait_obj);
+        if (wait == -1.0 && PyErr_Occurred())
+            return NULL;
+        if (!(wait >= 0 && wait <= 3600)) {
+            PyErr_SetString(PyExc_ValueError, "overflow_wait must be between 0 and 3600 seconds");
+            return NULL;
+        }
+    }
+    if (cap_obj != Py_None) {
+        Py_ssize_t cap = PyNumber_AsSsize_t(cap_obj, PyExc_OverflowError);
+        if (cap == -1 && PyErr_Occurred())
+            return NULL;
+        if (cap < 1 || (size_t)cap > GUARD_RING_MAX_CAPACITY) {
+            PyErr_Format(PyExc_ValueError, "ring capacity must be between 1 and %u",
+                         GUARD_RING_MAX_CAPACITY);
+            return NULL;
+        }
+        if (guard_ring_len(audit_state.ring) != 0) {
+            PyErr_SetString(PyExc_RuntimeError,
+                            "the audit ring can only be resized while empty; flush first");
+            return NULL;
+        }
+        guard_ring *fresh;
+        int rc = guard_ring_new((size_t)cap, &fresh);
+        if (rc < 0)
+            return guard_errno_error(rc, "audit ring");
+        guard_ring_drops d;
+        guard_ring_take_drops(audit_state.ring, &d);
+        guard_ring_restore_drops(fresh, &d);
+        guard_ring_wake_all(audit_state.ring);
+        /* No thread can be inside the old ring: every wait releases the GIL only
+         * around guard_ring_wait_*, and the kick above ends those waits; but a
+         * waiter may still be returning, so the old ring is kept, not freed. */
+        audit_state.ring = fresh;
+    }
+    audit_state.overflow_wait = wait;
+    return audit_counters(self, NULL);
 }
 
 /* Emits a record from Python (lockdown reports, egress setup); returns its seq. */
@@ -199,27 +512,68 @@ emit_record(PyObject *self, PyObject *args, PyObject *kw)
 
 PyMethodDef guard_audit_methods[] = {
     {"set_audit_dispatcher", set_audit_dispatcher, METH_O,
-     "set_audit_dispatcher(fn)\n--\n\nCall fn(record) for every audit record (None: keep them)."},
+     "set_audit_dispatcher(fn)\n--\n\n"
+     "fn(record) receives every record from audit_deliver(), in seq order; None detaches\n"
+     "the consumer (records then stay queued for take_undelivered())."},
     {"take_undelivered", take_undelivered, METH_NOARGS,
-     "take_undelivered()\n--\n\nReturn and clear records that no dispatcher accepted."},
+     "take_undelivered()\n--\n\nReturn and clear records no dispatcher accepted plus all queued ones."},
     {"audit_counters", audit_counters, METH_NOARGS,
-     "audit_counters()\n--\n\nnext_seq and undelivered counts."},
+     "audit_counters()\n--\n\nnext_seq, dropped, undelivered, ring capacity and fill counters."},
+    {"audit_configure", (PyCFunction)(void (*)(void))audit_configure,
+     METH_VARARGS | METH_KEYWORDS,
+     "audit_configure(*, capacity=None, overflow_wait=None)\n--\n\n"
+     "Resize the (empty) ring and/or set how long producers wait on a full ring."},
+    {"audit_deliver", audit_deliver, METH_VARARGS,
+     "audit_deliver(max=...)\n--\n\nHand up to max queued records to the dispatcher; return the count."},
+    {"audit_wait", audit_wait, METH_O,
+     "audit_wait(timeout)\n--\n\nWait (GIL released) until records are queued; return whether any are."},
+    {"audit_wake", audit_wake, METH_NOARGS,
+     "audit_wake()\n--\n\nEnd every audit_wait() and overflow wait now."},
     {"emit", (PyCFunction)(void (*)(void))emit_record, METH_VARARGS | METH_KEYWORDS,
      "emit(layer, capability, decision, principal=None, target=None, rule=None, extra=None)\n--\n\n"
      "Record one audit event; returns its seq."},
     {NULL, NULL, 0, NULL},
 };
 
+/* Ring capacity from SDK_GUARD_AUDIT_RING (so a child process can start tiny). */
+static size_t
+initial_capacity(void)
+{
+    const char *env = getenv("SDK_GUARD_AUDIT_RING");
+    if (env == NULL || *env == '\0')
+        return GUARD_RING_DEFAULT_CAPACITY;
+    char *end;
+    unsigned long v = strtoul(env, &end, 10);
+    if (*end != '\0' || v == 0 || v > GUARD_RING_MAX_CAPACITY)
+        return GUARD_RING_DEFAULT_CAPACITY;
+    return (size_t)v;
+}
+
 int
 guard_audit_init(PyObject *module)
 {
     if (audit_state.span_var == NULL) {
-        audit_state.span_var = PyContextVar_New("sdk_guard.spans", NULL);
-        if (audit_state.span_var == NULL)
+        for (int i = 0; i < K_COUNT; i++) {
+            audit_state.keys[i] = PyUnicode_InternFromString(key_names[i]);
+            if (audit_state.keys[i] == NULL)
+                return -1;
+        }
+        int rc = guard_ring_new(initial_capacity(), &audit_state.ring);
+        if (rc < 0) {
+            guard_errno_error(rc, "audit ring");
             return -1;
+        }
+        audit_state.overflow_wait = 1.0;
         audit_state.fallback = PyList_New(0);
         if (audit_state.fallback == NULL)
             return -1;
+        audit_state.span_var = PyContextVar_New("sdk_guard.spans", NULL);
+        if (audit_state.span_var == NULL)
+            return -1;
     }
-    return PyModule_AddObjectRef(module, "span_var", audit_state.span_var);
+    if (PyModule_AddObjectRef(module, "span_var", audit_state.span_var) < 0 ||
+        PyModule_AddIntConstant(module, "AUDIT_RING_DEFAULT_CAPACITY",
+                                GUARD_RING_DEFAULT_CAPACITY) < 0)
+        return -1;
+    return 0;
 }
