@@ -1,14 +1,774 @@
-"""Kernel lockdown: Landlock + seccomp (being written)."""
+"""Kernel lockdown: Landlock (here) and seccomp-BPF (``sdk_guard.seccomp``).
+
+``lockdown()`` confines the whole process, irreversibly and without privileges:
+files, TCP ports and IPC through Landlock, system calls through seccomp.  It is
+best effort by default and honest about it: the returned ``LockdownReport`` says
+what the kernel enforces, at which ABI, and every right it dropped and why;
+``require=[...]`` turns anything short of full enforcement into ``GuardError``
+*before* anything is applied.
+
+Order (each step can refuse; nothing is applied until every check passed):
+parse the spec, plan Landlock (probe, downgrade, build the ruleset fd) and seccomp,
+check ``require`` and threads, set NO_NEW_PRIVS, enforce Landlock, install seccomp,
+report (one audit record, layer ``landlock``).
+"""
 from __future__ import annotations
 
+import importlib
+import importlib.machinery
+import os
+import stat
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from . import _guard
+from .errors import GuardError, PolicyError
+
+__all__ = ["LockdownReport", "describe_landlock", "lockdown", "parse_spec", "probe"]
+
+_C: dict[str, int] = _guard.landlock_constants()
+
+# Right names used in reports, with the ABI that introduced each (kernel UAPI).
+_FS_RIGHTS: tuple[tuple[str, int, int], ...] = (
+    ("fs.execute", _C["FS_EXECUTE"], 1),
+    ("fs.write_file", _C["FS_WRITE_FILE"], 1),
+    ("fs.read_file", _C["FS_READ_FILE"], 1),
+    ("fs.read_dir", _C["FS_READ_DIR"], 1),
+    ("fs.remove_dir", _C["FS_REMOVE_DIR"], 1),
+    ("fs.remove_file", _C["FS_REMOVE_FILE"], 1),
+    ("fs.make_char", _C["FS_MAKE_CHAR"], 1),
+    ("fs.make_dir", _C["FS_MAKE_DIR"], 1),
+    ("fs.make_reg", _C["FS_MAKE_REG"], 1),
+    ("fs.make_sock", _C["FS_MAKE_SOCK"], 1),
+    ("fs.make_fifo", _C["FS_MAKE_FIFO"], 1),
+    ("fs.make_block", _C["FS_MAKE_BLOCK"], 1),
+    ("fs.make_sym", _C["FS_MAKE_SYM"], 1),
+    ("fs.refer", _C["FS_REFER"], 2),
+    ("fs.truncate", _C["FS_TRUNCATE"], 3),
+    ("fs.ioctl_dev", _C["FS_IOCTL_DEV"], 5),
+)
+_NET_RIGHTS: tuple[tuple[str, int, int], ...] = (
+    ("net.bind_tcp", _C["NET_BIND_TCP"], 4),
+    ("net.connect_tcp", _C["NET_CONNECT_TCP"], 4),
+)
+_SCOPES: dict[str, int] = {
+    "abstract_unix_socket": _C["SCOPE_ABSTRACT_UNIX_SOCKET"],
+    "signal": _C["SCOPE_SIGNAL"],
+}
+_TSYNC = _C["RESTRICT_TSYNC"]
+
+_FS_ALL = 0
+for _name, _bit, _abi in _FS_RIGHTS:
+    _FS_ALL |= _bit
+_NET_ALL = _C["NET_BIND_TCP"] | _C["NET_CONNECT_TCP"]
+
+FS_READ = _C["FS_READ_FILE"] | _C["FS_READ_DIR"]
+# Writing implies reading.  Device nodes and device ioctls are never granted:
+# creating them needs CAP_MKNOD anyway, and an extension has no business with them.
+FS_WRITE = (FS_READ | _C["FS_WRITE_FILE"] | _C["FS_REMOVE_DIR"] | _C["FS_REMOVE_FILE"]
+            | _C["FS_MAKE_DIR"] | _C["FS_MAKE_REG"] | _C["FS_MAKE_SOCK"]
+            | _C["FS_MAKE_FIFO"] | _C["FS_MAKE_SYM"] | _C["FS_REFER"] | _C["FS_TRUNCATE"])
+_DEV_RW = _C["FS_READ_FILE"] | _C["FS_WRITE_FILE"] | _C["FS_TRUNCATE"]
+
+_SECCOMP_MODES = ("errno", "trap", "log", "kill", "off")
+_THREAD_MODES = ("refuse", "thread_local")
+_REQUIRABLE = ("landlock", "seccomp")
+_KEYS = ("fs.read", "fs.write", "net.connect_tcp", "net.bind_tcp", "scope", "seccomp",
+         "threads", "require")
+_DEFAULTS: dict[str, Any] = {
+    "fs.read": [], "fs.write": [], "net.connect_tcp": [], "net.bind_tcp": [],
+    "scope": ["abstract_unix_socket", "signal"], "seccomp": "errno", "threads": "refuse",
+    "require": [],
+}
+
+# Stdlib modules commonly imported lazily (inside functions, on first use).  They are
+# imported before lockdown so they keep working whatever the policy makes readable.
+PRELOAD = (
+    "encodings.utf_8", "encodings.latin_1", "encodings.ascii", "encodings.utf_16",
+    "encodings.utf_32", "encodings.unicode_escape", "encodings.raw_unicode_escape",
+    "encodings.idna", "encodings.punycode", "json", "json.decoder", "json.encoder", "re",
+    "decimal", "datetime", "_strptime", "locale", "traceback", "linecache", "tokenize",
+    "string", "textwrap", "fnmatch", "zoneinfo", "unicodedata", "stringprep",
+)
+
+_ERRATA_NAMES = {1: "tcp_socket_identification", 2: "scoped_signal_same_process"}
+
+
+# ---- spec ------------------------------------------------------------------------
+
+def _default_expand(value: str, key: str) -> str:
+    """Expands {home}, {tmp}, {prefix}; {data} only exists relative to a Policy."""
+    out = value
+    if "{" not in out:
+        return out
+    subst = {"home": lambda: os.path.expanduser("~"), "tmp": tempfile.gettempdir,
+             "prefix": lambda: sys.prefix}
+    for name, real in subst.items():
+        if "{" + name + "}" in out:
+            out = out.replace("{" + name + "}", real())
+    if "{" in out and "}" in out[out.index("{"):]:
+        raise PolicyError(key, f"{value!r} uses a template lockdown(spec=...) cannot expand "
+                               "({home}, {tmp} and {prefix} can); pass the Policy, or a "
+                               "concrete path")
+    return out
+
+
+def _flatten(section: Mapping[str, Any]) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, val in section.items():
+        if not isinstance(key, str):
+            raise PolicyError("lockdown", f"key {key!r} is not a string")
+        if key in ("fs", "net") and isinstance(val, Mapping):
+            items = [(f"{key}.{sub}", v) for sub, v in val.items()]
+        else:
+            items = [(key, val)]
+        for full, v in items:
+            if full in flat:
+                raise PolicyError(f"lockdown.{full}", "given twice (as a dotted key and "
+                                                      "in a nested table); keep one")
+            flat[full] = v
+    return flat
+
+
+def _str_list(flat: dict[str, Any], key: str) -> list[Any]:
+    val = flat[key]
+    if not isinstance(val, (list, tuple)):
+        raise PolicyError(f"lockdown.{key}", f"must be a list, not {type(val).__name__} "
+                                             f"(write {key} = [...])")
+    return list(val)
+
+
+def parse_spec(section: Mapping[str, Any] | None,
+               expand: Callable[[str, str], str] = _default_expand) -> dict[str, Any]:
+    """Validates a ``[lockdown]`` section (nested or dotted keys) and returns it flat.
+
+    The result has exactly the keys ``fs.read, fs.write, net.connect_tcp,
+    net.bind_tcp, scope, seccomp, threads, require`` with defaults filled in and
+    templates expanded by ``expand(value, dotted_key)``; parsing it again gives the
+    same dict.  Raises ``PolicyError`` whose ``key`` is the dotted path
+    (``lockdown.net.connect_tcp[0]``).
+    """
+    if section is None:
+        section = {}
+    if not isinstance(section, Mapping):
+        raise PolicyError("lockdown", f"must be a table, not {type(section).__name__}")
+    flat = _flatten(section)
+    for key in flat:
+        if key not in _KEYS:
+            raise PolicyError(f"lockdown.{key}", "unknown key; expected one of "
+                                                 + ", ".join(_KEYS))
+    spec: dict[str, Any] = {k: (list(v) if isinstance(v, list) else v)
+                            for k, v in _DEFAULTS.items()}
+    spec.update(flat)
+
+    for key in ("fs.read", "fs.write"):
+        paths = []
+        for i, p in enumerate(_str_list(spec, key)):
+            k = f"lockdown.{key}[{i}]"
+            if not isinstance(p, str) or not p:
+                raise PolicyError(k, f"must be a non-empty path string, not {p!r}")
+            real = expand(p, k)
+            if not isinstance(real, str) or not real or "\0" in real:
+                raise PolicyError(k, f"{p!r} expands to an unusable path {real!r}")
+            paths.append(real)
+        spec[key] = paths
+
+    for key in ("net.connect_tcp", "net.bind_tcp"):
+        ports = []
+        for i, port in enumerate(_str_list(spec, key)):
+            k = f"lockdown.{key}[{i}]"
+            if isinstance(port, bool) or not isinstance(port, int):
+                raise PolicyError(k, f"must be a TCP port number (an integer), not {port!r}")
+            if not 1 <= port <= 65535:
+                raise PolicyError(k, f"port {port} is outside 1-65535")
+            ports.append(port)
+        spec[key] = ports
+
+    scopes = []
+    for i, s in enumerate(_str_list(spec, "scope")):
+        if s not in _SCOPES:
+            raise PolicyError(f"lockdown.scope[{i}]", f"unknown scope {s!r}; expected "
+                                                      + " or ".join(map(repr, _SCOPES)))
+        if s not in scopes:
+            scopes.append(s)
+    spec["scope"] = scopes
+
+    if spec["seccomp"] not in _SECCOMP_MODES:
+        raise PolicyError("lockdown.seccomp", f"{spec['seccomp']!r} is not one of "
+                                              + ", ".join(map(repr, _SECCOMP_MODES)))
+    if spec["threads"] not in _THREAD_MODES:
+        raise PolicyError("lockdown.threads", f"{spec['threads']!r} is not one of "
+                                              + ", ".join(map(repr, _THREAD_MODES)))
+    req = []
+    for i, r in enumerate(_str_list(spec, "require")):
+        if r not in _REQUIRABLE:
+            raise PolicyError(f"lockdown.require[{i}]", f"unknown layer {r!r}; expected "
+                                                        + " or ".join(map(repr, _REQUIRABLE)))
+        if r not in req:
+            req.append(r)
+    spec["require"] = req
+    return spec
+
+
+# ---- report ------------------------------------------------------------------------
 
 class LockdownReport:
-    pass
+    """What ``lockdown()`` enforced.  ``as_dict()`` is JSON-serialisable."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._data = data
+
+    @property
+    def status(self) -> str:
+        """``full`` (everything asked for is enforced), ``partial`` or ``none``."""
+        return str(self._data["status"])
+
+    @property
+    def landlock(self) -> dict[str, Any]:
+        return dict(self._data["landlock"])
+
+    @property
+    def seccomp(self) -> dict[str, Any]:
+        return dict(self._data["seccomp"])
+
+    def as_dict(self) -> dict[str, Any]:
+        return _copy_json(self._data)
+
+    def __repr__(self) -> str:
+        ll = self._data["landlock"]
+        return (f"<LockdownReport status={self.status} landlock={ll['status']} "
+                f"abi={ll.get('abi')} seccomp={self._data['seccomp'].get('status')}>")
 
 
-def lockdown(*a, **k):  # type: ignore[no-untyped-def]
-    raise NotImplementedError
+def _copy_json(v: Any) -> Any:
+    # The C encoder is the fastest deep copy of plain data, and proves it serialisable.
+    import json
+
+    return json.loads(json.dumps(v))
 
 
-def probe():  # type: ignore[no-untyped-def]
-    raise NotImplementedError
+def _names(mask: int, table: Iterable[tuple[str, int, int]]) -> list[str]:
+    return [name for name, bit, _ in table if mask & bit]
+
+
+def _scope_names(mask: int) -> list[str]:
+    return [name for name, bit in _SCOPES.items() if mask & bit]
+
+
+# ---- planning ----------------------------------------------------------------------
+
+def _runtime_paths() -> list[tuple[str, int, str]]:
+    """(path, rights, why) the interpreter itself needs after lockdown (read-only).
+
+    Nothing is stat()ed here: a missing path comes back from landlock_build as
+    ENOENT and is reported as skipped.
+    """
+    out: list[tuple[str, int, str]] = []
+    seen: set[str] = set()
+
+    def add(path: str | None, why: str, rights: int = FS_READ) -> None:
+        if not path:
+            return
+        path = os.path.abspath(path)
+        if path not in seen:
+            seen.add(path)
+            out.append((path, rights, why))
+
+    for attr in ("prefix", "base_prefix", "exec_prefix", "base_exec_prefix"):
+        add(getattr(sys, attr, None), f"interpreter sys.{attr}")
+    for entry in sys.path:
+        add(entry or os.curdir, "sys.path entry")
+    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+    for name, mod in list(sys.modules.items()):
+        f = getattr(mod, "__file__", None)
+        if isinstance(f, str) and f.endswith(suffixes):
+            add(f, f"loaded extension module {name}")
+    for p, why in (("/usr/share/zoneinfo", "time zone data"), ("/etc/localtime", "local time zone"),
+                   ("/usr/share/locale", "locale messages"), ("/usr/lib/locale", "locale data"),
+                   ("/etc/ssl/certs", "TLS CA certificates"),
+                   ("/usr/lib/ssl", "OpenSSL configuration")):
+        add(p, why)
+    for env in ("SSL_CERT_FILE", "SSL_CERT_DIR"):
+        add(os.environ.get(env), f"TLS CA certificates (${env})")
+    ssl = sys.modules.get("ssl")
+    if ssl is not None:
+        vp = ssl.get_default_verify_paths()
+        add(vp.cafile, "TLS CA certificates (ssl default verify paths)")
+        add(vp.capath, "TLS CA certificates (ssl default verify paths)")
+    add("/dev/null", "null device", _DEV_RW)
+    add("/dev/urandom", "random bytes")
+    # A path beneath one already granted the same rights adds nothing (only a
+    # directory can have paths beneath it, so no stat() is needed to decide).
+    kept: list[tuple[str, int, str]] = []
+    for p, r, why in sorted(out, key=lambda e: len(e[0])):
+        if not any(p.startswith(k.rstrip("/") + "/") and r & ~kr == 0 for k, kr, _ in kept):
+            kept.append((p, r, why))
+    return kept
+
+
+def _preload() -> list[str]:
+    done = []
+    for name in PRELOAD:
+        if name in sys.modules:
+            continue
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            continue
+        done.append(name)
+    return done
+
+
+def _thread_names() -> dict[int, str]:
+    names = {}
+    for t in threading.enumerate():
+        if t.native_id is not None:
+            names[t.native_id] = t.name
+    return names
+
+
+def _describe_threads(tids: list[int]) -> str:
+    py = _thread_names()
+    parts = []
+    for tid in tids:
+        try:
+            with open(f"/proc/self/task/{tid}/comm") as f:
+                comm = f.read().strip()
+        except OSError:
+            comm = "?"
+        parts.append(f"tid {tid} {comm!r}" + (f" [{py[tid]}]" if tid in py else ""))
+    return ", ".join(parts)
+
+
+def _covered(path: str, rules: list[dict[str, Any]], want: str) -> bool:
+    for r in rules:
+        if r["type"] != "path" or want not in r["access"]:
+            continue
+        base = r["path"]
+        if path == base or path.startswith(base.rstrip("/") + "/"):
+            return True
+    return False
+
+
+def _fd_warnings(rules: list[dict[str, Any]], skip: set[int]) -> list[dict[str, Any]]:
+    """Pre-opened descriptors keep their access after Landlock: list the risky ones."""
+    import fcntl
+
+    out = []
+    try:
+        fds = sorted(int(n) for n in os.listdir("/proc/self/fd"))
+    except OSError:
+        return [{"fd": None, "why": "cannot list /proc/self/fd: open descriptors unchecked"}]
+    for fd in fds:
+        if fd in skip:
+            continue
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            st = os.fstat(fd)
+            flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+        except OSError:
+            continue
+        if not target.startswith("/"):
+            continue
+        if stat.S_ISDIR(st.st_mode) and not _covered(target, rules, "fs.read_dir"):
+            out.append({"fd": fd, "target": target, "access": "directory",
+                        "why": "an open directory outside the policy stays usable (openat)"})
+        elif flags & os.O_ACCMODE in (os.O_WRONLY, os.O_RDWR) and not stat.S_ISDIR(st.st_mode) \
+                and not _covered(target, rules, "fs.write_file"):
+            out.append({"fd": fd, "target": target, "access": "write",
+                        "why": "a descriptor opened for writing before lockdown stays writable"})
+    return out
+
+
+class _LandlockPlan:
+    """A built (not yet enforced) ruleset and the report that describes it."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.fd = -1
+        self.flags = 0
+        self.refusal: str | None = None
+        info = _guard.landlock_probe()
+        self.abi = int(info["abi"])
+        errata = info["errata"]
+        self.report: dict[str, Any] = {
+            "status": "none", "abi": self.abi, "abi_newest_known": _C["ABI_NEWEST"],
+            "errata": errata,
+            "errata_fixed": ([] if errata is None else
+                             [_ERRATA_NAMES.get(n, f"erratum_{n}") for n in range(1, 32)
+                              if errata & (1 << (n - 1))]),
+            "reason": info["reason"], "rights": [], "dropped": [], "rules": [], "skipped": [],
+            "scopes": [], "restrict_flags": [], "threads": {}, "preloaded": [], "warnings": [],
+        }
+        if self.abi < 1:
+            return
+
+        scoped = 0
+        for s in spec["scope"]:
+            scoped |= _SCOPES[s]
+        compat = _guard.landlock_compat(self.abi, _FS_ALL, _NET_ALL, scoped, _TSYNC)
+        h_fs, h_net, h_scoped, h_flags = compat["handled"]
+        d_fs, d_net, d_scoped, _ = compat["dropped"]
+        self.handled = (h_fs, h_net, h_scoped)
+        self._rights(h_fs, d_fs, h_net, d_net, h_scoped, d_scoped,
+                     compat["refer_always_denied"])
+        self.report["scopes"] = _scope_names(h_scoped)
+        self._threads(spec, bool(h_flags & _TSYNC))
+        self.flags = h_flags & _TSYNC if self.report["threads"].get("mode") == "tsync" else 0
+        self.report["restrict_flags"] = ["tsync"] if self.flags else []
+
+        self.report["preloaded"] = _preload()
+        wanted: list[tuple[str, int, str]] = []
+        for p, rights, why in _runtime_paths():
+            wanted.append((p, rights, f"runtime: {why}"))
+        for key, rights in (("fs.read", FS_READ), ("fs.write", FS_WRITE)):
+            for i, p in enumerate(spec[key]):
+                wanted.append((os.path.abspath(p), rights, f"lockdown.{key}[{i}]"))
+        ports: list[tuple[int, int, str]] = []
+        if h_net:
+            for key, bit in (("net.connect_tcp", _C["NET_CONNECT_TCP"]),
+                             ("net.bind_tcp", _C["NET_BIND_TCP"])):
+                for i, port in enumerate(spec[key]):
+                    ports.append((port, bit, f"lockdown.{key}[{i}]"))
+        elif spec["net.connect_tcp"] or spec["net.bind_tcp"]:
+            self.report["skipped"].append({"rule": "net", "why": "TCP rules need Landlock ABI >= 4; "
+                                           "TCP is not restricted on this kernel"})
+
+        try:
+            self.fd, path_res, port_res = _guard.landlock_build(
+                self.abi, self.handled, [(p, r) for p, r, _ in wanted],
+                [(port, bit) for port, bit, _ in ports])
+        except OSError as e:
+            self.report["reason"] = f"cannot create the ruleset: {e.strerror}"
+            return
+        for (path, _rights, source), (err, is_dir, granted) in zip(wanted, path_res):
+            if err:
+                self.report["skipped"].append({
+                    "path": path, "source": source, "errno": err,
+                    "why": _guard.landlock_explain("add_rule", err)})
+            elif granted:
+                self.report["rules"].append({
+                    "type": "path", "path": path, "kind": "dir" if is_dir else "file",
+                    "access": _names(granted, _FS_RIGHTS), "source": source})
+        for (port, bit, source), err in zip(ports, port_res):
+            if err:
+                self.report["skipped"].append({"port": port, "source": source, "errno": err,
+                                               "why": _guard.landlock_explain("add_rule", err)})
+            else:
+                self.report["rules"].append({"type": "port", "port": port,
+                                             "access": _names(bit, _NET_RIGHTS),
+                                             "source": source})
+        self.report["warnings"] = _fd_warnings(self.report["rules"], {self.fd})
+        self.report["status"] = "planned"
+
+    def _rights(self, h_fs: int, d_fs: int, h_net: int, d_net: int, h_scoped: int,
+                d_scoped: int, refer_always_denied: bool) -> None:
+        rights, dropped = [], []
+        for table, handled, lost in ((_FS_RIGHTS, h_fs, d_fs), (_NET_RIGHTS, h_net, d_net)):
+            for name, bit, since in table:
+                entry: dict[str, Any] = {"right": name, "since_abi": since,
+                                         "handled": bool(handled & bit)}
+                if lost & bit:
+                    if name == "fs.refer" and refer_always_denied:
+                        entry["effect"] = "stricter"
+                        entry["why"] = ("ABI 1 cannot grant it: renaming or linking across "
+                                        "directories is always denied (EXDEV)")
+                    else:
+                        entry["effect"] = "not_enforced"
+                        entry["why"] = f"needs Landlock ABI >= {since}; this kernel has {self.abi}"
+                    dropped.append(entry)
+                rights.append(entry)
+        for name, bit in _SCOPES.items():
+            if d_scoped & bit:
+                e = {"right": f"scope.{name}", "since_abi": 6, "handled": False,
+                     "effect": "not_enforced",
+                     "why": f"needs Landlock ABI >= 6; this kernel has {self.abi}"}
+                rights.append(e)
+                dropped.append(e)
+            elif h_scoped & bit:
+                rights.append({"right": f"scope.{name}", "since_abi": 6, "handled": True})
+        self.report["rights"] = rights
+        self.report["dropped"] = dropped
+
+    def _threads(self, spec: dict[str, Any], tsync: bool) -> None:
+        tids = _guard.os_threads()
+        me = threading.get_native_id()
+        info: dict[str, Any] = {"count": len(tids), "policy": spec["threads"]}
+        if len(tids) <= 1:
+            info["mode"] = "single"
+        elif tsync:
+            info["mode"] = "tsync"
+        elif spec["threads"] == "thread_local":
+            info["mode"] = "thread_local"
+            info["unconfined"] = [t for t in tids if t != me]
+            info["why"] = (f"Landlock ABI {self.abi} < 8 has no TSYNC: only the calling "
+                           f"thread (tid {me}) and threads it starts later are confined")
+        else:
+            info["mode"] = "refused"
+            self.refusal = (
+                f"{len(tids)} OS threads are running ({_describe_threads(tids)}); Landlock "
+                f"ABI {self.abi} < 8 cannot confine threads that already exist. Stop them "
+                "before lockdown(), or set [lockdown] threads = \"thread_local\" to confine "
+                "only the calling thread")
+        self.report["threads"] = info
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def level(self) -> str:
+        """full | partial | none, as if enforced."""
+        if self.fd < 0:
+            return "none"
+        weak = [d for d in self.report["dropped"] if d.get("effect") == "not_enforced"]
+        if weak or self.report["threads"].get("mode") == "thread_local":
+            return "partial"
+        return "full"
+
+    def apply(self) -> None:
+        try:
+            _guard.landlock_restrict(self.fd, self.flags)
+        finally:
+            self.close()
+
+
+def _seccomp_plan(mode: str) -> tuple[Any, dict[str, Any]]:
+    if mode == "off":
+        return None, {"status": "off", "mode": "off"}
+    from . import seccomp
+
+    if not hasattr(seccomp, "prepare"):
+        return None, {"status": "none", "mode": mode,
+                      "reason": "sdk_guard.seccomp.prepare is not available in this build"}
+    plan = seccomp.prepare(mode)
+    return plan, dict(plan.report, status=plan.status)
+
+
+# ---- lockdown ----------------------------------------------------------------------
+
+_lock = threading.Lock()
+_applied: LockdownReport | None = None
+
+
+def _overall(ll: str, sc: str) -> str:
+    levels = [s for s in (ll, sc) if s != "off"]
+    if levels and all(s == "full" for s in levels):
+        return "full"
+    if all(s == "none" for s in levels):
+        return "none"
+    return "partial"
+
+
+def _emit(report: dict[str, Any], decision: str) -> None:
+    _guard.emit(layer="landlock", capability="lockdown", decision=decision, target=None,
+                extra={"report": _copy_json(report)})
+
+
+def lockdown(policy: Any = None, *, spec: Mapping[str, Any] | None = None,
+             require: Iterable[str] | None = None) -> LockdownReport:
+    """Confines this process with Landlock and seccomp; irreversible, once per process.
+
+    ``policy``: a ``Policy`` (its ``[lockdown]`` section); ``spec``: a ``[lockdown]``
+    table given directly.  ``require`` adds to the spec's ``require``.  Raises
+    ``GuardError`` on a second call, when a required layer would not be fully
+    enforced, or when threads cannot be confined; in those cases nothing is applied.
+    """
+    global _applied
+    if policy is not None and spec is not None:
+        raise GuardError("lockdown() takes a policy or a spec, not both")
+    if policy is not None:
+        if not hasattr(policy, "lockdown_spec"):
+            raise GuardError(f"lockdown() needs an sdk_guard.Policy, not {type(policy).__name__}")
+        spec = policy.lockdown_spec()
+    parsed = parse_spec(spec)
+    if require is not None:
+        extra = parse_spec({"require": list(require)})["require"]
+        parsed["require"] += [r for r in extra if r not in parsed["require"]]
+
+    with _lock:
+        if _applied is not None:
+            raise GuardError("lockdown() already ran in this process; its report is "
+                             f"{_applied!r} (Landlock and seccomp cannot be undone or redone)")
+        ll = _LandlockPlan(parsed)
+        try:
+            sc_plan, sc_report = _seccomp_plan(parsed["seccomp"])
+            report: dict[str, Any] = {"status": "none", "landlock": ll.report,
+                                      "seccomp": sc_report, "require": parsed["require"],
+                                      "no_new_privs": bool(_guard.get_no_new_privs())}
+            problems = []
+            if ll.refusal:
+                problems.append(ll.refusal)
+            ll_level = ll.level()
+            if "landlock" in parsed["require"]:
+                if ll_level != "full":
+                    why = ll.report["reason"] or "; ".join(
+                        f"{d['right']}: {d['why']}" for d in ll.report["dropped"]
+                        if d.get("effect") == "not_enforced") or ll.report["threads"].get("why")
+                    problems.append(f"Landlock would be {ll_level}, not full ({why})")
+                missing = [s for s in ll.report["skipped"] if "path" in s and s["source"].startswith("lockdown.")]
+                if missing:
+                    problems.append("paths in the policy cannot be added: " + "; ".join(
+                        f"{s['source']} {s['path']}: {s['why']}" for s in missing))
+            if "seccomp" in parsed["require"] and sc_report.get("status") != "full":
+                problems.append(f"seccomp would be {sc_report.get('status')}, not full"
+                                + (f" ({sc_report['reason']})" if sc_report.get("reason") else ""))
+            if problems:
+                ll.report["status"] = "refused"
+                report["status"] = "none"
+                _emit(report, "deny")
+                raise GuardError("lockdown refused, nothing was applied: " + " | ".join(problems))
+
+            _guard.set_no_new_privs()
+            report["no_new_privs"] = True
+            _applied = LockdownReport(report)
+            if ll.fd >= 0:
+                try:
+                    ll.apply()
+                    ll.report["status"] = ll_level
+                except OSError as e:
+                    ll.report["status"] = "none"
+                    ll.report["reason"] = f"landlock_restrict_self failed: {e.strerror}"
+            ll.close()
+            sc_error = None
+            if sc_plan is not None:
+                try:
+                    sc_plan.apply()
+                except GuardError as e:
+                    sc_error = e
+                    report["seccomp"] = dict(report["seccomp"], status="none",
+                                             reason=f"install failed: {e}")
+            report["status"] = _overall(ll.report["status"], report["seccomp"]["status"])
+            failed = [layer for layer in parsed["require"]
+                      if report[layer]["status"] != "full"]
+            _emit(report, "deny" if failed else "allow")
+            if failed:
+                raise GuardError(f"lockdown: required {', '.join(failed)} failed while applying; "
+                                 f"the process is in the state the report describes: "
+                                 f"{_applied.as_dict()}") from sc_error
+            return _applied
+        finally:
+            ll.close()
+
+
+# ---- explain / probe ---------------------------------------------------------------
+
+def describe_landlock(spec: Mapping[str, Any] | None,
+                      expand: Callable[[str, str], str] = _default_expand) -> list[str]:
+    """The rules lockdown(spec) would add, one human-readable line each (no syscalls)."""
+    s = parse_spec(spec, expand)
+    lines = []
+    for key, verb in (("fs.read", "read"), ("fs.write", "read+write")):
+        for i, p in enumerate(s[key]):
+            lines.append(f"{verb:<10} {os.path.abspath(p)}  (lockdown.{key}[{i}])")
+    for key, verb in (("net.connect_tcp", "connect"), ("net.bind_tcp", "bind")):
+        for i, port in enumerate(s[key]):
+            lines.append(f"{verb:<10} tcp port {port}  (lockdown.{key}[{i}], Landlock ABI >= 4)")
+    if not s["net.connect_tcp"]:
+        lines.append("connect    no TCP port (Landlock ABI >= 4)")
+    if not s["net.bind_tcp"]:
+        lines.append("bind       no TCP port (Landlock ABI >= 4)")
+    for name in s["scope"]:
+        lines.append(f"scope      {name}: no IPC outside the domain (Landlock ABI >= 6)")
+    lines.append("read       the interpreter's own paths (prefix, sys.path, extension modules, "
+                 "zoneinfo, locale, CA certificates, /dev/null, /dev/urandom)")
+    lines.append(f"threads    {s['threads']} (without TSYNC, Landlock ABI >= 8)")
+    lines.append(f"seccomp    {s['seccomp']}")
+    if s["require"]:
+        lines.append(f"require    {', '.join(s['require'])} fully enforced, or lockdown() raises")
+    return lines
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _status_fields() -> dict[str, str]:
+    out = {}
+    for line in (_read("/proc/self/status") or "").splitlines():
+        k, _, v = line.partition(":")
+        out[k] = v.strip()
+    return out
+
+
+def _cgroup2() -> dict[str, Any]:
+    mount = None
+    for line in (_read("/proc/self/mountinfo") or "").splitlines():
+        pre, sep, post = line.partition(" - ")
+        if sep and post.split(" ", 1)[0] == "cgroup2":
+            mount = pre.split(" ")[4]
+            break
+    own = None
+    for line in (_read("/proc/self/cgroup") or "").splitlines():
+        if line.startswith("0::"):
+            own = line[3:]
+    return {"mount": mount, "cgroup": own,
+            "reason": None if mount else "no cgroup2 filesystem in /proc/self/mountinfo"}
+
+
+def _which(name: str) -> str | None:
+    for d in ("/usr/sbin", "/sbin", "/usr/bin", "/bin"):
+        p = os.path.join(d, name)
+        if os.access(p, os.X_OK):
+            return p
+    return None
+
+
+def probe() -> dict[str, Any]:
+    """What this kernel and process offer: Landlock, seccomp, cgroup v2, egress."""
+    info = _guard.landlock_probe()
+    abi = int(info["abi"])
+    errata = info["errata"]
+    status = _status_fields()
+    cg = _cgroup2()
+    cap_eff = int(status.get("CapEff", "0"), 16)
+    caps = {"CAP_NET_ADMIN": 12, "CAP_SYS_ADMIN": 21, "CAP_BPF": 39}
+    have = {name: bool(cap_eff >> bit & 1) for name, bit in caps.items()}
+    backends = {"nft": _which("nft"), "iptables": _which("iptables"),
+                "cgroup_bpf": bool(cg["mount"]) and (have["CAP_BPF"] or have["CAP_SYS_ADMIN"])}
+    can_egress = have["CAP_NET_ADMIN"] and bool(cg["mount"]) and bool(
+        backends["nft"] or backends["iptables"] or backends["cgroup_bpf"])
+    actions = (_read("/proc/sys/kernel/seccomp/actions_avail") or "").split()
+    return {
+        "kernel": os.uname().release,
+        "arch": os.uname().machine,
+        "landlock": {
+            "available": abi >= 1, "abi": abi, "abi_newest_known": _C["ABI_NEWEST"],
+            "errno": info["errno"], "reason": info["reason"], "errata": errata,
+            "errata_fixed": ([] if errata is None else
+                             [_ERRATA_NAMES.get(n, f"erratum_{n}") for n in range(1, 32)
+                              if errata & (1 << (n - 1))]),
+            "tsync": abi >= 8, "net_tcp": abi >= 4, "scopes": abi >= 6,
+            "confined_by_sdk_guard": _applied is not None,
+        },
+        "no_new_privs": bool(_guard.get_no_new_privs()),
+        "seccomp": {
+            "available": bool(actions) or "Seccomp" in status,
+            "mode": {"0": "disabled", "1": "strict", "2": "filter"}.get(status.get("Seccomp", ""),
+                                                                        "unknown"),
+            "filters": int(status["Seccomp_filters"]) if "Seccomp_filters" in status else None,
+            "actions_avail": actions,
+            "actions_logged": (_read("/proc/sys/kernel/seccomp/actions_logged") or "").split(),
+            "prepare_available": _seccomp_prepare_available(),
+        },
+        "cgroup_v2": cg,
+        "egress": {
+            "can_apply": can_egress,
+            "capabilities": have,
+            "backends": backends,
+            "reason": None if can_egress else (
+                "needs CAP_NET_ADMIN, a cgroup v2 mount and nft/iptables or cgroup BPF"),
+        },
+    }
+
+
+def _seccomp_prepare_available() -> bool:
+    from . import seccomp
+
+    return hasattr(seccomp, "prepare")

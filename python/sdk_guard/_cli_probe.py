@@ -1,0 +1,22 @@
+"""``python -m sdk_guard probe``: what this kernel and process offer, as JSON."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from .lockdown import probe
+
+
+def _run(args: argparse.Namespace) -> int:
+    print(json.dumps(probe(), indent=None if args.compact else 2, sort_keys=True))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = subparsers.add_parser(
+        "probe", help="print Landlock ABI/errata, seccomp, cgroup v2 and egress support as JSON",
+        description="Probe the running kernel and this process: Landlock ABI and errata (or "
+                    "why not), no_new_privs, seccomp actions, the cgroup v2 mount point, and "
+                    "whether this user could apply kernel egress rules.")
+    p.add_argument("--compact", action="store_true", help="one line of JSON")
+    p.set_defaults(func=_run)
