@@ -24,7 +24,7 @@
  * only by sdk_guard.audit.span; documented there too):
  *   0 action id | None      1 task id | None      2 model_call id | None
  *   3 storage_mutation id | None                  4 user | None    5 org | None
- *   6 span path: tuple of span ids, outermost first
+ *   6 span path: tuple of span ids, outermost first (copied into a list)
  *   7 the innermost Span object (Python-side only; never read here)
  * Reading it costs one context lookup and borrowed tuple items; it happens only for
  * an event that is recorded, never for allowed, unlogged ones.
@@ -32,6 +32,7 @@
 #include "guard.h"
 #include "ring.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -134,12 +135,11 @@ add_spans(PyObject *rec)
         set_obj(rec, K_USER, ok ? PyTuple_GET_ITEM(val, 4) : NULL) < 0 ||
         set_obj(rec, K_ORG, ok ? PyTuple_GET_ITEM(val, 5) : NULL) < 0)
         goto error;
-    if (ok) {
-        if (set_obj(rec, K_SPAN_PATH, PyTuple_GET_ITEM(val, 6)) < 0)
-            goto error;
-    } else if (set_new(rec, K_SPAN_PATH, PyTuple_New(0)) < 0) {
+    /* A fresh list: records hold plain JSON types and share nothing mutable. */
+    PyObject *path = ok ? PyTuple_GET_ITEM(val, 6) : NULL;
+    if (set_new(rec, K_SPAN_PATH, path != NULL && PyTuple_Check(path)
+                                      ? PySequence_List(path) : PyList_New(0)) < 0)
         goto error;
-    }
     Py_DECREF(span);
     Py_XDECREF(val);
     return 0;
@@ -535,6 +535,17 @@ PyMethodDef guard_audit_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+/* The parent's consumer thread does not exist in a fork child, and the ring lock
+ * may have been held by a thread that did not survive the fork. */
+static void
+audit_after_fork_child(void)
+{
+    if (audit_state.ring != NULL)
+        guard_ring_after_fork_child(audit_state.ring);
+    audit_state.consumer_thread = 0;
+    audit_state.delivering_thread = 0;
+}
+
 /* Ring capacity from SDK_GUARD_AUDIT_RING (so a child process can start tiny). */
 static size_t
 initial_capacity(void)
@@ -564,6 +575,7 @@ guard_audit_init(PyObject *module)
             return -1;
         }
         audit_state.overflow_wait = 1.0;
+        pthread_atfork(NULL, NULL, audit_after_fork_child);
         audit_state.fallback = PyList_New(0);
         if (audit_state.fallback == NULL)
             return -1;

@@ -23,6 +23,22 @@ struct guard_ring {
     guard_ring_drops pending;
 };
 
+/* Initialises the lock and both conditions; the waits use CLOCK_MONOTONIC so a
+ * wall-clock step cannot stretch them.  0 or -ENOMEM. */
+static int
+init_sync(guard_ring *r)
+{
+    pthread_condattr_t attr;
+    if (pthread_condattr_init(&attr) != 0)
+        return -ENOMEM;
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_cond_init(&r->has_items, &attr);
+    pthread_cond_init(&r->has_space, &attr);
+    pthread_condattr_destroy(&attr);
+    return 0;
+}
+
 int
 guard_ring_new(size_t capacity, guard_ring **out)
 {
@@ -34,15 +50,8 @@ guard_ring_new(size_t capacity, guard_ring **out)
     r->slots = calloc(capacity, sizeof *r->slots);
     if (r->slots == NULL)
         goto err_free_ring;
-    /* The waits use CLOCK_MONOTONIC so a wall-clock step cannot stretch them. */
-    pthread_condattr_t attr;
-    if (pthread_condattr_init(&attr) != 0)
+    if (init_sync(r) < 0)
         goto err_free_slots;
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_mutex_init(&r->lock, NULL);
-    pthread_cond_init(&r->has_items, &attr);
-    pthread_cond_init(&r->has_space, &attr);
-    pthread_condattr_destroy(&attr);
     r->capacity = capacity;
     *out = r;
     return 0;
@@ -212,6 +221,12 @@ guard_ring_wake_all(guard_ring *r)
     pthread_cond_broadcast(&r->has_items);
     pthread_cond_broadcast(&r->has_space);
     pthread_mutex_unlock(&r->lock);
+}
+
+void
+guard_ring_after_fork_child(guard_ring *r)
+{
+    init_sync(r);
 }
 
 size_t

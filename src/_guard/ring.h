@@ -75,6 +75,10 @@ int guard_ring_wait_space(guard_ring *r, int64_t timeout_ns);
 /* Wakes every thread blocked in guard_ring_wait_items / guard_ring_wait_space. */
 void guard_ring_wake_all(guard_ring *r);
 
+/* In a child after fork(): re-initialises the lock and conditions, which another
+ * thread of the parent may have held at the fork.  Records stay queued. */
+void guard_ring_after_fork_child(guard_ring *r);
+
 size_t guard_ring_len(guard_ring *r);
 void guard_ring_get_stats(guard_ring *r, guard_ring_stats *out);
 
