@@ -1,0 +1,107 @@
+"""``python -m sdk_guard check POLICY``: validate a policy and print it resolved."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from .errors import PolicyError
+from .policy import Policy
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}"
+                                for k, v in value.items()) + " }"
+    if value is None:
+        # TOML has no null: an unset optional key is shown as a comment by the caller.
+        raise ValueError("None has no TOML form")
+    return json.dumps(str(value))
+
+
+def _toml_key(key: str) -> str:
+    bare = key.replace("_", "a").replace("-", "a").isalnum() and key.isascii()
+    return key if bare else json.dumps(key)
+
+
+def _emit_table(lines: list[str], header: str, table: dict[str, Any]) -> None:
+    """Writes TABLE's scalars under [HEADER] with nested tables as dotted keys."""
+    lines.append(f"[{header}]")
+
+    def walk(prefix: str, d: dict[str, Any]) -> None:
+        for k, v in d.items():
+            key = f"{prefix}{_toml_key(k)}"
+            if v is None:
+                lines.append(f"# {key} is not set")
+            elif isinstance(v, dict) and v and not (header == "host" and k == "hints"):
+                walk(key + ".", v)
+            else:
+                lines.append(f"{key} = {_toml_value(v)}")
+
+    walk("", table)
+    lines.append("")
+
+
+def to_toml(data: dict[str, Any]) -> str:
+    """The resolved policy as TOML (the same structure Policy.from_toml reads)."""
+    lines = [f"version = {data['version']}", ""]
+    for section in ("guard", "host", "lockdown", "audit"):
+        if isinstance(data.get(section), dict):
+            _emit_table(lines, section, data[section])
+    for name, ext in data.get("extensions", {}).items():
+        _emit_table(lines, f"extensions.{_toml_key(name)}", ext)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _parse_vars(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"--var {pair!r}: write NAME=VALUE, e.g. --var data=/srv/app")
+        out[name] = value
+    return out
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        policy = Policy.from_file(args.policy, variables=_parse_vars(args.var) or None)
+    except PolicyError as exc:
+        print(f"{args.policy}: invalid policy: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"{args.policy}: cannot read policy: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        doc = {"policy": policy.data, "spec": policy.to_spec()} if args.spec else policy.data
+        print(json.dumps(doc, indent=2, default=str))
+    else:
+        print(f"# {args.policy}: valid; resolved (templates expanded, paths resolved)")
+        print(to_toml(policy.data), end="")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = subparsers.add_parser(
+        "check", help="validate a policy file and print it resolved",
+        description="Validate POLICY (.toml or .json).  A valid policy is printed with "
+                    "defaults filled in, templates expanded and paths resolved; an invalid "
+                    "one prints the offending key and the fix on stderr and exits 1.")
+    p.add_argument("policy", help="policy file (.toml or .json)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of TOML")
+    p.add_argument("--spec", action="store_true",
+                   help="with --json, also print the flat spec the Process Guard installs")
+    p.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
+                   help="set a template variable, e.g. --var data=/srv/app (repeatable)")
+    p.set_defaults(func=_run)
