@@ -4,3 +4,6 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "python"))
+
+# Every audit event the suite produces is checked against the JSON Schema at the end.
+from audit_schema_check import pytest_sessionfinish  # noqa: E402,F401

@@ -414,6 +414,7 @@ class _Writer:
         self.stopping = False
         self.active = False
         self.record_spans = True
+        self.tee: JsonlSink | None = None
 
     def start(self) -> None:
         if self.thread is not None and self.thread.is_alive():
@@ -443,6 +444,8 @@ class _Writer:
     def dispatch(self, record: Record) -> None:
         for sink in self.sinks:
             sink._offer(record)
+        if self.tee is not None:
+            self.tee._offer(record)
 
     def deliver(self) -> None:
         """Hand everything queued to the sinks (caller holds the lock)."""
@@ -451,6 +454,8 @@ class _Writer:
                 sink._end_batch()
         for sink in self.sinks:
             sink._end_batch()
+        if self.tee is not None:
+            self.tee._end_batch()
         self._report_failures()
 
     def _report_failures(self) -> None:
@@ -548,6 +553,11 @@ def writer_paused() -> Iterator[None]:
 
 
 def _at_exit() -> None:
+    tee = _writer.tee
+    if tee is not None and not _writer.active:
+        for record in _guard.take_undelivered():
+            tee._offer(record)
+        tee._end_batch()
     if _writer.active:
         flush(timeout=5.0)
         _writer.stop(timeout=1.0)
@@ -558,6 +568,13 @@ def _at_exit() -> None:
         _guard.set_audit_dispatcher(None)
         _writer.active = False
 
+
+# SDK_GUARD_AUDIT_TEE=PATH appends every record of this process to PATH as JSONL, on
+# top of the configured sinks, without starting the writer thread: a process with
+# no sinks writes its records at exit.  The test suite uses it to check every event
+# it produces against the schema.
+if os.environ.get("SDK_GUARD_AUDIT_TEE"):
+    _writer.tee = JsonlSink(os.environ["SDK_GUARD_AUDIT_TEE"], flush="batch", name="tee")
 
 atexit.register(_at_exit)
 os.register_at_fork(after_in_child=_writer.after_fork_child)
