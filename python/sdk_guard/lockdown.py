@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from . import _guard
+from . import _guard, audit
 from .errors import GuardError, PolicyError
 
 __all__ = ["LockdownReport", "describe_landlock", "lockdown", "parse_spec", "probe"]
@@ -375,7 +375,8 @@ def _fd_warnings(rules: list[dict[str, Any]], skip: set[int]) -> list[dict[str, 
             continue
         if stat.S_ISDIR(st.st_mode) and not _covered(target, rules, "fs.read_dir"):
             out.append({"fd": fd, "target": target, "access": "directory",
-                        "why": "an open directory outside the policy stays usable (openat)"})
+                        "why": ("an open directory outside the policy stays listable through "
+                                "its descriptor (files opened under it are still checked)")})
         elif flags & os.O_ACCMODE in (os.O_WRONLY, os.O_RDWR) and not stat.S_ISDIR(st.st_mode) \
                 and not _covered(target, rules, "fs.write_file"):
             out.append({"fd": fd, "target": target, "access": "write",
@@ -588,7 +589,9 @@ def lockdown(policy: Any = None, *, spec: Mapping[str, Any] | None = None,
         extra = parse_spec({"require": list(require)})["require"]
         parsed["require"] += [r for r in extra if r not in parsed["require"]]
 
-    with _lock:
+    # The audit writer thread is stopped for the duration, so a lone main thread can
+    # be confined without TSYNC; the restarted writer inherits Landlock and seccomp.
+    with _lock, audit.writer_paused():
         if _applied is not None:
             raise GuardError("lockdown() already ran in this process; its report is "
                              f"{_applied!r} (Landlock and seccomp cannot be undone or redone)")
