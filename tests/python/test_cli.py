@@ -1,0 +1,120 @@
+"""``python -m sdk_guard check`` and ``version``."""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness import ROOT, child_env
+from sdk_guard import _cli_check, _cli_version
+from sdk_guard.policy import Policy
+
+GOOD = """
+version = 1
+[host]
+trusted = ["myapp", "sdk"]
+private = ["myapp"]
+hints = { "myapp.db" = "use sdk.database instead" }
+data = "/srv/app"
+[extensions.acme]
+package = "acme"
+imports.allow = ["sdk", "@pure"]
+fs.read = ["{data}/acme"]
+net.connect = ["api.example.com:443"]
+approve = ["net.connect"]
+"""
+
+BAD_PORT = GOOD.replace("api.example.com:443", "api.example.com:70000")
+
+
+def run_module(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "sdk_guard", *args], cwd=ROOT,
+                          env=child_env(), capture_output=True, text=True, timeout=60)
+
+
+def run_inline(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command", required=True)
+    _cli_check.register(sub)
+    _cli_version.register(sub)
+    ns = parser.parse_args(list(args))
+    rc = ns.func(ns)
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+@pytest.fixture
+def good(tmp_path: Path) -> Path:
+    p = tmp_path / "policy.toml"
+    p.write_text(GOOD)
+    return p
+
+
+def test_check_prints_the_resolved_policy_as_toml_that_loads_again(
+        good: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out, err = run_inline(capsys, "check", str(good))
+    assert rc == 0 and err == ""
+    assert "valid" in out.splitlines()[0]
+    assert 'fs.read = ["/srv/app/acme"]' in out
+    again = tmp_path / "resolved.toml"
+    again.write_text(out)
+    assert Policy.from_toml(again).data == Policy.from_toml(good).data
+
+
+def test_check_json_and_spec(good: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out, _ = run_inline(capsys, "check", "--json", str(good))
+    assert rc == 0
+    assert json.loads(out) == Policy.from_toml(good).data
+    rc, out, _ = run_inline(capsys, "check", "--json", "--spec", str(good))
+    doc = json.loads(out)
+    assert doc["spec"]["extensions"][0]["net_resolve"] == ["api.example.com"]
+
+
+def test_check_bad_policy_exits_1_with_key_and_fix_on_stderr(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(BAD_PORT)
+    rc, out, err = run_inline(capsys, "check", str(bad))
+    assert rc == 1 and out == ""
+    assert "extensions.acme.net.connect[0]" in err and "1..65535" in err
+
+
+def test_check_missing_file_and_variables(tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    rc, _, err = run_inline(capsys, "check", str(tmp_path / "nope.toml"))
+    assert rc == 1 and "cannot read policy" in err
+    p = tmp_path / "p.toml"
+    p.write_text(GOOD.replace('data = "/srv/app"\n', ""))
+    rc, _, err = run_inline(capsys, "check", str(p))
+    assert rc == 1 and "host.data" in err
+    rc, out, _ = run_inline(capsys, "check", "--var", "data=/opt/d", "--json", str(p))
+    assert rc == 0 and json.loads(out)["extensions"]["acme"]["fs"]["read"] == ["/opt/d/acme"]
+
+
+def test_version_reports_versions_and_free_threading(capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out, _ = run_inline(capsys, "version")
+    assert rc == 0
+    assert out.startswith("sdk_guard ")
+    assert "_guard" in out and "python" in out and "free-threaded build: no" in out
+    rc, out, _ = run_inline(capsys, "version", "--json")
+    info = json.loads(out)
+    assert info["python"] == "%d.%d.%d" % sys.version_info[:3]
+    assert info["free_threaded"] is False
+
+
+def test_python_m_sdk_guard_check_and_version(good: Path, tmp_path: Path) -> None:
+    proc = run_module("check", str(good))
+    assert proc.returncode == 0, proc.stderr
+    assert "[extensions.acme]" in proc.stdout
+    bad = tmp_path / "bad.toml"
+    bad.write_text(BAD_PORT)
+    proc = run_module("check", str(bad))
+    assert proc.returncode == 1
+    assert "extensions.acme.net.connect[0]" in proc.stderr
+    proc = run_module("version")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("sdk_guard ")
