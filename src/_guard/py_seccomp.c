@@ -1,6 +1,445 @@
-/* py_seccomp.c - Python bindings for the seccomp unit. */
+/* py_seccomp.c - Python bindings for the seccomp unit (seccomp.c, sasm.c, bpf_sim.c,
+ * seccomp_trap.c).  Programs cross the boundary as bytes of struct sock_filter. */
 #include "guard.h"
 
+#include <errno.h>
+#include <linux/seccomp.h>
+
+#include "bpf_sim.h"
+#include "sasm.h"
+#include "seccomp.h"
+#include "seccomp_trap.h"
+
+static const char *const mode_names[] = {
+    [GUARD_SC_ERRNO] = "errno",
+    [GUARD_SC_TRAP] = "trap",
+    [GUARD_SC_LOG] = "log",
+    [GUARD_SC_KILL] = "kill",
+};
+
+static const char *const kind_names[] = {
+    [GUARD_SC_DENY] = "deny",
+    [GUARD_SC_ENOSYS] = "enosys",
+    [GUARD_SC_NS_FLAGS] = "ns_flags",
+    [GUARD_SC_PERSONALITY] = "personality",
+};
+
+/* The architecture named by ARG (None: native); NULL with ValueError. */
+static const struct guard_sc_arch *
+arch_arg(PyObject *arg)
+{
+    const char *name = NULL;
+    if (arg != NULL && arg != Py_None) {
+        name = PyUnicode_AsUTF8(arg);
+        if (name == NULL)
+            return NULL;
+    }
+    const struct guard_sc_arch *arch = guard_seccomp_arch(name);
+    if (arch == NULL)
+        PyErr_Format(PyExc_ValueError, "unknown seccomp architecture %s (known: x86_64, aarch64)",
+                     name ? name : "(native)");
+    return arch;
+}
+
+/* Program bytes from ARG; NULL with an exception. */
+static const struct sock_filter *
+program_arg(Py_buffer *view, unsigned *n)
+{
+    if (view->len == 0 || view->len % (Py_ssize_t)sizeof(struct sock_filter) != 0 ||
+        view->len / (Py_ssize_t)sizeof(struct sock_filter) > BPF_MAXINSNS) {
+        PyErr_SetString(PyExc_ValueError, "program must be 1..4096 struct sock_filter");
+        return NULL;
+    }
+    *n = (unsigned)(view->len / (Py_ssize_t)sizeof(struct sock_filter));
+    return view->buf;
+}
+
+static PyObject *
+seccomp_build(PyObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"mode", "arch", NULL};
+    const char *mode_s;
+    PyObject *arch_o = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|O:seccomp_build", kwlist, &mode_s, &arch_o))
+        return NULL;
+    int mode = -1;
+    for (int m = 0; m < 4; m++) {
+        if (strcmp(mode_s, mode_names[m]) == 0)
+            mode = m;
+    }
+    if (mode < 0) {
+        PyErr_Format(PyExc_ValueError, "seccomp mode must be errno, trap, log or kill, not %R",
+                     PyTuple_GET_ITEM(args, 0));
+        return NULL;
+    }
+    const struct guard_sc_arch *arch = arch_arg(arch_o);
+    if (arch == NULL)
+        return NULL;
+    struct guard_sasm a;
+    guard_sasm_init(&a);
+    PyObject *prog = NULL, *labels = NULL, *denied = NULL, *result = NULL;
+    int rc = guard_seccomp_build(&a, arch, (enum guard_sc_mode)mode);
+    if (rc < 0) {
+        guard_errno_error(rc, "assembling the seccomp program");
+        goto done;
+    }
+    prog = PyBytes_FromStringAndSize((const char *)a.insns,
+                                     (Py_ssize_t)(a.len * sizeof(struct sock_filter)));
+    labels = PyList_New(0);
+    denied = PyList_New(0);
+    if (prog == NULL || labels == NULL || denied == NULL)
+        goto done;
+    for (unsigned i = 0; i < a.nlabels; i++) {
+        if (a.labels[i].name[0] == '.')
+            continue;           /* the assembler's internal labels */
+        PyObject *t = Py_BuildValue("(is)", a.labels[i].pos, a.labels[i].name);
+        if (t == NULL || PyList_Append(labels, t) < 0) {
+            Py_XDECREF(t);
+            goto done;
+        }
+        Py_DECREF(t);
+    }
+    for (size_t i = 0; i < guard_seccomp_nrules; i++) {
+        const struct guard_sc_rule *r = &guard_seccomp_rules[i];
+        int nr = guard_seccomp_nr(arch, r->name);
+        if (nr < 0)
+            continue;
+        PyObject *t = Py_BuildValue("(siss)", r->name, nr, kind_names[r->kind], r->why);
+        if (t == NULL || PyList_Append(denied, t) < 0) {
+            Py_XDECREF(t);
+            goto done;
+        }
+        Py_DECREF(t);
+    }
+    result = Py_BuildValue("{sOsOsOsssIsIsI}", "program", prog, "labels", labels,
+                           "denied", denied, "arch", arch->name,
+                           "audit_arch", arch->audit_arch, "deny_action",
+                           guard_seccomp_deny_action((enum guard_sc_mode)mode),
+                           "instructions", a.len);
+done:
+    Py_XDECREF(prog);
+    Py_XDECREF(labels);
+    Py_XDECREF(denied);
+    guard_sasm_free(&a);
+    return result;
+}
+
+static PyObject *
+seccomp_disasm(PyObject *self, PyObject *args)
+{
+    Py_buffer view;
+    PyObject *labels = NULL;
+    if (!PyArg_ParseTuple(args, "y*|O:seccomp_disasm", &view, &labels))
+        return NULL;
+    PyObject *out = NULL;
+    const char **names = NULL;
+    unsigned n;
+    const struct sock_filter *prog = program_arg(&view, &n);
+    if (prog == NULL)
+        goto done;
+    names = PyMem_Calloc(n + 1, sizeof *names);
+    if (names == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (labels != NULL && labels != Py_None) {
+        PyObject *seq = PySequence_Fast(labels, "labels must be a sequence of (pos, name)");
+        if (seq == NULL)
+            goto done;
+        for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++) {
+            int pos;
+            const char *name;
+            if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "is", &pos, &name)) {
+                Py_DECREF(seq);
+                goto done;
+            }
+            if (pos >= 0 && (unsigned)pos <= n && names[pos] == NULL)
+                names[pos] = name;      /* borrowed from LABELS, alive for this call */
+        }
+        Py_DECREF(seq);
+    }
+    out = PyList_New(n);
+    if (out == NULL)
+        goto done;
+    for (unsigned pc = 0; pc < n; pc++) {
+        char buf[160];
+        guard_sasm_format(prog, n, pc, names, buf, sizeof buf);
+        PyObject *s = PyUnicode_FromString(buf);
+        if (s == NULL) {
+            Py_CLEAR(out);
+            goto done;
+        }
+        PyList_SET_ITEM(out, pc, s);
+    }
+done:
+    PyMem_Free(names);
+    PyBuffer_Release(&view);
+    return out;
+}
+
+static PyObject *
+seccomp_simulate(PyObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"program", "nr", "arch", "args", "ip", NULL};
+    Py_buffer view;
+    int nr;
+    unsigned int audit_arch;
+    PyObject *sargs = NULL;
+    unsigned long long ip = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*iI|OK:seccomp_simulate", kwlist, &view,
+                                     &nr, &audit_arch, &sargs, &ip))
+        return NULL;
+    PyObject *result = NULL;
+    unsigned n;
+    const struct sock_filter *prog = program_arg(&view, &n);
+    if (prog == NULL)
+        goto done;
+    struct seccomp_data d;
+    memset(&d, 0, sizeof d);
+    d.nr = nr;
+    d.arch = audit_arch;
+    d.instruction_pointer = ip;
+    if (sargs != NULL && sargs != Py_None) {
+        PyObject *seq = PySequence_Fast(sargs, "args must be a sequence of up to 6 ints");
+        if (seq == NULL)
+            goto done;
+        Py_ssize_t k = PySequence_Fast_GET_SIZE(seq);
+        for (Py_ssize_t i = 0; i < k && i < 6; i++) {
+            d.args[i] = PyLong_AsUnsignedLongLongMask(PySequence_Fast_GET_ITEM(seq, i));
+            if (PyErr_Occurred()) {
+                Py_DECREF(seq);
+                goto done;
+            }
+        }
+        Py_DECREF(seq);
+    }
+    uint32_t ret;
+    unsigned executed;
+    int rc = guard_bpf_run(prog, n, &d, &ret, &executed);
+    if (rc < 0) {
+        guard_errno_error(rc, "program faulted in bpf_sim");
+        goto done;
+    }
+    char action[32];
+    guard_sasm_format_action(ret, action, sizeof action);
+    result = Py_BuildValue("{sIsssI}", "ret", ret, "action", action, "executed", executed);
+done:
+    PyBuffer_Release(&view);
+    return result;
+}
+
+static PyObject *
+seccomp_const_allow(PyObject *self, PyObject *args)
+{
+    Py_buffer view;
+    unsigned int audit_arch;
+    int nr;
+    if (!PyArg_ParseTuple(args, "y*Ii:seccomp_const_allow", &view, &audit_arch, &nr))
+        return NULL;
+    unsigned n;
+    const struct sock_filter *prog = program_arg(&view, &n);
+    PyObject *r = NULL;
+    if (prog != NULL)
+        r = PyBool_FromLong(guard_bpf_const_allow(prog, n, audit_arch, nr));
+    PyBuffer_Release(&view);
+    return r;
+}
+
+static PyObject *
+seccomp_probe(PyObject *self, PyObject *unused)
+{
+    static const struct {
+        const char *name;
+        uint32_t action;
+    } actions[] = {
+        {"kill_process", SECCOMP_RET_KILL_PROCESS}, {"kill_thread", SECCOMP_RET_KILL_THREAD},
+        {"trap", SECCOMP_RET_TRAP}, {"errno", SECCOMP_RET_ERRNO},
+        {"user_notif", SECCOMP_RET_USER_NOTIF}, {"trace", SECCOMP_RET_TRACE},
+        {"log", SECCOMP_RET_LOG}, {"allow", SECCOMP_RET_ALLOW},
+    };
+    static const struct {
+        const char *name;
+        unsigned flag;
+    } flags[] = {
+        {"tsync", SECCOMP_FILTER_FLAG_TSYNC}, {"log", SECCOMP_FILTER_FLAG_LOG},
+        {"spec_allow", SECCOMP_FILTER_FLAG_SPEC_ALLOW},
+        {"new_listener", SECCOMP_FILTER_FLAG_NEW_LISTENER},
+        {"tsync_esrch", SECCOMP_FILTER_FLAG_TSYNC_ESRCH},
+    };
+    PyObject *acts = PyDict_New(), *fl = PyDict_New(), *r = NULL;
+    if (acts == NULL || fl == NULL)
+        goto done;
+    int supported = 1;
+    for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++) {
+        int rc = guard_seccomp_action_avail(actions[i].action);
+        if (rc == -ENOSYS || (rc == -EINVAL && i == 0))
+            supported = 0;
+        if (PyDict_SetItemString(acts, actions[i].name, rc == 0 ? Py_True : Py_False) < 0)
+            goto done;
+    }
+    unsigned wanted = 0, avail = 0;
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+        wanted |= flags[i].flag;
+    if (guard_seccomp_flags_avail(wanted, &avail) < 0)
+        supported = 0;
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+        if (PyDict_SetItemString(fl, flags[i].name, (avail & flags[i].flag) ? Py_True : Py_False) < 0)
+            goto done;
+    }
+    const struct guard_sc_arch *native = guard_seccomp_arch(NULL);
+    r = Py_BuildValue("{sOsOsOsisz}", "supported", supported ? Py_True : Py_False,
+                      "actions", acts, "flags", fl, "mode", guard_seccomp_mode(),
+                      "arch", native ? native->name : NULL);
+done:
+    Py_XDECREF(acts);
+    Py_XDECREF(fl);
+    return r;
+}
+
+static PyObject *
+seccomp_install(PyObject *self, PyObject *args)
+{
+    Py_buffer view;
+    unsigned int flags;
+    if (!PyArg_ParseTuple(args, "y*I:seccomp_install", &view, &flags))
+        return NULL;
+    PyObject *r = NULL;
+    unsigned n;
+    const struct sock_filter *prog = program_arg(&view, &n);
+    if (prog == NULL)
+        goto done;
+    if (guard_bpf_check(prog, n) < 0) {
+        guard_errno_error(-EINVAL, "seccomp program fails validation; nothing installed");
+        goto done;
+    }
+    pid_t bad_tid = 0;
+    int rc = guard_seccomp_install(prog, n, flags, &bad_tid);
+    if (rc == -ESRCH) {
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "seccomp TSYNC: thread %d cannot be synchronised (it has a different "
+                 "seccomp filter); nothing was installed on any thread", (int)bad_tid);
+        guard_errno_error(rc, msg);
+        goto done;
+    }
+    if (rc < 0) {
+        guard_errno_error(rc, "installing the seccomp filter");
+        goto done;
+    }
+    r = Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&view);
+    return r;
+}
+
+static PyObject *
+seccomp_trap_install(PyObject *self, PyObject *unused)
+{
+    int rc = guard_seccomp_trap_install();
+    if (rc < 0)
+        return guard_errno_error(rc, "installing the SIGSYS handler for seccomp trap mode");
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+seccomp_trap_active(PyObject *self, PyObject *unused)
+{
+    return PyBool_FromLong(guard_seccomp_trap_active());
+}
+
+/* Returns (records, dropped): records as dicts, oldest first. */
+static PyObject *
+seccomp_trap_drain(PyObject *self, PyObject *unused)
+{
+    struct guard_trap_record recs[64];
+    const struct guard_sc_arch *native = guard_seccomp_arch(NULL);
+    PyObject *list = PyList_New(0);
+    if (list == NULL)
+        return NULL;
+    unsigned n;
+    while ((n = guard_seccomp_trap_drain(recs, 64)) > 0) {
+        for (unsigned i = 0; i < n; i++) {
+            const struct guard_trap_record *t = &recs[i];
+            const char *name = native ? guard_seccomp_name(native, t->nr) : NULL;
+            PyObject *d = Py_BuildValue(
+                "{sisIsisKsz s(KKKKKK)}", "nr", t->nr, "arch", t->arch, "tid", t->tid,
+                "ip", (unsigned long long)t->ip, "name", name, "args",
+                (unsigned long long)t->args[0], (unsigned long long)t->args[1],
+                (unsigned long long)t->args[2], (unsigned long long)t->args[3],
+                (unsigned long long)t->args[4], (unsigned long long)t->args[5]);
+            if (d == NULL || PyList_Append(list, d) < 0) {
+                Py_XDECREF(d);
+                Py_DECREF(list);
+                return NULL;
+            }
+            Py_DECREF(d);
+        }
+    }
+    PyObject *r = Py_BuildValue("(OK)", list, (unsigned long long)guard_seccomp_trap_dropped());
+    Py_DECREF(list);
+    return r;
+}
+
+static PyObject *
+seccomp_syscall_name(PyObject *self, PyObject *args)
+{
+    int nr;
+    PyObject *arch_o = NULL;
+    if (!PyArg_ParseTuple(args, "i|O:seccomp_syscall_name", &nr, &arch_o))
+        return NULL;
+    const struct guard_sc_arch *arch = arch_arg(arch_o);
+    if (arch == NULL)
+        return NULL;
+    const char *name = guard_seccomp_name(arch, nr);
+    if (name == NULL)
+        Py_RETURN_NONE;
+    return PyUnicode_FromString(name);
+}
+
+static PyObject *
+seccomp_syscall_nr(PyObject *self, PyObject *args)
+{
+    const char *name;
+    PyObject *arch_o = NULL;
+    if (!PyArg_ParseTuple(args, "s|O:seccomp_syscall_nr", &name, &arch_o))
+        return NULL;
+    const struct guard_sc_arch *arch = arch_arg(arch_o);
+    if (arch == NULL)
+        return NULL;
+    int nr = guard_seccomp_nr(arch, name);
+    if (nr < 0)
+        Py_RETURN_NONE;
+    return PyLong_FromLong(nr);
+}
+
 PyMethodDef guard_seccomp_methods[] = {
+    {"seccomp_build", (PyCFunction)(void (*)(void))seccomp_build, METH_VARARGS | METH_KEYWORDS,
+     "seccomp_build(mode, arch=None)\n--\n\n"
+     "Assemble the lockdown program; returns {program, labels, denied, arch, audit_arch, "
+     "deny_action, instructions}."},
+    {"seccomp_disasm", seccomp_disasm, METH_VARARGS,
+     "seccomp_disasm(program, labels=None)\n--\n\nOne line of assembly per instruction."},
+    {"seccomp_simulate", (PyCFunction)(void (*)(void))seccomp_simulate,
+     METH_VARARGS | METH_KEYWORDS,
+     "seccomp_simulate(program, nr, arch, args=(), ip=0)\n--\n\n"
+     "Run the program in bpf_sim; returns {ret, action, executed}."},
+    {"seccomp_const_allow", seccomp_const_allow, METH_VARARGS,
+     "seccomp_const_allow(program, arch, nr)\n--\n\n"
+     "True if the kernel's action cache would mark (arch, nr) always-allow."},
+    {"seccomp_probe", seccomp_probe, METH_NOARGS,
+     "seccomp_probe()\n--\n\nKernel support: actions_avail, filter flags, current mode, arch."},
+    {"seccomp_install", seccomp_install, METH_VARARGS,
+     "seccomp_install(program, flags)\n--\n\n"
+     "NO_NEW_PRIVS + SECCOMP_SET_MODE_FILTER; OSError(ESRCH) names a TSYNC failure's thread."},
+    {"seccomp_trap_install", seccomp_trap_install, METH_NOARGS,
+     "seccomp_trap_install()\n--\n\nInstall the guard's SIGSYS handler (trap mode)."},
+    {"seccomp_trap_active", seccomp_trap_active, METH_NOARGS,
+     "seccomp_trap_active()\n--\n\nTrue while the guard's SIGSYS handler is installed."},
+    {"seccomp_trap_drain", seccomp_trap_drain, METH_NOARGS,
+     "seccomp_trap_drain()\n--\n\n(records, dropped) from the trap ring, oldest first."},
+    {"seccomp_syscall_name", seccomp_syscall_name, METH_VARARGS,
+     "seccomp_syscall_name(nr, arch=None)\n--\n\nThe syscall's name, or None."},
+    {"seccomp_syscall_nr", seccomp_syscall_nr, METH_VARARGS,
+     "seccomp_syscall_nr(name, arch=None)\n--\n\nThe syscall's number, or None."},
     {NULL, NULL, 0, NULL},
 };
