@@ -568,9 +568,11 @@ class Policy:
     """The validated, template-expanded policy as plain data (defaults filled in)."""
 
     def __init__(self, data: dict[str, Any], flat: dict[str, dict[str, Any]],
-                 lockdown: Any, audit: Any, source: str | None = None) -> None:
+                 lockdown: Any, audit: Any, source: str | None = None,
+                 variables: dict[str, str] | None = None) -> None:
         self.data = data
         self._flat = flat
+        self._variables = dict(variables or {})
         self._lockdown = lockdown
         self._audit = audit
         self.source = source
@@ -633,7 +635,8 @@ class Policy:
             data["lockdown"] = lockdown
         if audit is not None:
             data["audit"] = audit
-        return cls(data, exts, lockdown, audit, source)
+        defined = {k: v for k, v in templates.values.items() if v is not None}
+        return cls(data, exts, lockdown, audit, source, defined)
 
     @classmethod
     def from_toml(cls, path_or_text: str | os.PathLike[str], *,
@@ -689,6 +692,12 @@ class Policy:
     @property
     def mode(self) -> str:
         return str(self.data["guard"]["mode"])
+
+    @property
+    def variables(self) -> dict[str, str]:
+        """Template values this policy was expanded with ({data} only when set), for
+        sections expanded later (audit sink paths)."""
+        return dict(self._variables)
 
     def lockdown_spec(self) -> Any:
         """The [lockdown] section as sdk_guard.lockdown.parse_spec returned it, or None

@@ -257,6 +257,19 @@ def test_literal_dotted_keys_equal_nested_tables() -> None:
     assert load(d2).data == load(d).data
 
 
+def test_lockdown_and_audit_sections_are_delegated_and_round_trip() -> None:
+    d = base()
+    d["lockdown"] = {"fs": {"read": ["{prefix}"], "write": ["{data}"]}, "seccomp": "errno"}
+    d["audit"] = {"sinks": [{"type": "memory"}]}
+    p = load(d)
+    spec = p.lockdown_spec()
+    assert spec is not None and spec["seccomp"] == "errno"
+    assert "{data}" not in json.dumps(spec, default=str)   # expanded by the policy's templates
+    assert p.audit_config() is not None
+    assert Policy.from_dict(p.data).data == p.data
+    assert p.variables["data"] == DATA and p.variables["prefix"] == sys.prefix
+
+
 def test_key_given_dotted_and_nested_is_an_error() -> None:
     d = base()
     ext(d)["fs.read"] = ["/tmp"]
