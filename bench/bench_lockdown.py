@@ -1,0 +1,162 @@
+"""lockdown() latency: Landlock alone (~20 policy rules), side by side in one run.
+
+Every sample is a fresh child interpreter (a Landlock domain cannot be undone).
+Columns, all measured in this run:
+
+  sdk_guard lockdown()        the public call: spec parsing, probe, ABI downgrade, the
+                              interpreter's runtime paths, fd scan, NO_NEW_PRIVS,
+                              restrict_self, report, one audit record.  The lazily-imported
+                              stdlib modules it preloads are imported before the clock
+                              starts (that is module import time, reported separately).
+  sdk_guard lockdown() cold   the same, with the preload inside the clock.
+  sdk_guard C core            _guard.landlock_build + landlock_restrict with the same rules.
+  landlock (PyPI)             landlock.Ruleset(...).allow(...).apply() with the same path
+                              rules (it has no network or scope rules), if it installs.
+
+Goal (DESIGN.md): lockdown() under 1 ms.  Usage: python bench/bench_lockdown.py [-n 30]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+COMMON = """
+import json, os, sys, time
+P = json.loads(sys.argv[1])
+"""
+
+SDK = COMMON + """
+import sdk_guard as sg
+lockdown_mod = sys.modules["sdk_guard.lockdown"]
+if not P["cold"]:
+    lockdown_mod._preload()
+    import fcntl
+spec = {"fs": {"read": P["ro"], "write": P["rw"]}, "seccomp": "off"}
+t = time.perf_counter_ns()
+r = sg.lockdown(spec=spec)
+dt = time.perf_counter_ns() - t
+d = r.as_dict()["landlock"]
+assert r.status == "full", r.as_dict()
+print(json.dumps({"ns": dt, "rules": [[x["path"], x["access"]] for x in d["rules"] if x["type"] == "path"]}))
+"""
+
+CORE = COMMON + """
+from sdk_guard import _guard
+from sdk_guard.lockdown import _FS_ALL
+names = {k.lower().replace("fs_", "fs."): v for k, v in _guard.landlock_constants().items()}
+rules = [(p, sum(names[a] for a in acc)) for p, acc in P["rules"]]
+t = time.perf_counter_ns()
+abi = _guard.landlock_probe()["abi"]
+c = _guard.landlock_compat(abi, _FS_ALL, 3, 3, 0)
+fd, res, _ = _guard.landlock_build(abi, c["handled"][:3], rules, [])
+_guard.landlock_restrict(fd, 0)
+os.close(fd)
+dt = time.perf_counter_ns() - t
+assert all(e == 0 for e, _, _ in res), res
+print(json.dumps({"ns": dt}))
+"""
+
+PYPI = COMMON + """
+import landlock
+from landlock import FSAccess
+bits = {"fs." + f.name.lower(): f for f in FSAccess}
+rules = [(p, acc) for p, acc in P["rules"]]
+t = time.perf_counter_ns()
+rs = landlock.Ruleset(restrict_rules=FSAccess.all())
+for p, acc in rules:
+    flags = FSAccess(0)
+    for a in acc:
+        flags |= bits[a]
+    rs.allow(p, rules=flags)
+rs.apply()
+dt = time.perf_counter_ns() - t
+print(json.dumps({"ns": dt}))
+"""
+
+
+def run(code: str, params: dict, env: dict[str, str]) -> dict:
+    proc = subprocess.run([sys.executable, "-c", code, json.dumps(params)], env=env,
+                          capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def pypi_landlock_available(env: dict[str, str]) -> str | None:
+    proc = subprocess.run([sys.executable, "-c", "import landlock; print(landlock.__version__)"],
+                          env=env, capture_output=True, text=True)
+    if proc.returncode == 0:
+        return proc.stdout.strip()
+    pip = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "landlock"],
+                         capture_output=True, text=True)
+    if pip.returncode != 0:
+        return None
+    proc = subprocess.run([sys.executable, "-c", "import landlock; print(landlock.__version__)"],
+                          env=env, capture_output=True, text=True)
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-n", type=int, default=30, help="children per variant (default 30)")
+    args = ap.parse_args()
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "python"), PYTHONDONTWRITEBYTECODE="1")
+    sys.path.insert(0, str(ROOT / "python"))
+    from sdk_guard import _guard
+
+    abi = _guard.landlock_probe()["abi"]
+    if abi < 1:
+        print(f"Landlock unavailable: {_guard.landlock_probe()['reason']}; nothing to measure")
+        return 0
+    with tempfile.TemporaryDirectory(prefix="bench-lockdown-") as tmp:
+        ro, rw = [], []
+        for i in range(10):
+            for kind, lst in (("ro", ro), ("rw", rw)):
+                d = Path(tmp, f"{kind}{i}")
+                d.mkdir()
+                lst.append(str(d))
+        params = {"ro": ro, "rw": rw, "cold": False}
+        first = run(SDK, params, env)
+        rules = first["rules"]
+        variants: dict[str, list[int]] = {"sdk_guard lockdown()": [],
+                                          "sdk_guard lockdown() cold": [],
+                                          "sdk_guard C core": []}
+        version = pypi_landlock_available(env)
+        pypi_name = f"landlock {version} (PyPI)" if version else None
+        if pypi_name:
+            variants[pypi_name] = []
+        # Interleave the variants so machine noise hits them alike.
+        for _ in range(args.n):
+            variants["sdk_guard lockdown()"].append(run(SDK, params, env)["ns"])
+            variants["sdk_guard lockdown() cold"].append(run(SDK, dict(params, cold=True), env)["ns"])
+            variants["sdk_guard C core"].append(run(CORE, {"rules": rules}, env)["ns"])
+            if pypi_name:
+                variants[pypi_name].append(run(PYPI, {"rules": rules}, env)["ns"])
+
+    base = statistics.median(variants[pypi_name]) if pypi_name else None
+    print(f"lockdown() latency, Landlock ABI {abi}, {len(ro) + len(rw)} policy path rules "
+          f"({len(rules)} path rules in the ruleset incl. runtime paths), "
+          f"median of {args.n} fresh children")
+    print(f"{'variant':<32} {'median us':>10} {'p90 us':>10} {'vs PyPI':>8}")
+    for name, ns in variants.items():
+        med = statistics.median(ns) / 1e3
+        p90 = sorted(ns)[int(0.9 * (len(ns) - 1))] / 1e3
+        ratio = f"{med * 1e3 / base:.2f}x" if base else "n/a"
+        print(f"{name:<32} {med:>10.1f} {p90:>10.1f} {ratio:>8}")
+    if not pypi_name:
+        print("landlock (PyPI) could not be installed with pip: no ratio against it")
+    med = statistics.median(variants["sdk_guard lockdown()"]) / 1e6
+    print(f"goal lockdown() < 1 ms: {'met' if med < 1 else 'NOT met'} ({med:.3f} ms)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
