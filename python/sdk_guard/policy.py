@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import copy
 import difflib
+import importlib
+import ipaddress
 import json
 import keyword
 import os
@@ -282,7 +284,7 @@ def _fs_path(value: str, key: str, templates: _Templates) -> str:
     return os.path.realpath(expanded)
 
 
-def _net_rule_fix(spec: str, err: str) -> str:
+def _net_rule_fix(spec: str) -> str:
     """Says what is wrong with SPEC (the C parser rejected it) and how to write it."""
     if not spec:
         return 'is empty; write "HOST:PORT", e.g. "api.example.com:443"'
@@ -306,7 +308,6 @@ def _net_rule_fix(spec: str, err: str) -> str:
             return f'{spec!r}: port range {port} is reversed; write "{nums[1]}-{nums[0]}"'
     host = host.strip("[]")
     if "/" in host:
-        import ipaddress
         base, _, plen = host.partition("/")
         try:
             net = ipaddress.ip_network(host, strict=False)
@@ -320,21 +321,31 @@ def _net_rule_fix(spec: str, err: str) -> str:
             return (f"{spec!r}: prefix length /{plen} is not valid for IPv{ip.version}; "
                     f"use 0..{limit}")
         if str(net.network_address) != base:
+            single = f"[{base}]" if ":" in base else base
             return (f"{spec!r}: {host} has host bits set; write {net.with_prefixlen} for the "
-                    f"network or {base}:{port} for the single address")
+                    f"network or {single}:{port} for the single address")
         return f'{spec!r}: malformed CIDR; write it as "10.0.0.0/8:{port}"'
     return (f"{spec!r}: {host!r} is neither an IP address nor a host name; write "
             f'"api.example.com:443", "10.0.0.5:5432" or "[::1]:8080"')
+
+
+# An IPv4 part with a leading zero ("010") is octal to the C library: 8, not 10.
+_OCTAL_PART = re.compile(r"(?:^|\.)0[0-9]")
+_DOTTED_DIGITS = re.compile(r"[0-9.]+")
 
 
 def _net_rules(values: list[str], key: str, *, bind: bool) -> list[str]:
     out = []
     for i, spec in enumerate(values):
         k = f"{key}[{i}]"
+        base = spec.rpartition(":")[0].partition("/")[0]
+        if _DOTTED_DIGITS.fullmatch(base) and _OCTAL_PART.search(base):
+            raise PolicyError(k, f"{spec!r}: an address part with a leading zero is read as "
+                                 "octal (010 is 8); write it without leading zeros")
         try:
             kind, addr, prefixlen, _lo, _hi = _guard.parse_net_rule(spec)
-        except ValueError as exc:
-            raise PolicyError(k, _net_rule_fix(spec, str(exc))) from None
+        except ValueError:
+            raise PolicyError(k, _net_rule_fix(spec)) from None
         if (not bind and kind == "ip" and addr in ("0.0.0.0", "::")
                 and prefixlen in (32, 128)):
             raise PolicyError(k, f"{spec!r}: the unspecified address is only meaningful in "
@@ -348,11 +359,12 @@ def _host_names(values: list[str], key: str) -> list[str]:
     out = []
     for i, name in enumerate(values):
         k = f"{key}[{i}]"
+        # The C rule parser validates names exactly as the hook will compare them.
         try:
-            kind, addr, *_ = _guard.parse_net_rule(f"{name}:1") if name else ("", "", 0, 0, 0)
+            kind, addr, *_ = _guard.parse_net_rule(f"{name}:1")
         except ValueError:
-            kind, addr = "", ""
-        if kind != "name":
+            kind = addr = ""
+        if not name or kind != "name":
             raise PolicyError(k, f"{name!r} is not a host name; write names such as "
                                  '"api.example.com" (addresses need no resolving)')
         out.append(addr)
@@ -542,7 +554,8 @@ def _nested(ext: Mapping[str, Any]) -> dict[str, Any]:
 def _delegate(section_name: str, raw: object, templates: _Templates) -> Any:
     """Validates [lockdown] / [audit] with the module that owns that section."""
     section = _table(raw, section_name)
-    import importlib
+    # Imported here: those modules import this one, and only policies with the section
+    # need them.
     module = importlib.import_module(f"sdk_guard.{section_name}")
     fn = getattr(module, "parse_spec" if section_name == "lockdown" else "parse_config", None)
     if fn is None:

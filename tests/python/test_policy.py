@@ -156,6 +156,8 @@ MALFORMED: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
      "1000-2000"),
     ("ipv6-without-brackets", setp(NET, ["::1:8080"]), "extensions.acme.net.connect[0]",
      "[::1]:8080"),
+    ("octal-ambiguous-address", setp(NET, ["010.0.0.1:80"]), "extensions.acme.net.connect[0]",
+     "octal"),
     ("bad-host-name", setp(NET, ["bad host:80"]), "extensions.acme.net.connect[0]",
      "host name"),
     ("connect-unspecified", setp(NET, ["0.0.0.0:80"]), "extensions.acme.net.connect[0]",
