@@ -1073,6 +1073,8 @@ mediate_for(int ext, const ev_entry *e, PyObject *args)
         if (e->handler == H_SIGNAL)
             shown = PyUnicode_FromFormat("pid %S signal %S", a0 ? a0 : Py_None,
                                          a1 ? a1 : Py_None);
+        else if (e->path_arg >= 0 && arg(args, e->path_arg) == Py_None && arg(args, 1) != NULL)
+            shown = describe(arg(args, 1));     /* Popen(executable=None, args) */
         else if (e->path_arg >= 0)
             shown = describe(arg(args, e->path_arg));
         else
@@ -1150,7 +1152,9 @@ mediate(const ev_entry *e, PyObject *args)
         if (who.kind != GUARD_WHO_EXT)
             return 0;
         PyObject *name = arg(args, 0);
-        const char *cname = name && PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : NULL;
+        if (name == NULL || !PyUnicode_Check(name))
+            return 0;   /* the import system itself rejects a non-str name */
+        const char *cname = PyUnicode_AsUTF8(name);
         if (cname == NULL)
             return -1;
         return check_import(who.ext, cname);
