@@ -265,6 +265,17 @@ done(made=made,
                    "write_through": "EACCES", "symlink_in_ro": "EACCES", "readlink": True}
 
 
+def test_locked_down_process_cannot_execute_programs(tree: dict[str, str]) -> None:
+    require_landlock()
+    out = child(SPEC + """
+import subprocess
+r = sg.lockdown(spec=spec)
+done(python=attempt(subprocess.run, [sys.executable, "-c", "pass"]),
+     sh=attempt(subprocess.run, ["/bin/sh", "-c", "true"]))
+""", tree)
+    assert out == {"python": "EACCES", "sh": "EACCES"}
+
+
 def test_preopened_descriptors_keep_access_and_are_reported(tree: dict[str, str]) -> None:
     require_landlock()
     out = child(SPEC + """
@@ -540,6 +551,8 @@ done(d=d)
     assert rules[tree["ro"]]["source"] == "lockdown.fs.read[0]"
     assert "fs.write_file" in rules[tree["rw"]]["access"]
     assert "fs.make_char" not in rules[tree["rw"]]["access"]
+    assert not any("fs.execute" in r["access"] or "fs.ioctl_dev" in r["access"]
+                   for r in ll["rules"] if r["type"] == "path")
     # A non-directory gets file rights only.
     assert rules[tree["out"] + "/f.txt"]["kind"] == "file"
     assert rules[tree["out"] + "/f.txt"]["access"] == ["fs.read_file"]
@@ -710,3 +723,18 @@ done(res=res)
     assert res[3][0][1] == 0 and res[4][0][1] == 3
     assert res[5][0][2] == 0 and res[6][0][2] == 3
     assert res[7][0][3] == 0 and res[8][0][3] == 8
+
+
+def test_describe_landlock_lists_the_rules_a_spec_would_add() -> None:
+    out = child("""
+from sdk_guard.lockdown import describe_landlock
+lines = describe_landlock({"fs": {"read": ["/srv/in"], "write": ["/srv/out"]},
+                           "net.connect_tcp": [443], "scope": ["signal"]}, lambda v, k: v)
+done(lines=lines, nnp=sg._guard.get_no_new_privs())
+""", {})
+    text = "\n".join(out["lines"])
+    assert "/srv/in  (lockdown.fs.read[0])" in text
+    assert "read+write /srv/out  (lockdown.fs.write[0])" in text
+    assert "tcp port 443" in text and "bind       no TCP port" in text
+    assert "scope      signal" in text
+    assert out["nnp"] is False  # describing applies nothing
