@@ -738,3 +738,19 @@ done(lines=lines, nnp=sg._guard.get_no_new_privs())
     assert "tcp port 443" in text and "bind       no TCP port" in text
     assert "scope      signal" in text
     assert out["nnp"] is False  # describing applies nothing
+
+
+def test_lockdown_applies_landlock_and_seccomp_and_reports_both(tree: dict[str, str]) -> None:
+    require_landlock()
+    out = child("""
+spec = {"fs": {"read": [P["ro"]], "write": [P["rw"]]}, "seccomp": "errno"}
+sink = audit.add_sink(audit.MemorySink())
+r = sg.lockdown(spec=spec, require=["landlock", "seccomp"])
+d = r.as_dict()
+done(status=r.status, landlock=d["landlock"]["status"], seccomp=d["seccomp"]["status"],
+     read_out=attempt(open, P["out"] + "/f.txt"), write_rw=attempt(open, P["rw"] + "/x", "w"),
+     records=[(x["capability"], x["decision"]) for x in audit.records() if x["layer"] == "landlock"])
+""", tree)
+    assert out == {"status": "full", "landlock": "full", "seccomp": "full",
+                   "read_out": "EACCES", "write_rw": "ok",
+                   "records": [["lockdown", "allow"]]}
