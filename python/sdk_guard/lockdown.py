@@ -556,7 +556,11 @@ def _seccomp_plan(mode: str) -> tuple[Any, dict[str, Any]]:
     if not hasattr(seccomp, "prepare"):
         return None, {"status": "none", "mode": mode,
                       "reason": "sdk_guard.seccomp.prepare is not available in this build"}
-    plan = seccomp.prepare(mode)
+    try:
+        plan = seccomp.prepare(mode)
+    except GuardError as e:
+        # Best effort: reported as "none"; require=["seccomp"] turns it into a refusal.
+        return None, {"status": "none", "mode": mode, "reason": str(e)}
     return plan, dict(plan.report, status=plan.status)
 
 
