@@ -220,12 +220,19 @@ class Sink:
         self._backlog.append(record)
 
     def _retry_backlog(self) -> None:
+        # A record gets a second immediate try, so a sink that fails now and then
+        # drains its backlog; two failures in a row wait for the next batch.
+        failed_once = False
         while self._backlog:
             try:
                 self.write(self._backlog[0])
             except Exception as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
-                return
+                if failed_once:
+                    return
+                failed_once = True
+                continue
+            failed_once = False
             self._backlog.popleft()
             self.delivered += 1
 

@@ -1,0 +1,434 @@
+"""Audit trail: spans, sinks, JSONL durability, the [audit] policy section, the schema.
+
+Everything that records events runs in a child interpreter: the audit ring and seq
+counter are process-wide, like the hook that feeds them.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from audit_schema_check import SCHEMA_PATH, validate_lines
+from harness import child_env, run_child, run_child_json
+
+from sdk_guard import audit
+from sdk_guard.errors import PolicyError
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()]
+
+
+def test_nested_spans_follow_await_and_the_thread_helper() -> None:
+    out = run_child_json("""
+        import asyncio, json, threading
+        from concurrent.futures import ThreadPoolExecutor
+        from sdk_guard import _guard, audit
+        mem = audit.add_sink(audit.MemorySink())
+
+        def deny(tag):
+            return _guard.emit("guard", "net.connect", "deny", principal="acme", target=tag)
+
+        async def step(name):
+            with audit.span("task", name):
+                await asyncio.sleep(0.01)
+                deny(name)
+                with audit.span("model_call", name + "-llm", model="m1"):
+                    await asyncio.sleep(0)
+                    deny(name + "-llm")
+                deny(name + "-after")
+
+        async def main():
+            with audit.span("action", "checkout", user="u-1", org="o-1") as act:
+                await asyncio.gather(step("t1"), step("t2"))
+                with audit.span("storage_mutation", "save"):
+                    audit.spawn_thread(deny, "thread").join()
+                    with ThreadPoolExecutor(2) as pool:
+                        list(pool.map(audit.bind(deny), ["pool1", "pool2"]))
+                with audit.span("action", "inner", user="u-2"):
+                    deny("inner")
+                return act.id
+
+        act_id = asyncio.run(main())
+        deny("outside")
+        audit.flush()
+        print(json.dumps({"act": act_id, "records": mem.records}))
+    """)
+    recs = [r for r in out["records"] if r["layer"] == "guard"]
+    by = {r["target"]: r for r in recs}
+    act = out["act"]
+    opens = {r["span_id"]: r for r in out["records"] if r["decision"] == "open"}
+    assert by["outside"]["span"] == dict.fromkeys(("action", "task", "model_call", "storage_mutation"))
+    assert by["outside"]["user"] is None and by["outside"]["span_path"] == []
+    for t in ("t1", "t2"):
+        task = by[t]["span"]["task"]
+        assert by[t]["span"]["action"] == act and task.startswith("t-")
+        assert by[t]["span"]["model_call"] is None
+        llm = by[t + "-llm"]["span"]
+        assert llm["task"] == task and llm["model_call"].startswith("m-")
+        assert by[t + "-after"]["span"]["model_call"] is None
+        assert by[t + "-llm"]["span_path"] == [act, task, llm["model_call"]]
+        assert opens[llm["model_call"]]["parent"] == task
+        assert opens[llm["model_call"]]["attrs"] == {"model": "m1"}
+        assert (by[t]["user"], by[t]["org"]) == ("u-1", "o-1")
+    assert by["t1"]["span"]["task"] != by["t2"]["span"]["task"]
+    for t in ("thread", "pool1", "pool2"):
+        assert by[t]["span"]["action"] == act
+        assert by[t]["span"]["storage_mutation"].startswith("s-")
+        assert (by[t]["user"], by[t]["org"]) == ("u-1", "o-1")
+        assert by[t]["tid"] != by["outside"]["tid"]
+    inner = by["inner"]
+    assert inner["span"]["action"] != act and inner["span_path"][0] == act
+    assert opens[inner["span"]["action"]]["parent"] == act
+    assert (inner["user"], inner["org"]) == ("u-2", "o-1")
+    assert [r["seq"] for r in out["records"]] == list(range(len(out["records"])))
+
+
+def test_span_rejects_unknown_kind() -> None:
+    with pytest.raises(ValueError, match="action, task, model_call, storage_mutation"):
+        with audit.span("request", "x"):
+            pass
+
+
+def test_jsonl_sink_keeps_writing_after_files_cannot_be_opened(tmp_path: Path) -> None:
+    """The fd is opened at construction: later opens failing (Landlock) do not matter."""
+    log = tmp_path / "audit.jsonl"
+    run_child_json(f"""
+        import builtins, json, os
+        from sdk_guard import _guard, audit
+        sink = audit.add_sink(audit.JsonlSink({str(log)!r}))
+        def refuse(*a, **k):
+            raise PermissionError("no new files")
+        builtins.open = os.open = refuse
+        for i in range(100):
+            _guard.emit("guard", "fs.write", "deny", principal="acme", target=str(i))
+        audit.flush()
+        print(json.dumps(audit.stats()["sinks"]))
+    """)
+    recs = read_jsonl(log)
+    assert [r["target"] for r in recs] == [str(i) for i in range(100)]
+
+
+def test_jsonl_sink_still_writes_after_lockdown(tmp_path: Path) -> None:
+    """After lockdown() (Landlock denying all new writes) the JSONL sink still writes."""
+    log = tmp_path / "audit.jsonl"
+    out = run_child_json(f"""
+        import json, sdk_guard
+        from sdk_guard import _guard, audit
+        if sdk_guard.probe().get("landlock", {{}}).get("abi", 0) < 1:
+            print(json.dumps({{"skip": "Landlock is not available on this kernel"}})); raise SystemExit
+        audit.add_sink(audit.JsonlSink({str(log)!r}))
+        _guard.emit("guard", "fs.write", "deny", principal="acme", target="before")
+        report = sdk_guard.lockdown(spec={{"fs": {{"read": ["/"], "write": []}}, "seccomp": "off"}})
+        try:
+            open({str(tmp_path / "new.txt")!r}, "w")
+            created = True
+        except PermissionError:
+            created = False
+        _guard.emit("guard", "fs.write", "deny", principal="acme", target="after")
+        audit.flush()
+        print(json.dumps({{"created": created, "status": report.as_dict()["status"]}}))
+    """)
+    if "skip" in out:
+        pytest.skip(out["skip"])
+    assert out["created"] is False
+    targets = [r["target"] for r in read_jsonl(log) if r["layer"] == "guard"]
+    assert targets == ["before", "after"]
+    assert any(r["capability"] == "lockdown" for r in read_jsonl(log))
+
+
+@pytest.mark.parametrize("flush", ["line", "batch"])
+def test_sigkill_mid_stream_leaves_no_torn_lines(tmp_path: Path, flush: str) -> None:
+    log = tmp_path / "audit.jsonl"
+    code = f"""
+        import sys, threading
+        from sdk_guard import _guard, audit
+        audit.add_sink(audit.JsonlSink({str(log)!r}, flush={flush!r}))
+        pad = "x" * 3000   # lines near a page so writes straddle page boundaries
+        def spin(n):
+            i = 0
+            while True:
+                _guard.emit("guard", "fs.read", "deny", principal="p" + str(n), target=pad + str(i))
+                i += 1
+        for n in range(3):
+            threading.Thread(target=spin, args=(n,), daemon=True).start()
+        print("go", flush=True)
+        spin(9)
+    """
+    import textwrap
+    # No suite-wide tee here: the kill could tear the tee's line too.
+    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)],
+                            env=child_env({"SDK_GUARD_AUDIT_TEE": ""}),
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline() == "go\n"
+    deadline = time.monotonic() + 10
+    while (not log.exists() or log.stat().st_size < 2_000_000) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    data = log.read_bytes()
+    lines = data.split(b"\n")
+    complete, tail = lines[:-1], lines[-1]
+    assert len(complete) > 100
+    seqs = [json.loads(ln)["seq"] for ln in complete]
+    assert seqs == list(range(len(seqs)))
+    # Reopening a file whose last line is incomplete starts the next record on its own line.
+    run_child(f"""
+        from sdk_guard import _guard, audit
+        audit.add_sink(audit.JsonlSink({str(log)!r}))
+        _guard.emit("guard", "fs.read", "deny", target="reopened")
+    """)
+    after = log.read_bytes().split(b"\n")
+    assert after[-1] == b"" and json.loads(after[-2])["target"] == "reopened"
+    if tail:
+        assert after[len(complete)] == tail
+
+
+def test_jsonl_rotation_by_size_keeps_every_record(tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    out = run_child_json(f"""
+        import json
+        from sdk_guard import _guard, audit
+        sink = audit.add_sink(audit.JsonlSink({str(log)!r}, max_bytes=20_000, backups=50))
+        for i in range(400):
+            _guard.emit("guard", "fs.read", "deny", target=str(i))
+        audit.flush()
+        print(json.dumps(sink.stats()))
+    """)
+    assert out["rotations"] >= 3 and out["rotation_failures"] == 0
+    files = sorted(tmp_path.glob("audit.jsonl*"), key=lambda p: p.stat().st_mtime_ns)
+    seqs = sorted(r["seq"] for f in files for r in read_jsonl(f))
+    assert seqs == list(range(400))
+    assert all(f.stat().st_size <= 20_000 for f in files)
+
+
+def test_sink_that_raises_loses_nothing_and_is_reported() -> None:
+    out = run_child_json("""
+        import json
+        from sdk_guard import _guard, audit
+        calls = {"n": 0}
+        got = []
+        def flaky(rec):
+            calls["n"] += 1
+            if calls["n"] % 3 == 0:
+                raise OSError("disk hiccup")
+            got.append(rec["seq"])
+        def broken(rec):
+            raise RuntimeError("always")
+        mem = audit.add_sink(audit.MemorySink())
+        audit.add_sink(audit.CallbackSink(flaky, name="flaky"))
+        audit.add_sink(audit.CallbackSink(broken, name="broken"))
+        seqs = [_guard.emit("guard", "fs.read", "deny", target=str(i)) for i in range(300)]
+        audit.flush(); audit.flush()
+        print(json.dumps({"seqs": seqs, "flaky": got, "mem": mem.records,
+                          "stats": audit.stats()["sinks"]}))
+    """)
+    guard_seqs = out["seqs"]
+    assert out["flaky"][: len(guard_seqs)] == guard_seqs
+    mem_guard = [r["seq"] for r in out["mem"] if r["layer"] == "guard"]
+    assert mem_guard == guard_seqs
+    stats = {s["name"]: s for s in out["stats"]}
+    assert stats["flaky"]["failures"] >= 1 and stats["flaky"]["backlog"] == 0
+    assert stats["broken"]["failures"] == 1 and stats["broken"]["backlog"] >= 300
+    assert stats["broken"]["lost"] == 0
+    failed = [r for r in out["mem"] if r["decision"] == "sink_failed"]
+    assert {r["target"] for r in failed} >= {"broken"}
+    assert any("always" in (r["error"] or "") for r in failed)
+
+
+def test_sink_that_blocks_does_not_block_guarded_code_or_lose_events() -> None:
+    out = run_child_json("""
+        import json, threading, time
+        from sdk_guard import _guard, audit
+        release = threading.Event()
+        def slow(rec):
+            release.wait(3)
+        mem = audit.add_sink(audit.MemorySink())
+        audit.add_sink(audit.CallbackSink(slow))
+        t0 = time.monotonic()
+        def work():
+            for i in range(5000):
+                _guard.emit("guard", "fs.read", "deny")
+        ts = [threading.Thread(target=work) for _ in range(4)]
+        for t in ts: t.start()
+        for t in ts: t.join()
+        elapsed = time.monotonic() - t0
+        release.set()
+        audit.flush()
+        print(json.dumps({"elapsed": elapsed, "n": len(mem.records), "stats": audit.stats()}))
+    """, timeout=60)
+    assert out["elapsed"] < 2.5
+    assert out["n"] == 20000 and out["stats"]["dropped"] == 0
+
+
+def test_sink_needing_a_lock_the_recording_code_holds_cannot_deadlock() -> None:
+    """The hook fires inside arbitrary code: the producer's wait for ring space is
+    bounded, so a sink that needs a lock the recording thread holds only causes
+    counted drops."""
+    out = run_child_json("""
+        import json, threading
+        from sdk_guard import _guard, audit
+        _guard.audit_configure(capacity=16, overflow_wait=0.05)
+        lock = threading.Lock()
+        def needs_lock(rec):
+            with lock:
+                pass
+        mem = audit.add_sink(audit.MemorySink())
+        audit.add_sink(audit.CallbackSink(needs_lock))
+        with lock:
+            seqs = [_guard.emit("guard", "fs.read", "deny") for _ in range(200)]
+        audit.flush()
+        recs = mem.records
+        dropped = sum(r["dropped"] for r in recs if r["decision"] == "dropped")
+        present = {r["seq"] for r in recs if r["layer"] == "guard"}
+        print(json.dumps({"dropped": dropped, "present": len(present), "seqs": seqs[-1]}))
+    """, timeout=60)
+    assert out["dropped"] > 0
+    assert out["dropped"] + out["present"] == 200
+
+
+def test_writer_survives_fork_and_child_keeps_its_own_trail(tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    run_child_json(f"""
+        import json, os
+        from sdk_guard import _guard, audit
+        audit.add_sink(audit.JsonlSink({str(log)!r}))
+        _guard.emit("guard", "fs.read", "deny", target="parent")
+        audit.flush()
+        pid = os.fork()
+        if pid == 0:
+            _guard.emit("guard", "fs.read", "deny", target="child")
+            audit.flush()
+            os._exit(0)
+        os.waitpid(pid, 0)
+        print(json.dumps(True))
+    """)
+    recs = read_jsonl(log)
+    assert [r["target"] for r in recs] == ["parent", "child"]
+    assert recs[0]["pid"] != recs[1]["pid"]
+
+
+def test_logging_sink_logs_denials_at_warning() -> None:
+    out = run_child_json("""
+        import json, logging
+        from sdk_guard import _guard, audit
+        seen = []
+        class H(logging.Handler):
+            def emit(self, r):
+                seen.append((r.levelname, r.audit["decision"], json.loads(r.getMessage())["seq"]))
+        log = logging.getLogger("t.audit"); log.addHandler(H()); log.setLevel(logging.INFO)
+        audit.add_sink(audit.LoggingSink(log))
+        _guard.emit("guard", "fs.read", "deny"); _guard.emit("guard", "fs.read", "allow")
+        audit.flush()
+        print(json.dumps(seen))
+    """)
+    assert out == [["WARNING", "deny", 0], ["INFO", "allow", 1]]
+
+
+# ---- [audit] policy section ---------------------------------------------------------
+
+@pytest.mark.parametrize("section, key", [
+    ({"sinks": {}}, "audit.sinks"),
+    ({"sink": []}, "audit.sink"),
+    ({"sinks": ["x"]}, "audit.sinks[0]"),
+    ({"sinks": [{"type": "syslog"}]}, "audit.sinks[0].type"),
+    ({"sinks": [{"type": "jsonl"}]}, "audit.sinks[0].path"),
+    ({"sinks": [{"type": "jsonl", "path": ""}]}, "audit.sinks[0].path"),
+    ({"sinks": [{"type": "jsonl", "path": "{datadir}/a.jsonl"}]}, "audit.sinks[0].path"),
+    ({"sinks": [{"type": "memory"}, {"type": "jsonl", "path": "/a", "flush": "often"}]},
+     "audit.sinks[1].flush"),
+    ({"sinks": [{"type": "jsonl", "path": "/a", "fsync": "yes"}]}, "audit.sinks[0].fsync"),
+    ({"sinks": [{"type": "jsonl", "path": "/a", "max_bytes": 0}]}, "audit.sinks[0].max_bytes"),
+    ({"sinks": [{"type": "jsonl", "path": "/a", "rotate": 1}]}, "audit.sinks[0].rotate"),
+    ({"sinks": [{"type": "logging", "level": "LOUD"}]}, "audit.sinks[0].level"),
+    ({"ring_capacity": 0}, "audit.ring_capacity"),
+    ({"overflow_wait": -1}, "audit.overflow_wait"),
+    ({"spans": "yes"}, "audit.spans"),
+])
+def test_parse_config_names_the_offending_key(section: dict, key: str) -> None:
+    with pytest.raises(PolicyError) as info:
+        audit.parse_config(section)
+    assert info.value.key == key
+
+
+def test_parse_config_fills_defaults() -> None:
+    cfg = audit.parse_config({"sinks": [{"type": "jsonl", "path": "{data}/audit.jsonl"},
+                                        {"type": "logging"}]})
+    assert cfg["sinks"][0] == {"type": "jsonl", "path": "{data}/audit.jsonl", "flush": "line",
+                               "fsync": False, "max_bytes": None, "backups": 3}
+    assert cfg["sinks"][1] == {"type": "logging", "logger": "sdk_guard.audit",
+                               "level": "INFO", "deny_level": "WARNING"}
+    assert cfg["spans"] is True and cfg["ring_capacity"] is None
+    assert audit.parse_config(None)["sinks"] == []
+
+
+def test_configure_builds_sinks_from_the_policy_section(tmp_path: Path) -> None:
+    out = run_child_json(f"""
+        import json
+        from sdk_guard import _guard, audit
+        cfg = audit.parse_config({{"sinks": [{{"type": "jsonl", "path": "{{data}}/audit.jsonl",
+                                              "flush": "batch"}}], "ring_capacity": 1024}})
+        made = audit.configure(cfg, placeholders={{"data": {str(tmp_path)!r}}})
+        _guard.emit("guard", "fs.read", "deny")
+        audit.flush()
+        print(json.dumps([type(s).__name__ for s in made] + [_guard.audit_counters()["capacity"]]))
+    """)
+    assert out == ["JsonlSink", 1024]
+    assert len(read_jsonl(tmp_path / "audit.jsonl")) == 1
+
+
+def test_configure_without_data_dir_names_the_key() -> None:
+    cfg = audit.parse_config({"sinks": [{"type": "jsonl", "path": "{data}/audit.jsonl"}]})
+    with pytest.raises(PolicyError) as info:
+        audit.configure(cfg)
+    assert info.value.key == "audit.sinks[0].path"
+
+
+# ---- the schema ---------------------------------------------------------------------
+
+def test_schema_is_valid_and_rejects_broken_records() -> None:
+    schema = json.loads(SCHEMA_PATH.read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    good = {"seq": 41, "ts": "2026-11-28T22:01:02.123456Z", "layer": "guard", "principal": "acme",
+            "capability": "net.connect", "target": "10.0.0.5:5432", "decision": "deny",
+            "rule": "extensions.acme.net.connect",
+            "span": {"action": "a-7f3c00000000", "task": None, "model_call": None,
+                     "storage_mutation": None},
+            "user": "u-1", "org": "o-1", "pid": 1234, "tid": 1240}
+    assert validate_lines([json.dumps(good)]) == []
+    for broken in ({**good, "decision": "maybe"}, {**good, "capability": "net.open"},
+                   {**good, "seq": -1}, {**good, "ts": "yesterday"},
+                   {k: v for k, v in good.items() if k != "span"},
+                   {**good, "span": {**good["span"], "request": None}},
+                   {**good, "layer": "audit", "decision": "dropped", "capability": "audit.dropped"}):
+        assert validate_lines([json.dumps(broken)]), broken
+
+
+def test_every_kind_of_record_this_module_writes_matches_the_schema(tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    run_child(f"""
+        from sdk_guard import _guard, audit
+        _guard.audit_configure(capacity=4, overflow_wait=0)
+        for i in range(10):
+            _guard.emit("guard", "fs.read", "deny", principal="acme", target=str(i))
+        audit.add_sink(audit.JsonlSink({str(log)!r}))
+        audit.add_sink(audit.CallbackSink(lambda r: 1 / 0))
+        audit.flush()
+        _guard.audit_configure(overflow_wait=1.0)
+        with audit.span("action", "a", user="u", org="o", k=1):
+            _guard.emit("landlock", "lockdown", "allow", extra={{"report": {{"status": "full"}}}})
+        audit.flush()
+    """)
+    lines = log.read_text().splitlines()
+    kinds = {json.loads(ln)["decision"] for ln in lines}
+    assert {"deny", "dropped", "open", "sink_failed", "allow"} <= kinds
+    assert validate_lines(lines) == []
