@@ -62,6 +62,11 @@ typedef struct guard_runtime {
  * it enforces must outlive every module object and cannot be swapped per module. */
 GUARD_INTERNAL extern guard_runtime guard_rt;
 
+/* For entry points that change the guard or the audit trail: 0 when the caller is
+ * host code (or the guard is not installed); -1 with PolicyViolation (introspection)
+ * set, and a deny record, when an extension calls.  WHAT names the entry point. */
+GUARD_INTERNAL int guard_require_host(const char *what);
+
 /* ---- attribution (attrib.c) ------------------------------------------------ */
 
 /* Classification cached on code objects (co_extra). */
@@ -185,6 +190,11 @@ typedef struct guard_runtime {
 /* Process-wide, not module state: an audit hook can never be removed, so the policy
  * it enforces must outlive every module object and cannot be swapped per module. */
 GUARD_INTERNAL extern guard_runtime guard_rt;
+
+/* For entry points that change the guard or the audit trail: 0 when the caller is
+ * host code (or the guard is not installed); -1 with PolicyViolation (introspection)
+ * set, and a deny record, when an extension calls.  WHAT names the entry point. */
+GUARD_INTERNAL int guard_require_host(const char *what);
 
 /* ---- attribution (attrib.c) ------------------------------------------------ */
 

@@ -1688,8 +1688,8 @@ error:
 
 /* ---- small entry points for the Python package ----------------------------------- */
 
-static int
-require_host(const char *what)
+int
+guard_require_host(const char *what)
 {
     if (!guard_rt.installed)
         return 0;
@@ -1724,7 +1724,7 @@ acting_as_enter(PyObject *self, PyObject *name)
         PyErr_SetString(PyExc_RuntimeError, "sdk_guard is not installed");
         return NULL;
     }
-    if (require_host("acting_as") < 0)
+    if (guard_require_host("acting_as") < 0)
         return NULL;
     if (ext_index(name) < 0) {
         PyErr_Format(PyExc_ValueError, "acting_as(%R): no extension of that name in the "
@@ -1750,7 +1750,7 @@ set_approver(PyObject *self, PyObject *fn)
                         "target) -> bool, or None");
         return NULL;
     }
-    if (require_host("set_approver") < 0)
+    if (guard_require_host("set_approver") < 0)
         return NULL;
     Py_XSETREF(guard_rt.approver, fn == Py_None ? NULL : Py_NewRef(fn));
     Py_RETURN_NONE;
@@ -1794,7 +1794,7 @@ prepare_module(PyObject *self, PyObject *args)
     PyObject *globals, *name, *code;
     if (!PyArg_ParseTuple(args, "O!UO:prepare_module", &PyDict_Type, &globals, &name, &code))
         return NULL;
-    if (require_host("prepare_module") < 0)
+    if (guard_require_host("prepare_module") < 0)
         return NULL;
     int i = ext_index(name);
     if (i < 0) {
