@@ -73,13 +73,13 @@ def test_tiny_ring_reports_exactly_what_is_missing(tmp_path: Path) -> None:
     assert guard + dropped == THREADS * PER_THREAD
 
 
-GUARD_POLICY = """{
+GUARD_POLICY = repr({
     "version": 1,
     "host": {"trusted": ["__main__", "host"]},
     "extensions": {"acme": {"package": "acme", "path": "plugins",
                             "imports": {"allow": ["deeplib", "deeplib.*", "threading"]},
                             "fs": {"read": [], "write": []}}},
-}"""
+})
 
 
 def _guard_tree(tmp_path: Path) -> Path:
