@@ -50,7 +50,7 @@ faulthandler.dump_traceback_later(40, exit=True)
 IP_BODY = LISTEN + r'''
 acme_pol = POLICY["extensions"]["acme"]
 acme_pol["net.connect"] = [f"127.0.0.1:{P1}", f"127.0.0.1:{PU}", f"127.0.0.0/8:{P2 + 1000 if P2 < 60000 else 1}",
-                           f"[::1]:{P1}"]
+                           f"[::1]:{P1}", f"127.0.0.3:{P2 + 2000 if P2 < 60000 else 100}-{P2 + 2005 if P2 < 60000 else 105}"]
 acme_pol["net.bind"] = [f"127.0.0.1:{PB}"]
 ''' + gk.INSTALL + r'''
 # The socket helpers are host code: run them from the extension so it is charged.
@@ -74,6 +74,11 @@ attempt("unspecified_connect", acme.call, sock().connect, ("0.0.0.0", P2))
 CP = P2 + 1000 if P2 < 60000 else 1
 attempt("cidr_allowed", acme.call, sock().connect, ("127.0.0.9", CP))
 attempt("cidr_wrong_port", acme.call, sock().connect, ("127.0.0.9", CP + 1))
+RP = P2 + 2000 if P2 < 60000 else 100
+attempt("range_low", acme.call, sock().connect, ("127.0.0.3", RP))
+attempt("range_high", acme.call, sock().connect, ("127.0.0.3", RP + 5))
+attempt("range_above", acme.call, sock().connect, ("127.0.0.3", RP + 6))
+attempt("range_below", acme.call, sock().connect, ("127.0.0.3", RP - 1))
 # host, library, SDK
 attempt("host_connect_any", sock().connect, ("127.0.0.1", P2))
 attempt("lib_connect_denied", acme.call, extlib.connect, ("127.0.0.1", P2))
@@ -151,6 +156,13 @@ def test_cidr_rule_matches_the_network_on_its_port_only(ip: dict[str, Any]) -> N
     out = ip["cidr_allowed"]
     assert not out["ok"] and out["type"] == "ConnectionRefusedError", out
     gk.assert_denied(ip, "cidr_wrong_port", "net.connect")
+
+
+def test_port_range_rule_covers_its_ends_only(ip: dict[str, Any]) -> None:
+    for name in ("range_low", "range_high"):
+        assert ip[name]["type"] == "ConnectionRefusedError", ip[name]
+    gk.assert_denied(ip, "range_above", "net.connect")
+    gk.assert_denied(ip, "range_below", "net.connect")
 
 
 def test_host_network_access_is_not_mediated(ip: dict[str, Any]) -> None:
