@@ -12,6 +12,7 @@
 #include <limits.h>
 #include <netdb.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 guard_runtime guard_rt;
@@ -435,7 +436,17 @@ trusted_pathlike(PyObject *o)
     return ok;
 }
 
-enum { PATH_OK = 0, PATH_UNRESOLVABLE = 1, PATH_UNTRUSTED = 2 };
+enum { PATH_OK = 0, PATH_UNRESOLVABLE = 1, PATH_UNTRUSTED = 2, PATH_STREAM = 3 };
+
+/* A descriptor for a pipe or socket with no filesystem name (pipe:[N], socket:[N]):
+ * wrapping it in a file object reaches no file, and subprocess does exactly that with
+ * the pipes of capture_output.  A named FIFO or socket still resolves to its path. */
+static int
+fd_is_anonymous_stream(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
+}
 
 static int
 fd_path(int fd, char *out, size_t outlen)
@@ -472,7 +483,7 @@ resolve_path_arg(PyObject *o, PyObject *dir_fd, int unknown_dir_fd, char *out, s
         if (*shown == NULL)
             return -1;
         if (fd_path(fd, out, outlen) < 0)
-            return PATH_UNRESOLVABLE;
+            return fd_is_anonymous_stream(fd) ? PATH_STREAM : PATH_UNRESOLVABLE;
         char tmp[PATH_MAX * 2];
         if (guard_path_resolve(out, tmp, sizeof tmp) < 0)
             return PATH_UNRESOLVABLE;
@@ -556,6 +567,9 @@ check_path(int ext, int cap, PyObject *o, PyObject *dir_fd, int unknown_dir_fd)
         rc = decide(ext, cap, shown, 0,
                     "only str, bytes, file descriptors and pathlib paths are accepted from "
                     "extension code; pass str(path)");
+    }
+    else if (r == PATH_STREAM) {
+        rc = decide(ext, cap, shown, 1, NULL);
     }
     else if (r == PATH_UNRESOLVABLE) {
         rc = decide(ext, cap, shown, 0,
