@@ -1095,7 +1095,8 @@ mediate_for(int ext, const ev_entry *e, PyObject *args)
             shown = PyUnicode_FromString(e->name);
         if (shown == NULL)
             return -1;
-        if (e->handler == H_SPAWN && PyUnicode_GET_LENGTH(shown) == 0) {
+        if ((e->handler == H_SPAWN || e->handler == H_NATIVE) &&
+            PyUnicode_GET_LENGTH(shown) == 0) {
             Py_SETREF(shown, PyUnicode_FromString(e->name));
             if (shown == NULL)
                 return -1;
