@@ -171,6 +171,8 @@ POLICY = json.loads({policy!r})
 INSTALL = '''
 guard = sg.install(sg.Policy.from_dict(POLICY))
 acme = guard.import_extension("acme")
+if "beta" in POLICY["extensions"]:
+    beta = guard.import_extension("beta")
 '''
 
 EPILOGUE = '''
@@ -184,9 +186,10 @@ DEFAULT_IMPORTS = ["@pure", "extlib", "hostapp_sdk", "os", "sys", "socket", "shu
                    "sqlite3", "glob", "threading"]
 
 
-def policy(base: Path, **acme: Any) -> dict[str, Any]:
+def policy(base: Path, beta: dict[str, Any] | None = None, **acme: Any) -> dict[str, Any]:
     """The default policy for the tree at BASE; ACME entries override extensions.acme
-    (use the flat dotted keys: ``**{"fs.read": [...]}``)."""
+    (use the flat dotted keys: ``**{"fs.read": [...]}``).  BETA, if given, adds a second
+    extension "beta" (package beta, same defaults) with those overrides."""
     ext: dict[str, Any] = {
         "package": "acme",
         "path": str(base / "plugins"),
@@ -195,6 +198,10 @@ def policy(base: Path, **acme: Any) -> dict[str, Any]:
         "fs.write": [str(base / "data" / "out")],
     }
     ext.update(acme)
+    exts = {"acme": ext}
+    if beta is not None:
+        exts["beta"] = dict(ext, package="beta")
+        exts["beta"].update(beta)
     return {
         "version": 1,
         "host": {
@@ -203,7 +210,7 @@ def policy(base: Path, **acme: Any) -> dict[str, Any]:
             "private": ["hostapp"],
             "hints": {"hostapp.db": "use hostapp_sdk.query instead"},
         },
-        "extensions": {"acme": ext},
+        "extensions": exts,
     }
 
 
@@ -214,6 +221,7 @@ def build(base: Path, extra: dict[str, str] | None = None) -> Path:
         "src/hostapp_sdk.py": HOSTAPP_SDK,
         "src/extlib.py": EXTLIB,
         "plugins/acme/__init__.py": ACME,
+        "plugins/beta/__init__.py": ACME,
         "data/in.txt": "inside\n",
         "data/out/.keep": "",
         "outside/secret.txt": "secret\n",
