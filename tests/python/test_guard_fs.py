@@ -352,6 +352,7 @@ attempt("open_fd_out", acme.call, open, fd_secret, closefd=False)
 attempt("open_fd_in", acme.call, open, fd_in, closefd=False)
 r, w = os.pipe()
 attempt("open_fd_pipe", acme.call, open, r, closefd=False)
+attempt("open_fd_eventfd", acme.call, open, os.eventfd(0), closefd=False)
 attempt("listdir_fd_out", acme.call, os.listdir, os.open(OUTSIDE, os.O_RDONLY))
 attempt("nul_in_path", acme.call, open, IN + "\0x")
 attempt("huge_path", acme.call, open, "/" + "a" * 9000)
@@ -416,10 +417,14 @@ def test_file_descriptor_is_checked_by_the_file_behind_it(odd: Any) -> None:
     gk.assert_denied(r, "listdir_fd_out", "fs.read")
 
 
-def test_anonymous_descriptor_is_denied_not_allowed(odd: Any) -> None:
+def test_descriptor_with_no_path_is_denied_not_allowed(odd: Any) -> None:
     r, _ = odd
-    out = gk.assert_denied(r, "open_fd_pipe", "fs.read")
+    out = gk.assert_denied(r, "open_fd_eventfd", "fs.read")
     assert "cannot resolve" in out["msg"]
+
+
+def test_anonymous_pipe_descriptor_is_not_a_file_access(odd: Any) -> None:
+    gk.assert_allowed(odd[0], "open_fd_pipe")
 
 
 def test_malformed_paths_fail_closed_without_crashing(odd: Any) -> None:
