@@ -274,12 +274,23 @@ denial_message(int ext, int cap, PyObject *target, PyObject *rule, const char *w
         name, guard_cap_names[cap], t, rule, rule);
 }
 
+/* Whether an allowed request of EXT for CAP leaves no record and asks no approver. */
+static inline int
+allow_is_silent(int ext, int cap)
+{
+    return !guard_rt.audit_all && !(guard_rt.ext[ext].approve & (1u << cap));
+}
+
 /* The one place an extension's request is decided: policy verdict ALLOWED (1/0), then
  * monitor mode, audit-all, and the host's approver.  WHY explains a denial that adding
  * the target to the list would not fix (unresolvable path, custom path object). */
 static int
 decide(int ext, int cap, PyObject *target, int allowed, const char *why)
 {
+    /* The hot case, an allowed request with nothing to record or approve, builds no
+     * objects: the rule string is only needed for a record or a message. */
+    if (allowed && allow_is_silent(ext, cap))
+        return 0;
     PyObject *principal = guard_rt.ext[ext].name;
     int rc = -1;
     PyObject *rule = make_rule(ext, cap);
@@ -522,35 +533,35 @@ resolve_path_arg(PyObject *o, PyObject *dir_fd, int unknown_dir_fd, char *out, s
         memcpy(raw, PyBytes_AS_STRING(bytes), (size_t)PyBytes_GET_SIZE(bytes) + 1);
         Py_DECREF(bytes);
     }
-    *shown = PyUnicode_DecodeFSDefault(raw);
-    if (*shown == NULL)
-        return -1;
-
+    /* SHOWN is only for denial messages, so it is built on the unresolvable path
+     * alone: an allowed open decodes nothing. */
     char base[PATH_MAX];
     char joined[PATH_MAX * 2];
-    if (raw[0] == '/') {
-        snprintf(joined, sizeof joined, "%s", raw);
-    }
-    else {
+    const char *absolute = raw;
+    if (raw[0] != '/') {
         if (dir_fd != NULL && dir_fd != Py_None) {
             int fd = PyLong_Check(dir_fd) ? guard_as_int(dir_fd) : -1;
             if (fd == -1 && PyErr_Occurred())
                 PyErr_Clear();
             if (fd < 0 || fd_path(fd, base, sizeof base) < 0)
-                return PATH_UNRESOLVABLE;
+                goto unresolvable;
         }
         else if (unknown_dir_fd) {
-            return PATH_UNRESOLVABLE;
+            goto unresolvable;
         }
         else if (getcwd(base, sizeof base) == NULL) {
-            return PATH_UNRESOLVABLE;
+            goto unresolvable;
         }
         if ((size_t)snprintf(joined, sizeof joined, "%s/%s", base, raw) >= sizeof joined)
-            return PATH_UNRESOLVABLE;
+            goto unresolvable;
+        absolute = joined;
     }
-    if (guard_path_resolve(joined, out, outlen) < 0)
-        return PATH_UNRESOLVABLE;
+    if (guard_path_resolve(absolute, out, outlen) < 0)
+        goto unresolvable;
     return PATH_OK;
+unresolvable:
+    *shown = PyUnicode_DecodeFSDefault(raw);
+    return *shown ? PATH_UNRESOLVABLE : -1;
 }
 
 /* Checks one path argument against fs.read or fs.write of extension EXT. */
@@ -584,13 +595,19 @@ check_path(int ext, int cap, PyObject *o, PyObject *dir_fd, int unknown_dir_fd)
                  (cap == GUARD_CAP_FS_READ && guard_pathset_match(&e->fs_write, resolved)) ||
                  (cap == GUARD_CAP_FS_READ && via_machinery &&
                   guard_pathset_match(&guard_rt.import_roots, resolved));
-        PyObject *target = PyUnicode_DecodeFSDefault(resolved);
-        if (target == NULL) {
-            Py_XDECREF(shown);
-            return -1;
+        if (ok && allow_is_silent(ext, cap)) {
+            /* decide() would return 0 without looking at the target: skip the decode. */
+            rc = 0;
         }
-        rc = decide(ext, cap, target, ok, NULL);
-        Py_DECREF(target);
+        else {
+            PyObject *target = PyUnicode_DecodeFSDefault(resolved);
+            if (target == NULL) {
+                Py_XDECREF(shown);
+                return -1;
+            }
+            rc = decide(ext, cap, target, ok, NULL);
+            Py_DECREF(target);
+        }
     }
     Py_XDECREF(shown);
     return rc;
