@@ -407,6 +407,16 @@ class JsonlSink(Sink):
 
 # ---- the writer --------------------------------------------------------------------
 
+def _wait_os_thread_gone(tid: int | None, timeout: float | None) -> None:
+    """join() returns before the OS thread has exited; lockdown() counts OS threads
+    (/proc/self/task), so wait until the kernel has let this one go."""
+    if tid is None or not os.path.isdir("/proc/self/task"):
+        return
+    deadline = time.monotonic() + (timeout if timeout is not None else 5.0)
+    while os.path.exists(f"/proc/self/task/{tid}") and time.monotonic() < deadline:
+        time.sleep(0.0005)
+
+
 class _Writer:
     """The consumer of the audit ring: one daemon thread plus synchronous flushes.
 
@@ -438,6 +448,7 @@ class _Writer:
         t = self.thread
         if t is not None and t is not threading.current_thread():
             t.join(timeout)
+            _wait_os_thread_gone(t.native_id, timeout)
         self.thread = None
 
     def run(self) -> None:
