@@ -98,7 +98,9 @@ class Env:
         self.out = self.allowed / "out"
         self.secret = base / "secret.txt"
         self.marker = base / "marker"
-        for d in (self.plugins, self.host_dir, self.out):
+        # The child's cwd: "" on sys.path makes lockdown grant it, so it holds nothing.
+        self.cwd = base / "cwd"
+        for d in (self.plugins, self.host_dir, self.out, self.cwd):
             d.mkdir(parents=True, exist_ok=True)
         (self.allowed / "ok.txt").write_text("allowed data")
         self.secret.write_text(SECRET)
@@ -160,7 +162,7 @@ def attack(env: Env, source: str, calls: list[str], *, ext: dict[str, Any] | Non
     child; returns the per-attack outcomes (plus "import" for loading the extension)."""
     params = _params(env, source, calls, ext, guard, host_setup, host_after, lockdown,
                      extra_files)
-    return run_child_json(CHILD, args=[params], cwd=str(env.base), timeout=timeout)
+    return run_child_json(CHILD, args=[params], cwd=str(env.cwd), timeout=timeout)
 
 
 def attack_proc(env: Env, source: str, calls: list[str], *, ext: dict[str, Any] | None = None,
@@ -169,7 +171,7 @@ def attack_proc(env: Env, source: str, calls: list[str], *, ext: dict[str, Any] 
     """Like attack(), returning the completed process: for attacks whose evidence is on
     stderr (callbacks run at exit, threads) or that end the child."""
     params = _params(env, source, calls, ext, guard, host_setup, host_after, None, None)
-    return run_child(CHILD, args=[params], cwd=str(env.base), timeout=timeout)
+    return run_child(CHILD, args=[params], cwd=str(env.cwd), timeout=timeout)
 
 
 def denied(r: dict[str, Any], capability: str | None = None) -> bool:
