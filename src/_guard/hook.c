@@ -112,6 +112,8 @@ static const ev_entry events[] = {
     {"signal.pidfd_send_signal", H_SIGNAL, GUARD_CAP_PROCESS_SIGNAL, 0, -1},
     /* native code: every ctypes.* event is matched by prefix below */
     {"ctypes.dlopen", H_NATIVE, GUARD_CAP_NATIVE, 0, -1},
+    /* A sub-interpreter has no frames the walk can attribute: creating one is native. */
+    {"cpython.PyInterpreterState_New", H_NATIVE, GUARD_CAP_NATIVE, -1, -1},
     /* introspection: the direct caller decides */
     {"sys._getframe", H_INTROSPECT, GUARD_CAP_INTROSPECTION, -1, -1},
     {"sys._getframemodulename", H_INTROSPECT, GUARD_CAP_INTROSPECTION, -1, -1},
@@ -1803,6 +1805,29 @@ importer(PyObject *self, PyObject *unused)
     return Py_NewRef(guard_rt.ext[who.ext].name);
 }
 
+/* For importlib.import_module: checks NAME for the extension importing (the direct
+ * importer, skipping the wrapper's frame).  An already-imported module raises no
+ * "import" event and never reaches the guarded __import__, so this is its only check. */
+static PyObject *
+check_importer(PyObject *self, PyObject *name)
+{
+    guard_who who;
+    if (!PyUnicode_Check(name)) {
+        PyErr_SetString(PyExc_TypeError, "module name must be str");
+        return NULL;
+    }
+    if (!guard_rt.installed)
+        Py_RETURN_NONE;
+    if (guard_attrib_who_from(GUARD_WALK_IMPORT, &who, 1) < 0)
+        return NULL;
+    if (who.kind != GUARD_WHO_EXT)
+        Py_RETURN_NONE;
+    const char *cname = PyUnicode_AsUTF8(name);
+    if (cname == NULL || check_import(who.ext, cname) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyObject *
 current_principal(PyObject *self, PyObject *unused)
 {
@@ -1873,6 +1898,8 @@ PyMethodDef guard_hook_methods[] = {
     {"acting_as_exit", acting_as_exit, METH_O, "acting_as_exit(token)"},
     {"set_approver", set_approver, METH_O, "set_approver(fn | None)"},
     {"importer", importer, METH_NOARGS, "importer() -> extension name | None"},
+    {"check_importer", check_importer, METH_O,
+     "check_importer(name): raise ImportBoundaryError if the extension importing may not"},
     {"current_principal", current_principal, METH_NOARGS,
      "current_principal() -> (kind, extension | None, acting_as | None)"},
     {"prepare_module", prepare_module, METH_VARARGS,
