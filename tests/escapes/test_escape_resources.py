@@ -270,3 +270,22 @@ def test_ctypes_granted_exec_is_refused_by_landlock(env: Env) -> None:
 def test_subinterpreter_import_is_denied(env: Env) -> None:
     r = attack(env, NATIVE, ["import_subinterpreters"])
     assert denied(r["import_subinterpreters"], "import")
+
+
+def test_subinterpreter_creation_from_sys_modules_is_denied(env: Env) -> None:
+    # Before cpython.PyInterpreterState_New was mediated, the new interpreter's own
+    # start-up reads were unattributed, denied, and the whole process aborted.
+    p = attack_proc(env, NATIVE, ["subinterpreter_from_sys_modules"],
+                    host_setup="import _xxsubinterpreters")
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout.splitlines()[-1])
+    # the guard denies the event; _xxsubinterpreters reports it as its own RuntimeError
+    assert r["subinterpreter_from_sys_modules"]["type"] == "RuntimeError"
+    assert r["subinterpreter_from_sys_modules"]["msg"] == "interpreter creation failed"
+    assert not env.marker.exists()
+
+
+def test_host_created_subinterpreter_still_starts(env: Env) -> None:
+    p = attack_proc(env, NATIVE, [], host_setup="import _xxsubinterpreters as si\n"
+                    "si.run_string(si.create(), 'x = 1')")
+    assert p.returncode == 0, p.stderr
