@@ -175,6 +175,28 @@ def _wrap_thread_starters() -> None:
                 setattr(threading, attr, checked)
 
 
+def _wrap_import_module() -> None:
+    # importlib.import_module returns a module already in sys.modules without an
+    # "import" audit event and without calling __import__, so neither the hook nor
+    # the extension's guarded __import__ sees it: check the name here first.
+    orig = importlib.import_module
+    if getattr(orig, "__sdk_guard_checked__", False):
+        return
+
+    def import_module(name: str, package: str | None = None) -> ModuleType:
+        try:
+            absname = importlib.util.resolve_name(name, package)
+        except (ImportError, ValueError, TypeError, AttributeError):
+            absname = None          # the real call raises its usual error
+        if absname is not None:
+            _guard.check_importer(absname)
+        return orig(name, package)
+
+    import_module.__doc__ = orig.__doc__
+    import_module.__sdk_guard_checked__ = True  # type: ignore[attr-defined]
+    importlib.import_module = import_module
+
+
 def _import_roots(spec: dict[str, Any]) -> list[str]:
     """Directories the import system may read while an extension imports: the import
     path as it is at install, the interpreter's library directories, and each
@@ -212,6 +234,7 @@ def install(policy: Policy) -> Guard:
                        guard_error=GuardError, finder=finder)
         sys.meta_path.insert(0, finder)
         _wrap_thread_starters()
+        _wrap_import_module()
         for package in packages:
             stale = [m for m in sys.modules if m == package or m.startswith(package + ".")]
             if stale:
