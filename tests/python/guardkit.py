@@ -37,6 +37,8 @@ import socket
 import subprocess
 import sys
 
+from hostapp import db as _db   # the SDK's own use of the private runtime
+
 def read_text(path):
     with open(path) as f:
         return f.read()
