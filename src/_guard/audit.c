@@ -298,6 +298,9 @@ keep_undelivered(PyObject *rec)
 static PyObject *
 set_audit_dispatcher(PyObject *self, PyObject *fn)
 {
+    /* Extension code may not steer, drain, resize or forge the audit trail. */
+    if (guard_require_host("set_audit_dispatcher") < 0)
+        return NULL;
     if (fn != Py_None && !PyCallable_Check(fn)) {
         PyErr_SetString(PyExc_TypeError, "dispatcher must be callable or None");
         return NULL;
@@ -315,6 +318,9 @@ set_audit_dispatcher(PyObject *self, PyObject *fn)
 static PyObject *
 audit_deliver(PyObject *self, PyObject *args)
 {
+    /* Extension code may not steer, drain, resize or forge the audit trail. */
+    if (guard_require_host("audit_deliver") < 0)
+        return NULL;
     Py_ssize_t max = PY_SSIZE_T_MAX;
     if (!PyArg_ParseTuple(args, "|n:audit_deliver", &max))
         return NULL;
@@ -405,6 +411,9 @@ pop_all_into(PyObject *out)
 static PyObject *
 take_undelivered(PyObject *self, PyObject *unused)
 {
+    /* Extension code may not steer, drain, resize or forge the audit trail. */
+    if (guard_require_host("take_undelivered") < 0)
+        return NULL;
     PyObject *fresh = PyList_New(0);
     if (fresh == NULL)
         return NULL;
@@ -438,6 +447,9 @@ audit_counters(PyObject *self, PyObject *unused)
 static PyObject *
 audit_configure(PyObject *self, PyObject *args, PyObject *kw)
 {
+    /* Extension code may not steer, drain, resize or forge the audit trail. */
+    if (guard_require_host("audit_configure") < 0)
+        return NULL;
     static char *kwlist[] = {"capacity", "overflow_wait", NULL};
     PyObject *cap_obj = Py_None, *wait_obj = Py_None;
     if (!PyArg_ParseTupleAndKeywords(args, kw, "|$OO:audit_configure", kwlist, &cap_obj,
@@ -488,6 +500,9 @@ audit_configure(PyObject *self, PyObject *args, PyObject *kw)
 static PyObject *
 emit_record(PyObject *self, PyObject *args, PyObject *kw)
 {
+    /* Extension code may not steer, drain, resize or forge the audit trail. */
+    if (guard_require_host("emit") < 0)
+        return NULL;
     static char *kwlist[] = {"layer", "capability", "decision", "principal", "target",
                              "rule", "extra", NULL};
     const char *layer, *cap, *decision;
