@@ -61,13 +61,13 @@ def test_aliasing_a_private_module_under_a_new_name_is_denied(env: Env) -> None:
     assert r["alias_private_module_as_sdk_attribute"]["target"] == "hostapp.db"
 
 
-def test_importlib_import_module_loads_a_private_module_unchecked(env: Env) -> None:
-    # Not blocked: importlib.import_module runs the import in Python (importlib
-    # ._bootstrap) and raises no "import" audit event; the finder only refuses native
-    # modules.  The module had never been imported.
+def test_importlib_import_module_of_a_private_module_is_denied(env: Env) -> None:
+    # importlib.import_module imports in Python (importlib._bootstrap) and raises no
+    # "import" audit event; the guard checks it itself.
     (env.host_dir / "hostapp" / "secretcfg.py").write_text("TOKEN = 'cfg-token'\n")
     r = attack(env, IMPORTS, ["importlib_import_module"], host_setup=HOST_DB)
-    assert r["importlib_import_module"] == {"outcome": "ok", "value": "'cfg-token'"}
+    assert denied(r["importlib_import_module"], "import")
+    assert r["importlib_import_module"]["target"] == "hostapp.secretcfg"
 
 
 def test_removing_or_clearing_the_finder_still_checks_imports(env: Env) -> None:
