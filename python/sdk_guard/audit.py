@@ -456,6 +456,7 @@ class _Writer:
             _guard.audit_wait(_WAIT_POLL)
             if self.stopping:
                 break
+            _drain_seccomp_traps()
             with self.lock:
                 self.deliver()
 
@@ -497,6 +498,14 @@ class _Writer:
 _writer = _Writer()
 
 
+def _drain_seccomp_traps() -> None:
+    # Trap-mode seccomp denials wait in a signal-safe ring of their own; move them
+    # into the audit stream whenever the writer wakes or someone flushes.
+    if _guard.seccomp_trap_active():
+        from . import seccomp
+        seccomp.drain()
+
+
 def add_sink(sink: Sink) -> Sink:
     """Attach SINK (records queued before it was added are delivered to it too)."""
     if not isinstance(sink, Sink):
@@ -524,6 +533,7 @@ def flush(timeout: float = 10.0) -> bool:
 
     Returns False if the writer was busy in a blocking sink for TIMEOUT seconds.
     """
+    _drain_seccomp_traps()
     if not _writer.active:
         return True
     if not _writer.lock.acquire(timeout=timeout):

@@ -81,3 +81,25 @@ def test_guard_keeps_working_after_lockdown_and_kernel_stops_what_it_cannot(tmp_
     # ...and host code too, since the whole process is confined.
     assert out["host_secret"] == "EACCES"
     assert out["host_exec"] == "EPERM"
+
+
+def test_seccomp_trap_denials_reach_the_audit_sinks_without_an_explicit_drain() -> None:
+    out = run_child_json(
+        """
+        import ctypes, errno, json
+        import sdk_guard as sg
+        sink = sg.audit.MemorySink()
+        sg.audit.add_sink(sink)
+        report = sg.lockdown(spec={"seccomp": "trap", "fs": {"read": ["/"], "write": ["/tmp"]}},
+                             require=["seccomp"])
+        libc = ctypes.CDLL(None, use_errno=True)
+        rc = libc.syscall(sg._guard.seccomp_syscall_nr("ptrace"), 0, 0, 0, 0)
+        err = ctypes.get_errno()
+        sg.audit.flush()
+        recs = [r for r in sink.records if r.get("layer") == "seccomp"]
+        print(json.dumps({"rc": rc, "err": errno.errorcode.get(err), "caps": [r["capability"] for r in recs],
+                          "decisions": [r["decision"] for r in recs]}))
+        """)
+    assert out["rc"] == -1 and out["err"] == "EPERM"
+    assert out["caps"] == ["ptrace"]
+    assert out["decisions"] == ["deny"]
