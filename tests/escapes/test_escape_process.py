@@ -243,3 +243,12 @@ def test_environment_poisoning_exec_is_refused_by_landlock(env: Env) -> None:
     assert r["host_spawn"]["outcome"] == "error"
     assert r["host_spawn"]["errno"] == 13
     assert not env.marker.exists()
+
+
+def test_posixsubprocess_fork_exec_exec_is_refused_by_seccomp(env: Env) -> None:
+    spec = dict(env.landlock(), seccomp="errno", require=["seccomp"])
+    r = attack(env, FORK_EXEC, ["fork_exec"], host_setup="import subprocess", lockdown=spec)
+    assert r["fork_exec"]["outcome"] == "ok"
+    # EPERM (1) from the filter, not Landlock's EACCES: seccomp is checked first
+    assert "OSError:1:" in r["fork_exec"]["value"], r
+    assert not env.marker.exists()
