@@ -136,7 +136,8 @@ static const ev_entry events[] = {
     {"code.__new__", H_DYNCODE, GUARD_CAP_DYNAMIC_CODE, 1, -1},
     {"marshal.loads", H_DYNCODE, GUARD_CAP_DYNAMIC_CODE, -1, -1},
     {"marshal.load", H_DYNCODE, GUARD_CAP_DYNAMIC_CODE, -1, -1},
-    {"pickle.find_class", H_DYNCODE, GUARD_CAP_DYNAMIC_CODE, 0, -1},
+    /* No path_arg: mediate_direct shows module.name for this one. */
+    {"pickle.find_class", H_DYNCODE, GUARD_CAP_DYNAMIC_CODE, -1, -1},
     /* threads (3.12+ raise these; the wrapper in thread_start() covers 3.11) */
     {"_thread.start_new_thread", H_THREAD, GUARD_CAP_THREADS, 0, -1},
     {"_thread.start_joinable_thread", H_THREAD, GUARD_CAP_THREADS, 0, -1},
