@@ -125,6 +125,11 @@ def call(fn, *args, **kwargs):
 def collect(fn, *args, **kwargs):
     """Calls FN from extension code and drains the iterator it returns there."""
     return list(fn(*args, **kwargs))
+
+def work(out=None):
+    """A thread target that is extension code."""
+    if out is not None:
+        out.append("ran")
 '''
 
 PREAMBLE = '''
