@@ -1401,9 +1401,21 @@ static PyMethodDef guarded_import_def = {
 
 /* ---- threads on 3.11 (no _thread audit event) ----------------------------------- */
 
+/* The original starters live here, not in the wrapper's __self__, so extension code
+ * holding the checked starter cannot reach the unchecked one through it. */
+#define GUARD_MAX_STARTERS 8
+static PyObject *thread_starters[GUARD_MAX_STARTERS];
+static size_t nthread_starters;
+
 static PyObject *
-thread_start(PyObject *orig, PyObject *args, PyObject *kw)
+thread_start(PyObject *index, PyObject *args, PyObject *kw)
 {
+    size_t i = PyLong_AsSize_t(index);
+    if (i >= nthread_starters) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_RuntimeError, "sdk_guard: unknown thread starter");
+        return NULL;
+    }
     if (guard_rt.installed && !in_hook) {
         guard_who who;
         if (guard_attrib_who(GUARD_WALK_FULL, &who) < 0)
@@ -1414,7 +1426,7 @@ thread_start(PyObject *orig, PyObject *args, PyObject *kw)
         if (who.ctx_ext >= 0 && who.ctx_ext != who.ext && check_thread(who.ctx_ext, func) < 0)
             return NULL;
     }
-    return PyObject_Call(orig, args, kw);
+    return PyObject_Call(thread_starters[i], args, kw);
 }
 
 static PyMethodDef thread_start_def = {
@@ -1873,7 +1885,27 @@ wrap_thread_starter(PyObject *self, PyObject *orig)
         PyErr_SetString(PyExc_TypeError, "expected the original thread starter");
         return NULL;
     }
-    return PyCFunction_NewEx(&thread_start_def, orig, NULL);
+    if (guard_require_host("wrap_thread_starter") < 0)
+        return NULL;
+    for (size_t i = 0; i < nthread_starters; i++) {
+        if (thread_starters[i] == orig)
+            goto wrap;
+    }
+    if (nthread_starters == GUARD_MAX_STARTERS) {
+        PyErr_SetString(PyExc_RuntimeError, "sdk_guard: too many thread starters wrapped");
+        return NULL;
+    }
+    thread_starters[nthread_starters++] = Py_NewRef(orig);
+wrap:;
+    size_t k = 0;
+    while (thread_starters[k] != orig)
+        k++;
+    PyObject *index = PyLong_FromSize_t(k);
+    if (index == NULL)
+        return NULL;
+    PyObject *f = PyCFunction_NewEx(&thread_start_def, index, NULL);
+    Py_DECREF(index);
+    return f;
 }
 
 static PyObject *
