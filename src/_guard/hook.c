@@ -1754,6 +1754,38 @@ guard_require_host(const char *what)
     return rc;
 }
 
+/* guard_require_host for entry points sdk_guard wraps in Python (Guard.set_approver,
+ * acting_as): the wrapper's own frame is host code, so an extension calling the
+ * wrapper would pass; the question is asked of the wrapper's caller instead. */
+static int
+require_host_caller(const char *what)
+{
+    PyFrameObject *f = PyEval_GetFrame();       /* borrowed */
+    PyObject *g = f ? PyFrame_GetGlobals(f) : NULL;
+    PyObject *name = g ? PyDict_GetItemString(g, "__name__") : NULL;     /* borrowed */
+    const char *c = name && PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : NULL;
+    PyObject *modules = PySys_GetObject("modules");                       /* borrowed */
+    PyObject *mod = c && modules ? PyDict_GetItemWithError(modules, name) : NULL;
+    int wrapped = c && guard_module_under(c, "sdk_guard") && mod && PyModule_Check(mod) &&
+                  PyModule_GetDict(mod) == g;
+    Py_XDECREF(g);
+    PyErr_Clear();
+    if (!wrapped || !guard_rt.installed)
+        return guard_require_host(what);
+    guard_who who;
+    if (guard_attrib_who_from(GUARD_WALK_FULL, &who, 1) < 0)
+        return -1;
+    if (who.kind != GUARD_WHO_EXT)
+        return 0;
+    PyObject *target = PyUnicode_FromString(what);
+    if (target == NULL)
+        return -1;
+    int rc = decide(who.ext, GUARD_CAP_INTROSPECTION, target, 0,
+                    "only host code may change the guard");
+    Py_DECREF(target);
+    return rc;
+}
+
 static int
 ext_index(PyObject *name)
 {
@@ -1771,7 +1803,7 @@ acting_as_enter(PyObject *self, PyObject *name)
         PyErr_SetString(PyExc_RuntimeError, "sdk_guard is not installed");
         return NULL;
     }
-    if (guard_require_host("acting_as") < 0)
+    if (require_host_caller("acting_as") < 0)
         return NULL;
     if (ext_index(name) < 0) {
         PyErr_Format(PyExc_ValueError, "acting_as(%R): no extension of that name in the "
@@ -1797,7 +1829,7 @@ set_approver(PyObject *self, PyObject *fn)
                         "target) -> bool, or None");
         return NULL;
     }
-    if (guard_require_host("set_approver") < 0)
+    if (require_host_caller("set_approver") < 0)
         return NULL;
     Py_XSETREF(guard_rt.approver, fn == Py_None ? NULL : Py_NewRef(fn));
     Py_RETURN_NONE;
