@@ -259,7 +259,8 @@ def audit_for(result: dict[str, Any], event_id: int) -> dict[str, Any]:
 
 def assert_denied(result: dict[str, Any], name: str, capability: str, *,
                   principal: str = "acme", target: str | None = None,
-                  rule: str | None = None, decision: str = "deny") -> dict[str, Any]:
+                  rule: str | None = None, decision: str = "deny",
+                  msg_key: str | None = None) -> dict[str, Any]:
     """NAME was refused by policy: a PolicyViolation with the fields filled in, a
     message naming the rule, and one audit record that says the same."""
     out = result[name]
@@ -269,7 +270,7 @@ def assert_denied(result: dict[str, Any], name: str, capability: str, *,
     assert out["principal"] == principal, (name, out)
     rule = rule if rule is not None else f"extensions.{principal}.{capability}"
     assert out["rule"] == rule, (name, out)
-    assert rule in out["msg"], (name, out)
+    assert (msg_key or rule) in out["msg"], (name, out)
     if target is not None:
         assert out["target"] == target, (name, out)
     rec = audit_for(result, out["event_id"])
