@@ -64,3 +64,14 @@ def test_free_threaded_build_refuses_to_load(tmp_path: Path) -> None:
         """, args=[str(tmp_path / "site")], env={"PYTHONPATH": ""})
     assert "REFUSED:" in proc.stdout, proc.stdout + proc.stderr
     assert "free-threaded" in proc.stdout
+
+
+def test_every_extension_name_has_a_stub() -> None:
+    import ast
+    stub = ast.parse((ROOT / "python" / "sdk_guard" / "_guard.pyi").read_text())
+    stubbed = {n.name for n in stub.body if isinstance(n, ast.FunctionDef)}
+    stubbed |= {t.id for n in stub.body if isinstance(n, ast.AnnAssign)
+                for t in [n.target] if isinstance(t, ast.Name)}
+    exported = {n for n in dir(_guard) if not n.startswith("__")}
+    assert exported - stubbed == set(), "add these to python/sdk_guard/_guard.pyi"
+    assert stubbed - exported - {"__version__"} == set(), "stubs for names that do not exist"
