@@ -22,7 +22,9 @@ attempt("ext_thread_os_system", acme.call, start(os.system, "/bin/true").start)
 attempt("ext_thread_print", acme.call, start(print, "x").start)
 attempt("ext_thread_host_fn", acme.call, start(lambda: None).start)
 attempt("beta_thread_own_code", beta.call, start(beta.work).start)
-attempt("host_thread_lib_target", lambda: start(print, "host").start())
+HT = start(len, "host")
+attempt("host_thread_lib_target", HT.start)
+HT.join()
 '''
 
 
