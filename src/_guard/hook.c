@@ -312,6 +312,10 @@ decide(int ext, int cap, PyObject *target, int allowed, const char *why)
         goto done;
     }
     if (guard_rt.ext[ext].approve & (1u << cap)) {
+        /* The decision now rests on the approve key, so that is the rule recorded. */
+        Py_SETREF(rule, PyUnicode_FromFormat("extensions.%U.approve", principal));
+        if (rule == NULL)
+            return -1;
         int yes = 0;
         if (guard_rt.approver != NULL) {
             PyObject *r = PyObject_CallFunction(guard_rt.approver, "OsO", principal,

@@ -217,7 +217,7 @@ def approve(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 def test_approve_without_an_approver_is_refused(approve: dict[str, Any]) -> None:
     out = gk.assert_denied(approve, "no_approver", "fs.read", decision="refused",
-                           msg_key="extensions.acme.approve")
+                           rule="extensions.acme.approve")
     assert "extensions.acme.approve" in out["msg"] and "not set" in out["msg"]
 
 
@@ -225,12 +225,13 @@ def test_approver_yes_is_audited_as_approved(approve: dict[str, Any]) -> None:
     gk.assert_allowed(approve, "approved")
     rec = [a for a in approve["_audit"] if a["decision"] == "approved"]
     assert len(rec) == 1 and rec[0]["target"].endswith("in.txt"), approve["_audit"]
+    assert rec[0]["rule"] == "extensions.acme.approve", rec
     assert rec[0]["principal"] == "acme" and rec[0]["capability"] == "fs.read"
 
 
 def test_approver_no_is_refused(approve: dict[str, Any]) -> None:
     gk.assert_denied(approve, "refused", "fs.read", decision="refused",
-                     msg_key="extensions.acme.approve")
+                     rule="extensions.acme.approve")
 
 
 def test_approver_is_asked_only_after_the_policy_allows(approve: dict[str, Any]) -> None:
