@@ -102,8 +102,12 @@ def run_symlink_swap_race():
     t = _mod("threading").Thread(target=flip)
     t.start()
     n = {"leaked": 0, "guard": 0, "kernel": 0, "tries": 0}
+    # Bounded by time, not a count, so a loaded machine still gets its chance; the
+    # first win ends it (typically within a second).
+    deadline = _mod("time").monotonic() + 30
     try:
-        while n["tries"] < 50000 and not (n["leaked"] or n["kernel"]):
+        while (_mod("time").monotonic() < deadline and n["tries"] < 2_000_000
+               and not (n["leaked"] or n["kernel"])):
             n["tries"] += 1
             try:
                 with open(out + "/cur/f") as f:
@@ -125,8 +129,9 @@ def test_symlink_swap_between_check_and_open_leaks_the_file(env: Env) -> None:
     # Bounded: stops at the first leak (typically within a few thousand opens).
     r = attack(env, RACE, ["symlink_swap_race"], host_setup="import threading")
     n = eval(r["symlink_swap_race"]["value"])
+    # (Whether the guard also denied some opens before the win is timing; the direct
+    # open through the symlink is denied in test_guard_fs.)
     assert n["leaked"] == 1, n
-    assert n["guard"] > 0, n          # the guard did see (and deny) the other state
 
 
 def test_symlink_swap_race_is_refused_by_landlock(env: Env) -> None:
