@@ -27,7 +27,11 @@ Goals (DESIGN.md):
   mediated:    c / a <= 1.10                 open+close with the guard vs no hook
   vs Python:   (d - a) >= 10 x (c - a)       on mediated open+close
 
-Usage: python bench/bench_guard.py [--rounds 5] [--quick] [--json]
+With --callgrind it also counts instructions per call under valgrind: deterministic,
+so the CPU cost of each hook is visible apart from the machine's noise (syscall time
+is not counted).
+
+Usage: python bench/bench_guard.py [--rounds 5] [--quick] [--json] [--callgrind]
 """
 from __future__ import annotations
 
@@ -143,6 +147,13 @@ elif P["workload"] == "loops":
             dt = (perf() - t) / n
             best = dt if best is None or dt < best else best
         out[key] = best
+elif P["workload"] == "callgrind":
+    # Run under valgrind --toggle-collect=<C function>: only that function's inclusive
+    # instructions are counted, so the parent divides by the number of calls.
+    if P["what"] == "id":
+        ext.id_loop(P["n"])
+    else:
+        ext.open_loop(P["path"], P["n"], "rb")
 else:
     names = P["modules"]
     fresh = [n for n in names if n in sys.modules]
@@ -177,6 +188,33 @@ def run_child(script: Path, params: dict[str, Any]) -> dict[str, Any]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def callgrind_counts(script: Path, base: dict[str, Any], n: int) -> dict[str, dict[str, float]]:
+    """Instructions per call, from callgrind (deterministic, blind to syscall time):
+    inside builtin_id (the id() call and its audit event, hooks included) and inside
+    io.open (the open and its audit event, hooks included).  The guard's classification
+    of the extension's code objects happens on the first call and is amortised over N."""
+    out: dict[str, dict[str, float]] = {"id": {}, "open_rb": {}}
+    for what, symbol in (("id", "builtin_id"), ("open_rb", "_io_open")):
+        for cfg in CONFIGS:
+            with tempfile.NamedTemporaryFile(suffix=".cg") as cg:
+                params = {**base, "cfg": cfg, "workload": "callgrind", "what": what, "n": n}
+                proc = subprocess.run(
+                    ["valgrind", "--tool=callgrind", f"--toggle-collect={symbol}",
+                     f"--callgrind-out-file={cg.name}", sys.executable, "-E", "-s",
+                     str(script), json.dumps(params)],
+                    capture_output=True, text=True, timeout=900)
+                if proc.returncode != 0:
+                    raise SystemExit(f"callgrind run ({cfg}, {what}) failed:\n{proc.stderr}")
+                total = None
+                for line in Path(cg.name).read_text().splitlines():
+                    if line.startswith("summary:") or line.startswith("totals:"):
+                        total = int(line.split()[1])
+                if total is None:
+                    raise SystemExit(f"no instruction total in callgrind output ({cfg}, {what})")
+                out[what][cfg] = total / n
+    return out
+
+
 def policy_for(plugins: Path, data: Path, modules: list[str]) -> dict[str, Any]:
     # A dotted name imports its parent packages first; each is an import to allow.
     allow = {".".join(m.split(".")[:i + 1]) for m in modules for i in range(m.count(".") + 1)}
@@ -207,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="children per configuration and workload (default 5)")
     ap.add_argument("--quick", action="store_true", help="fewer iterations (a smoke run)")
     ap.add_argument("--json", action="store_true", help="also print the raw samples as JSON")
+    ap.add_argument("--callgrind", action="store_true",
+                    help="also count instructions per call under valgrind (deterministic)")
     args = ap.parse_args(argv)
     scale = 0.1 if args.quick else 1.0
 
@@ -247,10 +287,13 @@ def main(argv: list[str] | None = None) -> int:
                 r = run_child(script, {**base, "cfg": cfg, "workload": "import"})
                 samples["import"][cfg].append(r["import"])
         elapsed = time.monotonic() - started
+        counts = callgrind_counts(script, base, int(20_000 * scale)) if args.callgrind else None
 
     best = {w: {c: min(v) for c, v in s.items()} for w, s in samples.items()}
     med = {w: {c: statistics.median(v) for c, v in s.items()} for w, s in samples.items()}
     print_report(best, med, len(modules), args.rounds, elapsed)
+    if counts is not None:
+        print_counts(counts)
     if args.json:
         print(json.dumps({"samples": samples, "modules": modules}))
     return 0
@@ -308,6 +351,19 @@ def print_report(best: dict[str, dict[str, float]], med: dict[str, dict[str, flo
     for label, ratio in info:
         shown = "∞" if ratio == float("inf") else f"{ratio:.2f}×"
         print(f"| {label} | {shown} |")
+
+
+def print_counts(counts: dict[str, dict[str, float]]) -> None:
+    print("\n| instructions per call (callgrind) | " + " | ".join(LABELS[c] for c in CONFIGS)
+          + " | (c) / (a) | (c−a) / (b−a) | (d−a) / (c−a) |")
+    print("|---|" + "---:|" * (len(CONFIGS) + 3))
+    for w, label in (("id", "id() (inside builtin_id)"),
+                     ("open_rb", 'open(p, "rb") (inside io.open)')):
+        v = counts[w]
+        cells = [f"{v[c]:,.0f}" for c in CONFIGS]
+        ratios = [v["c"] / v["a"], overhead_ratio(v, "c", "b"), overhead_ratio(v, "d", "c")]
+        print(f"| {label} | " + " | ".join(cells) + " | "
+              + " | ".join(f"{r:.2f}×" for r in ratios) + " |")
 
 
 if __name__ == "__main__":
