@@ -7,7 +7,7 @@ CTEST_BUILD ?= build/ctest
 .PHONY: deps build demo test pytest ctest ctest-asan bench clean
 
 deps:
-	$(PYTHON) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	PYTHON=$(PYTHON) scripts/install-deps
 
 build: deps
 	$(PYTHON) setup.py -q build_ext --inplace
@@ -18,7 +18,7 @@ demo: build
 pytest: build
 	$(PYTHON) -m pytest -q
 
-ctest:
+ctest: deps
 	cmake -S . -B $(CTEST_BUILD) -DCMAKE_BUILD_TYPE=Debug $(CMAKE_ARGS) >/dev/null
 	cmake --build $(CTEST_BUILD) -j2
 	ctest --test-dir $(CTEST_BUILD) --output-on-failure
