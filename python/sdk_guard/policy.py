@@ -125,7 +125,7 @@ _EXT_KEYS = _EXT_STRINGS + _EXT_LISTS + tuple(_EXT_BOOLS)
 _EXT_GROUPS = ("imports", "fs", "net", "process")
 
 _TOP_KEYS = ("version", "guard", "host", "extensions", "lockdown", "audit")
-_GUARD_KEYS = ("mode", "audit", "unattributed")
+_GUARD_KEYS = ("mode", "audit", "unattributed", "subinterpreters")
 _HOST_KEYS = ("trusted", "public", "private", "hints", "data")
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -411,6 +411,11 @@ def _parse_guard(raw: object) -> dict[str, str]:
         "audit": _choice(section.get("audit", "deny"), "guard.audit", _AUDIT_LEVELS),
         "unattributed": _choice(section.get("unattributed", "deny"), "guard.unattributed",
                                 _UNATTRIBUTED),
+        # Sub-interpreters cannot be mediated (the policy's objects belong to this
+        # interpreter): "deny" refuses every mediated operation in them, so none can
+        # start; "allow" lets the host run them unmediated.
+        "subinterpreters": _choice(section.get("subinterpreters", "deny"),
+                                   "guard.subinterpreters", _UNATTRIBUTED),
     }
 
 
@@ -755,6 +760,7 @@ class Policy:
             "mode": guard["mode"],
             "audit": guard["audit"],
             "unattributed": guard["unattributed"],
+            "subinterpreters": guard["subinterpreters"],
             "trusted": list(host["trusted"]),
             "public": list(host["public"]),
             "private": list(host["private"]),

@@ -80,6 +80,7 @@ typedef struct guard_runtime {
     int monitor;                /* mode = "monitor": record would_deny, allow */
     int audit_all;              /* audit = "all": record allows by extensions too */
     int unattributed_allow;
+    int subinterp_allow;        /* subinterpreters = "allow": not mediated there */
     char **trusted; size_t ntrusted;
     char **private_mods; size_t nprivate;
     char **public_mods; size_t npublic;

@@ -42,6 +42,9 @@ typedef struct ev_entry {
 
 /* Event names from CPython's audit events table, 3.9 through 3.14. */
 static const ev_entry events[] = {
+#define GUARD_EV_NEW_INTERP 0   /* guard_hook() looks this entry up by index */
+    /* A sub-interpreter has no frames the walk can attribute: creating one is native. */
+    {"cpython.PyInterpreterState_New", H_NATIVE, GUARD_CAP_NATIVE, -1, -1},
     {"import", H_IMPORT, GUARD_CAP_IMPORT, 0, -1},
     {"open", H_OPEN, GUARD_CAP_FS_READ, 0, -1},
     /* fs.read */
@@ -112,8 +115,6 @@ static const ev_entry events[] = {
     {"signal.pidfd_send_signal", H_SIGNAL, GUARD_CAP_PROCESS_SIGNAL, 0, -1},
     /* native code: every ctypes.* event is matched by prefix below */
     {"ctypes.dlopen", H_NATIVE, GUARD_CAP_NATIVE, 0, -1},
-    /* A sub-interpreter has no frames the walk can attribute: creating one is native. */
-    {"cpython.PyInterpreterState_New", H_NATIVE, GUARD_CAP_NATIVE, -1, -1},
     /* introspection: the direct caller decides */
     {"sys._getframe", H_INTROSPECT, GUARD_CAP_INTROSPECTION, -1, -1},
     {"sys._getframemodulename", H_INTROSPECT, GUARD_CAP_INTROSPECTION, -1, -1},
@@ -201,6 +202,17 @@ static _Thread_local int in_hook;
 /* Set for the decision in progress: the import system is reading on the caller's behalf. */
 static _Thread_local int via_machinery;
 static long long probe_events;      /* counts the install probe event */
+
+/* Types the hook recognises by identity, captured from host code at install (process-
+ * wide like the policy they serve).  Looking anything up on an argument instead
+ * (type(o).__module__, sock.family, f.func) can run extension code inside the hook,
+ * where in_hook leaves that code's own operations unmediated. */
+#define GUARD_NPATHLIB 6
+static PyObject *pathlib_types[GUARD_NPATHLIB];
+static PyTypeObject *socket_type;   /* _socket.socket */
+static PyObject *socket_family;     /* its C "family" member descriptor */
+static PyTypeObject *partial_type;  /* functools.partial */
+static PyInterpreterState *guard_interp;    /* the interpreter that installed */
 
 static const char *
 cap_key_suffix(int cap)
@@ -401,14 +413,16 @@ arg(PyObject *args, int i)
     return PyTuple_GET_ITEM(args, i);   /* borrowed */
 }
 
-/* Safe description of an argument for messages: never calls extension code. */
+/* Safe description of an argument for messages: never calls extension code, so the
+ * result is always an exact str (a str subclass could run code when a message, the
+ * approver or a sink formats it) and nested sequences are not followed. */
 static PyObject *
 describe(PyObject *o)
 {
     if (o == NULL || o == Py_None)
         return PyUnicode_FromString("");
     if (PyUnicode_Check(o))
-        return Py_NewRef(o);
+        return PyUnicode_FromObject(o);
     if (PyBytes_Check(o))
         return PyUnicode_DecodeFSDefaultAndSize(PyBytes_AS_STRING(o), PyBytes_GET_SIZE(o));
     if (PyLong_CheckExact(o))
@@ -419,7 +433,10 @@ describe(PyObject *o)
             return NULL;
         Py_ssize_t n = PySequence_Fast_GET_SIZE(o);
         for (Py_ssize_t i = 0; i < n && i < 16; i++) {
-            PyObject *d = describe(PySequence_Fast_ITEMS(o)[i]);
+            PyObject *item = PySequence_Fast_ITEMS(o)[i];
+            PyObject *d = PyList_Check(item) || PyTuple_Check(item)
+                              ? PyUnicode_FromFormat("<%s>", Py_TYPE(item)->tp_name)
+                              : describe(item);
             if (d == NULL || PyList_Append(parts, d) < 0) {
                 Py_XDECREF(d);
                 Py_DECREF(parts);
@@ -436,22 +453,32 @@ describe(PyObject *o)
     return PyUnicode_FromFormat("<%s>", Py_TYPE(o)->tp_name);
 }
 
+/* FMT (two %U) filled with describe(A) and describe(B): formatting the arguments
+ * themselves (%S) would call their __str__.  NULL with an exception. */
+static PyObject *
+describe2(const char *fmt, PyObject *a, PyObject *b)
+{
+    PyObject *da = describe(a);
+    PyObject *db = da ? describe(b) : NULL;
+    PyObject *r = db ? PyUnicode_FromFormat(fmt, da, db) : NULL;
+    Py_XDECREF(da);
+    Py_XDECREF(db);
+    return r;
+}
+
 /* pathlib's own path classes are trusted to return what they hold; any other
  * os.PathLike from an extension could answer differently when the real call asks
  * again (a time-of-check/time-of-use swap), so it is refused. */
 static int
 trusted_pathlike(PyObject *o)
 {
-    PyTypeObject *t = Py_TYPE(o);
-    PyObject *mod = PyObject_GetAttrString((PyObject *)t, "__module__");
-    if (mod == NULL) {
-        PyErr_Clear();
-        return 0;
+    /* By identity with the classes pathlib exported at install: a class's __module__
+     * is whatever its body or metaclass says (and "pathlib._local" on 3.13). */
+    for (size_t i = 0; i < GUARD_NPATHLIB; i++) {
+        if (pathlib_types[i] != NULL && (PyObject *)Py_TYPE(o) == pathlib_types[i])
+            return 1;
     }
-    int ok = PyUnicode_Check(mod) && PyUnicode_CompareWithASCIIString(mod, "pathlib") == 0 &&
-             (t->tp_flags & Py_TPFLAGS_HEAPTYPE);
-    Py_DECREF(mod);
-    return ok;
+    return 0;
 }
 
 enum { PATH_OK = 0, PATH_UNRESOLVABLE = 1, PATH_UNTRUSTED = 2, PATH_STREAM = 3 };
@@ -706,7 +733,12 @@ check_import(int ext, const char *name)
 static int
 sock_family(PyObject *sock)
 {
-    PyObject *fam = PyObject_GetAttrString(sock, "family");
+    /* The C member, not sock.family: a subclass's property would run in the hook. */
+    if (socket_type == NULL || socket_family == NULL ||
+        Py_TYPE(socket_family)->tp_descr_get == NULL || !PyObject_TypeCheck(sock, socket_type))
+        return -1;
+    PyObject *fam = Py_TYPE(socket_family)->tp_descr_get(socket_family, sock,
+                                                         (PyObject *)socket_type);
     if (fam == NULL) {
         PyErr_Clear();
         return -1;
@@ -899,7 +931,11 @@ check_resolve(int ext, PyObject *hostobj)
         for (size_t i = 0; !ok && i < e->nresolve; i++)
             ok = strcasecmp(e->resolve[i], host) == 0;
     }
-    int rc = decide(ext, GUARD_CAP_NET_RESOLVE, hostobj, ok, NULL);
+    PyObject *shown = describe(hostobj);
+    if (shown == NULL)
+        return -1;
+    int rc = decide(ext, GUARD_CAP_NET_RESOLVE, shown, ok, NULL);
+    Py_DECREF(shown);
     if (rc == 0 && ok && guard_netset_has_name(&e->net_connect, host))
         learn_addresses(e, host);
     return rc;
@@ -921,23 +957,35 @@ callable_ext(PyObject *func, int depth)
             PyObject *qual = ((PyFunctionObject *)fn)->func_qualname;
             if (qual && PyUnicode_Check(qual) &&
                 PyUnicode_CompareWithASCIIString(qual, "Thread._bootstrap") == 0) {
-                PyObject *target = PyObject_GetAttrString(self, "_target");
+                /* Read from the instance and class dicts: getattr could run a property
+                 * or __getattr__ of the thread's class inside the hook. */
+                PyObject *dict = PyObject_GenericGetDict(self, NULL);
+                if (dict == NULL) {
+                    PyErr_Clear();
+                    return -1;
+                }
+                PyObject *target = PyDict_Check(dict) ? PyDict_GetItemString(dict, "_target")
+                                                      : NULL;
+                Py_XINCREF(target);
+                Py_DECREF(dict);
                 if (target == NULL) {
                     PyErr_Clear();
                     return -1;
                 }
-                int r;
+                int r = -1;
                 if (target == Py_None) {
-                    /* A Thread subclass overriding run(). */
-                    PyObject *run = PyObject_GetAttrString(self, "run");
-                    if (run == NULL) {
-                        PyErr_Clear();
-                        r = -1;
+                    /* A Thread subclass overriding run(): the first run in its MRO. */
+                    PyObject *mro = Py_TYPE(self)->tp_mro;
+                    for (Py_ssize_t i = 0; mro && PyTuple_Check(mro) && i < PyTuple_GET_SIZE(mro); i++) {
+                        PyObject *base = PyTuple_GET_ITEM(mro, i);
+                        PyObject *bd = PyType_Check(base) ? ((PyTypeObject *)base)->tp_dict : NULL;
+                        PyObject *run = bd ? PyDict_GetItemString(bd, "run") : NULL;
+                        if (run != NULL) {
+                            r = callable_ext(run, depth + 1);
+                            break;
+                        }
                     }
-                    else {
-                        r = callable_ext(run, depth + 1);
-                        Py_DECREF(run);
-                    }
+                    PyErr_Clear();
                 }
                 else {
                     r = callable_ext(target, depth + 1);
@@ -950,8 +998,9 @@ callable_ext(PyObject *func, int depth)
     }
     if (PyFunction_Check(func))
         return guard_attrib_code_ext(PyFunction_GET_CODE(func));
-    /* functools.partial and friends keep the callable in .func */
-    if (PyObject_HasAttrString(func, "func")) {
+    /* functools.partial keeps the callable in .func (a C member); only the exact type:
+     * a subclass or look-alike's .func could run code inside the hook. */
+    if (partial_type != NULL && Py_TYPE(func) == partial_type) {
         PyObject *inner = PyObject_GetAttrString(func, "func");
         if (inner == NULL) {
             PyErr_Clear();
@@ -1081,9 +1130,14 @@ mediate_for(int ext, const ev_entry *e, PyObject *args)
                 return 0;
             if (strncmp(db, "file:", 5) == 0) {
                 /* A URI: the guard does not parse its options; refuse. */
-                return decide(ext, GUARD_CAP_FS_WRITE, a0, 0,
-                              "sqlite3 URI filenames are refused to extension code; pass "
-                              "a plain path");
+                PyObject *shown = describe(a0);
+                if (shown == NULL)
+                    return -1;
+                int rc = decide(ext, GUARD_CAP_FS_WRITE, shown, 0,
+                                "sqlite3 URI filenames are refused to extension code; pass "
+                                "a plain path");
+                Py_DECREF(shown);
+                return rc;
             }
         }
         return check_path(ext, GUARD_CAP_FS_WRITE, a0, NULL, 0);
@@ -1109,8 +1163,7 @@ mediate_for(int ext, const ev_entry *e, PyObject *args)
     case H_NATIVE: {
         PyObject *shown;
         if (e->handler == H_SIGNAL)
-            shown = PyUnicode_FromFormat("pid %S signal %S", a0 ? a0 : Py_None,
-                                         a1 ? a1 : Py_None);
+            shown = describe2("pid %U signal %U", a0, a1);
         else if (e->path_arg >= 0 && arg(args, e->path_arg) == Py_None && arg(args, 1) != NULL)
             shown = describe(arg(args, 1));     /* Popen(executable=None, args) */
         else if (e->path_arg >= 0)
@@ -1148,18 +1201,24 @@ mediate_direct(const ev_entry *e, PyObject *args, const guard_who *who)
     int ok = (x->caps >> e->cap) & 1u;
     PyObject *shown;
     if (e->handler == H_INTROSPECT && e->path_arg >= 0) {
-        PyObject *obj = arg(args, 0), *attr = arg(args, 1);
-        shown = PyUnicode_FromFormat("%s.%S", obj ? Py_TYPE(obj)->tp_name : "?",
-                                     attr ? attr : Py_None);
+        PyObject *obj = arg(args, 0);
+        PyObject *attr = describe(arg(args, 1));
+        shown = attr ? PyUnicode_FromFormat("%s.%U", obj ? Py_TYPE(obj)->tp_name : "?", attr)
+                     : NULL;
+        Py_XDECREF(attr);
     }
     else if (e->handler == H_DYNCODE && e->path_arg >= 0) {
-        shown = PyUnicode_FromFormat("%s %S", e->name, arg(args, e->path_arg)
-                                     && PyUnicode_Check(arg(args, e->path_arg))
-                                     ? arg(args, e->path_arg) : Py_None);
+        PyObject *where = arg(args, e->path_arg);
+        where = describe(where && PyUnicode_Check(where) ? where : Py_None);
+        shown = where ? PyUnicode_FromFormat("%s %U", e->name, where) : NULL;
+        Py_XDECREF(where);
     }
     else if (e->handler == H_DYNCODE && strcmp(e->name, "pickle.find_class") == 0) {
-        shown = PyUnicode_FromFormat("%s %S.%S", e->name, arg(args, 0) ? arg(args, 0) : Py_None,
-                                     arg(args, 1) ? arg(args, 1) : Py_None);
+        PyObject *name = PyUnicode_FromString(e->name);
+        shown = name ? describe2("%U.%U", arg(args, 0), arg(args, 1)) : NULL;
+        if (shown != NULL)
+            Py_SETREF(shown, PyUnicode_FromFormat("%U %U", name, shown));
+        Py_XDECREF(name);
     }
     else {
         shown = PyUnicode_FromString(e->name);
@@ -1191,8 +1250,17 @@ mediate(const ev_entry *e, PyObject *args)
         if (who.kind != GUARD_WHO_EXT)
             return 0;
         PyObject *name = arg(args, 0);
-        if (name == NULL || !PyUnicode_Check(name))
-            return 0;   /* the import system itself rejects a non-str name */
+        if (name == NULL || !PyUnicode_Check(name)) {
+            /* The import system never raises this; a name the guard cannot read is
+             * refused, not waved through. */
+            PyObject *shown = describe(name);
+            if (shown == NULL)
+                return -1;
+            int rc = decide(who.ext, GUARD_CAP_IMPORT, shown, 0,
+                            "the module name is not a str");
+            Py_DECREF(shown);
+            return rc;
+        }
         const char *cname = PyUnicode_AsUTF8(name);
         if (cname == NULL)
             return -1;
@@ -1224,6 +1292,55 @@ mediate(const ev_entry *e, PyObject *args)
     return 0;
 }
 
+/* Mediated events in a sub-interpreter.  Nothing of this interpreter's may be touched
+ * there (no policy objects, no audit records), so the decision is all or nothing:
+ * guard.subinterpreters = "allow" lets the host run them unmediated; "deny" (the
+ * default) refuses every mediated operation with a plain PermissionError, so a
+ * sub-interpreter cannot even start -- which is what stops one created by an
+ * extension on CPython 3.13+, where interpreter creation raises no audit event with
+ * a thread state to attribute.  Refusals are counted (subinterpreter_denials()). */
+static _Atomic long long foreign_denials;
+
+static int
+foreign_interpreter(const ev_entry *e)
+{
+    if (guard_rt.subinterp_allow)
+        return 0;
+    foreign_denials++;
+    PyErr_Format(PyExc_PermissionError,
+                 "sdk_guard: %s in a sub-interpreter is refused: sub-interpreters are not "
+                 "mediated (policy key guard.subinterpreters)", e->name);
+    return -1;
+}
+
+/* Where the creator's thread state is current (CPython 3.11, 3.12), a sub-interpreter
+ * is refused at creation -- host code included -- unless guard.subinterpreters =
+ * "allow"; extensions are refused either way (native). */
+static int
+refuse_subinterpreter(void)
+{
+    foreign_denials++;
+    guard_event ev = {"guard", NULL, guard_cap_names[GUARD_CAP_NATIVE], NULL, "deny", NULL, NULL};
+    PyObject *target = PyUnicode_FromString("sub-interpreter");
+    PyObject *rule = PyUnicode_FromString("guard.subinterpreters");
+    if (target == NULL || rule == NULL) {
+        Py_XDECREF(target);
+        Py_XDECREF(rule);
+        return -1;
+    }
+    ev.target = target;
+    ev.rule = rule;
+    long long seq = guard_audit_emit(&ev);
+    Py_DECREF(target);
+    Py_DECREF(rule);
+    if (seq < 0)
+        return -1;
+    PyErr_SetString(PyExc_PermissionError,
+                    "sdk_guard: creating a sub-interpreter is refused: sub-interpreters are "
+                    "not mediated (policy key guard.subinterpreters)");
+    return -1;
+}
+
 static int
 guard_hook(const char *event, PyObject *args, void *userdata)
 {
@@ -1237,8 +1354,15 @@ guard_hook(const char *event, PyObject *args, void *userdata)
     }
     if (in_hook || !guard_rt.installed)
         return 0;
+    /* Audit hooks are process-wide, but the policy's objects belong to the interpreter
+     * that installed it: touching them from a sub-interpreter (which may have its own
+     * GIL) would be a data race, so sub-interpreters get foreign_interpreter(). */
+    if (PyInterpreterState_Get() != guard_interp)
+        return foreign_interpreter(e);
     in_hook = 1;
-    int rc = mediate(e, args);
+    int rc = e == &events[GUARD_EV_NEW_INTERP] && !guard_rt.subinterp_allow
+                 ? refuse_subinterpreter()
+                 : mediate(e, args);
     in_hook = 0;
     return rc;
 }
@@ -1658,6 +1782,7 @@ guard_install(PyObject *self, PyObject *args, PyObject *kw)
     rt.monitor = spec_str_is(spec, "mode", "monitor");
     rt.audit_all = spec_str_is(spec, "audit", "all");
     rt.unattributed_allow = spec_str_is(spec, "unattributed", "allow");
+    rt.subinterp_allow = spec_str_is(spec, "subinterpreters", "allow");
     if (strv_from(spec, "trusted", &rt.trusted, &rt.ntrusted) < 0 ||
         strv_from(spec, "private", &rt.private_mods, &rt.nprivate) < 0 ||
         strv_from(spec, "public", &rt.public_mods, &rt.npublic) < 0)
@@ -1702,6 +1827,34 @@ guard_install(PyObject *self, PyObject *args, PyObject *kw)
     Py_DECREF(builtins_mod);
     if (rt.builtins_import == NULL)
         goto error;
+    static const char *const pathlib_names[GUARD_NPATHLIB] = {
+        "PurePath", "PurePosixPath", "PureWindowsPath", "Path", "PosixPath", "WindowsPath"};
+    PyObject *pathlib = PyImport_ImportModule("pathlib");
+    if (pathlib == NULL)
+        goto error;
+    for (size_t i = 0; i < GUARD_NPATHLIB; i++) {
+        Py_XSETREF(pathlib_types[i], PyObject_GetAttrString(pathlib, pathlib_names[i]));
+        if (pathlib_types[i] == NULL)
+            PyErr_Clear();
+    }
+    Py_DECREF(pathlib);
+    PyObject *sockmod = PyImport_ImportModule("_socket");
+    PyObject *socktype = sockmod ? PyObject_GetAttrString(sockmod, "socket") : NULL;
+    Py_XDECREF(sockmod);
+    if (socktype != NULL && PyType_Check(socktype)) {
+        Py_XSETREF(socket_type, (PyTypeObject *)Py_NewRef(socktype));
+        Py_XSETREF(socket_family, PyObject_GetAttrString(socktype, "family"));
+    }
+    Py_XDECREF(socktype);
+    PyErr_Clear();      /* no _socket: sock_family() then refuses every family */
+    PyObject *functools = PyImport_ImportModule("functools");
+    PyObject *partial = functools ? PyObject_GetAttrString(functools, "partial") : NULL;
+    Py_XDECREF(functools);
+    if (partial == NULL)
+        goto error;
+    if (PyType_Check(partial))
+        Py_XSETREF(partial_type, (PyTypeObject *)Py_NewRef(partial));
+    Py_DECREF(partial);
     rt.principal_var = PyContextVar_New("sdk_guard.acting_as", NULL);
     if (rt.principal_var == NULL)
         goto error;
@@ -1724,6 +1877,7 @@ guard_install(PyObject *self, PyObject *args, PyObject *kw)
                         "refused the sys.addaudithook event; install sdk_guard first");
         goto error_live;
     }
+    guard_interp = PyInterpreterState_Get();
     guard_rt = rt;
     guard_rt.installed = 1;
     Py_RETURN_NONE;
@@ -1945,6 +2099,12 @@ wrap:;
 }
 
 static PyObject *
+subinterpreter_denials(PyObject *self, PyObject *unused)
+{
+    return PyLong_FromLongLong(foreign_denials);
+}
+
+static PyObject *
 is_installed(PyObject *self, PyObject *unused)
 {
     return PyBool_FromLong(guard_rt.installed);
@@ -1976,6 +2136,8 @@ PyMethodDef guard_hook_methods[] = {
     {"wrap_thread_starter", wrap_thread_starter, METH_O,
      "wrap_thread_starter(orig) -> checked starter"},
     {"is_installed", is_installed, METH_NOARGS, "is_installed() -> bool"},
+    {"subinterpreter_denials", subinterpreter_denials, METH_NOARGS,
+     "subinterpreter_denials() -> int: mediated operations refused in sub-interpreters"},
     {"code_owner", code_owner, METH_O, "code_owner(code) -> extension name | None"},
     {NULL, NULL, 0, NULL},
 };

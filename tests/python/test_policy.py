@@ -96,6 +96,8 @@ MALFORMED: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
     ("guard-bad-audit", setp("guard/audit", "some"), "guard.audit", '"deny" or "all"'),
     ("guard-bad-unattributed", setp("guard/unattributed", "trust"), "guard.unattributed",
      '"deny" or "allow"'),
+    ("guard-bad-subinterpreters", setp("guard/subinterpreters", True), "guard.subinterpreters",
+     '"deny" or "allow"'),
     ("guard-unknown-key", setp("guard/level", 1), "guard.level", "unknown key"),
     ("host-unknown-key", setp("host/untrusted", []), "host.untrusted", "did you mean"),
     ("host-trusted-str", setp("host/trusted", "myapp"), "host.trusted", "list of strings"),
@@ -228,7 +230,8 @@ def test_policy_must_be_a_table() -> None:
 
 def test_defaults_are_filled_in() -> None:
     p = Policy.from_dict({"version": 1, "extensions": {"x": {"package": "x"}}})
-    assert p.data["guard"] == {"mode": "enforce", "audit": "deny", "unattributed": "deny"}
+    assert p.data["guard"] == {"mode": "enforce", "audit": "deny", "unattributed": "deny",
+                               "subinterpreters": "deny"}
     assert p.extensions == ["x"]
     [e] = p.to_spec()["extensions"]
     assert e["imports_allow"] == [] and e["fs_read"] == [] and e["net_connect"] == []
@@ -323,7 +326,8 @@ process.spawn = true
 def test_design_example_loads_from_toml_text_and_file(tmp_path: Path) -> None:
     p = Policy.from_toml(TOML)
     assert p.extensions == ["acme", "beta"]
-    assert p.data["guard"] == {"mode": "monitor", "audit": "all", "unattributed": "allow"}
+    assert p.data["guard"] == {"mode": "monitor", "audit": "all", "unattributed": "allow",
+                               "subinterpreters": "deny"}
     data_dir = os.path.join(tempfile.gettempdir(), "sdk-guard-test-data")
     assert p.data["host"]["data"] == data_dir
     f = tmp_path / "policy.toml"
@@ -337,7 +341,7 @@ def test_design_example_loads_from_toml_text_and_file(tmp_path: Path) -> None:
 
 def test_to_spec_has_the_contract_shape() -> None:
     spec = Policy.from_toml(TOML).to_spec()
-    assert set(spec) == {"mode", "audit", "unattributed", "trusted", "public", "private",
+    assert set(spec) == {"mode", "audit", "unattributed", "subinterpreters", "trusted", "public", "private",
                          "hints", "extensions"}
     assert spec["mode"] == "monitor" and spec["audit"] == "all"
     assert spec["hints"] == {"myapp.db": "use sdk.database instead"}
