@@ -109,6 +109,10 @@ static const ev_entry events[] = {
     {"os.forkpty", H_SPAWN, GUARD_CAP_PROCESS_SPAWN, -1, -1},
     {"pty.spawn", H_SPAWN, GUARD_CAP_PROCESS_SPAWN, 0, -1},
     {"os.startfile", H_SPAWN, GUARD_CAP_PROCESS_SPAWN, 0, -1},
+    /* The environment is what the host's later child processes inherit
+     * (LD_PRELOAD, PATH, PYTHONPATH): changing it is part of spawning them. */
+    {"os.putenv", H_SPAWN, GUARD_CAP_PROCESS_SPAWN, 0, -1},
+    {"os.unsetenv", H_SPAWN, GUARD_CAP_PROCESS_SPAWN, 0, -1},
     {"os.kill", H_SIGNAL, GUARD_CAP_PROCESS_SIGNAL, 0, -1},
     {"os.killpg", H_SIGNAL, GUARD_CAP_PROCESS_SIGNAL, 0, -1},
     {"signal.pthread_kill", H_SIGNAL, GUARD_CAP_PROCESS_SIGNAL, 0, -1},
@@ -516,7 +520,12 @@ resolve_path_arg(PyObject *o, PyObject *dir_fd, int unknown_dir_fd, char *out, s
     char raw[PATH_MAX * 2];
     PyObject *bytes = NULL;
     *shown = NULL;
-    if (o == NULL || o == Py_None) {
+    if (o == NULL) {
+        /* The event has fewer arguments than its signature: nothing to resolve. */
+        *shown = PyUnicode_FromString("");
+        return *shown ? PATH_UNRESOLVABLE : -1;
+    }
+    if (o == Py_None) {
         o = NULL;
         strcpy(raw, ".");
     }
@@ -785,14 +794,16 @@ net_allowed(const guard_ext *e, const guard_netset *set, const char *host, unsig
 }
 
 static int
-check_sockaddr(int ext, int cap, PyObject *sock, PyObject *addr)
+check_sockaddr(int ext, int cap, PyObject *sock, PyObject *addr, int addr_optional)
 {
     const guard_ext *e = &guard_rt.ext[ext];
     int is_bind = cap == GUARD_CAP_NET_BIND;
     const guard_netset *set = is_bind ? &e->net_bind : &e->net_connect;
     int family = sock ? sock_family(sock) : -1;
-    if (addr == NULL || addr == Py_None)
+    if (addr_optional && addr == Py_None)
         return 0;       /* sendmsg on a connected socket: connect() was checked */
+    if (addr == NULL)
+        addr = Py_None;     /* missing: refused below as not a (host, port) or path */
     if (family == AF_UNIX) {
         /* A Unix socket is reached through the filesystem: connecting or binding
          * writes to it, so fs.write must cover it.  Abstract names have no path. */
@@ -905,9 +916,11 @@ check_resolve(int ext, PyObject *hostobj)
 {
     guard_ext *e = &guard_rt.ext[ext];
     const char *host = NULL;
-    if (hostobj == NULL || hostobj == Py_None)
+    if (hostobj == Py_None)
         return decide(ext, GUARD_CAP_NET_RESOLVE, NULL, 1, NULL);
-    if (PyUnicode_Check(hostobj))
+    if (hostobj == NULL)
+        host = NULL;    /* missing: refused below */
+    else if (PyUnicode_Check(hostobj))
         host = PyUnicode_AsUTF8(hostobj);
     else if (PyBytes_Check(hostobj))
         host = PyBytes_AsString(hostobj);
@@ -1094,6 +1107,11 @@ mediate_for(int ext, const ev_entry *e, PyObject *args)
         if (b == NULL)
             return -1;
         const char *s = PyBytes_AS_STRING(b);
+        if (strlen(s) != (size_t)PyBytes_GET_SIZE(b)) {
+            /* A NUL would hide the pattern's directory; check_path refuses it whole. */
+            Py_DECREF(b);
+            return check_path(ext, GUARD_CAP_FS_READ, a0, dir_fd, 0);
+        }
         size_t magic = strcspn(s, "*?[");
         size_t cut = magic;
         while (cut > 0 && s[cut - 1] != '/')
@@ -1110,11 +1128,13 @@ mediate_for(int ext, const ev_entry *e, PyObject *args)
     case H_PATHLIB_GLOB:
         return check_path(ext, GUARD_CAP_FS_READ, a0, NULL, 0);
     case H_MMAP: {
-        long fd = a0 && PyLong_Check(a0) ? PyLong_AsLong(a0) : -1;
-        if (fd == -1 && PyErr_Occurred())
-            PyErr_Clear();
-        if (fd < 0)
+        /* Only fileno -1 is an anonymous mapping; any other value (a huge or negative
+         * int, a non-int) goes to check_path, which refuses what it cannot resolve. */
+        int overflow = 0;
+        long fd = a0 && PyLong_Check(a0) ? PyLong_AsLongAndOverflow(a0, &overflow) : -2;
+        if (fd == -1 && !overflow && !PyErr_Occurred())
             return 0;       /* anonymous mapping: no file */
+        PyErr_Clear();
         PyObject *access = arg(args, 2);
         long acc = access && PyLong_Check(access) ? PyLong_AsLong(access) : 0;
         /* ACCESS_READ = 1 and ACCESS_COPY = 3 never write the file. */
@@ -1144,7 +1164,7 @@ mediate_for(int ext, const ev_entry *e, PyObject *args)
     }
     case H_CONNECT:
     case H_BIND:
-        return check_sockaddr(ext, e->cap, a0, a1);
+        return check_sockaddr(ext, e->cap, a0, a1, strcmp(e->name, "socket.sendmsg") == 0);
     case H_RESOLVE:
         return check_resolve(ext, a0);
     case H_RESOLVE_ADDR: {
@@ -1473,14 +1493,26 @@ guarded_import(PyObject *self, PyObject *args, PyObject *kw)
         return NULL;
     }
     long ext = PyLong_AsLong(self);
-    if (ext < 0 || (size_t)ext >= guard_rt.next)
+    if (ext < 0 || (size_t)ext >= guard_rt.next) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_RuntimeError, "sdk_guard: __import__ of an unknown extension");
         return NULL;
+    }
     char absname[1024];
     if (absolute_name(name, globals, level, absname, sizeof absname) < 0)
         return NULL;
     if (guard_rt.installed && check_import((int)ext, absname) < 0)
         return NULL;
-    PyObject *mod = PyObject_Call(guard_rt.builtins_import, args, kw);
+    /* The interpreter's __import__ gets the name exactly as checked: a str subclass's
+     * __hash__/__eq__ would otherwise pick which sys.modules entry it returns. */
+    PyObject *exact = PyUnicode_FromObject(name);
+    if (exact == NULL)
+        return NULL;
+    PyObject *mod = PyObject_CallFunction(guard_rt.builtins_import, "OOOOi", exact,
+                                          globals ? globals : Py_None,
+                                          locals ? locals : Py_None,
+                                          fromlist ? fromlist : Py_None, level);
+    Py_DECREF(exact);
     if (mod == NULL || fromlist == NULL || fromlist == Py_None || !guard_rt.installed)
         return mod;
     PyObject *seq = PySequence_Fast(fromlist, "fromlist must be a sequence");
@@ -1633,7 +1665,7 @@ spec_str_is(PyObject *d, const char *key, const char *value)
 static int
 bad_spec(const char *what, const char *item, int err)
 {
-    PyErr_Format(PyExc_ValueError, "compiled policy: %s %R rejected by the matcher (%s)",
+    PyErr_Format(PyExc_ValueError, "compiled policy: %s '%s' rejected by the matcher (%s)",
                  what, item ? item : "?", strerror(err < 0 ? -err : err));
     return -1;
 }
@@ -1650,7 +1682,10 @@ compile_ext(PyObject *d, guard_ext *e, size_t index)
         return -1;
     }
     e->name = Py_NewRef(name);
-    e->package = strdup(PyUnicode_AsUTF8(package));
+    const char *pkg = PyUnicode_AsUTF8(package);
+    if (pkg == NULL)
+        return -1;
+    e->package = strdup(pkg);
     if (e->package == NULL) {
         PyErr_NoMemory();
         return -1;
@@ -1727,7 +1762,7 @@ compile_ext(PyObject *d, guard_ext *e, size_t index)
             }
         }
         if (!found) {
-            PyErr_Format(PyExc_ValueError, "compiled policy: unknown capability %R in approve", v[i]);
+            PyErr_Format(PyExc_ValueError, "compiled policy: unknown capability '%s' in approve", v[i]);
             free_strv(v, n);
             return -1;
         }

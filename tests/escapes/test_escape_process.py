@@ -212,20 +212,25 @@ def test_signal_handler_of_library_code_is_refused_by_landlock(env: Env) -> None
 ENVIRON = r'''
 def run_poison_environ():
     _mod("os").environ["SG_INJECTED"] = "from-the-extension"
+def run_poison_environ_data():
+    _mod("os").environ._data[b"SG_INJECTED"] = b"from-the-extension"
 '''
 HOST_SPAWNS = ("import subprocess\n"
                "out['host_spawn'] = outcome(lambda: subprocess.run(['/bin/sh', '-c', "
                "'echo $SG_INJECTED > ' + os.environ['SG_MARKER']], check=True).returncode)\n")
 
 
-def test_environment_poisoning_reaches_the_hosts_child_processes(env: Env) -> None:
-    # os.environ / putenv are not audited: what the extension sets (LD_PRELOAD, PATH,
-    # PYTHONPATH, ...) is inherited by every process the host spawns later.
-    r = attack(env, ENVIRON, ["poison_environ"], host_after=HOST_SPAWNS,
+def test_environment_poisoning_is_denied_and_never_reaches_the_hosts_children(env: Env) -> None:
+    # os.environ[...] = v calls putenv (audited as os.putenv): changing what the host's
+    # later child processes inherit (LD_PRELOAD, PATH, ...) needs process.spawn.
+    # Editing os.environ's private dict skips putenv, and then the C environment that
+    # children inherit is unchanged.
+    r = attack(env, ENVIRON, ["poison_environ", "poison_environ_data"], host_after=HOST_SPAWNS,
                host_setup=f"os.environ['SG_MARKER'] = {str(env.marker)!r}")
-    assert r["poison_environ"]["outcome"] == "ok"
+    assert denied(r["poison_environ"], "process.spawn")
+    assert r["poison_environ_data"]["outcome"] == "ok"
     assert r["host_spawn"]["outcome"] == "ok"
-    assert env.marker.read_text().strip() == "from-the-extension"
+    assert env.marker.read_text().strip() == ""
 
 
 def test_environment_poisoning_exec_is_refused_by_landlock(env: Env) -> None:
