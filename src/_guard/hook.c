@@ -1419,9 +1419,15 @@ keep_finder_first(PyObject *meta_path)
 static int
 absolute_name(PyObject *name, PyObject *globals, int level, char *out, size_t outlen)
 {
-    const char *n = PyUnicode_AsUTF8(name);
+    Py_ssize_t nlen;
+    const char *n = PyUnicode_AsUTF8AndSize(name, &nlen);
     if (n == NULL)
         return -1;
+    if ((size_t)nlen != strlen(n)) {
+        /* The check would see the name up to the NUL, the import system all of it. */
+        PyErr_SetString(PyExc_ValueError, "module name contains a NUL character");
+        return -1;
+    }
     if (level == 0) {
         if ((size_t)snprintf(out, outlen, "%s", n) >= outlen)
             goto too_long;
@@ -1519,9 +1525,9 @@ guarded_import(PyObject *self, PyObject *args, PyObject *kw)
     if (seq == NULL)
         goto error;
     PyObject *modules = PySys_GetObject("modules");
-    PyObject *base = modules ? PyDict_GetItemString(modules, absname) : NULL;  /* borrowed */
-    if (base == NULL)
-        base = mod;
+    /* Owned: the attribute lookups below run module code that may replace it there. */
+    PyObject *base = modules ? PyDict_GetItemString(modules, absname) : NULL;
+    base = Py_NewRef(base != NULL ? base : mod);
     for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++) {
         PyObject *item = PySequence_Fast_ITEMS(seq)[i];
         if (!PyUnicode_Check(item) || PyUnicode_CompareWithASCIIString(item, "*") == 0)
@@ -1530,6 +1536,7 @@ guarded_import(PyObject *self, PyObject *args, PyObject *kw)
         attr = PyObject_GetAttr(base, item);
         if (attr == NULL) {
             if (!PyErr_ExceptionMatches(PyExc_AttributeError)) {
+                Py_DECREF(base);
                 Py_DECREF(seq);
                 goto error;
             }
@@ -1541,12 +1548,14 @@ guarded_import(PyObject *self, PyObject *args, PyObject *kw)
             const char *real = PyModule_GetName(attr);
             if (real == NULL || check_import((int)ext, real) < 0) {
                 Py_DECREF(attr);
+                Py_DECREF(base);
                 Py_DECREF(seq);
                 goto error;
             }
         }
         Py_XDECREF(attr);
     }
+    Py_DECREF(base);
     Py_DECREF(seq);
     return mod;
 error:
@@ -1581,6 +1590,15 @@ thread_start(PyObject *index, PyObject *args, PyObject *kw)
         if (guard_attrib_who(GUARD_WALK_FULL, &who) < 0)
             return NULL;
         PyObject *func = arg(args, 0);
+        if (who.kind == GUARD_WHO_UNATTRIBUTED && who.ctx_ext < 0 &&
+            !guard_rt.unattributed_allow) {
+            /* As mediate() decides the 3.12+ event: no host mark is no permission. */
+            PyObject *shown = describe(func);
+            int rc = shown ? deny_unattributed(GUARD_CAP_THREADS, shown) : -1;
+            Py_XDECREF(shown);
+            if (rc < 0)
+                return NULL;
+        }
         if (who.kind == GUARD_WHO_EXT && check_thread(who.ext, func) < 0)
             return NULL;
         if (who.ctx_ext >= 0 && who.ctx_ext != who.ext && check_thread(who.ctx_ext, func) < 0)
@@ -1671,6 +1689,47 @@ bad_spec(const char *what, const char *item, int err)
 }
 
 static int
+add_module(void *set, const char *item)
+{
+    return guard_modset_add(set, item);
+}
+
+static int
+add_path(void *set, const char *item)
+{
+    return guard_pathset_add(set, item);
+}
+
+static int
+add_net(void *set, const char *item)
+{
+    guard_netrule rule;
+    int r = guard_netrule_parse(item, &rule);
+    return r < 0 ? r : guard_netset_add(set, &rule);
+}
+
+/* Adds every str of SPEC[KEY] to SET with ADD (a pure-C matcher's add function).
+ * 0, or -1 with ValueError naming the entry the matcher rejected. */
+static int
+add_each(PyObject *spec, const char *key, int (*add)(void *, const char *), void *set)
+{
+    char **v;
+    size_t n;
+    if (strv_from(spec, key, &v, &n) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        int r = add(set, v[i]);
+        if (r < 0) {
+            bad_spec(key, v[i], r);
+            free_strv(v, n);
+            return -1;
+        }
+    }
+    free_strv(v, n);
+    return 0;
+}
+
+static int
 compile_ext(PyObject *d, guard_ext *e, size_t index)
 {
     char **v;
@@ -1690,54 +1749,13 @@ compile_ext(PyObject *d, guard_ext *e, size_t index)
         PyErr_NoMemory();
         return -1;
     }
-    struct { const char *key; guard_modset *set; } mods[] = {
-        {"imports_allow", &e->imports_allow}, {"imports_deny", &e->imports_deny}};
-    for (size_t k = 0; k < 2; k++) {
-        if (strv_from(d, mods[k].key, &v, &n) < 0)
-            return -1;
-        for (size_t i = 0; i < n; i++) {
-            int r = guard_modset_add(mods[k].set, v[i]);
-            if (r < 0) {
-                bad_spec(mods[k].key, v[i], r);
-                free_strv(v, n);
-                return -1;
-            }
-        }
-        free_strv(v, n);
-    }
-    struct { const char *key; guard_pathset *set; } paths[] = {
-        {"fs_read", &e->fs_read}, {"fs_write", &e->fs_write}};
-    for (size_t k = 0; k < 2; k++) {
-        if (strv_from(d, paths[k].key, &v, &n) < 0)
-            return -1;
-        for (size_t i = 0; i < n; i++) {
-            int r = guard_pathset_add(paths[k].set, v[i]);
-            if (r < 0) {
-                bad_spec(paths[k].key, v[i], r);
-                free_strv(v, n);
-                return -1;
-            }
-        }
-        free_strv(v, n);
-    }
-    struct { const char *key; guard_netset *set; } nets[] = {
-        {"net_connect", &e->net_connect}, {"net_bind", &e->net_bind}};
-    for (size_t k = 0; k < 2; k++) {
-        if (strv_from(d, nets[k].key, &v, &n) < 0)
-            return -1;
-        for (size_t i = 0; i < n; i++) {
-            guard_netrule rule;
-            int r = guard_netrule_parse(v[i], &rule);
-            if (r == 0)
-                r = guard_netset_add(nets[k].set, &rule);
-            if (r < 0) {
-                bad_spec(nets[k].key, v[i], r);
-                free_strv(v, n);
-                return -1;
-            }
-        }
-        free_strv(v, n);
-    }
+    if (add_each(d, "imports_allow", add_module, &e->imports_allow) < 0 ||
+        add_each(d, "imports_deny", add_module, &e->imports_deny) < 0 ||
+        add_each(d, "fs_read", add_path, &e->fs_read) < 0 ||
+        add_each(d, "fs_write", add_path, &e->fs_write) < 0 ||
+        add_each(d, "net_connect", add_net, &e->net_connect) < 0 ||
+        add_each(d, "net_bind", add_net, &e->net_bind) < 0)
+        return -1;
     if (strv_from(d, "net_resolve", &e->resolve, &e->nresolve) < 0)
         return -1;
     static const struct { const char *key; int cap; } flags[] = {
@@ -1822,19 +1840,8 @@ guard_install(PyObject *self, PyObject *args, PyObject *kw)
         strv_from(spec, "private", &rt.private_mods, &rt.nprivate) < 0 ||
         strv_from(spec, "public", &rt.public_mods, &rt.npublic) < 0)
         goto error;
-    char **roots;
-    size_t nroots;
-    if (strv_from(spec, "import_roots", &roots, &nroots) < 0)
+    if (add_each(spec, "import_roots", add_path, &rt.import_roots) < 0)
         goto error;
-    for (size_t i = 0; i < nroots; i++) {
-        int r = guard_pathset_add(&rt.import_roots, roots[i]);
-        if (r < 0) {
-            bad_spec("import_roots", roots[i], r);
-            free_strv(roots, nroots);
-            goto error;
-        }
-    }
-    free_strv(roots, nroots);
     PyObject *hints = PyDict_GetItemString(spec, "hints");
     rt.hints = hints && PyDict_Check(hints) ? PyDict_Copy(hints) : PyDict_New();
     if (rt.hints == NULL)
