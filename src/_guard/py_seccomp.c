@@ -68,8 +68,9 @@ seccomp_build(PyObject *self, PyObject *args, PyObject *kw)
             mode = m;
     }
     if (mode < 0) {
-        PyErr_Format(PyExc_ValueError, "seccomp mode must be errno, trap, log or kill, not %R",
-                     PyTuple_GET_ITEM(args, 0));
+        /* MODE may have come as a keyword: ARGS can be empty. */
+        PyErr_Format(PyExc_ValueError, "seccomp mode must be errno, trap, log or kill, not '%s'",
+                     mode_s);
         return NULL;
     }
     const struct guard_sc_arch *arch = arch_arg(arch_o);
@@ -131,7 +132,7 @@ seccomp_disasm(PyObject *self, PyObject *args)
     PyObject *labels = NULL;
     if (!PyArg_ParseTuple(args, "y*|O:seccomp_disasm", &view, &labels))
         return NULL;
-    PyObject *out = NULL;
+    PyObject *out = NULL, *seq = NULL;
     const char **names = NULL;
     unsigned n;
     const struct sock_filter *prog = program_arg(&view, &n);
@@ -143,20 +144,19 @@ seccomp_disasm(PyObject *self, PyObject *args)
         goto done;
     }
     if (labels != NULL && labels != Py_None) {
-        PyObject *seq = PySequence_Fast(labels, "labels must be a sequence of (pos, name)");
+        /* A tuple kept until done: NAMES borrows its strings, and parsing an item
+         * (__index__) could change a list under the loop. */
+        seq = PySequence_Tuple(labels);
         if (seq == NULL)
             goto done;
-        for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++) {
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(seq); i++) {
             int pos;
             const char *name;
-            if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "is", &pos, &name)) {
-                Py_DECREF(seq);
+            if (!PyArg_ParseTuple(PyTuple_GET_ITEM(seq, i), "is", &pos, &name))
                 goto done;
-            }
             if (pos >= 0 && (unsigned)pos <= n && names[pos] == NULL)
-                names[pos] = name;      /* borrowed from LABELS, alive for this call */
+                names[pos] = name;
         }
-        Py_DECREF(seq);
     }
     out = PyList_New(n);
     if (out == NULL)
@@ -173,6 +173,7 @@ seccomp_disasm(PyObject *self, PyObject *args)
     }
 done:
     PyMem_Free(names);
+    Py_XDECREF(seq);
     PyBuffer_Release(&view);
     return out;
 }
@@ -200,7 +201,8 @@ seccomp_simulate(PyObject *self, PyObject *args, PyObject *kw)
     d.arch = audit_arch;
     d.instruction_pointer = ip;
     if (sargs != NULL && sargs != Py_None) {
-        PyObject *seq = PySequence_Fast(sargs, "args must be a sequence of up to 6 ints");
+        /* A tuple: __index__ of an item could shrink a list under the loop. */
+        PyObject *seq = PySequence_Tuple(sargs);
         if (seq == NULL)
             goto done;
         Py_ssize_t k = PySequence_Fast_GET_SIZE(seq);
