@@ -72,10 +72,12 @@ landlock_build(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "i(KKK)OO:landlock_build", &abi, &fs, &net, &scoped, &paths,
                           &ports))
         return NULL;
-    PyObject *path_seq = PySequence_Fast(paths, "paths must be a sequence of (path, access)");
+    /* Tuples: parsing an item runs __fspath__/__index__, which could change a list
+     * under the loops (stale length, freed items). */
+    PyObject *path_seq = PySequence_Tuple(paths);
     if (path_seq == NULL)
         return NULL;
-    PyObject *port_seq = PySequence_Fast(ports, "ports must be a sequence of (port, access)");
+    PyObject *port_seq = PySequence_Tuple(ports);
     if (port_seq == NULL)
         goto err_path_seq;
 
