@@ -184,6 +184,12 @@ def _wrap_import_module() -> None:
         return
 
     def import_module(name: str, package: str | None = None) -> ModuleType:
+        # Exact str copies: a str subclass could answer the check with one name and
+        # hand importlib another (its __getitem__, startswith, __hash__/__eq__).
+        if isinstance(name, str):
+            name = str.__str__(name)
+        if isinstance(package, str):
+            package = str.__str__(package)
         try:
             absname = importlib.util.resolve_name(name, package)
         except (ImportError, ValueError, TypeError, AttributeError):
