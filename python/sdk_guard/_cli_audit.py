@@ -189,7 +189,8 @@ class Reader:
 
 
 def _fmt(rec: dict[str, Any]) -> str:
-    span = rec.get("span") if isinstance(rec.get("span"), dict) else {}
+    raw = rec.get("span")
+    span: dict[str, Any] = raw if isinstance(raw, dict) else {}
     ids = " ".join(f"{k}={v}" for k, v in span.items() if v)
     who = " ".join(f"{k}={rec[k]}" for k in ("user", "org") if rec.get(k))
     extra = ""

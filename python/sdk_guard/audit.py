@@ -129,7 +129,8 @@ def span(kind: str, name: str, *, user: str | None = None, org: str | None = Non
 
 def current_span() -> Span | None:
     """The innermost open span in this context, or None."""
-    return _SPAN_VAR.get(_EMPTY_SPANS)[7]
+    innermost: Span | None = _SPAN_VAR.get(_EMPTY_SPANS)[7]
+    return innermost
 
 
 def bind(fn: F) -> F:
@@ -636,7 +637,7 @@ def _check_path(value: Any, key: str) -> str:
         rest = rest.replace(ph, "")
     _expect("{" not in rest and "}" not in rest, key,
             f"unknown placeholder in {value!r}; use one of {', '.join(_PLACEHOLDERS)}")
-    return value
+    return str(value)
 
 
 def _parse_sink(entry: Any, key: str) -> dict[str, Any]:

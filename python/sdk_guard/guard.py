@@ -83,7 +83,7 @@ class _GuardFinder(importlib.abc.MetaPathFinder):
             find = getattr(finder, "find_spec", None)
             if find is None:
                 continue
-            spec = find(fullname, path, target)
+            spec: importlib.machinery.ModuleSpec | None = find(fullname, path, target)
             if spec is not None:
                 return spec
         return None
@@ -157,7 +157,7 @@ class Guard:
 
     def principal(self) -> tuple[str, str | None, str | None]:
         """(kind, extension, acting_as) for the code calling this."""
-        return _guard.current_principal()  # type: ignore[no-any-return]
+        return _guard.current_principal()
 
 
 def _wrap_thread_starters() -> None:

@@ -104,8 +104,9 @@ def _default_expand(value: str, key: str) -> str:
     out = value
     if "{" not in out:
         return out
-    subst = {"home": lambda: os.path.expanduser("~"), "tmp": tempfile.gettempdir,
-             "prefix": lambda: sys.prefix}
+    subst: dict[str, Callable[[], str]] = {
+        "home": lambda: os.path.expanduser("~"), "tmp": tempfile.gettempdir,
+        "prefix": lambda: sys.prefix}
     for name, real in subst.items():
         if "{" + name + "}" in out:
             out = out.replace("{" + name + "}", real())
@@ -235,7 +236,8 @@ class LockdownReport:
         return dict(self._data["seccomp"])
 
     def as_dict(self) -> dict[str, Any]:
-        return _copy_json(self._data)
+        copied: dict[str, Any] = _copy_json(self._data)
+        return copied
 
     def __repr__(self) -> str:
         ll = self._data["landlock"]
