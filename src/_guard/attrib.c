@@ -128,7 +128,9 @@ classify(PyObject *code, PyObject *globals)
     tag = GUARD_TAG_LIBRARY;
     PyObject *name = globals && PyDict_Check(globals)
                          ? PyDict_GetItemString(globals, "__name__") : NULL;  /* borrowed */
-    const char *cname = name && PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : NULL;
+    /* An exact str only: a subclass planted as a module's __name__ would run its
+     * __hash__/__eq__ in the sys.modules lookup below, inside the hook. */
+    const char *cname = name && PyUnicode_CheckExact(name) ? PyUnicode_AsUTF8(name) : NULL;
     if (cname == NULL) {
         PyErr_Clear();
     }
