@@ -372,9 +372,14 @@ audit_wait(PyObject *self, PyObject *arg)
     double timeout = PyFloat_AsDouble(arg);
     if (timeout == -1.0 && PyErr_Occurred())
         return NULL;
+    if (timeout != timeout) {
+        PyErr_SetString(PyExc_ValueError, "audit_wait: timeout is NaN");
+        return NULL;
+    }
     audit_state.consumer_thread = PyThread_get_thread_ident();
     int rc;
-    int64_t ns = timeout < 0 ? -1 : (int64_t)(timeout * 1e9);
+    /* Converting a double beyond int64 is undefined: a huge timeout waits forever. */
+    int64_t ns = timeout < 0 || timeout >= 9.2e9 ? -1 : (int64_t)(timeout * 1e9);
     Py_BEGIN_ALLOW_THREADS
     rc = guard_ring_wait_items(audit_state.ring, ns);
     Py_END_ALLOW_THREADS

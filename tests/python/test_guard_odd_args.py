@@ -347,6 +347,7 @@ attempt("install_bad_net_rule", g.install,
         {"extensions": [{"name": "a", "package": "a", "net_connect": ["nope"]}]},
         violation=PermissionError, import_error=ImportError, guard_error=RuntimeError,
         finder=None)
+attempt("audit_wait_nan", g.audit_wait, float("nan"))
 print(json.dumps(R))
 '''
 
@@ -359,3 +360,4 @@ def test_bindings_survive_odd_arguments() -> None:
     assert r["landlock_build_shrinking_ports"] in ("ok", "OSError", "TypeError"), r
     assert r["install_unknown_approve"] == "ValueError", r
     assert r["install_bad_net_rule"] == "ValueError", r
+    assert r["audit_wait_nan"] == "ValueError", r
