@@ -1,7 +1,9 @@
 /* module.c - sdk_guard._guard: module definition and initialisation (PEP 489). */
 #include "guard.h"
 
-#ifdef Py_GIL_DISABLED
+/* GUARD_PRETEND_FREE_THREADED lets the tests build the refusal on a GIL interpreter
+ * (defining Py_GIL_DISABLED there would change Python.h's inline functions). */
+#if defined(Py_GIL_DISABLED) || defined(GUARD_PRETEND_FREE_THREADED)
 /* The hook, the attribution cache and the audit ring assume the GIL serialises them;
  * until that is reviewed the module refuses to load rather than race silently. */
 #  define GUARD_FREE_THREADED 1

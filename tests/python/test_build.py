@@ -39,10 +39,11 @@ def test_public_api_names_exist() -> None:
 
 
 def test_free_threaded_build_refuses_to_load(tmp_path: Path) -> None:
-    # A GIL build compiled as if Py_GIL_DISABLED were set exercises the same refusal a
-    # free-threaded interpreter hits: import fails with an ImportError that says why.
+    # A GIL build compiled with the refusal switched on (the same branch a
+    # Py_GIL_DISABLED build takes) shows what a free-threaded interpreter hits: import
+    # fails with an ImportError that says why.
     build = tmp_path / "build"
-    env = dict(os.environ, CFLAGS="-DPy_GIL_DISABLED=1")
+    env = dict(os.environ, CFLAGS="-DGUARD_PRETEND_FREE_THREADED=1")
     subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--build-temp",
                     str(build / "tmp"), "--build-lib", str(build / "lib")],
                    cwd=ROOT, env=env, check=True, capture_output=True)
