@@ -21,6 +21,7 @@ import stat
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -336,6 +337,22 @@ def _preload() -> list[str]:
     return done
 
 
+def _settled_os_threads(grace: float = 0.25) -> list[int]:
+    """/proc/self/task, after giving threads that Python has already joined a moment to
+    leave: join() returns before the kernel has let the OS thread go, and a lockdown
+    right after joining the last worker must not see it.  Threads no live Python
+    thread accounts for (C library threads) are waited for only GRACE seconds."""
+    tids: list[int] = _guard.os_threads()
+    deadline = time.monotonic() + grace
+    while len(tids) > 1 and time.monotonic() < deadline:
+        alive = {t.native_id for t in threading.enumerate()}
+        if all(t in alive for t in tids):
+            break
+        time.sleep(0.001)
+        tids = _guard.os_threads()
+    return tids
+
+
 def _thread_names() -> dict[int, str]:
     names = {}
     for t in threading.enumerate():
@@ -508,7 +525,7 @@ class _LandlockPlan:
         self.report["dropped"] = dropped
 
     def _threads(self, spec: dict[str, Any], tsync: bool) -> None:
-        tids = _guard.os_threads()
+        tids = _settled_os_threads()
         me = threading.get_native_id()
         info: dict[str, Any] = {"count": len(tids), "policy": spec["threads"]}
         if len(tids) <= 1:
