@@ -118,3 +118,22 @@ def test_python_m_sdk_guard_check_and_version(good: Path, tmp_path: Path) -> Non
     proc = run_module("version")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("sdk_guard ")
+
+
+def test_python_m_sdk_guard_probe_and_explain(tmp_path: Path) -> None:
+    probe = subprocess.run([sys.executable, "-m", "sdk_guard", "probe"], capture_output=True,
+                    text=True, env=child_env())
+    assert probe.returncode == 0, probe.stderr
+    facts = json.loads(probe.stdout)
+    assert facts["landlock"]["abi"] >= 1          # this machine's kernel has Landlock
+    assert "seccomp" in facts
+
+    pol = tmp_path / "p.toml"
+    pol.write_text('version = 1\n[lockdown]\nfs.read = ["/usr"]\nseccomp = "errno"\n')
+    explain = subprocess.run([sys.executable, "-m", "sdk_guard", "explain", str(pol)],
+                      capture_output=True, text=True, env=child_env())
+    assert explain.returncode == 0, explain.stderr
+    out = explain.stdout
+    for name in ("execve", "ptrace", "bpf", "userfaultfd"):
+        assert name in out
+    assert "/usr" in out                           # the Landlock rule the policy adds
