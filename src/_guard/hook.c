@@ -607,6 +607,23 @@ unresolvable:
     return *shown ? PATH_UNRESOLVABLE : -1;
 }
 
+/* What the import system reads to import: directories (its finders list them) and
+ * code (source, bytecode, extension modules, zip archives).  A loader's get_data()
+ * reaching for a host's data or config file under the import path is not an import. */
+static int
+machinery_may_read(const char *resolved)
+{
+    static const char *const suffixes[] = {".py", ".pyc", ".so", ".zip", ".egg", NULL};
+    size_t n = strlen(resolved);
+    for (const char *const *s = suffixes; *s; s++) {
+        size_t k = strlen(*s);
+        if (n >= k && memcmp(resolved + n - k, *s, k) == 0)
+            return 1;
+    }
+    struct stat st;
+    return stat(resolved, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 /* Checks one path argument against fs.read or fs.write of extension EXT. */
 static int
 check_path(int ext, int cap, PyObject *o, PyObject *dir_fd, int unknown_dir_fd)
@@ -637,7 +654,8 @@ check_path(int ext, int cap, PyObject *o, PyObject *dir_fd, int unknown_dir_fd)
         int ok = guard_pathset_match(set, resolved) ||
                  (cap == GUARD_CAP_FS_READ && guard_pathset_match(&e->fs_write, resolved)) ||
                  (cap == GUARD_CAP_FS_READ && via_machinery &&
-                  guard_pathset_match(&guard_rt.import_roots, resolved));
+                  guard_pathset_match(&guard_rt.import_roots, resolved) &&
+                  machinery_may_read(resolved));
         if (ok && allow_is_silent(ext, cap)) {
             /* decide() would return 0 without looking at the target: skip the decode. */
             rc = 0;

@@ -84,6 +84,9 @@ HOSTAPP = {
     "hostapp/db.py": """
         PASSWORD = "db-password"
     """,
+    "hostapp/settings.json": """
+        {"db_password": "json-db-password"}
+    """,
 }
 
 
