@@ -336,6 +336,7 @@ class JsonlSink(Sink):
         self.rotations = 0
         self.rotation_failures = 0
         self._buf: list[bytes] = []
+        self._tail = b""
         self._fd = -1
         self._open()
 
@@ -356,25 +357,45 @@ class JsonlSink(Sink):
         if self.flush_mode == "line":
             self._write(line)
         else:
-            self._buf.append(line)
             if len(self._buf) >= JSONL_BATCH_MAX:
+                # Raises while the file refuses writes: RECORD is then not buffered,
+                # and the sink's backlog keeps it behind the buffered lines.
                 self.end_batch()
+            self._buf.append(line)
 
     def end_batch(self) -> None:
         if self._buf:
-            data = b"".join(self._buf)
+            # Cleared only once written: a refused batch stays for the next attempt
+            # (it used to be dropped here, its records already counted delivered).
+            self._write(b"".join(self._buf))
             self._buf.clear()
-            self._write(data)
 
     def _write(self, data: bytes) -> None:
-        if (self.max_bytes is not None and self._size > 0
+        """Appends DATA after the tail of an earlier short write.  Raises only when none
+        of DATA reached the file; once part of it has, the rest becomes the tail, which
+        goes out before anything else, so no line is torn in the middle of the file."""
+        tail = self._tail
+        if (self.max_bytes is not None and self._size > 0 and not tail
                 and self._size + len(data) > self.max_bytes and self.rotation_failures == 0):
             self._rotate()
-        view = memoryview(data)
-        while view:
-            n = os.write(self._fd, view)
-            view = view[n:]
-        self._size += len(data)
+        whole = tail + data if tail else data
+        view = memoryview(whole)
+        try:
+            while view:
+                n = os.write(self._fd, view)
+                view = view[n:]
+        except OSError as exc:
+            done = len(whole) - len(view)
+            self._size += done
+            if done <= len(tail):
+                self._tail = tail[done:]
+                raise
+            self._tail = bytes(view)
+            self.failures += 1
+            self.last_error = f"{type(exc).__name__}: {exc} (short write; the rest is retried)"
+            return
+        self._tail = b""
+        self._size += len(whole)
         if self.fsync:
             os.fsync(self._fd)
 
@@ -394,7 +415,16 @@ class JsonlSink(Sink):
             self.last_error = f"rotation: {type(exc).__name__}: {exc}"
 
     def close(self) -> None:
-        self.end_batch()
+        try:
+            self.end_batch()
+            if self._tail:
+                self._write(b"")
+        except OSError as exc:
+            self.lost += len(self._buf) + (1 if self._tail else 0)
+            self.failures += 1
+            self.last_error = f"close: {type(exc).__name__}: {exc}"
+            self._buf.clear()
+            self._tail = b""
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1

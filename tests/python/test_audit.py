@@ -211,6 +211,45 @@ def test_jsonl_rotation_by_size_keeps_every_record(tmp_path: Path) -> None:
     assert all(f.stat().st_size <= 20_000 for f in files)
 
 
+@pytest.mark.parametrize("flush", ["line", "batch"])
+def test_jsonl_write_failures_lose_no_record_and_tear_no_line(tmp_path: Path, flush: str) -> None:
+    """A short write followed by ENOSPC, then more ENOSPC, then recovery: every record
+    ends up in the file exactly once, in seq order, and every line parses."""
+    log = tmp_path / "audit.jsonl"
+    out = run_child_json(f"""
+        import errno, json, os
+        from sdk_guard import _guard, audit
+        sink = audit.JsonlSink({str(log)!r}, flush={flush!r})
+        real_write, calls = os.write, {{"n": 0}}
+        def flaky_write(fd, data):
+            if fd != sink._fd:
+                return real_write(fd, data)
+            calls["n"] += 1
+            if calls["n"] == 1:
+                return real_write(fd, bytes(data)[: len(data) // 2])
+            if calls["n"] <= 4:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real_write(fd, data)
+        os.write = flaky_write
+        audit.add_sink(sink)
+        with audit.writer_paused():
+            for i in range(20):
+                _guard.emit("guard", "fs.read", "deny", target=str(i))
+        for _ in range(6):
+            audit.flush()
+            _guard.emit("guard", "fs.read", "deny", target="more")
+        audit.remove_sink(sink)
+        print(json.dumps({{"stats": sink.stats(), "calls": calls["n"]}}))
+    """)
+    assert out["calls"] > 4 and out["stats"]["failures"] >= 1
+    lines = log.read_text().splitlines()
+    recs = [json.loads(ln) for ln in lines]     # a torn line would not parse
+    seqs = [r["seq"] for r in recs]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+    assert [r["target"] for r in recs if r["layer"] == "guard"][:20] == [str(i) for i in range(20)]
+    assert out["stats"]["lost"] == 0
+
+
 def test_sink_that_raises_loses_nothing_and_is_reported() -> None:
     out = run_child_json("""
         import json
