@@ -237,6 +237,10 @@ class Sink:
             self._backlog.popleft()
             self.delivered += 1
 
+    def _forget_pending(self) -> None:
+        """In a fork child: records this sink still held are the parent's to write."""
+        self._backlog.clear()
+
     def _end_batch(self) -> None:
         try:
             self._retry_backlog()
@@ -429,6 +433,11 @@ class JsonlSink(Sink):
             os.close(self._fd)
             self._fd = -1
 
+    def _forget_pending(self) -> None:
+        super()._forget_pending()
+        self._buf.clear()
+        self._tail = b""
+
     def stats(self) -> dict[str, Any]:
         out = super().stats()
         out.update(path=self.path, rotations=self.rotations,
@@ -521,6 +530,11 @@ class _Writer:
     def after_fork_child(self) -> None:
         self.lock = threading.Lock()
         self.thread = None
+        # What was queued at the fork (ring, backlogs, batch buffers) is the parent's
+        # to deliver: the child writing it too put those records twice in the trail.
+        _guard.take_undelivered()
+        for sink in (*self.sinks, *((self.tee,) if self.tee is not None else ())):
+            sink._forget_pending()
         if self.active:
             self.active = False
             self.start()

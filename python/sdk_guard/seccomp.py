@@ -200,6 +200,19 @@ def drain() -> int:
         return len(records)
 
 
+def _after_fork_child() -> None:
+    # Traps still in the ring at the fork are the parent's to report (the child
+    # reporting them too doubled them), and a drain() the parent's writer was in
+    # holds a lock no thread of the child would ever release.
+    global _drain_lock, _dropped_reported
+    _drain_lock = threading.Lock()
+    if _guard.seccomp_trap_active():
+        _, _dropped_reported = _guard.seccomp_trap_drain()
+
+
+os.register_at_fork(after_in_child=_after_fork_child)
+
+
 def explain_lines(mode: str = "errno", arch: str | None = None) -> list[str]:
     """The program for MODE as labelled assembly, then the syscalls it denies."""
     built = _guard.seccomp_build(mode, arch)

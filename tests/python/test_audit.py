@@ -356,6 +356,37 @@ def test_writer_survives_fork_and_child_keeps_its_own_trail(tmp_path: Path) -> N
     assert recs[0]["pid"] != recs[1]["pid"]
 
 
+def test_fork_child_does_not_deliver_records_the_parent_still_had_queued(tmp_path: Path) -> None:
+    """Records queued (in the ring, a sink's backlog or a batch buffer) when the process
+    forks belong to the parent, which delivers them; the child writing them too would
+    put every one of them twice into a shared trail."""
+    log = tmp_path / "audit.jsonl"
+    run_child_json(f"""
+        import json, os, threading
+        from sdk_guard import _guard, audit
+        gate = threading.Event()
+        audit.add_sink(audit.JsonlSink({str(log)!r}, flush="batch"))
+        audit.add_sink(audit.CallbackSink(lambda rec: gate.wait(5), name="slow"))
+        _guard.emit("guard", "fs.read", "deny", target="first")
+        for i in range(5):
+            _guard.emit("guard", "fs.read", "deny", target="queued")
+        pid = os.fork()
+        if pid == 0:
+            gate.set()
+            _guard.emit("guard", "fs.read", "deny", target="child")
+            audit.flush()
+            os._exit(0)
+        os.waitpid(pid, 0)
+        gate.set()
+        audit.flush()
+        print(json.dumps(True))
+    """)
+    recs = read_jsonl(log)
+    keys = [(r["pid"], r["seq"]) for r in recs]
+    assert len(keys) == len(set(keys)), "a record was delivered twice"
+    assert sorted(r["target"] for r in recs) == ["child", "first"] + ["queued"] * 5
+
+
 def test_logging_sink_logs_denials_at_warning() -> None:
     out = run_child_json("""
         import json, logging

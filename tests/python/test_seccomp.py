@@ -264,6 +264,25 @@ def test_trap_mode_records_one_audit_event_per_denial():
     assert out["decisions"] == ["deny"] and out["active"] is True
 
 
+def test_trap_denials_queued_at_fork_are_reported_by_the_parent_only():
+    out = child("""
+        lock("trap")
+        sc(101, 0, 0, 0, 0)
+        sc(105, 0)
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            os.write(w, str(seccomp.drain()).encode())
+            os._exit(0)
+        os.close(w)
+        os.waitpid(pid, 0)
+        in_child = int(os.read(r, 100))
+        print(json.dumps({"child": in_child, "parent": seccomp.drain()}))
+    """)
+    assert out == {"child": 0, "parent": 2}
+
+
 def test_kill_mode_kills_the_process_not_a_thread():
     proc = run_child(PRELUDE + """
 import threading
