@@ -44,6 +44,13 @@ _FLAG_TSYNC = 1 << 0
 _FLAG_LOG = 1 << 1
 _FLAG_SPEC_ALLOW = 1 << 2
 _FLAG_NAMES = (("tsync", _FLAG_TSYNC), ("log", _FLAG_LOG), ("spec_allow", _FLAG_SPEC_ALLOW))
+# What the filter is without each flag (listed in report["flags_dropped"]).
+_FLAG_DROP_EFFECT = {
+    "tsync": ("only the calling thread is filtered: status partial unless it is the "
+              "only thread"),
+    "log": "denials are not written to the kernel's audit log",
+    "spec_allow": "stricter: the kernel keeps its speculative store bypass mitigation on",
+}
 
 # The kernel action each mode needs (SECCOMP_GET_ACTION_AVAIL names).
 _MODE_ACTION = {"errno": "errno", "trap": "trap", "log": "log", "kill": "kill_process"}
@@ -105,6 +112,10 @@ class SeccompPlan:
                 flags |= bit
         self._flags = flags
         self.report["flags"] = [name for name, bit in _FLAG_NAMES if flags & bit]
+        self.report["flags_dropped"] = [
+            {"flag": name, "why": f"this kernel does not accept SECCOMP_FILTER_FLAG_{name.upper()}",
+             "effect": _FLAG_DROP_EFFECT[name]}
+            for name, bit in _FLAG_NAMES if not flags & bit]
         if flags & _FLAG_TSYNC or _thread_count() == 1:
             self.status = "full"
         else:

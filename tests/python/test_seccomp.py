@@ -89,6 +89,21 @@ def test_prepare_report_is_json_and_applies_nothing():
         off.apply()
 
 
+def test_flags_the_kernel_refuses_are_listed_with_a_reason(monkeypatch):
+    real = _guard.seccomp_probe()
+    assert seccomp.prepare("errno").report["flags_dropped"] == [
+        {"flag": f, "why": f"this kernel does not accept SECCOMP_FILTER_FLAG_{f.upper()}",
+         "effect": seccomp._FLAG_DROP_EFFECT[f]}
+        for f in ("tsync", "log", "spec_allow") if not real["flags"][f]]
+    fake = dict(real, flags=dict(real["flags"], log=False, spec_allow=False))
+    monkeypatch.setattr(_guard, "seccomp_probe", lambda: fake)
+    report = seccomp.prepare("errno").report
+    assert "log" not in report["flags"] and "spec_allow" not in report["flags"]
+    dropped = {d["flag"]: d for d in report["flags_dropped"]}
+    assert set(dropped) >= {"log", "spec_allow"}
+    assert all(d["why"] and d["effect"] for d in dropped.values())
+
+
 def test_explain_lines_show_labels_and_names():
     text = "\n".join(seccomp.explain_lines("errno"))
     for needle in ("arch_ok:", "high_nr:", "ns_flags:", "personality:", "ret KILL_PROCESS",
