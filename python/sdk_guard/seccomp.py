@@ -123,6 +123,11 @@ class SeccompPlan:
             self.report["reason"] = ("no SECCOMP_FILTER_FLAG_TSYNC and the process has "
                                      f"{_thread_count()} threads: only the calling thread "
                                      "would be filtered")
+        if mode == "log" and self.status == "full":
+            self.status = "partial"
+            self.report["reason"] = ('lockdown.seccomp = "log" denies nothing: denied syscalls '
+                                     'run and are only logged by the kernel; use "errno", '
+                                     '"trap" or "kill" to enforce the deny list')
 
     def apply(self) -> None:
         """Installs the filter on every thread.  Raises GuardError (nothing installed)."""

@@ -601,10 +601,12 @@ done(**res)
     assert out["decisions"] == ["deny"]
 
 
-def test_require_seccomp_refuses_when_seccomp_is_not_fully_enforced() -> None:
-    out = child("""
+@pytest.mark.parametrize("mode", ["off", "log"])
+def test_require_seccomp_refuses_when_seccomp_is_not_fully_enforced(mode: str) -> None:
+    # "log" denies nothing (denied syscalls run and are only logged): not "full".
+    out = child(f"""
 try:
-    sg.lockdown(spec={"seccomp": "off"}, require=["seccomp"])
+    sg.lockdown(spec={{"seccomp": {mode!r}}}, require=["seccomp"])
     done(raised=False)
 except sg.GuardError as e:
     done(raised=True, msg=str(e), nnp=sg._guard.get_no_new_privs())
