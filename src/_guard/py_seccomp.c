@@ -22,6 +22,7 @@ static const char *const kind_names[] = {
     [GUARD_SC_ENOSYS] = "enosys",
     [GUARD_SC_NS_FLAGS] = "ns_flags",
     [GUARD_SC_PERSONALITY] = "personality",
+    [GUARD_SC_IOCTL_TIOCSTI] = "ioctl_tiocsti",
 };
 
 /* The architecture named by ARG (None: native); NULL with ValueError. */

@@ -35,7 +35,12 @@ enum guard_sc_kind {
     GUARD_SC_ENOSYS,            /* ERRNO(ENOSYS) in every mode: callers fall back */
     GUARD_SC_NS_FLAGS,          /* the mode's action if args[0] has a CLONE_NEW* bit */
     GUARD_SC_PERSONALITY,       /* the mode's action unless args[0] is a harmless persona */
+    GUARD_SC_IOCTL_TIOCSTI,     /* the mode's action if args[1] is TIOCSTI */
 };
+
+/* ioctl(2) request that pushes bytes into a terminal's input queue (asm-generic and
+ * x86: 0x5412).  The kernel reads the request as unsigned int: only the low half. */
+#define GUARD_TIOCSTI 0x5412u
 
 struct guard_sc_rule {
     const char *name;

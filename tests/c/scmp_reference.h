@@ -104,6 +104,10 @@ scmp_reference(const struct guard_sc_arch *arch, enum guard_sc_mode mode,
         case GUARD_SC_PERSONALITY:
             rc = scmp_add_personality(ctx, act, nr);
             break;
+        case GUARD_SC_IOCTL_TIOCSTI:
+            rc = seccomp_rule_add(ctx, act, nr, 1, SCMP_A1_32(SCMP_CMP_MASKED_EQ, 0xffffffffu,
+                                                                   GUARD_TIOCSTI));
+            break;
         }
         if (rc < 0) {
             fprintf(stderr, "libseccomp refused %s: %d\n", r->name, rc);

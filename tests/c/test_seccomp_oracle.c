@@ -4,7 +4,7 @@
  * through bpf_sim over every combination of
  *   arch  in {x86_64, i386, aarch64, arm, three random values},
  *   nr    in [0, 1024) u [0x40000000, +1024) u {-1, 0x7fffffff},
- *   args  in {0, each CLONE_NEW* bit, high half set, personality values},
+ *   args  in {0, each CLONE_NEW* bit, high half set, personality values, TIOCSTI},
  * and every difference must be on the allow-list below (which is empty: the two
  * programs decide identically).  Then the kernel's action-cache analysis is emulated
  * and the set of syscalls that still run the filter is asserted exactly.
@@ -86,6 +86,9 @@ oracle(const struct guard_sc_arch *arch, enum guard_sc_mode mode)
     args[nargs++] = 0x0400000u;                 /* READ_IMPLIES_EXEC */
     args[nargs++] = 0x0040000u;                 /* ADDR_NO_RANDOMIZE */
     args[nargs++] = 0xffffffffffffffffull;      /* personality(-1) as a 64-bit value */
+    args[nargs++] = GUARD_TIOCSTI;              /* ioctl(fd, TIOCSTI, ...) */
+    args[nargs++] = (1ull << 32) | GUARD_TIOCSTI;   /* TIOCSTI with the high half set */
+    args[nargs++] = GUARD_TIOCSTI + 1;          /* TIOCGWINSZ's neighbour: allowed */
 
     unsigned long compared = 0, differ = 0, allowed = 0;
     for (size_t ai = 0; ai < sizeof arches / sizeof arches[0]; ai++) {
@@ -149,7 +152,7 @@ tables_agree(const struct guard_sc_arch *arch)
 
 /* The kernel caches "always allow" per (arch, nr) by emulating the program with only
  * nr and arch known.  Exactly the deny-list syscalls (including the argument-checked
- * clone/unshare/personality) must run the filter; every other syscall is cached. */
+ * clone/unshare/personality/ioctl) must run the filter; every other syscall is cached. */
 static void
 cacheability(const struct guard_sc_arch *arch)
 {

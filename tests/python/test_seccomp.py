@@ -49,10 +49,13 @@ def test_program_decides_deny_list_in_simulation():
     for name, nr, kind, _ in built["denied"]:
         r = _guard.seccomp_simulate(prog, nr, arch)
         want = {"deny": "ERRNO(1)", "enosys": "ERRNO(38)", "ns_flags": "ALLOW",
-                "personality": "ALLOW"}[kind]  # args all 0: PER_LINUX
+                "personality": "ALLOW", "ioctl_tiocsti": "ALLOW"}[kind]  # args all 0: PER_LINUX
         assert r["action"] == want, (name, r)
     assert _guard.seccomp_simulate(prog, 56, arch, [0x10000000])["action"] == "ERRNO(1)"
     assert _guard.seccomp_simulate(prog, 135, arch, [0xffffffff])["action"] == "ALLOW"
+    assert _guard.seccomp_simulate(prog, 16, arch, [0, 0x5412])["action"] == "ERRNO(1)"
+    assert _guard.seccomp_simulate(prog, 16, arch, [0, (1 << 32) | 0x5412])["action"] == "ERRNO(1)"
+    assert _guard.seccomp_simulate(prog, 16, arch, [0, 0x5413])["action"] == "ALLOW"
     assert _guard.seccomp_simulate(prog, 0, 0x40000003)["action"] == "KILL_PROCESS"
     assert _guard.seccomp_simulate(prog, 0x40000000, arch)["action"] == "KILL_PROCESS"
     assert _guard.seccomp_simulate(prog, -1, arch)["action"] == "ALLOW"
@@ -123,6 +126,8 @@ def test_each_denied_syscall_returns_its_errno():
                 args = [0x10000000]          # CLONE_NEWUSER
             elif kind == "personality":
                 args = [0x0400000]           # READ_IMPLIES_EXEC
+            elif kind == "ioctl_tiocsti":
+                args = [0, 0x5412, 0]        # TIOCSTI
             else:
                 args = [0] * 6 if name not in ("reboot",) else [0xfee1dead, 0, 0]
             res[name] = sc(nr, *args)
@@ -180,6 +185,32 @@ def test_namespaces_cannot_be_created():
         print(json.dumps(res))
     """)
     assert out == {"unshare": "EPERM", "clone": [-1, 1], "clone_newnet": [-1, 1]}
+
+
+def test_tiocsti_cannot_type_into_the_controlling_terminal():
+    """TIOCSTI would queue input the parent shell runs once this process ends: a way
+    around the exec ban.  Other terminal ioctls keep working."""
+    out = child("""
+        import fcntl, termios
+        try:
+            os.setsid()
+        except PermissionError:
+            pass                            # already a session leader
+        master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+        def push():
+            try:
+                fcntl.ioctl(slave, termios.TIOCSTI, b"x")
+                return "typed"
+            except OSError as e:
+                return e.errno
+        before = push()
+        lock()
+        after = push()
+        size = len(fcntl.ioctl(slave, termios.TIOCGWINSZ, b"\\0" * 8))
+        print(json.dumps({"before": before, "after": after, "size": size}))
+    """)
+    assert out["after"] == 1 and out["size"] == 8, out
 
 
 def test_threads_fork_and_multiprocessing_still_work():
