@@ -385,7 +385,7 @@ def _covered(path: str, rules: list[dict[str, Any]], want: str) -> bool:
     for r in rules:
         if r["type"] != "path" or want not in r["access"]:
             continue
-        base = r["path"]
+        base = r.get("resolved", r["path"])
         if path == base or path.startswith(base.rstrip("/") + "/"):
             return True
     return False
@@ -480,15 +480,19 @@ class _LandlockPlan:
         except OSError as e:
             self.report["reason"] = f"cannot create the ruleset: {e.strerror}"
             return
-        for (path, _rights, source), (err, is_dir, granted) in zip(wanted, path_res):
+        for (path, _rights, source), (err, is_dir, granted, real) in zip(wanted, path_res):
             if err:
                 self.report["skipped"].append({
                     "path": path, "source": source, "errno": err,
                     "why": _guard.landlock_explain("add_rule", err)})
             elif granted:
-                self.report["rules"].append({
-                    "type": "path", "path": path, "kind": "dir" if is_dir else "file",
-                    "access": _names(granted, _FS_RIGHTS), "source": source})
+                rule = {"type": "path", "path": path, "kind": "dir" if is_dir else "file",
+                        "access": _names(granted, _FS_RIGHTS), "source": source}
+                # A symlink in the path moved the grant: say where it really applies.
+                real = real or os.path.realpath(path)
+                if real != path:
+                    rule["resolved"] = real
+                self.report["rules"].append(rule)
         for (port, bit, source), err in zip(ports, port_res):
             if err:
                 self.report["skipped"].append({"port": port, "source": source, "errno": err,

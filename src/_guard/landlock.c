@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -137,7 +138,8 @@ guard_landlock_create(int abi, const guard_ll_access *h)
 
 int
 guard_landlock_add_path(int ruleset_fd, const char *path, uint64_t wanted,
-                        uint64_t handled_fs, int *is_dir, uint64_t *granted)
+                        uint64_t handled_fs, int *is_dir, uint64_t *granted,
+                        char *real, size_t real_len)
 {
     guard_ll_path_beneath_attr attr;
     struct stat st;
@@ -145,9 +147,18 @@ guard_landlock_add_path(int ruleset_fd, const char *path, uint64_t wanted,
 
     if (granted)
         *granted = 0;
+    if (real && real_len)
+        real[0] = '\0';
     attr.parent_fd = open(path, O_PATH | O_CLOEXEC);
     if (attr.parent_fd < 0)
         return -errno;
+    if (real && real_len > 1) {
+        /* A symlink in PATH moves the rule elsewhere: the report must say where. */
+        char proc[48];
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", attr.parent_fd);
+        ssize_t n = readlink(proc, real, real_len);
+        real[n > 0 && (size_t)n < real_len ? n : 0] = '\0';
+    }
     if (fstat(attr.parent_fd, &st) < 0) {
         rc = -errno;
         goto err_close_parent;

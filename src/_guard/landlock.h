@@ -12,6 +12,7 @@
 #ifndef GUARD_LANDLOCK_H
 #define GUARD_LANDLOCK_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Syscall numbers are the same on every architecture (generic table). */
@@ -141,9 +142,12 @@ int guard_landlock_create(int abi, const guard_ll_access *h);
  * *IS_DIR (may be NULL) is set to 1/0 once PATH is opened; *GRANTED (may be NULL)
  * to the rights actually added.  Returns 0 or -errno: -ENOENT/-EACCES/-ELOOP...
  * from open, -EINVAL/-EBADFD/-ENOMSG from the kernel; an empty masked set is a
- * no-op that returns 0 with *GRANTED == 0. */
+ * no-op that returns 0 with *GRANTED == 0.  REAL (may be NULL; REAL_LEN bytes) gets
+ * the path the rule actually lands on once PATH is opened (symlinks followed, read
+ * back from /proc/self/fd), or "" if that cannot be read or does not fit. */
 int guard_landlock_add_path(int ruleset_fd, const char *path, uint64_t wanted,
-                            uint64_t handled_fs, int *is_dir, uint64_t *granted);
+                            uint64_t handled_fs, int *is_dir, uint64_t *granted,
+                            char *real, size_t real_len);
 
 /* Adds a net_port rule: PORT (host order, 0..65535) may use ACCESS (net rights).
  * Returns 0 or -errno (-EINVAL: port out of range or rights not handled). */

@@ -10,6 +10,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 
 /* Returns a dict {abi, errno, reason, errata, errata_errno}; never raises for a
@@ -59,8 +60,9 @@ landlock_compat(PyObject *self, PyObject *args)
 /* landlock_build(abi, (fs, net, scoped), paths, ports) -> (fd, path_results, port_results)
  *
  * PATHS: sequence of (path, wanted_fs); PORTS: sequence of (port, net_access).
- * Each path result is (errno, is_dir, granted) with errno 0 on success and is_dir -1
- * when the path could not be opened; each port result is an errno.  The ruleset fd
+ * Each path result is (errno, is_dir, granted, real) with errno 0 on success, is_dir -1
+ * when the path could not be opened and real the path the rule lands on (symlinks
+ * followed; None if unknown); each port result is an errno.  The ruleset fd
  * is the caller's to close.  Raises OSError only when the ruleset cannot be created. */
 static PyObject *
 landlock_build(PyObject *self, PyObject *args)
@@ -100,10 +102,13 @@ landlock_build(PyObject *self, PyObject *args)
             goto err_close_ruleset;
         int is_dir = -1;
         uint64_t granted = 0;
+        char real[PATH_MAX + 1];
         int rc = guard_landlock_add_path(fd, PyBytes_AS_STRING(path_bytes), wanted, fs, &is_dir,
-                                         &granted);
+                                         &granted, real, sizeof real);
         Py_DECREF(path_bytes);
-        PyObject *r = Py_BuildValue("(iiK)", -rc, is_dir, (unsigned long long)granted);
+        PyObject *real_o = real[0] ? PyUnicode_DecodeFSDefault(real) : Py_NewRef(Py_None);
+        PyObject *r = real_o == NULL ? NULL
+                      : Py_BuildValue("(iiKN)", -rc, is_dir, (unsigned long long)granted, real_o);
         if (r == NULL)
             goto err_close_ruleset;
         PyList_SET_ITEM(path_results, i, r);

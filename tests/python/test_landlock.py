@@ -567,6 +567,21 @@ done(d=d)
     assert "runtime: null device" in sources
 
 
+def test_report_names_where_a_symlinked_policy_path_really_grants(tree: dict[str, str]) -> None:
+    """Landlock follows a symlink in a rule's path: the grant lands on the target, and
+    the report must say so, not only the name the policy used."""
+    require_landlock()
+    os.symlink(tree["out"], tree["base"] + "/alias")
+    out = child("""
+r = sg.lockdown(spec={"fs": {"read": [P["base"] + "/alias"]}, "seccomp": "off"})
+rules = [x for x in r.landlock["rules"] if x["source"] == "lockdown.fs.read[0]"]
+done(rules=rules, read_out=attempt(open, P["out"] + "/f.txt"))
+""", tree)
+    assert out["read_out"] == "ok"
+    [rule] = out["rules"]
+    assert rule["path"] == tree["base"] + "/alias" and rule["resolved"] == tree["out"]
+
+
 def test_second_lockdown_raises_guard_error() -> None:
     require_landlock()
     out = child("""
