@@ -545,9 +545,10 @@ _writer = _Writer()
 
 def _drain_seccomp_traps() -> None:
     # Trap-mode seccomp denials wait in a signal-safe ring of their own; move them
-    # into the audit stream whenever the writer wakes or someone flushes.
-    if _guard.seccomp_trap_active():
-        from . import seccomp
+    # into the audit stream whenever the writer wakes or someone flushes.  Keyed on
+    # the filter, not the handler: drain() reports a handler that was replaced.
+    seccomp = sys.modules.get("sdk_guard.seccomp")
+    if seccomp is not None and seccomp.trap_installed():
         seccomp.drain()
 
 

@@ -35,7 +35,7 @@ from typing import Any
 from . import _guard
 from .errors import GuardError
 
-__all__ = ["MODES", "SeccompPlan", "drain", "explain_lines", "prepare"]
+__all__ = ["MODES", "SeccompPlan", "drain", "explain_lines", "prepare", "trap_installed"]
 
 MODES = ("errno", "trap", "log", "kill", "off")
 
@@ -58,6 +58,8 @@ _MODE_ACTION = {"errno": "errno", "trap": "trap", "log": "log", "kill": "kill_pr
 _drain_lock = threading.Lock()
 _dropped_reported = 0
 _installed = False
+_trap_installed = False
+_handler_loss_reported = False
 
 
 def _thread_count() -> int:
@@ -131,7 +133,7 @@ class SeccompPlan:
 
     def apply(self) -> None:
         """Installs the filter on every thread.  Raises GuardError (nothing installed)."""
-        global _installed
+        global _installed, _trap_installed
         if self._program is None or self.status == "none":
             raise GuardError("seccomp cannot be applied: "
                              + str(self.report.get("reason", "nothing was prepared")))
@@ -160,6 +162,7 @@ class SeccompPlan:
         _installed = True
         self.report["installed"] = True
         if self.mode == "trap":
+            _trap_installed = True
             atexit.register(drain)
 
     def __repr__(self) -> str:
@@ -198,8 +201,16 @@ def drain() -> int:
     target ``name(arg0, ...)``, extra ``{"syscall": {nr, arch, tid, ip, args}}``.  A
     full ring's losses are reported once as a ``seccomp.trap_ring`` record.
     """
-    global _dropped_reported
+    global _dropped_reported, _handler_loss_reported
     with _drain_lock:
+        if _trap_installed and not _handler_loss_reported and not _guard.seccomp_trap_active():
+            # Code in this process replaced the SIGSYS handler (signal.signal, or
+            # sigaction through ctypes): denied calls still never run, but from now
+            # on they are not recorded, and that must not go unrecorded itself.
+            _handler_loss_reported = True
+            _guard.emit(layer="seccomp", capability="seccomp.trap_handler", decision="deny",
+                        target=None, extra={"why": "the SIGSYS handler of trap mode was "
+                                            "replaced: later denials are not recorded"})
         records, dropped = _guard.seccomp_trap_drain()
         for rec in records:
             name = rec["name"] or f"syscall_{rec['nr']}"
@@ -222,11 +233,16 @@ def _after_fork_child() -> None:
     # holds a lock no thread of the child would ever release.
     global _drain_lock, _dropped_reported
     _drain_lock = threading.Lock()
-    if _guard.seccomp_trap_active():
+    if _trap_installed:
         _, _dropped_reported = _guard.seccomp_trap_drain()
 
 
 os.register_at_fork(after_in_child=_after_fork_child)
+
+
+def trap_installed() -> bool:
+    """True once a trap-mode filter is installed (whatever became of its handler)."""
+    return _trap_installed
 
 
 def explain_lines(mode: str = "errno", arch: str | None = None) -> list[str]:

@@ -310,6 +310,29 @@ def test_trap_mode_records_one_audit_event_per_denial():
     assert out["decisions"] == ["deny"] and out["active"] is True
 
 
+def test_replacing_the_trap_handler_is_recorded_not_silent():
+    """In-process code can replace the SIGSYS handler (signal.signal, or sigaction via
+    ctypes): denied calls still never run, but are no longer recorded.  That loss of
+    the trail must itself show up in the trail."""
+    out = child("""
+        import signal
+        from sdk_guard import audit
+        mem = audit.add_sink(audit.MemorySink())
+        lock("trap")
+        sc(105, 0)
+        audit.flush()
+        signal.signal(signal.SIGSYS, lambda *a: None)
+        r = sc(105, 0)
+        audit.flush()
+        audit.flush()
+        recs = [x for x in mem.records if x["layer"] == "seccomp"]
+        print(json.dumps({"caps": [x["capability"] for x in recs],
+                          "after": list(r)}))
+    """)
+    assert out["caps"] == ["setuid", "seccomp.trap_handler"]
+    assert out["after"][0] != 0      # never ran: setuid(0) would have returned 0
+
+
 def test_trap_denials_queued_at_fork_are_reported_by_the_parent_only():
     out = child("""
         lock("trap")
