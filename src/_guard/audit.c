@@ -65,6 +65,11 @@ static struct {
     long long next_seq;
     long long undelivered;        /* records the dispatcher raised on */
     long long waits;              /* times a producer waited for a free slot */
+    /* Set when a producer's wait ran out, with the ring's pop count then: until the
+     * consumer takes a record, later producers drop at once instead of waiting too,
+     * so a stuck sink costs guarded code one overflow_wait, not one per record. */
+    int stuck;
+    uint64_t stuck_popped;
     PyObject *fallback;           /* list of records nobody took */
     double overflow_wait;         /* seconds */
     unsigned long consumer_thread;    /* ident of the thread in audit_wait/deliver */
@@ -187,6 +192,14 @@ may_wait_for_consumer(void)
     return me != audit_state.consumer_thread && me != audit_state.delivering_thread;
 }
 
+static uint64_t
+ring_popped(void)
+{
+    guard_ring_stats st;
+    guard_ring_get_stats(audit_state.ring, &st);
+    return st.popped;
+}
+
 static double
 monotonic_seconds(void)
 {
@@ -216,11 +229,16 @@ enqueue(PyObject *rec)
         }
         if (!may_wait_for_consumer())
             break;
+        if (audit_state.stuck && ring_popped() == audit_state.stuck_popped)
+            break;
         double now = monotonic_seconds();
         if (deadline < 0)
             deadline = now + audit_state.overflow_wait;
-        if (now >= deadline)
+        if (now >= deadline) {
+            audit_state.stuck = 1;
+            audit_state.stuck_popped = ring_popped();
             break;
+        }
         audit_state.waits++;
         int64_t ns = (int64_t)((deadline - now) * 1e9);
         Py_BEGIN_ALLOW_THREADS
@@ -308,6 +326,7 @@ set_audit_dispatcher(PyObject *self, PyObject *fn)
     Py_XSETREF(audit_state.dispatcher, fn == Py_None ? NULL : Py_NewRef(fn));
     if (fn == Py_None)
         audit_state.consumer_thread = 0;
+    audit_state.stuck = 0;      /* a new consumer deserves a wait */
     /* Producers waiting for a consumer that just left must stop waiting. */
     guard_ring_wake_all(audit_state.ring);
     Py_RETURN_NONE;
@@ -496,6 +515,7 @@ audit_configure(PyObject *self, PyObject *args, PyObject *kw)
          * around guard_ring_wait_*, and the kick above ends those waits; but a
          * waiter may still be returning, so the old ring is kept, not freed. */
         audit_state.ring = fresh;
+        audit_state.stuck = 0;  /* its pop count starts again from 0 */
     }
     audit_state.overflow_wait = wait;
     return audit_counters(self, NULL);
@@ -564,6 +584,7 @@ audit_after_fork_child(void)
         guard_ring_after_fork_child(audit_state.ring);
     audit_state.consumer_thread = 0;
     audit_state.delivering_thread = 0;
+    audit_state.stuck = 0;
 }
 
 /* Ring capacity from SDK_GUARD_AUDIT_RING (so a child process can start tiny). */

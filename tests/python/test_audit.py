@@ -335,6 +335,33 @@ def test_sink_needing_a_lock_the_recording_code_holds_cannot_deadlock() -> None:
     assert out["dropped"] + out["present"] == 200
 
 
+def test_a_stuck_sink_costs_guarded_code_one_overflow_wait_not_one_per_record() -> None:
+    """With the writer stuck in a sink and the ring full, the first record waits
+    overflow_wait; later ones are dropped (and counted) at once until the writer
+    takes a record again.  Waiting per record would stall a loop of denials for
+    records x overflow_wait."""
+    out = run_child_json("""
+        import json, threading, time
+        from sdk_guard import _guard, audit
+        _guard.audit_configure(capacity=16, overflow_wait=0.5)
+        release = threading.Event()
+        mem = audit.add_sink(audit.MemorySink())
+        audit.add_sink(audit.CallbackSink(lambda rec: release.wait(60)))
+        t0 = time.monotonic()
+        for _ in range(200):
+            _guard.emit("guard", "fs.read", "deny")
+        elapsed = time.monotonic() - t0
+        release.set()
+        audit.flush()
+        recs = mem.records
+        dropped = sum(r["dropped"] for r in recs if r["decision"] == "dropped")
+        present = {r["seq"] for r in recs if r["layer"] == "guard"}
+        print(json.dumps({"elapsed": elapsed, "dropped": dropped, "present": len(present)}))
+    """, timeout=150)
+    assert out["elapsed"] < 3.0, out
+    assert out["dropped"] > 0 and out["dropped"] + out["present"] == 200
+
+
 def test_writer_survives_fork_and_child_keeps_its_own_trail(tmp_path: Path) -> None:
     log = tmp_path / "audit.jsonl"
     run_child_json(f"""
