@@ -10,7 +10,7 @@ Interface used by :mod:`sdk_guard.lockdown`::
 The program (``src/_guard/seccomp.c``) checks the architecture first (a foreign one,
 i386 via ``int 0x80`` included, kills the process), kills x32 syscall numbers, then
 binary-searches the syscall number over the deny list; only clone/unshare,
-personality and ioctl (TIOCSTI) look at an argument, so the kernel caches every other syscall as
+personality, ioctl (TIOCSTI) and socket (MPTCP) look at an argument, so the kernel caches every other syscall as
 always-allowed.  ``python -m sdk_guard explain POLICY`` prints it.
 
 Trap mode
@@ -268,6 +268,7 @@ def explain_lines(mode: str = "errno", arch: str | None = None) -> list[str]:
     for name, nr, kind, why in built["denied"]:
         how = {"deny": "", "enosys": " -> ENOSYS", "ns_flags": " if flags & CLONE_NEW*",
                "personality": " unless a harmless persona",
-               "ioctl_tiocsti": " if request == TIOCSTI"}[kind]
+               "ioctl_tiocsti": " if request == TIOCSTI",
+               "socket_mptcp": " if protocol == MPTCP"}[kind]
         lines.append(f";   {name:<18} nr {nr:<4}{how:<26} {why}")
     return lines

@@ -23,6 +23,7 @@ static const char *const kind_names[] = {
     [GUARD_SC_NS_FLAGS] = "ns_flags",
     [GUARD_SC_PERSONALITY] = "personality",
     [GUARD_SC_IOCTL_TIOCSTI] = "ioctl_tiocsti",
+    [GUARD_SC_SOCKET_MPTCP] = "socket_mptcp",
 };
 
 /* The architecture named by ARG (None: native); NULL with ValueError. */

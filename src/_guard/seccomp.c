@@ -8,10 +8,11 @@
  *           jge #X32_BIT, high_nr, tree     x86_64 only: x32 numbers and -1
  *   tree:   a balanced jge tree over nr ranges, each leaf a jump to an action label
  *   high_nr: jeq #-1, allow, kill           -1 allowed: see below
- *   ns_flags / personality / ioctl_tiocsti  the only fragments that load arguments
+ *   ns_flags / personality / ioctl_tiocsti / socket_mptcp
+ *                                           the only fragments that load arguments
  *   deny / enosys / allow / kill            one return each
  *
- * Outside those three fragments only arch and nr are loaded, so the kernel's
+ * Outside those four fragments only arch and nr are loaded, so the kernel's
  * action cache (seccomp_cache_prepare) marks every syscall that is not on the deny
  * list as constant-allow and never runs the filter for it.
  *
@@ -89,6 +90,9 @@ const struct guard_sc_rule guard_seccomp_rules[] = {
     {"ioctl", GUARD_SC_IOCTL_TIOCSTI,
      "with TIOCSTI: types commands into the terminal's input, which the shell that "
      "started the process then runs, outside every rule"},
+    {"socket", GUARD_SC_SOCKET_MPTCP,
+     "with IPPROTO_MPTCP: Multipath TCP connects and binds to any port, around "
+     "Landlock's TCP rules"},
     {"io_uring_setup", GUARD_SC_ENOSYS,
      "I/O the filter never sees, and a long CVE record; ENOSYS so libraries fall back"},
     {"io_uring_enter", GUARD_SC_ENOSYS, "io_uring (see io_uring_setup)"},
@@ -199,6 +203,7 @@ static const char *const kind_label[] = {
     [GUARD_SC_NS_FLAGS] = "ns_flags",
     [GUARD_SC_PERSONALITY] = "personality",
     [GUARD_SC_IOCTL_TIOCSTI] = "ioctl_tiocsti",
+    [GUARD_SC_SOCKET_MPTCP] = "socket_mptcp",
 };
 
 /* One nr range [lo, next lo) and the label its syscalls jump to. */
@@ -335,6 +340,11 @@ guard_seccomp_build(struct guard_sasm *a, const struct guard_sc_arch *arch,
     guard_sasm_label(a, "ioctl_tiocsti");
     guard_sasm_ld(a, GUARD_SD_ARG_LO(1));
     guard_sasm_jump(a, BPF_JMP | BPF_JEQ | BPF_K, GUARD_TIOCSTI, "deny", "allow");
+
+    /* socket() takes the protocol as int: only the low half counts. */
+    guard_sasm_label(a, "socket_mptcp");
+    guard_sasm_ld(a, GUARD_SD_ARG_LO(2));
+    guard_sasm_jump(a, BPF_JMP | BPF_JEQ | BPF_K, GUARD_IPPROTO_MPTCP, "deny", "allow");
 
     guard_sasm_label(a, "deny");
     guard_sasm_ret(a, guard_seccomp_deny_action(mode));

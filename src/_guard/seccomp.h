@@ -36,7 +36,12 @@ enum guard_sc_kind {
     GUARD_SC_NS_FLAGS,          /* the mode's action if args[0] has a CLONE_NEW* bit */
     GUARD_SC_PERSONALITY,       /* the mode's action unless args[0] is a harmless persona */
     GUARD_SC_IOCTL_TIOCSTI,     /* the mode's action if args[1] is TIOCSTI */
+    GUARD_SC_SOCKET_MPTCP,      /* the mode's action if args[2] is IPPROTO_MPTCP */
 };
+
+/* socket(2) protocol of Multipath TCP, which Landlock's TCP rules do not cover.  The
+ * kernel reads the protocol as int: only the low half. */
+#define GUARD_IPPROTO_MPTCP 262u
 
 /* ioctl(2) request that pushes bytes into a terminal's input queue (asm-generic and
  * x86: 0x5412).  The kernel reads the request as unsigned int: only the low half. */

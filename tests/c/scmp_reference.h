@@ -108,6 +108,10 @@ scmp_reference(const struct guard_sc_arch *arch, enum guard_sc_mode mode,
             rc = seccomp_rule_add(ctx, act, nr, 1, SCMP_A1_32(SCMP_CMP_MASKED_EQ, 0xffffffffu,
                                                                    GUARD_TIOCSTI));
             break;
+        case GUARD_SC_SOCKET_MPTCP:
+            rc = seccomp_rule_add(ctx, act, nr, 1, SCMP_A2_32(SCMP_CMP_MASKED_EQ, 0xffffffffu,
+                                                                   GUARD_IPPROTO_MPTCP));
+            break;
         }
         if (rc < 0) {
             fprintf(stderr, "libseccomp refused %s: %d\n", r->name, rc);

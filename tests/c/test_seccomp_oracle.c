@@ -4,7 +4,8 @@
  * through bpf_sim over every combination of
  *   arch  in {x86_64, i386, aarch64, arm, three random values},
  *   nr    in [0, 1024) u [0x40000000, +1024) u {-1, 0x7fffffff},
- *   args  in {0, each CLONE_NEW* bit, high half set, personality values, TIOCSTI},
+ *   args  in {0, each CLONE_NEW* bit, high half set, personality values, TIOCSTI,
+ *             IPPROTO_MPTCP},
  * and every difference must be on the allow-list below (which is empty: the two
  * programs decide identically).  Then the kernel's action-cache analysis is emulated
  * and the set of syscalls that still run the filter is asserted exactly.
@@ -89,6 +90,8 @@ oracle(const struct guard_sc_arch *arch, enum guard_sc_mode mode)
     args[nargs++] = GUARD_TIOCSTI;              /* ioctl(fd, TIOCSTI, ...) */
     args[nargs++] = (1ull << 32) | GUARD_TIOCSTI;   /* TIOCSTI with the high half set */
     args[nargs++] = GUARD_TIOCSTI + 1;          /* TIOCGWINSZ's neighbour: allowed */
+    args[nargs++] = GUARD_IPPROTO_MPTCP;        /* socket(..., IPPROTO_MPTCP) */
+    args[nargs++] = (1ull << 32) | GUARD_IPPROTO_MPTCP;
 
     unsigned long compared = 0, differ = 0, allowed = 0;
     for (size_t ai = 0; ai < sizeof arches / sizeof arches[0]; ai++) {
@@ -152,7 +155,7 @@ tables_agree(const struct guard_sc_arch *arch)
 
 /* The kernel caches "always allow" per (arch, nr) by emulating the program with only
  * nr and arch known.  Exactly the deny-list syscalls (including the argument-checked
- * clone/unshare/personality/ioctl) must run the filter; every other syscall is cached. */
+ * clone/unshare/personality/ioctl/socket) must run the filter; every other syscall is cached. */
 static void
 cacheability(const struct guard_sc_arch *arch)
 {

@@ -49,13 +49,16 @@ def test_program_decides_deny_list_in_simulation():
     for name, nr, kind, _ in built["denied"]:
         r = _guard.seccomp_simulate(prog, nr, arch)
         want = {"deny": "ERRNO(1)", "enosys": "ERRNO(38)", "ns_flags": "ALLOW",
-                "personality": "ALLOW", "ioctl_tiocsti": "ALLOW"}[kind]  # args all 0: PER_LINUX
+                "personality": "ALLOW", "ioctl_tiocsti": "ALLOW",
+                "socket_mptcp": "ALLOW"}[kind]  # args all 0: PER_LINUX
         assert r["action"] == want, (name, r)
     assert _guard.seccomp_simulate(prog, 56, arch, [0x10000000])["action"] == "ERRNO(1)"
     assert _guard.seccomp_simulate(prog, 135, arch, [0xffffffff])["action"] == "ALLOW"
     assert _guard.seccomp_simulate(prog, 16, arch, [0, 0x5412])["action"] == "ERRNO(1)"
     assert _guard.seccomp_simulate(prog, 16, arch, [0, (1 << 32) | 0x5412])["action"] == "ERRNO(1)"
     assert _guard.seccomp_simulate(prog, 16, arch, [0, 0x5413])["action"] == "ALLOW"
+    assert _guard.seccomp_simulate(prog, 41, arch, [2, 1, 262])["action"] == "ERRNO(1)"
+    assert _guard.seccomp_simulate(prog, 41, arch, [2, 1, 6])["action"] == "ALLOW"
     assert _guard.seccomp_simulate(prog, 0, 0x40000003)["action"] == "KILL_PROCESS"
     assert _guard.seccomp_simulate(prog, 0x40000000, arch)["action"] == "KILL_PROCESS"
     assert _guard.seccomp_simulate(prog, -1, arch)["action"] == "ALLOW"
@@ -128,6 +131,8 @@ def test_each_denied_syscall_returns_its_errno():
                 args = [0x0400000]           # READ_IMPLIES_EXEC
             elif kind == "ioctl_tiocsti":
                 args = [0, 0x5412, 0]        # TIOCSTI
+            elif kind == "socket_mptcp":
+                args = [2, 1, 262]           # AF_INET, SOCK_STREAM, IPPROTO_MPTCP
             else:
                 args = [0] * 6 if name not in ("reboot",) else [0xfee1dead, 0, 0]
             res[name] = sc(nr, *args)
@@ -211,6 +216,38 @@ def test_tiocsti_cannot_type_into_the_controlling_terminal():
         print(json.dumps({"before": before, "after": after, "size": size}))
     """)
     assert out["after"] == 1 and out["size"] == 8, out
+
+
+def test_mptcp_sockets_cannot_get_around_landlock_tcp_rules():
+    """Landlock's TCP rules do not cover IPPROTO_MPTCP: without the filter's rule, a
+    locked-down process connects to any port that way."""
+    out = child("""
+        import socket
+        import sdk_guard as sg
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0)); srv.listen(5)
+        port = srv.getsockname()[1]
+        try:
+            socket.socket(socket.AF_INET, socket.SOCK_STREAM, 262).close()
+            mptcp = True
+        except OSError:
+            mptcp = False                   # MPTCP disabled here: nothing to get around
+        sg.lockdown(spec={"seccomp": "errno"})
+        res = {"mptcp": mptcp}
+        for name, proto in (("tcp", 0), ("mptcp_v4", 262)):
+            try:
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, proto)
+                s.connect(("127.0.0.1", port))
+                res[name] = "connected"
+            except OSError as e:
+                res[name] = e.errno
+        print(json.dumps(res))
+    """)
+    if not out["mptcp"]:
+        pytest.skip("this kernel refuses IPPROTO_MPTCP sockets anyway")
+    assert out["mptcp_v4"] == 1, out       # EPERM from the filter
+    if _guard.landlock_probe()["abi"] >= 4:
+        assert out["tcp"] == 13, out       # EACCES from Landlock
 
 
 def test_threads_fork_and_multiprocessing_still_work():
