@@ -644,6 +644,16 @@ def lockdown(policy: Any = None, *, spec: Mapping[str, Any] | None = None,
         ll = _LandlockPlan(parsed)
         try:
             sc_plan, sc_report = _seccomp_plan(parsed["seccomp"])
+            if (ll.fd >= 0 and ll.handled[1] and sc_report.get("status") != "full"
+                    and (_read("/proc/sys/net/mptcp/enabled") or "").strip() == "1"):
+                # Only the seccomp filter refuses IPPROTO_MPTCP sockets, which Landlock's
+                # TCP rules do not cover.
+                ll.report["warnings"].append({
+                    "fd": None, "target": "net.mptcp", "access": "connect/bind",
+                    "why": "Multipath TCP sockets reach any port around the TCP rules: "
+                           "net.mptcp.enabled is 1 and the seccomp filter that refuses "
+                           f"them is {sc_report.get('status')} (lockdown.seccomp = "
+                           f"{parsed['seccomp']!r})"})
             report: dict[str, Any] = {"status": "none", "landlock": ll.report,
                                       "seccomp": sc_report, "require": parsed["require"],
                                       "no_new_privs": bool(_guard.get_no_new_privs())}

@@ -327,8 +327,15 @@ done(connect_allowed=attempt(connect, pa), connect_denied=attempt(connect, pb),
      bind_allowed=attempt(bind, P["bind_ok"]), bind_denied=attempt(bind, P["bind_no"]),
      udp_unrestricted=attempt(udp, pb),
      rules=sorted((x["port"], x["access"][0]) for x in r.as_dict()["landlock"]["rules"]
-                  if x["type"] == "port"), pa=pa)
+                  if x["type"] == "port"), pa=pa,
+     mptcp_warned=any(w.get("target") == "net.mptcp" for w in r.landlock["warnings"]))
 """, {"bind_ok": bind_ok, "bind_no": bind_no})
+    # seccomp is off here, so nothing refuses Multipath TCP sockets: the report says so.
+    try:
+        mptcp_on = Path("/proc/sys/net/mptcp/enabled").read_text().strip() == "1"
+    except OSError:
+        mptcp_on = False
+    assert out["mptcp_warned"] is mptcp_on
     assert out["connect_allowed"] == "ok"
     assert out["connect_denied"] == "EACCES"
     assert out["bind_allowed"] == "ok"
