@@ -636,6 +636,33 @@ except sg.GuardError as e:
     assert out["raised"] is True and "seccomp" in out["msg"] and out["nnp"] is False
 
 
+def test_seccomp_failing_after_landlock_is_reported_and_raises_under_require() -> None:
+    """The one step that can fail after something is applied: the filter install.
+    Landlock stays (it cannot be undone), the report and its audit record say
+    seccomp is none and why, and require=["seccomp"] raises naming that state."""
+    require_landlock()
+    out = child("""
+from sdk_guard import _guard
+def refuse(program, flags):
+    raise OSError(errno.EINVAL, "refused for the test")
+_guard.seccomp_install = refuse
+try:
+    sg.lockdown(spec={"seccomp": "errno"}, require=["seccomp"])
+    raised = None
+except sg.GuardError as e:
+    raised = str(e)
+lock = [r for r in _guard.take_undelivered() if r.get("capability") == "lockdown"]
+done(raised=raised, decisions=[r["decision"] for r in lock], report=lock[-1]["report"],
+     read_etc=attempt(open, "/etc/hostname"), nnp=_guard.get_no_new_privs())
+""", {})
+    assert out["raised"] and "failed while applying" in out["raised"]
+    rep = out["report"]
+    assert rep["status"] == "partial" and rep["landlock"]["status"] == "full"
+    assert rep["seccomp"]["status"] == "none" and "install failed" in rep["seccomp"]["reason"]
+    assert out["decisions"] == ["deny"]
+    assert out["read_etc"] == "EACCES" and out["nnp"] is True
+
+
 def test_require_landlock_passes_when_fully_enforced(tree: dict[str, str]) -> None:
     require_landlock()
     out = child(SPEC + """
