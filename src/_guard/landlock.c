@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -136,6 +137,57 @@ guard_landlock_create(int abi, const guard_ll_access *h)
     return (int)ll_syscall(GUARD_NR_landlock_create_ruleset, (long)&attr, size, 0, 0);
 }
 
+/* 1 if PATH is absolute with no empty, "." or ".." component and no trailing '/'. */
+static int
+path_is_clean(const char *path)
+{
+    if (path[0] != '/')
+        return 0;
+    for (const char *c = path + 1; *c; ) {
+        const char *end = strchr(c, '/');
+        size_t n = end ? (size_t)(end - c) : strlen(c);
+        if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+            return 0;
+        if (end == NULL)
+            break;
+        c = end + 1;
+    }
+    return 1;
+}
+
+/* Opens PATH O_PATH and says where the rule really lands (REAL).  A clean path the
+ * kernel walks without meeting a symlink is its own answer: one openat2() with
+ * RESOLVE_NO_SYMLINKS does both jobs, and only otherwise does the descriptor's
+ * /proc/self/fd link have to be read (a readlink() per rule cost ~0.2 ms per lockdown). */
+static int
+open_rule_path(const char *path, char *real, size_t real_len)
+{
+    if (real == NULL || real_len < 2)
+        return open(path, O_PATH | O_CLOEXEC);
+#ifdef SYS_openat2
+    size_t len = strlen(path);
+    if (len < real_len && path_is_clean(path)) {
+        struct open_how how;
+        memset(&how, 0, sizeof how);
+        how.flags = O_PATH | O_CLOEXEC;
+        how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+        long fd = syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
+        if (fd >= 0) {
+            memcpy(real, path, len + 1);
+            return (int)fd;
+        }
+    }
+#endif
+    int fd = open(path, O_PATH | O_CLOEXEC);
+    if (fd >= 0) {
+        char proc[48];
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(proc, real, real_len);
+        real[n > 0 && (size_t)n < real_len ? n : 0] = '\0';
+    }
+    return fd;
+}
+
 int
 guard_landlock_add_path(int ruleset_fd, const char *path, uint64_t wanted,
                         uint64_t handled_fs, int *is_dir, uint64_t *granted,
@@ -149,16 +201,10 @@ guard_landlock_add_path(int ruleset_fd, const char *path, uint64_t wanted,
         *granted = 0;
     if (real && real_len)
         real[0] = '\0';
-    attr.parent_fd = open(path, O_PATH | O_CLOEXEC);
+    /* A symlink in PATH moves the rule elsewhere: the report must say where. */
+    attr.parent_fd = open_rule_path(path, real, real_len);
     if (attr.parent_fd < 0)
         return -errno;
-    if (real && real_len > 1) {
-        /* A symlink in PATH moves the rule elsewhere: the report must say where. */
-        char proc[48];
-        snprintf(proc, sizeof proc, "/proc/self/fd/%d", attr.parent_fd);
-        ssize_t n = readlink(proc, real, real_len);
-        real[n > 0 && (size_t)n < real_len ? n : 0] = '\0';
-    }
     if (fstat(attr.parent_fd, &st) < 0) {
         rc = -errno;
         goto err_close_parent;

@@ -262,7 +262,7 @@ PyMethodDef guard_landlock_methods[] = {
      "refer_always_denied}."},
     {"landlock_build", landlock_build, METH_VARARGS,
      "landlock_build(abi, (fs, net, scoped), paths, ports)\n--\n\n"
-     "Create a ruleset and add rules; returns (fd, [(errno, is_dir, granted)], [errno])."},
+     "Create a ruleset and add rules; returns (fd, [(errno, is_dir, granted, resolved)], [errno])."},
     {"landlock_restrict", landlock_restrict, METH_VARARGS,
      "landlock_restrict(fd, flags)\n--\n\nSet NO_NEW_PRIVS and enforce the ruleset."},
     {"set_no_new_privs", set_no_new_privs, METH_NOARGS,
