@@ -153,7 +153,7 @@ def test_denied_dlopen_names_the_event(native: dict[str, Any]) -> None:
 
 
 @pytest.mark.xfail(strict=True, reason="known gap: ctypes.cast raises no audit event on "
-                   "CPython 3.11, so a module that already holds ctypes can cast unmediated; "
+                   "CPython 3.11-3.13, so a module that already holds ctypes can cast unmediated; "
                    "the import check on ctypes and the kernel layer are what stop it")
 def test_ctypes_cast_is_mediated(native: dict[str, Any]) -> None:
     gk.assert_denied(native, "cast", "native")
