@@ -8,10 +8,10 @@
  */
 #define _GNU_SOURCE /* O_PATH */
 #include "landlock.h"
+#include "policy.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -137,24 +137,6 @@ guard_landlock_create(int abi, const guard_ll_access *h)
     return (int)ll_syscall(GUARD_NR_landlock_create_ruleset, (long)&attr, size, 0, 0);
 }
 
-/* 1 if PATH is absolute with no empty, "." or ".." component and no trailing '/'. */
-static int
-path_is_clean(const char *path)
-{
-    if (path[0] != '/')
-        return 0;
-    for (const char *c = path + 1; *c; ) {
-        const char *end = strchr(c, '/');
-        size_t n = end ? (size_t)(end - c) : strlen(c);
-        if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
-            return 0;
-        if (end == NULL)
-            break;
-        c = end + 1;
-    }
-    return 1;
-}
-
 /* Opens PATH O_PATH and says where the rule really lands (REAL).  A clean path the
  * kernel walks without meeting a symlink is its own answer: one openat2() with
  * RESOLVE_NO_SYMLINKS does both jobs, and only otherwise does the descriptor's
@@ -164,20 +146,14 @@ open_rule_path(const char *path, char *real, size_t real_len)
 {
     if (real == NULL || real_len < 2)
         return open(path, O_PATH | O_CLOEXEC);
-#ifdef SYS_openat2
     size_t len = strlen(path);
-    if (len < real_len && path_is_clean(path)) {
-        struct open_how how;
-        memset(&how, 0, sizeof how);
-        how.flags = O_PATH | O_CLOEXEC;
-        how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-        long fd = syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
+    if (len < real_len) {
+        int fd = guard_path_open_canonical(path);
         if (fd >= 0) {
             memcpy(real, path, len + 1);
-            return (int)fd;
+            return fd;
         }
     }
-#endif
     int fd = open(path, O_PATH | O_CLOEXEC);
     if (fd >= 0) {
         char proc[48];

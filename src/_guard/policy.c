@@ -102,37 +102,35 @@ path_is_clean(const char *p)
     }
 }
 
-/* A clean path the kernel walks to an existing file without meeting a symlink is
- * exactly what realpath() would return.  One openat2(O_PATH, RESOLVE_NO_SYMLINKS)
- * answers that, where realpath() makes a readlink() per component; anything else
- * (a symlink on the way, a missing component, no openat2) takes the full walk.
- * O_PATH opens no file: no device is touched, no FIFO blocks, no read happens. */
+/* One openat2(O_PATH, RESOLVE_NO_SYMLINKS) answers "is this clean path its own
+ * realpath?", where realpath() makes a readlink() per component.  O_PATH opens no
+ * file: no device is touched, no FIFO blocks, no read happens. */
 static int openat2_missing;
 
-static int
-resolve_fast(const char *path)
+int
+guard_path_open_canonical(const char *path)
 {
+    if (!path_is_clean(path))
+        return -EINVAL;
 #ifdef SYS_openat2
     if (openat2_missing)
-        return 0;
+        return -ENOSYS;
     struct open_how how;
     memset(&how, 0, sizeof how);
     how.flags = O_PATH | O_CLOEXEC;
     how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
     int saved = errno;
     long fd = syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
-    if (fd < 0) {
-        if (errno == ENOSYS)
-            openat2_missing = 1;
-        errno = saved;
-        return 0;
-    }
-    close((int)fd);
+    int err = errno;
     errno = saved;
-    return 1;
+    if (fd < 0) {
+        if (err == ENOSYS)
+            openat2_missing = 1;
+        return -err;
+    }
+    return (int)fd;
 #else
-    (void)path;
-    return 0;
+    return -ENOSYS;
 #endif
 }
 
@@ -141,7 +139,9 @@ guard_path_resolve(const char *path, char *out, size_t outlen)
 {
     if (path == NULL || out == NULL || path[0] != '/')
         return -EINVAL;
-    if (path_is_clean(path) && resolve_fast(path)) {
+    int fast = guard_path_open_canonical(path);
+    if (fast >= 0) {
+        close(fast);
         size_t len = strlen(path);
         if (len + 1 > outlen)
             return -ENAMETOOLONG;

@@ -25,6 +25,12 @@ int guard_path_normalize(const char *path, const char *cwd, char *out, size_t ou
  * -ENAMETOOLONG, or the -errno realpath() failed with other than ENOENT/ENOTDIR. */
 int guard_path_resolve(const char *path, char *out, size_t outlen);
 
+/* Opens PATH O_PATH|O_CLOEXEC only if it is absolute, clean (no empty, "." or ".."
+ * component, no trailing '/') and the kernel reaches it without meeting a symlink --
+ * that is, if PATH is its own realpath().  Returns the descriptor, or -EINVAL (not
+ * clean), -ELOOP (a symlink on the way), -ENOSYS (no openat2), or open's -errno. */
+int guard_path_open_canonical(const char *path);
+
 typedef struct guard_pathset {
     size_t n, cap;
     char **paths;       /* absolute, normalised, no trailing '/' except "/" itself */
