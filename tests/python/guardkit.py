@@ -29,16 +29,9 @@ from typing import Any
 
 from harness import run_child_json, write_tree
 
-HOSTAPP_SDK = '''
-"""The host's public SDK: the supported way for an extension to reach files, the
-network and processes."""
-import os
-import socket
-import subprocess
-import sys
-
-from hostapp import db as _db   # the SDK's own use of the private runtime
-
+# The same operations in the SDK (host code) and in extlib (library code), so each
+# test can compare who is charged for one operation reached either way.
+_OPERATIONS = '''
 def read_text(path):
     with open(path) as f:
         return f.read()
@@ -61,6 +54,19 @@ def resolve(name):
 
 def run(argv):
     return subprocess.run(argv, capture_output=True, text=True).returncode
+'''
+
+HOSTAPP_SDK = '''
+"""The host's public SDK: the supported way for an extension to reach files, the
+network and processes."""
+import os
+import socket
+import subprocess
+import sys
+
+from hostapp import db as _db   # the SDK's own use of the private runtime
+
+''' + _OPERATIONS + '''
 
 def frame_name():
     return sys._getframe(0).f_code.co_name
@@ -85,28 +91,7 @@ import socket
 import subprocess
 import sys
 
-def read_text(path):
-    with open(path) as f:
-        return f.read()
-
-def write_text(path, text):
-    with open(path, "w") as f:
-        f.write(text)
-    return len(text)
-
-def listdir(path):
-    return sorted(os.listdir(path))
-
-def connect(addr):
-    s = socket.create_connection(addr, timeout=5)
-    s.close()
-    return True
-
-def resolve(name):
-    return socket.getaddrinfo(name, 80)[0][4][0]
-
-def run(argv):
-    return subprocess.run(argv, capture_output=True, text=True).returncode
+''' + _OPERATIONS + '''
 
 def system(cmd):
     return os.system(cmd)
