@@ -8,15 +8,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-static int failures;
-
-#define CHECK(cond)                                                              \
-    do {                                                                         \
-        if (!(cond)) {                                                           \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            failures++;                                                          \
-        }                                                                        \
-    } while (0)
+#include "check.h"
 
 /* Items are small integers cast to pointers; 0 is never pushed (NULL is refused). */
 #define ITEM(n) ((void *)(uintptr_t)(n))

@@ -6,15 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static int failures;
-
-#define CHECK(cond)                                                             \
-    do {                                                                        \
-        if (!(cond)) {                                                          \
-            fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #cond);          \
-            failures++;                                                         \
-        }                                                                       \
-    } while (0)
+#include "check.h"
 
 static uint32_t
 run(const struct guard_sasm *a, const struct seccomp_data *d)

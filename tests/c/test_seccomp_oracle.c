@@ -17,15 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static int failures;
-
-#define CHECK(cond)                                                             \
-    do {                                                                        \
-        if (!(cond)) {                                                          \
-            fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #cond);          \
-            failures++;                                                         \
-        }                                                                       \
-    } while (0)
+#include "check.h"
 
 /* Differences the project accepts, each with its reason.  None today: keep it so a
  * future deliberate divergence is written down here, not hidden. */

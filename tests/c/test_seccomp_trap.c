@@ -4,15 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 
-static int failures;
-
-#define CHECK(cond)                                                             \
-    do {                                                                        \
-        if (!(cond)) {                                                          \
-            fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #cond);          \
-            failures++;                                                         \
-        }                                                                       \
-    } while (0)
+#include "check.h"
 
 int
 main(void)
