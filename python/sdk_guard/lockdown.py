@@ -190,14 +190,7 @@ def parse_spec(section: Mapping[str, Any] | None,
             ports.append(port)
         spec[key] = ports
 
-    scopes = []
-    for i, s in enumerate(_str_list(spec, "scope")):
-        if s not in _SCOPES:
-            raise PolicyError(f"lockdown.scope[{i}]", f"unknown scope {s!r}; expected "
-                                                      + " or ".join(map(repr, _SCOPES)))
-        if s not in scopes:
-            scopes.append(s)
-    spec["scope"] = scopes
+    spec["scope"] = _choices(spec, "scope", _SCOPES, "scope")
 
     if spec["seccomp"] not in _SECCOMP_MODES:
         raise PolicyError("lockdown.seccomp", f"{spec['seccomp']!r} is not one of "
@@ -205,15 +198,21 @@ def parse_spec(section: Mapping[str, Any] | None,
     if spec["threads"] not in _THREAD_MODES:
         raise PolicyError("lockdown.threads", f"{spec['threads']!r} is not one of "
                                               + ", ".join(map(repr, _THREAD_MODES)))
-    req = []
-    for i, r in enumerate(_str_list(spec, "require")):
-        if r not in _REQUIRABLE:
-            raise PolicyError(f"lockdown.require[{i}]", f"unknown layer {r!r}; expected "
-                                                        + " or ".join(map(repr, _REQUIRABLE)))
-        if r not in req:
-            req.append(r)
-    spec["require"] = req
+    spec["require"] = _choices(spec, "require", _REQUIRABLE, "layer")
     return spec
+
+
+def _choices(flat: dict[str, Any], key: str, allowed: Iterable[str], what: str) -> list[str]:
+    """The list at KEY, each item one of ALLOWED, duplicates dropped, order kept."""
+    allowed = tuple(allowed)
+    out: list[str] = []
+    for i, v in enumerate(_str_list(flat, key)):
+        if v not in allowed:
+            raise PolicyError(f"lockdown.{key}[{i}]", f"unknown {what} {v!r}; expected "
+                                                      + " or ".join(map(repr, allowed)))
+        if v not in out:
+            out.append(v)
+    return out
 
 
 # ---- report ------------------------------------------------------------------------
