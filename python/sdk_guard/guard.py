@@ -11,7 +11,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from types import ModuleType
-from typing import Any
+from typing import Any, NoReturn
 
 from . import _guard
 from .errors import GuardError, ImportBoundaryError, PolicyViolation
@@ -101,12 +101,7 @@ class _GuardFinder(importlib.abc.MetaPathFinder):
                 return spec
             if isinstance(spec.loader, importlib.machinery.ExtensionFileLoader) \
                     and not self._native.get(principal, False):
-                raise ImportBoundaryError(
-                    f"extension {principal!r} may not load native module {fullname} "
-                    f"({spec.origin}) (policy key extensions.{principal}.native); to allow "
-                    f"it, set extensions.{principal}.native = true",
-                    principal=principal, capability="native", target=fullname,
-                    rule=f"extensions.{principal}.native")
+                _refuse_native(principal, fullname, spec.origin)
             spec.loader = _ExtensionLoader(spec.loader, principal)
             return spec
         importer = _guard.importer()
@@ -114,15 +109,19 @@ class _GuardFinder(importlib.abc.MetaPathFinder):
             return None
         spec = self._other_spec(fullname, path, target)
         if spec is not None and isinstance(spec.loader, importlib.machinery.ExtensionFileLoader):
-            _guard.emit("guard", "native", "deny", principal=importer, target=fullname,
-                        rule=f"extensions.{importer}.native")
-            raise ImportBoundaryError(
-                f"extension {importer!r} may not load native module {fullname} "
-                f"({spec.origin}) (policy key extensions.{importer}.native); to allow it, "
-                f"set extensions.{importer}.native = true",
-                principal=importer, capability="native", target=fullname,
-                rule=f"extensions.{importer}.native")
+            _refuse_native(importer, fullname, spec.origin)
         return None
+
+
+def _refuse_native(principal: str, fullname: str, origin: str | None) -> NoReturn:
+    """A native module refused to an extension without `native`: recorded, then raised."""
+    rule = f"extensions.{principal}.native"
+    seq = _guard.emit("guard", "native", "deny", principal=principal, target=fullname,
+                      rule=rule)
+    raise ImportBoundaryError(
+        f"extension {principal!r} may not load native module {fullname} ({origin}) "
+        f"(policy key {rule}); to allow it, set {rule} = true",
+        principal=principal, capability="native", target=fullname, rule=rule, event_id=seq)
 
 
 class Guard:

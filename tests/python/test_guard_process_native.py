@@ -2,11 +2,14 @@
 when the flag is set, charged through libraries, never applied to host code."""
 from __future__ import annotations
 
+import sysconfig
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import guardkit as gk
+from harness import run_child_json
 
 PROC = r'''
 import subprocess, pty, signal, extlib, hostapp_sdk
@@ -176,6 +179,8 @@ def test_extension_importing_a_native_module_without_native_gets_import_boundary
     assert out["capability"] == "native" and out["principal"] == "acme", out
     assert out["rule"] == "extensions.acme.native", out
     assert "set extensions.acme.native = true" in out["msg"]
+    rec = gk.audit_for(native_import, out["event_id"])     # recorded, not only raised
+    assert (rec["decision"], rec["capability"], rec["principal"]) == ("deny", "native", "acme")
 
 
 def test_extension_importing_ctypes_without_native_is_denied_at_dlopen(
@@ -188,3 +193,35 @@ def test_extension_importing_ctypes_without_native_is_denied_at_dlopen(
 
 def test_extension_with_native_may_import_ctypes(native_import: dict[str, Any]) -> None:
     assert gk.assert_allowed(native_import, "beta_import_ctypes") == "ctypes"
+
+
+def test_native_module_inside_an_extension_package_is_refused_and_recorded(
+        tmp_path: Path) -> None:
+    # The finder refuses by the loader the import system would use, before loading:
+    # the file need not even be a real extension module.
+    pkg = tmp_path / "plugins" / "acme"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / ("fast" + sysconfig.get_config_var("EXT_SUFFIX"))).write_bytes(b"not loaded")
+    out = run_child_json(
+        """
+        import importlib, json, sys
+        import sdk_guard as sg
+        sink = sg.audit.MemorySink()
+        sg.audit.add_sink(sink)
+        guard = sg.install(sg.Policy.from_dict({"version": 1, "extensions": {"acme": {
+            "package": "acme", "path": sys.argv[1]}}}))
+        guard.import_extension("acme")
+        try:
+            importlib.import_module("acme.fast")
+            res = {"loaded": True}
+        except sg.ImportBoundaryError as e:
+            res = {"loaded": False, "rule": e.rule, "event_id": e.event_id}
+        sg.audit.flush()
+        res["records"] = [(r["seq"], r["capability"], r["decision"], r["target"])
+                          for r in sink.records if r.get("layer") == "guard"]
+        print(json.dumps(res))
+        """, args=[str(tmp_path / "plugins")])
+    assert out["loaded"] is False
+    assert out["rule"] == "extensions.acme.native"
+    assert [out["event_id"], "native", "deny", "acme.fast"] in out["records"]
