@@ -9,6 +9,26 @@ import os
 import sysconfig
 
 from setuptools import Extension, setup
+from setuptools.command.build_py import build_py
+
+# The SDK_GUARD_POLICY start-up hook: a .pth file at the top of site-packages, whose one
+# line (kept in sdk_guard._startup so tests check the shipped text) costs a dict lookup
+# when the variable is unset.
+PTH_NAME = "sdk_guard-startup.pth"
+PTH_LINE = ('import os; os.environ.get("SDK_GUARD_POLICY") and '
+            'os.environ.get("SDK_GUARD_DISABLE", "") in ("", "0") and '
+            '__import__("sdk_guard._startup")._startup.from_environment()\n')
+
+
+class build_py_with_pth(build_py):
+    def run(self) -> None:
+        super().run()
+        target = os.path.join(self.build_lib, PTH_NAME)
+        with open(target, "w", encoding="utf-8") as f:
+            f.write(PTH_LINE)
+
+    def get_outputs(self, include_bytecode: bool = True) -> list[str]:
+        return [*super().get_outputs(include_bytecode), os.path.join(self.build_lib, PTH_NAME)]
 
 if sysconfig.get_config_var("Py_GIL_DISABLED"):
     # The extension refuses to load on free-threaded builds (see module.c); building
@@ -37,6 +57,7 @@ if os.environ.get("SDK_GUARD_SANITIZE"):
     extra_link += san
 
 setup(
+    cmdclass={"build_py": build_py_with_pth},
     ext_modules=[
         Extension(
             "sdk_guard._guard",
