@@ -231,6 +231,9 @@ def install(policy: Policy) -> Guard:
                              "can never be removed, so install() may be called once")
         spec = dict(policy.to_spec())
         spec["import_roots"] = _import_roots(spec)
+        if os.environ.get("SDK_GUARD_LEARN"):
+            from . import _learn_mode    # `python -m sdk_guard learn` runs this process
+            _learn_mode.apply(policy, spec, os.environ["SDK_GUARD_LEARN"])
         packages = {e["package"]: (e["name"], e.get("path")) for e in spec["extensions"]}
         native = {e["name"]: bool(e.get("native")) for e in spec["extensions"]}
         finder = _GuardFinder(packages, native)

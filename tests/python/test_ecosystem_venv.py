@@ -216,3 +216,14 @@ def test_pytest11_entry_point_registers_the_plugin(installed: Venv, app: Path) -
     again = installed.py("-m", "pytest", "-q", "-p", "no:cacheprovider", "-p",
                          "sdk_guard.pytest_plugin", "test_intent.py", cwd=app)
     assert again.returncode == 0, again.stdout + again.stderr
+
+
+def test_learn_startup_monitors_a_host_that_does_not_install_the_guard(installed: Venv,
+                                                                       app: Path) -> None:
+    out = installed.run([str(installed.bin / "sdk-guard"), "learn", "--policy",
+                         str(app / "policy.toml"), "--startup", "--", str(installed.python),
+                         "hostmain.py", "--attack"], cwd=app)
+    assert out.returncode == 0, out.stderr
+    assert "guard ['acme']" in out.stderr          # the program's output goes to stderr
+    assert "denied" not in out.stderr              # monitor mode: nothing refused
+    assert '# fs.read = ["/etc"]   # RISKY: reads outside the data directory' in out.stdout

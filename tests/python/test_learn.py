@@ -1,0 +1,102 @@
+"""``python -m sdk_guard learn``: a monitored run of the demo (examples/host_app.py) gives a
+proposed policy under which the demo's good extension still passes and the hostile one
+is still fully denied; the same from a recorded trail; host-private modules and risky
+grants are never proposed."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from harness import ROOT, child_env
+
+EXAMPLES = ROOT / "examples"
+
+
+def _learn(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "sdk_guard", "learn", *args], cwd=cwd,
+                          env=child_env(), capture_output=True, text=True, timeout=300)
+
+
+def _demo_with(policy_text: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    demo = tmp_path / "examples"
+    shutil.copytree(EXAMPLES, demo, ignore=shutil.ignore_patterns("__pycache__"))
+    (demo / "policy.toml").write_text(policy_text)
+    return subprocess.run([sys.executable, str(demo / "host_app.py")], cwd=tmp_path,
+                          env=child_env(), capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def learned(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, str]:
+    work = tmp_path_factory.mktemp("learn")
+    out = _learn("--policy", str(EXAMPLES / "policy.toml"), "--out", str(work / "p.toml"),
+                 "--", sys.executable, str(EXAMPLES / "host_app.py"), cwd=work)
+    assert out.returncode == 0, out.stderr
+    return (work / "p.toml").read_text(), out.stdout, out.stderr
+
+
+def test_learned_policy_lets_the_good_extension_pass_and_denies_every_hostile_action(
+        learned: tuple[str, str, str], tmp_path: Path) -> None:
+    proposed, _, _ = learned
+    policy = tomllib.loads(proposed)
+    good = policy["extensions"]["good_ext"]
+    assert good["fs"]["read"] == ["{data}/good_ext"]
+    assert good["fs"]["write"] == ["{data}/good_ext/out"]
+    assert "os" in good["imports"]["allow"] and "json" in good["imports"]["allow"]
+    run = _demo_with(proposed, tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "OK: 4 good actions allowed, 9 hostile actions denied" in run.stdout
+
+
+def test_learn_leaves_risky_grants_as_comments_and_never_proposes_private_modules(
+        learned: tuple[str, str, str]) -> None:
+    proposed, stdout, stderr = learned
+    evil = tomllib.loads(proposed)["extensions"]["evil_ext"]
+    for cap in ("process", "native", "introspection", "dynamic_code", "net", "fs"):
+        assert cap not in evil, f"evil_ext was granted {cap}: {evil}"
+    assert not any(m.startswith("hostapp") for m in evil["imports"]["allow"])
+    assert "# refused: import hostapp.db: host-private module: never proposed" in proposed
+    for line in ('# process.spawn = true   # RISKY: starting a process',
+                 '# native = true   # RISKY: native code',
+                 '# dynamic_code = true   # RISKY:',
+                 '# introspection = true   # RISKY:',
+                 '# net.connect = ["127.0.0.1:9"]   # RISKY: a loopback address',
+                 '# fs.read = ["/etc"]   # RISKY: reads outside the data directory'):
+        assert line in proposed, line
+    # the diff shows the unused grant dropped and the preset replaced by what was used
+    assert "--- current evil_ext" in stdout and '-    "{data}/evil_ext",' in stdout
+    assert '-    "@pure",' in stdout and '+    "json",' in stdout
+    assert "learn: the program exited 1" in stderr      # monitor mode let evil_ext through
+
+
+def test_learn_from_a_recorded_trail(tmp_path: Path) -> None:
+    trail = tmp_path / "trail.jsonl"
+    run = subprocess.run([sys.executable, str(EXAMPLES / "host_app.py")], cwd=tmp_path,
+                         env=child_env({"SDK_GUARD_LEARN": str(trail)}), capture_output=True,
+                         text=True, timeout=300)
+    assert "SDK_GUARD_LEARN is set: monitor mode, nothing is enforced" in run.stderr
+    out = _learn("--policy", str(EXAMPLES / "policy.toml"), "--from-trail", str(trail),
+                 cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert '"{data}/good_ext/out",' in out.stdout
+    assert "# native = true   # RISKY" in out.stdout
+
+
+def test_learn_reports_a_program_that_never_installed_the_guard(tmp_path: Path) -> None:
+    (tmp_path / "plain.py").write_text("print('no guard here')\n")
+    out = _learn("--policy", str(EXAMPLES / "policy.toml"), "--", sys.executable,
+                 str(tmp_path / "plain.py"), cwd=tmp_path)
+    assert out.returncode == 1
+    assert "never installed sdk_guard" in out.stderr and "--startup" in out.stderr
+
+
+def test_learn_with_a_bad_policy_exits_2(tmp_path: Path) -> None:
+    (tmp_path / "bad.toml").write_text("version = 3\n")
+    out = _learn("--policy", str(tmp_path / "bad.toml"), "--from-trail", os.devnull,
+                 cwd=tmp_path)
+    assert out.returncode == 2 and "version: must be 1" in out.stderr
