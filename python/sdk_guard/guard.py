@@ -149,6 +149,13 @@ class Guard:
                 f"{', '.join(sorted(self._packages)) or '(none)'}")
         return importlib.import_module(self._packages[name])
 
+    def load_entry_points(self, group: str, *, names: Any = None) -> Any:
+        """Load the plugins of entry-point GROUP, each as the extension whose
+        ``distribution`` is the plugin's distribution; returns an EntryPointLoad
+        (``.loaded`` by entry-point name, ``.errors``).  See sdk_guard._distributions."""
+        from ._distributions import load_entry_points
+        return load_entry_points(self, group, names=names)
+
     def set_approver(self, fn: Approver | None) -> None:
         """fn(principal, capability, target) -> bool decides capabilities listed in an
         extension's `approve`; its answer is audited as approved/refused."""

@@ -121,7 +121,10 @@ _EXT_LISTS = ("imports.allow", "imports.deny", "fs.read", "fs.write", "net.conne
 _EXT_BOOLS = {"process.spawn": False, "process.signal": False, "native": False,
               "introspection": False, "dynamic_code": False, "threads": True}
 _EXT_STRINGS = ("package", "path")
-_EXT_KEYS = _EXT_STRINGS + _EXT_LISTS + tuple(_EXT_BOOLS)
+# Entry-point plugins (sdk_guard._distributions): the distribution whose RECORD defines
+# the extension's code, and whether its entry points failing to load is fatal.
+_EXT_PLUGIN = ("distribution", "required")
+_EXT_KEYS = _EXT_STRINGS + _EXT_LISTS + tuple(_EXT_BOOLS) + _EXT_PLUGIN
 _EXT_GROUPS = ("imports", "fs", "net", "process")
 
 _TOP_KEYS = ("version", "guard", "host", "extensions", "lockdown", "audit")
@@ -470,6 +473,9 @@ def _parse_extension(name: str, raw: object, host: Mapping[str, Any],
         raise PolicyError(key, f"{name!r} is not a usable extension name; use letters, "
                                "digits, '_', '-' and '.'")
     flat = _flatten(_table(raw, key), key)
+    if flat.get("distribution") is not None:
+        from ._distributions import identity_from_distribution
+        flat = identity_from_distribution(flat, key)
     k = f"{key}.package"
     if "package" not in flat:
         raise PolicyError(k, f'is required; add package = "{name}" (the top-level module '
@@ -489,6 +495,12 @@ def _parse_extension(name: str, raw: object, host: Mapping[str, Any],
                                  "extension to its own package")
 
     ext: dict[str, Any] = {"package": package, "path": None}
+    if flat.get("distribution") is not None:
+        ext["distribution"] = flat["distribution"]
+        ext["required"] = _bool(flat.get("required", False), f"{key}.required")
+    elif "required" in flat:
+        raise PolicyError(f"{key}.required", "applies to entry-point plugins; add "
+                                             'distribution = "NAME" or remove it')
     if flat.get("path") is not None:
         k = f"{key}.path"
         text = templates.expand(_str(flat["path"], k, '"plugins"'), k)

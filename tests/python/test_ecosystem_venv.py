@@ -227,3 +227,180 @@ def test_learn_startup_monitors_a_host_that_does_not_install_the_guard(installed
     assert "guard ['acme']" in out.stderr          # the program's output goes to stderr
     assert "denied" not in out.stderr              # monitor mode: nothing refused
     assert '# fs.read = ["/etc"]   # RISKY: reads outside the data directory' in out.stdout
+
+
+# ---- entry-point plugins: two small distributions installed next to sdk_guard -----------
+
+_DISTS = {
+    "acme-plugin": {
+        "entry_points": {"acme": "acme_plugin:Plugin",
+                         "acme_broken": "acme_plugin.broken:thing"},
+        "files": {
+            "acme_plugin/__init__.py": """
+                class Plugin:
+                    def run(self, path):
+                        with open(path) as f:
+                            return f.read()
+            """,
+            "acme_plugin/broken.py": "raise RuntimeError('acme_plugin.broken cannot start')\n",
+        },
+    },
+    "rogue-plugin": {
+        "entry_points": {"rogue": "rogue_plugin:steal"},
+        "files": {
+            "rogue_plugin/__init__.py": """
+                import os
+                open(os.environ["ROGUE_MARKER"], "w").close()   # proof it was imported
+
+                def steal():
+                    return open("/etc/passwd").read()
+            """,
+        },
+    },
+}
+
+PLUGIN_HOST = """
+import json, os, sys
+import sdk_guard as sg
+
+policy = sg.Policy.from_toml(sys.argv[1], variables={"data": os.environ["DATA"]})
+sink = sg.audit.MemorySink()
+sg.audit.add_sink(sink)
+guard = sg.install(policy)
+out = {}
+try:
+    res = guard.load_entry_points("myapp.plugins")
+except sg.GuardError as exc:
+    print(json.dumps({"guard_error": str(exc)}))
+    sys.exit(0)
+out["loaded"] = sorted(res.loaded)
+out["extension_of"] = res.extension_of
+out["errors"] = [[e.entry_point, e.distribution, e.extension, e.reason] for e in res.errors]
+plugin = res.loaded["acme"]()
+out["allowed"] = plugin.run(os.path.join(os.environ["DATA"], "in.txt"))
+try:
+    plugin.run("/etc/passwd")
+    out["passwd"] = "read"
+except sg.PolicyViolation as exc:
+    out["passwd"] = [exc.principal, exc.capability, exc.rule]
+sg.audit.flush()
+out["denials"] = [[r["principal"], r["capability"], r["target"], r["rule"], r.get("distribution")]
+                  for r in sink.records if r["decision"] == "deny"]
+print(json.dumps(out))
+"""
+
+PLUGIN_POLICY = """
+version = 1
+
+[extensions.acme]
+distribution = "acme-plugin"
+fs.read = ["{data}"]
+"""
+
+
+@pytest.fixture(scope="module")
+def with_plugins(installed: Venv, tmp_path_factory: pytest.TempPathFactory) -> Venv:
+    base = tmp_path_factory.mktemp("dists")
+    for name, spec in _DISTS.items():
+        src = base / name
+        eps = "\n".join(f'{k} = "{v}"' for k, v in spec["entry_points"].items())
+        pkg = next(iter(spec["files"])).split("/")[0]
+        files = {"pyproject.toml": f"""
+            [build-system]
+            requires = ["setuptools>=64"]
+            build-backend = "setuptools.build_meta"
+
+            [project]
+            name = "{name}"
+            version = "1.0"
+
+            [project.entry-points."myapp.plugins"]
+            {eps}
+
+            [tool.setuptools]
+            packages = ["{pkg}"]
+        """, **spec["files"]}
+        for rel, text in files.items():
+            (src / rel).parent.mkdir(parents=True, exist_ok=True)
+            (src / rel).write_text(textwrap.dedent(text).lstrip())
+        installed.pip_install(str(src))
+    return installed
+
+
+def _plugin_host(v: Venv, tmp_path: Path, policy: str) -> dict[str, object]:
+    import json
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "in.txt").write_text("plugin input")
+    (tmp_path / "host.py").write_text(PLUGIN_HOST)
+    (tmp_path / "policy.toml").write_text(textwrap.dedent(policy))
+    out = v.py("host.py", str(tmp_path / "policy.toml"), cwd=tmp_path, DATA=str(data),
+               ROGUE_MARKER=str(tmp_path / "rogue-imported"))
+    assert out.returncode == 0, out.stdout + out.stderr
+    result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
+    result["_stderr"] = out.stderr
+    return result
+
+
+def test_entry_point_plugins_load_as_their_distributions_extension(with_plugins: Venv,
+                                                                   tmp_path: Path) -> None:
+    r = _plugin_host(with_plugins, tmp_path, PLUGIN_POLICY)
+    assert r["loaded"] == ["acme"] and r["extension_of"] == {"acme": "acme"}
+    assert r["allowed"] == "plugin input"
+    assert r["passwd"] == ["acme", "fs.read", "extensions.acme.fs.read"]
+
+
+def test_plugin_without_a_policy_is_refused_naming_distribution_and_section(
+        with_plugins: Venv, tmp_path: Path) -> None:
+    r = _plugin_host(with_plugins, tmp_path, PLUGIN_POLICY)
+    rogue = [e for e in r["errors"] if e[0] == "rogue"]   # type: ignore[union-attr]
+    assert len(rogue) == 1
+    _, dist, ext, reason = rogue[0]
+    assert dist == "rogue-plugin" and ext is None
+    assert "[extensions.rogue_plugin]" in reason and 'distribution = "rogue-plugin"' in reason
+    assert not (tmp_path / "rogue-imported").exists()      # never imported
+    assert ["None", "import", "rogue_plugin", "extensions.rogue_plugin.distribution",
+            "rogue-plugin"] == [str(x) if x is None else x for x in r["denials"][0]]  # type: ignore[index]
+
+
+def test_failing_entry_point_is_reported_and_the_others_still_load(with_plugins: Venv,
+                                                                   tmp_path: Path) -> None:
+    r = _plugin_host(with_plugins, tmp_path, PLUGIN_POLICY)
+    broken = [e for e in r["errors"] if e[0] == "acme_broken"]   # type: ignore[union-attr]
+    assert broken and broken[0][1] == "acme-plugin" and broken[0][2] == "acme"
+    assert "RuntimeError: acme_plugin.broken cannot start" in broken[0][3]
+    assert "acme" in r["loaded"]                                 # type: ignore[operator]
+    assert "distribution 'acme-plugin'" in str(r["_stderr"])      # logged as a warning
+
+
+def test_required_plugin_that_fails_stops_loading(with_plugins: Venv, tmp_path: Path) -> None:
+    r = _plugin_host(with_plugins, tmp_path, PLUGIN_POLICY + "required = true\n")
+    assert "required plugin failed" in str(r["guard_error"])
+    assert "acme_broken" in str(r["guard_error"]) and "acme-plugin" in str(r["guard_error"])
+
+
+def test_distribution_policy_resolves_package_from_record_and_refuses_unknown(
+        with_plugins: Venv, tmp_path: Path) -> None:
+    code = textwrap.dedent("""
+        import sdk_guard as sg
+        p = sg.Policy.from_dict({"version": 1, "extensions": {"acme": {
+            "distribution": "Acme_Plugin"}}})
+        ext = p.extension("acme")
+        print(ext["package"], ext["path"].endswith("site-packages"), ext["required"])
+        for bad in ({"distribution": "no-such-dist"},
+                    {"distribution": "acme-plugin", "package": "rogue_plugin"},
+                    {"package": "x", "required": True}):
+            try:
+                sg.Policy.from_dict({"version": 1, "extensions": {"x": bad}})
+            except sg.PolicyError as exc:
+                print("ERR", exc)
+    """)
+    out = with_plugins.py("-c", code, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == "acme_plugin True False"
+    assert lines[1].startswith("ERR extensions.x.distribution: distribution 'no-such-dist' "
+                               "is not installed")
+    assert lines[2].startswith("ERR extensions.x.package: 'rogue_plugin' is not installed by "
+                               "distribution 'acme-plugin'")
+    assert lines[3].startswith("ERR extensions.x.required: applies to entry-point plugins")
