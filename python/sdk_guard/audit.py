@@ -15,10 +15,11 @@ on whose behalf code runs.  The span state is one tuple in the context variable
 ``_guard.span_var`` (so asyncio tasks inherit it and threads get it via :func:`bind`)::
 
     (action_id, task_id, model_call_id, storage_mutation_id, user, org,
-     span_path, innermost_span)
+     span_path, innermost_span[, (otel_trace_id, otel_span_id)])
 
 ``span_path`` is the tuple of enclosing span ids, outermost first.  The C side reads
-items 0-6 only when it records an event.
+items 0-6 (and 8, the current OpenTelemetry span's ids, set by ``sdk_guard.otel``)
+only when it records an event.
 """
 from __future__ import annotations
 
@@ -42,7 +43,8 @@ from . import _guard
 from .errors import PolicyError
 
 __all__ = [
-    "KINDS", "CallbackSink", "JsonlSink", "LoggingSink", "MemorySink", "Sink", "Span",
+    "KINDS", "CallbackSink", "JournaldSink", "JsonlSink", "LoggingSink", "MemorySink",
+    "OTelLogSink", "Sink", "Span", "SyslogSink",
     "add_sink", "bind", "configure", "current_span", "emit", "flush", "parse_config",
     "records", "remove_sink", "sinks", "span", "spawn_thread", "stats", "writer_paused",
 ]
@@ -115,7 +117,7 @@ def span(kind: str, name: str, *, user: str | None = None, org: str | None = Non
               user if user is not None else outer[4], org if org is not None else outer[5])
     ids = list(outer[:4])
     ids[index] = sp.id
-    token = _SPAN_VAR.set((*ids, sp.user, sp.org, (*outer[6], sp.id), sp))
+    token = _SPAN_VAR.set((*ids, sp.user, sp.org, (*outer[6], sp.id), sp, *outer[8:9]))
     try:
         if _writer.active and _writer.record_spans:
             _guard.emit("audit", "audit.span", "open", target=sp.name, extra={
@@ -801,3 +803,8 @@ def configure(config: Mapping[str, Any], placeholders: Mapping[str, str] | None 
     for sink in made:
         add_sink(sink)
     return made
+
+
+# Sinks for existing collectors (OpenTelemetry, syslog, journald) live in their own
+# module; imported last, since they subclass Sink.
+from ._telemetry_sinks import JournaldSink, OTelLogSink, SyslogSink  # noqa: E402

@@ -257,6 +257,8 @@ def install(policy: Policy) -> Guard:
                             "modules keep the interpreter's builtins: %s", package,
                             ", ".join(sorted(stale)))
         _installed = Guard(policy, spec, finder)
+        from . import otel     # with opentelemetry-api installed, records get trace ids
+        otel.enable_when_imported()
         return _installed
 
 

@@ -26,6 +26,8 @@
  *   3 storage_mutation id | None                  4 user | None    5 org | None
  *   6 span path: tuple of span ids, outermost first (copied into a list)
  *   7 the innermost Span object (Python-side only; never read here)
+ *   8 optional: (trace_id, span_id) of the current OpenTelemetry span, two exact str
+ *     of hex digits, set by sdk_guard.otel when OpenTelemetry attaches a context
  * Reading it costs one context lookup and borrowed tuple items; it happens only for
  * an event that is recorded, never for allowed, unlogged ones.
  */
@@ -47,12 +49,12 @@
 enum {
     K_SEQ, K_TS, K_LAYER, K_PRINCIPAL, K_CAPABILITY, K_TARGET, K_DECISION, K_RULE,
     K_SPAN, K_ACTION, K_TASK, K_MODEL_CALL, K_STORAGE_MUTATION, K_USER, K_ORG,
-    K_SPAN_PATH, K_PID, K_TID, K_COUNT
+    K_SPAN_PATH, K_PID, K_TID, K_TRACE_ID, K_SPAN_ID, K_COUNT
 };
 static const char *const key_names[K_COUNT] = {
     "seq", "ts", "layer", "principal", "capability", "target", "decision", "rule",
     "span", "action", "task", "model_call", "storage_mutation", "user", "org",
-    "span_path", "pid", "tid",
+    "span_path", "pid", "tid", "otel_trace_id", "otel_span_id",
 };
 
 /* Process-wide, not module state: the audit hook that emits records is process-wide
@@ -145,6 +147,15 @@ add_spans(PyObject *rec)
     if (set_new(rec, K_SPAN_PATH, path != NULL && PyTuple_Check(path)
                                       ? PySequence_List(path) : PyList_New(0)) < 0)
         goto error;
+    /* OpenTelemetry ids only as an exact (str, str) pair: nothing foreign is called. */
+    PyObject *trace = ok && PyTuple_GET_SIZE(val) > 8 ? PyTuple_GET_ITEM(val, 8) : NULL;
+    if (trace != NULL && PyTuple_CheckExact(trace) && PyTuple_GET_SIZE(trace) == 2 &&
+        PyUnicode_CheckExact(PyTuple_GET_ITEM(trace, 0)) &&
+        PyUnicode_CheckExact(PyTuple_GET_ITEM(trace, 1))) {
+        if (set_obj(rec, K_TRACE_ID, PyTuple_GET_ITEM(trace, 0)) < 0 ||
+            set_obj(rec, K_SPAN_ID, PyTuple_GET_ITEM(trace, 1)) < 0)
+            goto error;
+    }
     Py_DECREF(span);
     Py_XDECREF(val);
     return 0;
