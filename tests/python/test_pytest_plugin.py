@@ -70,109 +70,130 @@ def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
 def _run(project: pytest.Pytester, body: str) -> pytest.RunResult:
     project.makepyfile(test_policy_intent=textwrap.dedent(body))
     return project.runpytest_subprocess("-p", "sdk_guard.pytest_plugin", "-p",
-                                        "no:cacheprovider", "-W", "error")
+                                        "no:cacheprovider", "-W", "error", "-v")
 
 
-def test_plugin_asserts_denied_and_allowed_in_a_child(project: pytest.Pytester) -> None:
-    res = _run(project, '''
-        import os
-        import sdk_guard
+# One pytest session runs every fixture case (each case is its own child interpreter);
+# the outer test then checks each inner test's outcome and the failure messages.
+FIXTURE_CASES = '''
+import os
+import pytest
+import sdk_guard
+from sdk_guard.pytest_plugin import GuardRunError
 
-        def test_denied(sdk_guard_run):
-            out = os.path.abspath("outside.txt")
-            r = sdk_guard_run("policy.toml", extension="acme", call="acme.read",
-                              args=(out,), variables={"data": os.environ["ACME_DATA"]})
-            rec = r.assert_denied(capability="fs.read", target=out)
-            assert rec["principal"] == "acme" and rec["rule"] == "extensions.acme.fs.read"
-            assert r.error["type"] == "PolicyViolation"
-            assert r.denials and all(d["decision"] == "deny" for d in r.denials)
-            # the parent itself never installed the guard
-            assert sdk_guard.current_guard() is None
-
-        def test_allowed(sdk_guard_run):
-            path = os.path.join(os.environ["ACME_DATA"], "public", "hello.txt")
-            r = sdk_guard_run("policy.toml", extension="acme", call="acme.read",
-                              args=(path,), variables={"data": os.environ["ACME_DATA"]})
-            r.assert_ok()
-            assert r.returned == "hello"
-            r.assert_allowed(capability="fs.read", target=path)
-
-        def test_glob_targets_and_kwargs(sdk_guard_run):
-            r = sdk_guard_run("policy.toml", extension="acme", call="acme:add" if False
-                              else "acme.add", kwargs={"a": 2, "b": 3},
-                              variables={"data": os.environ["ACME_DATA"]})
-            assert r.returned == 5
-            r2 = sdk_guard_run("policy.toml", extension="acme", call="acme.read_quietly",
-                               args=("/etc/passwd",), variables={"data": os.environ["ACME_DATA"]})
-            assert r2.returned == "refused: PolicyViolation"
-            r2.assert_denied(capability="fs.read", target="/etc/pass*")
-    ''')
-    res.assert_outcomes(passed=3)
+DATA = os.environ["ACME_DATA"]
+VARS = {"data": DATA}
 
 
-def test_plugin_monitor_mode_records_would_deny_and_lets_the_call_through(
-        project: pytest.Pytester) -> None:
-    res = _run(project, '''
-        import os
-
-        def test_monitor(sdk_guard_run):
-            out = os.path.abspath("outside.txt")
-            r = sdk_guard_run("policy.toml", extension="acme", call="acme.read", args=(out,),
-                              mode="monitor", variables={"data": os.environ["ACME_DATA"]})
-            assert r.mode == "monitor"
-            assert r.returned == "outside"          # allowed through...
-            rec = r.assert_denied(capability="fs.read", target=out)   # ...but recorded
-            assert rec["decision"] == "would_deny"
-    ''')
-    res.assert_outcomes(passed=1)
+def test_denied(sdk_guard_run):
+    out = os.path.abspath("outside.txt")
+    r = sdk_guard_run("policy.toml", extension="acme", call="acme.read", args=(out,),
+                      variables=VARS)
+    rec = r.assert_denied(capability="fs.read", target=out)
+    assert rec["principal"] == "acme" and rec["rule"] == "extensions.acme.fs.read"
+    assert r.error["type"] == "PolicyViolation"
+    assert r.denials and all(d["decision"] == "deny" for d in r.denials)
+    assert sdk_guard.current_guard() is None      # the parent never installed the guard
 
 
-def test_plugin_lockdown_variant_is_refused_by_the_kernel(project: pytest.Pytester) -> None:
-    res = _run(project, '''
-        import os
-
-        def test_lockdown(sdk_guard_run):
-            data = os.environ["ACME_DATA"]
-            # the guard allows {data}/private.txt; [lockdown] fs.read grants only
-            # {data}/public, so Landlock refuses the open
-            r = sdk_guard_run("policy.toml", extension="acme", call="acme.read",
-                              args=(os.path.join(data, "private.txt"),), lockdown=True,
-                              variables={"data": data})
-            assert r.lockdown_report["landlock"]["status"] in ("full", "partial")
-            err = r.assert_denied(layer="kernel")
-            assert err["errno_name"] == "EACCES"
-            r.assert_allowed(capability="fs.read")     # the guard itself said yes
-
-            ok = sdk_guard_run("policy.toml", extension="acme", call="acme.read",
-                               args=(os.path.join(data, "public", "hello.txt"),),
-                               lockdown=True, variables={"data": data})
-            assert ok.returned == "hello"
-    ''')
-    res.assert_outcomes(passed=1)
+def test_allowed(sdk_guard_run):
+    path = os.path.join(DATA, "public", "hello.txt")
+    r = sdk_guard_run("policy.toml", extension="acme", call="acme.read", args=(path,),
+                      variables=VARS)
+    r.assert_ok()
+    assert r.returned == "hello"
+    r.assert_allowed(capability="fs.read", target=path)
 
 
-def test_plugin_failing_assertion_names_the_expectation_and_the_records(
-        project: pytest.Pytester) -> None:
-    res = _run(project, '''
-        import os
+def test_glob_targets_and_kwargs(sdk_guard_run):
+    r = sdk_guard_run("policy.toml", extension="acme", call="acme:add",
+                      kwargs={"a": 2, "b": 3}, variables=VARS)
+    assert r.returned == 5
+    r2 = sdk_guard_run("policy.toml", extension="acme", call="acme.read_quietly",
+                       args=("/etc/passwd",), variables=VARS)
+    assert r2.returned == "refused: PolicyViolation"
+    r2.assert_denied(capability="fs.read", target="/etc/pass*")
 
-        def test_expects_a_denial_that_does_not_happen(sdk_guard_run):
-            path = os.path.join(os.environ["ACME_DATA"], "public", "hello.txt")
-            r = sdk_guard_run("policy.toml", extension="acme", call="acme.read",
-                              args=(path,), variables={"data": os.environ["ACME_DATA"]})
-            r.assert_denied(capability="fs.read", target=path)
 
-        def test_expects_allowed_but_denied(sdk_guard_run):
-            r = sdk_guard_run("policy.toml", extension="acme", call="acme.read",
-                              args=("/etc/passwd",), variables={"data": os.environ["ACME_DATA"]})
-            r.assert_allowed(capability="fs.read")
-    ''')
-    res.assert_outcomes(failed=2)
+def test_monitor(sdk_guard_run):
+    out = os.path.abspath("outside.txt")
+    r = sdk_guard_run("policy.toml", extension="acme", call="acme.read", args=(out,),
+                      mode="monitor", variables=VARS)
+    assert r.mode == "monitor"
+    assert r.returned == "outside"                                # allowed through...
+    rec = r.assert_denied(capability="fs.read", target=out)      # ...but recorded
+    assert rec["decision"] == "would_deny"
+
+
+def test_lockdown(sdk_guard_run):
+    # the guard allows {data}/private.txt; [lockdown] fs.read grants only {data}/public,
+    # so Landlock refuses the open
+    r = sdk_guard_run("policy.toml", extension="acme", call="acme.read",
+                      args=(os.path.join(DATA, "private.txt"),), lockdown=True, variables=VARS)
+    assert r.lockdown_report["landlock"]["status"] in ("full", "partial")
+    err = r.assert_denied(layer="kernel")
+    assert err["errno_name"] == "EACCES"
+    r.assert_allowed(capability="fs.read")          # the guard itself said yes
+    ok = sdk_guard_run("policy.toml", extension="acme", call="acme.read",
+                       args=(os.path.join(DATA, "public", "hello.txt"),), lockdown=True,
+                       variables=VARS)
+    assert ok.returned == "hello"
+
+
+def test_bad_policy(sdk_guard_run):
+    r = sdk_guard_run("bad.toml", extension="acme", call="acme.add", args=(1, 2))
+    assert r.stage == "policy" and r.error["type"] == "PolicyError"
+    assert "extensions.acme.fs.reed" in r.error["message"]
+    with pytest.raises(GuardRunError):
+        r.assert_denied(capability="fs.read")
+
+
+def test_expects_a_denial_that_does_not_happen(sdk_guard_run):
+    path = os.path.join(DATA, "public", "hello.txt")
+    r = sdk_guard_run("policy.toml", extension="acme", call="acme.read", args=(path,),
+                      variables=VARS)
+    r.assert_denied(capability="fs.read", target=path)
+
+
+def test_expects_allowed_but_denied(sdk_guard_run):
+    r = sdk_guard_run("policy.toml", extension="acme", call="acme.read",
+                      args=("/etc/passwd",), variables=VARS)
+    r.assert_allowed(capability="fs.read")
+'''
+
+
+@pytest.fixture
+def fixture_session(project: pytest.Pytester) -> pytest.RunResult:
+    (project.path / "bad.toml").write_text("version = 1\n[extensions.acme]\npackage = 'acme'\n"
+                                           "fs.reed = []\n")
+    return _run(project, FIXTURE_CASES)
+
+
+def _outcome(res: pytest.RunResult, name: str) -> str:
+    for line in res.stdout.lines:
+        if f"::{name} " in line and line.split()[-2:]:
+            for word in ("PASSED", "FAILED", "ERROR", "SKIPPED"):
+                if word in line:
+                    return word
+    raise AssertionError(f"no outcome for {name}:\n{res.stdout.str()}")
+
+
+def test_plugin_asserts_denied_allowed_monitor_lockdown_and_explains_failures(
+        fixture_session: pytest.RunResult) -> None:
+    res = fixture_session
+    for name in ("test_denied", "test_allowed", "test_glob_targets_and_kwargs", "test_monitor",
+                 "test_lockdown", "test_bad_policy"):
+        assert _outcome(res, name) == "PASSED", res.stdout.str()
+    res.assert_outcomes(passed=6, failed=2)
+    # A failing assertion names the expectation and shows the run's records.
+    assert _outcome(res, "test_expects_a_denial_that_does_not_happen") == "FAILED"
+    assert _outcome(res, "test_expects_allowed_but_denied") == "FAILED"
     out = res.stdout.str()
     assert "expected a deny or refused of fs.read on" in out
     assert "the call returned 'hello'" in out
     assert "expected fs.read to be allowed, but the call raised a policy error" in out
-    assert "deny       fs.read        /etc/passwd  (principal acme, rule extensions.acme.fs.read)" in out
+    assert ("deny       fs.read        /etc/passwd  (principal acme, rule "
+            "extensions.acme.fs.read)") in out
 
 
 def test_marker_runs_the_whole_test_under_the_policy(project: pytest.Pytester) -> None:
@@ -200,22 +221,6 @@ def test_marker_runs_the_whole_test_under_the_policy(project: pytest.Pytester) -
             assert sdk_guard.current_guard() is None
     ''')
     res.assert_outcomes(passed=2, failed=1)
+    assert _outcome(res, "test_guarded_failure_is_reported") == "FAILED"
     out = res.stdout.str()
     assert "under policy" in out and "PolicyViolation" in out
-
-
-def test_bad_policy_is_reported_as_a_run_error(project: pytest.Pytester) -> None:
-    (project.path / "bad.toml").write_text("version = 1\n[extensions.acme]\npackage = 'acme'\n"
-                                            "fs.reed = []\n")
-    res = _run(project, '''
-        import pytest
-        from sdk_guard.pytest_plugin import GuardRunError
-
-        def test_bad(sdk_guard_run):
-            r = sdk_guard_run("bad.toml", extension="acme", call="acme.add", args=(1, 2))
-            assert r.stage == "policy" and r.error["type"] == "PolicyError"
-            assert "extensions.acme.fs.reed" in r.error["message"]
-            with pytest.raises(GuardRunError):
-                r.assert_denied(capability="fs.read")
-    ''')
-    res.assert_outcomes(passed=1)
