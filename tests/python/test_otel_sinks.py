@@ -131,7 +131,7 @@ def test_syslog_sink_without_a_local_socket_says_so() -> None:
 def _parse_journal(data: bytes) -> dict[str, str]:
     fields: dict[str, str] = {}
     while data:
-        line, sep, rest = data.partition(b"\n")
+        line, _, rest = data.partition(b"\n")
         if b"=" in line:
             k, _, v = line.partition(b"=")
             fields[k.decode()] = v.decode()
