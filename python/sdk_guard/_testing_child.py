@@ -19,11 +19,18 @@ from typing import IO, Any
 
 
 def _load_raw(path: Path) -> dict[str, Any]:
+    """The policy file as data; a file that does not parse raises the loader's own
+    PolicyError (which names the file and the syntax error)."""
     text = path.read_text(encoding="utf-8")
-    if path.suffix.lower() == ".json":
-        raw: dict[str, Any] = json.loads(text)
-        return raw
-    return tomllib.loads(text)
+    try:
+        if path.suffix.lower() == ".json":
+            raw: dict[str, Any] = json.loads(text)
+            return raw
+        return tomllib.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError):
+        from sdk_guard import Policy
+        Policy.from_file(path)
+        raise
 
 
 def _jsonable(value: Any) -> Any:
@@ -74,9 +81,10 @@ def run(request: dict[str, Any], out: IO[str]) -> None:
     try:
         policy_path = Path(request["policy"])
         raw = _load_raw(policy_path)
-        guard_section = dict(raw.get("guard", {})) if isinstance(raw.get("guard", {}),
-                                                                  dict) else raw.get("guard")
-        if isinstance(guard_section, dict):
+        if isinstance(raw.get("guard", {}), dict):
+            # A copy with the run's overrides; a malformed [guard] is left for the
+            # loader to report.
+            guard_section = dict(raw.get("guard", {}))
             if request.get("mode"):
                 guard_section["mode"] = request["mode"]
             if request.get("record_allowed", True):
