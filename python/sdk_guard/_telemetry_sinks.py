@@ -83,10 +83,22 @@ class OTelLogSink(Sink):
         if isinstance(ts, str):
             timestamp = int(datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
                             * 1e9)
-        self._logger.emit(self._logs.LogRecord(
-            timestamp=timestamp, context=self._context(record),
-            severity_number=severity, severity_text="WARN" if denial else "INFO",
-            body=_summary(record), attributes=attrs, event_name="sdk_guard.audit"))
+        fields: dict[str, Any] = {
+            "timestamp": timestamp, "severity_number": severity,
+            "severity_text": "WARN" if denial else "INFO", "body": _summary(record),
+            "attributes": attrs}
+        try:
+            log_record = self._logs.LogRecord(context=self._context(record),
+                                              event_name="sdk_guard.audit", **fields)
+        except TypeError:
+            # opentelemetry-api before context= / event_name= took the ids directly.
+            from opentelemetry.trace import TraceFlags
+            trace_id, span_id = record.get("otel_trace_id"), record.get("otel_span_id")
+            if isinstance(trace_id, str) and isinstance(span_id, str):
+                fields.update(trace_id=int(trace_id, 16), span_id=int(span_id, 16),
+                              trace_flags=TraceFlags(TraceFlags.SAMPLED))
+            log_record = self._logs.LogRecord(**fields)
+        self._logger.emit(log_record)
 
 
 class _RaisingSysLogHandler(logging.handlers.SysLogHandler):

@@ -805,6 +805,14 @@ def configure(config: Mapping[str, Any], placeholders: Mapping[str, str] | None 
     return made
 
 
-# Sinks for existing collectors (OpenTelemetry, syslog, journald) live in their own
-# module; imported last, since they subclass Sink.
-from ._telemetry_sinks import JournaldSink, OTelLogSink, SyslogSink  # noqa: E402
+_TELEMETRY_SINKS: Final = ("JournaldSink", "OTelLogSink", "SyslogSink")
+
+
+def __getattr__(name: str) -> Any:
+    # Sinks for existing collectors (OpenTelemetry, syslog, journald) live in their
+    # own module, imported on first use: logging.handlers and socket are not free, and
+    # most processes never use them.
+    if name in _TELEMETRY_SINKS:
+        from . import _telemetry_sinks
+        return getattr(_telemetry_sinks, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

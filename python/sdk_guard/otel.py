@@ -33,16 +33,23 @@ _enabled = False
 _EMPTY = (None, None, None, None, None, None, (), None)
 
 
+_trace_api: tuple[Any, Any] | None = None     # (SpanContext, get_current_span) once loaded
+
+
 def _ids_of(context: Any) -> tuple[str, str] | None:
-    # Without opentelemetry.trace (fully) loaded no span can be current; importing it
-    # here could re-enter its own import (it imports opentelemetry.context).
-    trace = sys.modules.get("opentelemetry.trace")
-    SpanContext = getattr(trace, "SpanContext", None)
-    get_current_span = getattr(trace, "get_current_span", None)
-    if SpanContext is None or get_current_span is None:
-        return None
+    global _trace_api
+    if _trace_api is None:
+        # Without opentelemetry.trace (fully) loaded no span can be current; importing
+        # it here could re-enter its own import (it imports opentelemetry.context).
+        trace = sys.modules.get("opentelemetry.trace")
+        span_context = getattr(trace, "SpanContext", None)
+        get_current_span = getattr(trace, "get_current_span", None)
+        if span_context is None or get_current_span is None:
+            return None
+        _trace_api = (span_context, get_current_span)
+    span_context, get_current_span = _trace_api
     sc = get_current_span(context).get_span_context()
-    if type(sc) is not SpanContext or not sc.is_valid:
+    if type(sc) is not span_context or not sc.is_valid:
         return None
     trace_id, span_id = sc.trace_id, sc.span_id
     if type(trace_id) is not int or type(span_id) is not int:

@@ -72,7 +72,12 @@ def test_schema_is_a_valid_draft_2020_12_schema() -> None:
 
 
 def test_schema_sections_are_exactly_the_loaders_sections() -> None:
-    assert set(SCHEMA["properties"]) == set(policy_mod._TOP_KEYS)
+    missing = set(policy_mod._TOP_KEYS) - set(SCHEMA["properties"])
+    assert not missing, (f"policy.py accepts [{', '.join(sorted(missing))}] but "
+                         "schema/policy.json does not: add one 'properties' entry "
+                         '({"$ref": "#/$defs/NAME"}) and one $defs block per section')
+    assert set(SCHEMA["properties"]) == set(policy_mod._TOP_KEYS), \
+        "schema/policy.json has sections policy.py refuses"
     assert SCHEMA["additionalProperties"] is False
     defs = SCHEMA["$defs"]
     assert set(defs["guard"]["properties"]) == set(policy_mod._GUARD_KEYS)
