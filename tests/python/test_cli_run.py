@@ -115,3 +115,17 @@ def test_run_lockdown_confines_the_program_and_allow_read_widens_it(app: Path,
     no_lockdown = _run(app, "--policy", "lock.toml", "--allow-read", str(secret_dir),
                        "reader.py")
     assert no_lockdown.returncode == 2 and "needs --lockdown" in no_lockdown.stderr
+
+
+def test_run_configures_the_policys_audit_sinks(app: Path) -> None:
+    trail = app / "trail.jsonl"
+    (app / "audited.toml").write_text(textwrap.dedent(POLICY) + textwrap.dedent(f"""
+        [audit]
+        sinks = [{{type = "jsonl", path = "{trail}"}}]
+    """))
+    out = _run(app, "--policy", "audited.toml", "app.py", "caught")
+    assert out.returncode == 0, out.stderr
+    import json
+    records = [json.loads(line) for line in trail.read_text().splitlines()]
+    assert any(r["decision"] == "deny" and r["capability"] == "fs.read"
+               and r["target"] == "/etc/passwd" and r["principal"] == "acme" for r in records)
