@@ -404,3 +404,34 @@ def test_distribution_policy_resolves_package_from_record_and_refuses_unknown(
     assert lines[2].startswith("ERR extensions.x.package: 'rogue_plugin' is not installed by "
                                "distribution 'acme-plugin'")
     assert lines[3].startswith("ERR extensions.x.required: applies to entry-point plugins")
+
+
+def test_startup_data_and_lockdown_variables(installed: Venv, app: Path,
+                                             tmp_path_factory: pytest.TempPathFactory) -> None:
+    data = tmp_path_factory.mktemp("startup-data")
+    (data / "in.txt").write_text("data")
+    outside = tmp_path_factory.mktemp("startup-outside")
+    (outside / "secret.txt").write_text("secret")
+    (app / "locked.toml").write_text(textwrap.dedent(STARTUP_POLICY) + textwrap.dedent("""
+        fs.read = ["{data}"]
+
+        [lockdown]
+        fs.read = ["{data}"]
+        seccomp = "off"
+    """))
+    (app / "reader.py").write_text(textwrap.dedent(f"""
+        import sdk_guard
+        acme = sdk_guard.current_guard().import_extension("acme")
+        print("policy", sdk_guard.current_guard().policy.extension("acme")["fs"]["read"])
+        for p in ({str(data / 'in.txt')!r}, {str(outside / 'secret.txt')!r}):
+            try:
+                print("read", open(p).read())
+            except PermissionError as exc:
+                print("refused", exc.errno)
+    """))
+    out = installed.py("reader.py", cwd=app, SDK_GUARD_POLICY=str(app / "locked.toml"),
+                       SDK_GUARD_DATA=str(data), SDK_GUARD_LOCKDOWN="1")
+    assert out.returncode == 0, out.stderr
+    assert f"policy ['{data}']" in out.stdout
+    assert "read data" in out.stdout
+    assert "refused 13" in out.stdout          # host code too: the kernel layer is on
