@@ -103,7 +103,8 @@ class Origin:
         self.host = host
         self.port = self._srv.server_address[1]
         self.scheme = "https" if tls else "http"
-        self._thread = threading.Thread(target=self._srv.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._srv.serve_forever, args=(0.05,),
+                                        daemon=True)
         self._thread.start()
 
     @property

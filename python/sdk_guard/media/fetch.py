@@ -70,7 +70,7 @@ SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
 
 _STATUS = {
     "bad_url": 403, "scheme": 403, "credentials": 403, "bad_host": 403, "odd_ipv4": 403,
-    "address": 403, "mixed_addresses": 403, "https_to_http": 403, "bad_signature": 403,
+    "address": 403, "scoped": 403, "mixed_addresses": 403, "https_to_http": 403, "bad_signature": 403,
     "expired": 403, "malformed": 403, "mint_denied": 403,
     "not_found": 404,
     "max_bytes": 413,
@@ -461,6 +461,8 @@ class Fetcher:
                 if not location:
                     raise self._error(trace, "origin_status",
                                       f"origin answered {resp.status} without a Location")
+                if hop == self.config.max_redirects:
+                    break
                 url = urllib.parse.urljoin(url, location.strip())
                 trace.redirects.append(url[:2048])
                 previous_scheme = scheme
