@@ -90,13 +90,14 @@ class Origin:
     """A threaded HTTP(S) server on a loopback address; ``requests`` logs every request
     it received (path, headers), ``connections`` every accepted TCP connection."""
 
-    def __init__(self, host: str = "127.0.0.1", tls: ssl.SSLContext | None = None) -> None:
+    def __init__(self, host: str = "127.0.0.1", tls: ssl.SSLContext | None = None,
+                 port: int = 0) -> None:
         self.routes: dict[str, Handler] = {}
         self.requests: list[dict[str, Any]] = []
         self.connections = 0
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         _Server.address_family = family
-        self._srv = _Server((host, 0), OriginHandler)
+        self._srv = _Server((host, port), OriginHandler)
         self._srv.origin = self
         if tls is not None:
             self._srv.socket = tls.wrap_socket(self._srv.socket, server_side=True)
@@ -239,3 +240,73 @@ class StubResolver:
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
         answers = self.table[host]
         return list(answers[min(n, len(answers) - 1)])  # type: ignore[arg-type]
+
+
+class AsgiServer:
+    """A real uvicorn server for APP on a loopback port, in a thread."""
+
+    def __init__(self, app: Any) -> None:
+        import uvicorn
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self.port = self._sock.getsockname()[1]
+        self.base = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, log_level="critical", lifespan="off", access_log=False)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run,
+                                        kwargs={"sockets": [self._sock]}, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.01)
+
+    def close(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(10)
+        self._sock.close()
+
+
+class WsgiServer:
+    """wsgiref's server (threaded) for APP on a loopback port, in a thread."""
+
+    def __init__(self, app: Any) -> None:
+        import socketserver
+        from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+        class Quiet(WSGIRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        class Threading(socketserver.ThreadingMixIn, WSGIServer):
+            daemon_threads = True
+
+        self._srv = make_server("127.0.0.1", 0, app, server_class=Threading,
+                                handler_class=Quiet)
+        self.port = self._srv.server_address[1]
+        self.base = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._srv.serve_forever, args=(0.05,),
+                                        daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._srv.shutdown()
+        self._srv.server_close()
+
+
+def get(url: str, headers: dict[str, str] | None = None, method: str = "GET"
+        ) -> tuple[int, dict[str, str], bytes]:
+    """One request with http.client (status, lower-case headers, body)."""
+    import http.client
+    import urllib.parse
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        conn.request(method, parts.path + (f"?{parts.query}" if parts.query else ""),
+                     headers=headers or {})
+        resp = conn.getresponse()
+        body = resp.read()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, body
+    finally:
+        conn.close()
