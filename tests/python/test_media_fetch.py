@@ -19,6 +19,7 @@ from mediakit import Origin, StubResolver, make_ca, png
 
 from sdk_guard import audit
 from sdk_guard.media import Fetcher, MediaError
+from sdk_guard.media.fetch import CHUNK
 
 PNG = png(37, 23)
 
@@ -288,7 +289,7 @@ def test_byte_cap_is_enforced_mid_stream(origin: Origin, trail: audit.MemorySink
     assert got <= 1024 * 1024
     rec = media_records(trail)[-1]
     assert rec["reason"] == "max_bytes" and rec["decision"] == "deny"
-    assert 1024 * 1024 < rec["bytes"] <= 1024 * 1024 + 64 * 1024
+    assert 1024 * 1024 < rec["bytes"] <= 1024 * 1024 + CHUNK
 
 
 def test_streaming_holds_a_bounded_amount_of_memory(origin: Origin) -> None:

@@ -51,8 +51,9 @@ __all__ = ["Fetcher", "Media", "MediaError", "MediaResponse", "Resolver", "CHUNK
 #: A resolver: (host name, port) -> the addresses it resolves to, as strings.
 Resolver = Callable[[str, int], Iterable[str]]
 
-#: Bytes per read from the origin and per chunk handed to the client.
-CHUNK = 64 * 1024
+#: Most bytes one read from the origin returns (and the read buffer's size): a
+#: response in flight holds at most a few of these, whatever the body's size.
+CHUNK = 256 * 1024
 
 _REDIRECTS = (301, 302, 303, 307, 308)
 _PASS_HEADERS = ("cache-control", "etag", "expires", "last-modified")
@@ -290,6 +291,7 @@ class MediaResponse:
         self._timing = timing
         self._max = max_bytes
         self._done = False
+        self._chunks: Iterator[bytes] | None = None
         self.error: MediaError | None = None
 
     @property
@@ -323,6 +325,21 @@ class MediaResponse:
     def read(self) -> bytes:
         """The whole body (at most media.max_bytes)."""
         return b"".join(self)
+
+    def read_some(self, limit: int = CHUNK) -> tuple[bytes, bool]:
+        """The next part of the body, about LIMIT bytes (at least one read's worth
+        unless the body ended), and whether the body ended; raises MediaError.  Lets
+        a server move a small body in one call and a large one in few."""
+        if self._chunks is None:
+            self._chunks = iter(self)
+        parts: list[bytes] = []
+        n = 0
+        for chunk in self._chunks:
+            parts.append(chunk)
+            n += len(chunk)
+            if n >= limit:
+                return b"".join(parts), False
+        return b"".join(parts), True
 
     def _fail(self, reason: str, message: str, rule: str | None) -> MediaError:
         err = MediaError(reason, message, rule=rule, principal=self._trace.principal,

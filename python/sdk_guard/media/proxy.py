@@ -31,6 +31,7 @@ from .fetch import SECURITY_HEADERS, Fetcher, Media, MediaError, MediaResponse, 
 __all__ = ["MediaProxy", "Ticket"]
 
 _CONTEXT = b"sdk_guard.media.v1\0"
+_BATCH = 256 * 1024          # body bytes moved per trip between the pool and the event loop
 _MIN_KEY = 32
 _REASONS = {200: "OK", 304: "Not Modified", 403: "Forbidden", 404: "Not Found",
             405: "Method Not Allowed", 413: "Content Too Large",
@@ -239,9 +240,13 @@ class _ASGIApp:
                    for k, v in scope.get("headers", [])}
         loop = asyncio.get_running_loop()
         pool = self._proxy._pool
+        body_wanted = scope["method"] == "GET"
         try:
-            resp = await loop.run_in_executor(pool, self._proxy.open_path, scope["path"],
-                                              headers)
+            # One trip to the pool opens the origin and reads the first part of the
+            # body: a small image is answered whole, and a failure in that part (cap,
+            # timeout) still gets its status instead of a cut connection.
+            resp, first, done = await loop.run_in_executor(
+                pool, self._open, scope["path"], headers, body_wanted)
         except MediaError as err:
             status, hdrs, body = _error_response(err)
             await self._plain(send, status, hdrs, body)
@@ -250,23 +255,27 @@ class _ASGIApp:
             await send({"type": "http.response.start", "status": resp.status,
                         "headers": [(k.lower().encode("latin-1"), v.encode("latin-1"))
                                     for k, v in resp.headers]})
-            if scope["method"] == "HEAD" or resp.status == 304:
-                await send({"type": "http.response.body", "body": b""})
-                return
-            chunks = iter(resp)
-            while True:
+            await send({"type": "http.response.body", "body": first, "more_body": not done})
+            while not done:
                 try:
-                    chunk = await loop.run_in_executor(pool, next, chunks, None)
+                    chunk, done = await loop.run_in_executor(pool, resp.read_some, _BATCH)
                 except MediaError:
                     # Headers are out: the only honest signal left is an incomplete
                     # body, so the connection is dropped without finishing it.
                     return
-                if chunk is None:
-                    break
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b""})
+                await send({"type": "http.response.body", "body": chunk,
+                            "more_body": not done})
         finally:
             resp.close()
+
+    def _open(self, path: str, headers: dict[str, str],
+              body_wanted: bool) -> tuple[MediaResponse, bytes, bool]:
+        resp = self._proxy.open_path(path, headers)
+        if not body_wanted or resp.status == 304:
+            resp.close()
+            return resp, b"", True
+        first, done = resp.read_some(_BATCH)
+        return resp, first, done
 
     @staticmethod
     async def _plain(send: Callable[..., Any], status: int, headers: list[tuple[str, str]],
