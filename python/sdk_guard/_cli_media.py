@@ -1,6 +1,8 @@
 """``python -m sdk_guard media``: serve the media proxy standalone, or mint a URL.
 
-``serve`` runs the proxy's ASGI app on uvicorn (``pip install sdk-guard[media]``);
+``serve`` runs the proxy's ASGI app on uvicorn (``pip install sdk-guard[media]``) and
+writes the audit trail where the policy's [audit] section says (one JSON line a
+record on stderr when it has none);
 ``url`` prints the signed proxy path for an external URL.  Keys come from
 ``--key-file`` (one key per line, the first signs, ``#`` comments) or the
 ``SDK_GUARD_MEDIA_KEYS`` environment variable (comma-separated).
@@ -41,9 +43,20 @@ def _proxy(args: argparse.Namespace) -> object:
         proxy = MediaProxy(_keys(args), policy, prefix=args.prefix)
     except ValueError as exc:
         raise SystemExit(f"sdk_guard media: {exc}") from None
-    if args.command_media == "serve" and policy.audit_config() is not None:
+    if args.command_media == "serve":
         from . import audit
-        audit.configure(policy.audit_config(), policy.variables)
+        if policy.audit_config() is not None:
+            audit.configure(policy.audit_config(), policy.variables)
+        else:
+            # Without an [audit] section the trail still goes somewhere: one JSON line
+            # per fetch on stderr, never a ring nobody drains.
+            import logging
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(logging.Formatter("%(message)s"))
+            logger = logging.getLogger("sdk_guard.audit")
+            logger.addHandler(handler)
+            logger.setLevel(logging.INFO)
+            audit.add_sink(audit.LoggingSink(logger))
     return proxy
 
 

@@ -3,6 +3,7 @@ policy section and the ``media`` CLI."""
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import socket
 import subprocess
@@ -343,6 +344,10 @@ def test_cli_serves_the_proxy_and_mints_urls(origin: Origin, tmp_path: Path) -> 
         proc.terminate()
         _, err = proc.communicate(timeout=10)
     assert b"serving /media/<sig>/<token>" in err
+    # No [audit] section: the fetch's record went to stderr as one JSON line.
+    trail = [json.loads(ln) for ln in err.decode().splitlines() if ln.startswith("{")]
+    assert [(r["layer"], r["decision"], r["status"], r["bytes"]) for r in trail] == [
+        ("media", "allow", 200, len(PNG))]
     nokey = subprocess.run([*base, "url", "--policy", str(policy), origin.url("/a.png")],
                            env=child_env({"SDK_GUARD_MEDIA_KEYS": ""}), capture_output=True,
                            text=True, timeout=60)
