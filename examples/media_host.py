@@ -24,8 +24,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "python"))
 
-from sdk_guard.media import MediaProxy  # noqa: E402
-from sdk_guard.policy import Policy  # noqa: E402
+from sdk_guard.media import MediaProxy
+from sdk_guard.policy import Policy
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>media example</title></head>

@@ -41,7 +41,7 @@ Handler = Callable[["OriginHandler"], None]
 
 class OriginHandler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: "_Server"
+    server: _Server
 
     def log_message(self, *args: Any) -> None:
         pass
@@ -79,7 +79,7 @@ class OriginHandler(http.server.BaseHTTPRequestHandler):
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128
-    origin: "Origin"
+    origin: Origin
 
     def verify_request(self, request: Any, client_address: Any) -> bool:
         self.origin.connections += 1
@@ -179,7 +179,7 @@ def make_ca(tmp: Path, names: Iterable[str]) -> tuple[ssl.SSLContext, ssl.SSLCon
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sdk_guard test CA")])
     ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)

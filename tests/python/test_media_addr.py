@@ -10,7 +10,6 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
-
 from sdk_guard.media import AddressError, classify, parse_host
 
 REFUSED = [

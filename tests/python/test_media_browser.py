@@ -14,7 +14,6 @@ import subprocess
 import sys
 
 import pytest
-
 from harness import ROOT, child_env
 
 CHILD = r"""

@@ -13,10 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from harness import ROOT, run_child_json
 from mediakit import Origin, StubResolver, make_ca, png
-
 from sdk_guard import audit
 from sdk_guard.media import Fetcher, MediaError
 from sdk_guard.media.fetch import CHUNK
@@ -291,10 +289,9 @@ def test_byte_cap_is_enforced_mid_stream(origin: Origin, trail: audit.MemorySink
     origin.stream("/endless.png", PNG, 50 * 1024 * 1024, "image/png")   # no Content-Length
     f = fetcher_for(origin, max_bytes=1024 * 1024)
     got = 0
-    with pytest.raises(MediaError) as exc:
-        with f.open(origin.url("/endless.png")) as r:
-            for chunk in r:
-                got += len(chunk)
+    with pytest.raises(MediaError) as exc, f.open(origin.url("/endless.png")) as r:
+        for chunk in r:
+            got += len(chunk)
     assert exc.value.reason == "max_bytes"
     assert got <= 1024 * 1024
     rec = media_records(trail)[-1]

@@ -16,7 +16,18 @@ from .proxy import MediaProxy, Ticket
 from .sniff import sniff
 
 __all__ = [
-    "AddressError", "DEFAULT_TYPES", "Fetcher", "Media", "MediaConfig", "MediaError",
-    "MediaProxy", "MediaResponse", "SECURITY_HEADERS", "Ticket", "classify", "parse_config",
-    "parse_host", "sniff",
+    "DEFAULT_TYPES",
+    "SECURITY_HEADERS",
+    "AddressError",
+    "Fetcher",
+    "Media",
+    "MediaConfig",
+    "MediaError",
+    "MediaProxy",
+    "MediaResponse",
+    "Ticket",
+    "classify",
+    "parse_config",
+    "parse_host",
+    "sniff",
 ]

@@ -34,7 +34,7 @@ class AddressError(ValueError):
         self.reason = reason
 
 
-_V4 = [(ipaddress.IPv4Network(net), why) for net, why in (
+_V4: list[tuple[ipaddress.IPv4Network, str]] = [(ipaddress.IPv4Network(n), why) for n, why in (
     ("0.0.0.0/8", "unspecified"),              # "this network"; 0.0.0.0 reaches loopback on Linux
     ("10.0.0.0/8", "private"),
     ("100.64.0.0/10", "cgnat"),
@@ -55,7 +55,7 @@ _V4 = [(ipaddress.IPv4Network(net), why) for net, why in (
     ("240.0.0.0/4", "reserved"),               # includes 255.255.255.255 (broadcast)
 )]
 
-_V6 = [(ipaddress.IPv6Network(net), why) for net, why in (
+_V6: list[tuple[ipaddress.IPv6Network, str]] = [(ipaddress.IPv6Network(n), why) for n, why in (
     ("::/128", "unspecified"),
     ("::1/128", "loopback"),
     ("::ffff:0:0/96", "ipv4_mapped"),
@@ -92,9 +92,9 @@ def classify(addr: IPAddress | str) -> str | None:
         if ip.scope_id:
             return "scoped"
         # Most specific first: the 2001::/32 Teredo entry precedes 2001::/23.
-        for net, why in _V6:
-            if ip in net:
-                return why
+        for net6, why6 in _V6:
+            if ip in net6:
+                return why6
         if ip not in _V6_GLOBAL_UNICAST:
             return "reserved"
     if not ip.is_global:
@@ -128,7 +128,7 @@ def parse_host(host: str) -> str | IPAddress:
         except UnicodeError:
             raise AddressError("bad_host", f"host is not a valid internationalised name: "
                                            f"{host!r}") from None
-    bare = name[:-1] if name.endswith(".") else name
+    bare = name.removesuffix(".")
     # WHATWG URL: a host whose last label is a number is an IPv4 address, in whatever
     # spelling.  Only canonical dotted decimal is accepted (a trailing dot after an
     # address is an odd spelling too).

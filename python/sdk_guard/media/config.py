@@ -98,7 +98,8 @@ def _strings(value: object, key: str, example: str) -> list[str]:
 
 def _number(value: object, key: str, *, integer: bool, low: float, high: float) -> Any:
     ok = isinstance(value, int) if integer else isinstance(value, (int, float))
-    if isinstance(value, bool) or not ok or not math.isfinite(value) or not low <= value <= high:
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not ok
+            or not math.isfinite(value) or not low <= value <= high):
         what = "an integer" if integer else "a number of seconds"
         raise PolicyError(key, f"must be {what} from {low:g} to {high:g}, not {value!r}")
     return value

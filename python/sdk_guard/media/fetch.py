@@ -46,7 +46,7 @@ from .addr import AddressError, IPAddress, classify, parse_host
 from .config import MediaConfig, parse_config
 from .sniff import SNIFF_BYTES, normalize, sniff
 
-__all__ = ["Fetcher", "Media", "MediaError", "MediaResponse", "Resolver", "CHUNK"]
+__all__ = ["CHUNK", "Fetcher", "Media", "MediaError", "MediaResponse", "Resolver"]
 
 #: A resolver: (host name, port) -> the addresses it resolves to, as strings.
 Resolver = Callable[[str, int], Iterable[str]]
@@ -158,6 +158,7 @@ class _PinnedSocket:
         # Like socket.makefile(): the connection may be closed (http.client does so
         # once a response says Connection: close) while the response still reads.
         self._refs = 1
+        self._closed = False
 
     def sendall(self, data: bytes) -> None:
         wait, why = self.timing.wait(self.timing.read, "read_timeout")
@@ -177,7 +178,7 @@ class _PinnedSocket:
             self.sock.close()
 
     def close(self) -> None:
-        if self._refs > 0 and not getattr(self, "_closed", False):
+        if not self._closed:
             self._closed = True
             self.unref()
 
@@ -213,7 +214,7 @@ class _PinnedConnection(http.client.HTTPConnection):
         except BaseException:
             sock.close()
             raise
-        self.sock = _PinnedSocket(sock, self._timing)  # type: ignore[assignment]
+        self.sock = _PinnedSocket(sock, self._timing)
 
 
 _dns_pool: concurrent.futures.ThreadPoolExecutor | None = None
@@ -433,20 +434,21 @@ class Fetcher:
         cfg = self.config
         timing = _Timing(cfg.connect_timeout, cfg.read_timeout,
                          time.monotonic() + cfg.total_timeout, cfg.total_timeout)
-        conditional = {}
+        conditional: dict[str, str] = {}
         for name, value in (request_headers or {}).items():
-            if name.lower() in _CONDITIONAL and isinstance(value, str) and _clean(value):
-                conditional[name.lower()] = _clean(value)
+            if name.lower() in _CONDITIONAL and isinstance(value, str):
+                if (clean := _clean(value)):
+                    conditional[name.lower()] = clean
         try:
             return self._open(trace, timing, conditional)
         except MediaError as err:
             err.event_id = trace.emit("deny", err.reason, err.rule, err.status)
             raise
         except _Timeout as exc:
-            err = MediaError(exc.reason, f"origin too slow ({exc.reason.replace('_', ' ')})",
-                             rule="media." + exc.reason, principal=principal, target=trace.url)
-            err.event_id = trace.emit("deny", exc.reason, err.rule, err.status)
-            raise err from None
+            slow = MediaError(exc.reason, f"origin too slow ({exc.reason.replace('_', ' ')})",
+                              rule="media." + exc.reason, principal=principal, target=trace.url)
+            slow.event_id = trace.emit("deny", exc.reason, slow.rule, slow.status)
+            raise slow from None
 
     # -- one fetch
 

@@ -26,7 +26,15 @@ from typing import Any
 
 from .. import audit
 from .addr import AddressError, parse_host
-from .fetch import SECURITY_HEADERS, Fetcher, Media, MediaError, MediaResponse, Resolver, as_config
+from .fetch import (
+    SECURITY_HEADERS,
+    Fetcher,
+    Media,
+    MediaError,
+    MediaResponse,
+    Resolver,
+    as_config,
+)
 
 __all__ = ["MediaProxy", "Ticket"]
 
@@ -134,7 +142,7 @@ class MediaProxy:
         if "\n" in external_url:
             raise ValueError("external_url contains a newline")
         exp = int(self._clock() + self.config.ttl if expires is None else expires)
-        token = _b64(f"v1\n{exp}\n{principal or ''}\n{external_url}".encode("utf-8"))
+        token = _b64(f"v1\n{exp}\n{principal or ''}\n{external_url}".encode())
         sig = _b64(hmac.new(self._keys[0], _CONTEXT + token.encode("ascii"),
                             hashlib.sha256).digest())
         return f"{self.prefix}/{sig}/{token}"
