@@ -154,7 +154,9 @@ def test_short_keys_and_unfetchable_urls_are_refused_at_mint_time() -> None:
     with pytest.raises(ValueError, match="at least one key"):
         MediaProxy([], {})
     proxy = MediaProxy(KEY1, {"schemes": ["https"]})
-    for url in ("http://example.com/a.png", "javascript:alert(1)", "https://2130706433/a.png"):
+    for url in ("http://example.com/a.png", "javascript:alert(1)", "https://2130706433/a.png",
+                "https://bücher.de/a.png", "https://example.com/a b.png",
+                "https://example.com/a.png\nX: y"):
         with pytest.raises(ValueError):
             proxy.url_for(url)
 

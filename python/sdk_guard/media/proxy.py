@@ -130,6 +130,9 @@ class MediaProxy:
         self._check_principal(principal, "mint media URLs", external_url)
         if principal is not None and ("\n" in principal or not principal):
             raise ValueError("principal must be a non-empty name without newlines")
+        if not external_url.isascii() or any(c in external_url for c in "\r\n\t\0 "):
+            raise ValueError(f"{external_url!r}: write the URL in ASCII (an IDNA host as "
+                             "xn--..., the path percent-encoded) without spaces")
         parts = urllib.parse.urlsplit(external_url)
         if parts.scheme.lower() not in self.config.schemes:
             raise ValueError(f"{external_url!r}: scheme must be one of media.schemes "
@@ -139,8 +142,6 @@ class MediaProxy:
             parse_host(host)
         except AddressError as exc:
             raise ValueError(f"{external_url!r}: {exc}") from None
-        if "\n" in external_url:
-            raise ValueError("external_url contains a newline")
         exp = int(self._clock() + self.config.ttl if expires is None else expires)
         token = _b64(f"v1\n{exp}\n{principal or ''}\n{external_url}".encode())
         sig = _b64(hmac.new(self._keys[0], _CONTEXT + token.encode("ascii"),
