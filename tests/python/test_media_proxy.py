@@ -260,6 +260,32 @@ def test_asgi_app_mounted_in_starlette(origin: Origin) -> None:
         server.close()
 
 
+def test_asgi_fetch_is_recorded_in_the_requests_span(origin: Origin,
+                                                     trail: audit.MemorySink) -> None:
+    # A host middleware opens an action span per request; the fetch runs on the
+    # proxy's pool, and its record still carries that span.
+    import asyncio
+    proxy = proxy_for(origin)
+    path = proxy.url_for(origin.url("/a.png"))
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    async def request() -> str:
+        with audit.span("action", "render-page", user="u-1", org="o-1") as act:
+            await proxy.asgi({"type": "http", "method": "GET", "path": path, "headers": []},
+                             receive, send)
+            return act.id
+    span_id = asyncio.run(request())
+    assert sent[0]["status"] == 200 and b"".join(m.get("body", b"") for m in sent[1:]) == PNG
+    rec = media_records(trail)[-1]
+    assert rec["span"]["action"] == span_id and rec["user"] == "u-1" and rec["org"] == "o-1"
+
+
 def test_wsgi_app_on_wsgiref_serves_and_strips(origin: Origin) -> None:
     proxy = proxy_for(origin)
     server = WsgiServer(proxy.wsgi)

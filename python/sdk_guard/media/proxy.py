@@ -16,6 +16,7 @@ import asyncio
 import base64
 import binascii
 import concurrent.futures
+import contextvars
 import hashlib
 import hmac
 import time
@@ -250,12 +251,15 @@ class _ASGIApp:
         loop = asyncio.get_running_loop()
         pool = self._proxy._pool
         body_wanted = scope["method"] == "GET"
+        # The pool thread runs in this request's context, so the audit record carries
+        # the host's spans (and acting_as) like code awaited here would.
+        ctx = contextvars.copy_context()
         try:
             # One trip to the pool opens the origin and reads the first part of the
             # body: a small image is answered whole, and a failure in that part (cap,
             # timeout) still gets its status instead of a cut connection.
             resp, first, done = await loop.run_in_executor(
-                pool, self._open, scope["path"], headers, body_wanted)
+                pool, ctx.run, self._open, scope["path"], headers, body_wanted)
         except MediaError as err:
             status, hdrs, body = _error_response(err)
             await self._plain(send, status, hdrs, body)
@@ -267,7 +271,8 @@ class _ASGIApp:
             await send({"type": "http.response.body", "body": first, "more_body": not done})
             while not done:
                 try:
-                    chunk, done = await loop.run_in_executor(pool, resp.read_some, _BATCH)
+                    chunk, done = await loop.run_in_executor(pool, ctx.run, resp.read_some,
+                                                             _BATCH)
                 except MediaError:
                     # Headers are out: the only honest signal left is an incomplete
                     # body, so the connection is dropped without finishing it.
