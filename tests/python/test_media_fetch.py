@@ -165,6 +165,24 @@ def test_only_the_allowlisted_port_of_an_internal_address_opens(origin: Origin) 
         other.close()
 
 
+def test_allowlisted_ipv6_origin_is_fetched_over_ipv6() -> None:
+    try:
+        o = Origin("::1")
+    except OSError as exc:
+        pytest.skip(f"no IPv6 loopback on this machine: {exc}")
+    try:
+        o.serve("/a.png", PNG, "image/png")
+        resolver = StubResolver({"v6.test": ["::1"]})
+        f = Fetcher({"allow_internal": [f"[::1]:{o.port}"]}, resolver=resolver)
+        assert f.fetch(o.url("/a.png")).body == PNG
+        assert f.fetch(f"http://v6.test:{o.port}/a.png").body == PNG
+        assert [r["headers"]["host"] for r in o.requests] == [f"[::1]:{o.port}",
+                                                               f"v6.test:{o.port}"]
+        assert refused(Fetcher({}, resolver=resolver), o.url("/a.png")).reason == "address"
+    finally:
+        o.close()
+
+
 # ---- redirects ------------------------------------------------------------------
 
 def test_redirect_into_a_forbidden_range_is_refused(origin: Origin) -> None:
