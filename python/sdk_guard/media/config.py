@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import PolicyError
+from ..policy import _type_name, _unknown_key
 from .sniff import ALIASES, SNIFFABLE
 
 __all__ = ["DEFAULT_TYPES", "MAX_REDIRECTS", "MediaConfig", "parse_config"]
@@ -79,11 +80,6 @@ class MediaConfig:
             if p == port and ip.version == net.version and ip in net:
                 return f"media.allow_internal[{i}]"
         return None
-
-
-def _type_name(value: object) -> str:
-    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-            list: "a list", dict: "a table"}.get(type(value), type(value).__name__)
 
 
 def _strings(value: object, key: str, example: str) -> list[str]:
@@ -156,8 +152,7 @@ def parse_config(section: Mapping[str, Any] | None) -> MediaConfig:
         raise PolicyError("media", f"must be a table ([media]), not {_type_name(section)}")
     for name in section:
         if name not in _KEYS:
-            raise PolicyError(f"media.{name}", "unknown key; known keys here: "
-                                               + ", ".join(_KEYS))
+            raise _unknown_key("media", str(name), _KEYS)
     kw: dict[str, Any] = {"raw": dict(section)}
     if "schemes" in section:
         schemes = _strings(section["schemes"], "media.schemes", '"https", "http"')

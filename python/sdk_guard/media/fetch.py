@@ -248,6 +248,7 @@ class _Trace:
 
     url: str
     principal: str | None
+    capability: str = "media.fetch"
     address: str | None = None
     origin_status: int | None = None
     bytes: int = 0
@@ -263,13 +264,14 @@ class _Trace:
         if self.emitted:
             return self.event_id
         self.emitted = True
-        extra: dict[str, Any] = {"url": self.url, "address": self.address,
+        extra: dict[str, Any] = {"url": self.url[:2048], "address": self.address,
                                  "status": status, "origin_status": self.origin_status,
                                  "bytes": self.bytes, "type": self.type, "reason": reason}
         if self.redirects:
             extra["redirects"] = list(self.redirects)
-        self.event_id = audit.emit("media", "media.fetch", decision, principal=self.principal,
-                                   target=self.url[:2048], rule=rule, extra=extra)
+        self.event_id = audit.emit("media", self.capability, decision,
+                                   principal=self.principal, target=self.url[:2048], rule=rule,
+                                   extra=extra)
         return self.event_id
 
 

@@ -25,7 +25,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .. import audit
 from .addr import AddressError, parse_host
 from .fetch import (
     SECURITY_HEADERS,
@@ -34,6 +33,7 @@ from .fetch import (
     MediaError,
     MediaResponse,
     Resolver,
+    _Trace,
     as_config,
 )
 
@@ -112,12 +112,8 @@ class MediaProxy:
             err = MediaError("mint_denied", f"{principal!r} may not {what}; add it to "
                                             "media.mint", rule="media.mint",
                              principal=principal, target=url)
-            err.event_id = audit.emit("media", "media.mint", "deny", principal=principal,
-                                      target=url[:2048], rule="media.mint",
-                                      extra={"url": url[:2048], "address": None,
-                                             "status": 403, "origin_status": None,
-                                             "bytes": 0, "type": None,
-                                             "reason": "mint_denied"})
+            err.event_id = _Trace(url, principal, "media.mint").emit(
+                "deny", "mint_denied", "media.mint", err.status)
             raise err
 
     def url_for(self, external_url: str, *, principal: str | None = None,
@@ -183,12 +179,8 @@ class MediaProxy:
 
     def refuse(self, path: str, err: MediaError) -> int | None:
         """Records a refused proxy URL (one audit record); returns its seq."""
-        err.event_id = audit.emit("media", "media.fetch", "deny", principal=err.principal,
-                                  target=(err.target or path)[:2048],
-                                  rule=err.rule, extra={"url": err.target, "address": None,
-                                                        "status": err.status,
-                                                        "origin_status": None, "bytes": 0,
-                                                        "type": None, "reason": err.reason})
+        err.event_id = _Trace(err.target or path, err.principal).emit(
+            "deny", err.reason, err.rule, err.status)
         return err.event_id
 
     # -- serving
