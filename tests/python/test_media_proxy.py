@@ -207,6 +207,20 @@ def test_media_section_from_toml() -> None:
     assert Policy.from_dict({"version": 1}).media_config() is None
 
 
+def test_check_prints_the_resolved_media_section_and_it_reads_back(tmp_path: Path) -> None:
+    src = tmp_path / "p.toml"
+    src.write_text('version = 1\n[extensions.acme]\npackage = "acme"\n[media]\n'
+                   'mint = ["acme"]\ntypes = ["image/*"]\n'
+                   'allow_internal = ["10.0.0.1:80", "[fd00::/8]:443"]\n')
+    out = subprocess.run([sys.executable, "-m", "sdk_guard", "check", str(src)],
+                         env=child_env(), capture_output=True, text=True, timeout=60,
+                         check=True).stdout
+    assert "[media]" in out and 'allow_internal = ["10.0.0.1/32:80", "[fd00::/8]:443"]' in out
+    resolved = tmp_path / "resolved.toml"
+    resolved.write_text(out)
+    assert Policy.from_toml(resolved).data["media"] == Policy.from_toml(src).data["media"]
+
+
 # ---- the applications on real servers ---------------------------------------------
 
 CLIENT_HEADERS = {"Cookie": "sid=secret", "Authorization": "Bearer t",
