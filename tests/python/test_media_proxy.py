@@ -241,7 +241,8 @@ def _check_served(origin: Origin, base: str, path: str) -> None:
     assert sent["user-agent"] == "sdk_guard-media/1"
 
 
-def test_asgi_app_on_uvicorn_serves_and_strips(origin: Origin) -> None:
+def test_asgi_app_on_uvicorn_serves_and_strips(origin: Origin,
+                                               trail: audit.MemorySink) -> None:
     proxy = proxy_for(origin)
     server = AsgiServer(proxy.asgi)
     try:
@@ -249,6 +250,7 @@ def test_asgi_app_on_uvicorn_serves_and_strips(origin: Origin) -> None:
         _check_served(origin, server.base, path)
         status, headers, body = get(server.base + path, method="HEAD")
         assert status == 200 and body == b"" and headers["content-length"] == str(len(PNG))
+        assert media_records(trail)[-1]["reason"] == "head"
         status, _, _ = get(server.base + path, method="POST")
         assert status == 405
         status, headers, body = get(server.base + path[:-2] + "xx")

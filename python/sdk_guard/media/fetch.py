@@ -365,10 +365,11 @@ class MediaResponse:
         if self._conn is not None:
             self._conn.close()
 
-    def close(self) -> None:
-        """Stops reading; a body not read to its end is recorded as ``client_closed``."""
+    def close(self, reason: str = "client_closed") -> None:
+        """Stops reading; a body not read to its end is recorded with REASON
+        (``client_closed``, or ``head`` for a HEAD request)."""
         if not self._trace.emitted:
-            self._trace.emit("allow", "ok" if self._resp is None else "client_closed", None,
+            self._trace.emit("allow", "ok" if self._resp is None else reason, None,
                              self.status)
         self._release()
 

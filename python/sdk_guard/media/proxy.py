@@ -278,7 +278,7 @@ class _ASGIApp:
               body_wanted: bool) -> tuple[MediaResponse, bytes, bool]:
         resp = self._proxy.open_path(path, headers)
         if not body_wanted or resp.status == 304:
-            resp.close()
+            resp.close("head")
             return resp, b"", True
         first, done = resp.read_some(_BATCH)
         return resp, first, done
@@ -305,7 +305,7 @@ class _WSGIBody:
         return iter(self._resp)
 
     def close(self) -> None:
-        self._resp.close()
+        self._resp.close("head" if self._head_only else "client_closed")
 
 
 class _WSGIApp:
