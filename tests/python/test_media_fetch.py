@@ -486,6 +486,13 @@ def test_slow_resolver_hits_the_connect_timeout() -> None:
 
 # ---- audit ----------------------------------------------------------------------
 
+def test_a_failing_resolver_is_a_refusal_with_its_record(trail: audit.MemorySink) -> None:
+    def broken(host: str, port: int) -> list[str]:
+        raise RuntimeError("resolver exploded")
+    err = refused(Fetcher({}, resolver=broken), "http://x.test/a.png")
+    assert err.reason == "resolve_failed" and "resolver exploded" in str(err)
+    assert media_records(trail)[-1]["reason"] == "resolve_failed"
+
 def test_every_fetch_is_one_audit_record(origin: Origin, trail: audit.MemorySink) -> None:
     origin.serve("/a.png", PNG, "image/png")
     f = fetcher_for(origin)

@@ -452,6 +452,10 @@ class Fetcher:
                               rule="media." + exc.reason, principal=principal, target=trace.url)
             slow.event_id = trace.emit("deny", exc.reason, slow.rule, slow.status)
             raise slow from None
+        except BaseException as exc:
+            # Whatever else went wrong, the fetch still leaves its one record.
+            trace.emit("deny", f"internal_error: {type(exc).__name__}", None, 502)
+            raise
 
     # -- one fetch
 
@@ -542,8 +546,9 @@ class Fetcher:
                 answers = _resolve(self._resolver, host, port, timing)
             except _Timeout:
                 raise
-            except (OSError, UnicodeError) as exc:
-                raise self._error(trace, "resolve_failed", f"cannot resolve {host}: {exc}") \
+            except Exception as exc:  # noqa: BLE001 - a host's resolver may raise anything
+                raise self._error(trace, "resolve_failed", f"cannot resolve {host}: "
+                                                           f"{type(exc).__name__}: {exc}") \
                     from None
             addresses = []
             for a in answers:
