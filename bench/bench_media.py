@@ -228,9 +228,10 @@ def main() -> int:
         print(json.dumps({"rows": rows, "memory": mem}, indent=2))
         return 0
     stack = subprocess.run(
-        [args.proxy_python, "-c", "import importlib.util as u; print('uvloop+httptools' if "
-         "u.find_spec('uvloop') and u.find_spec('httptools') else 'asyncio+h11')"],
-        capture_output=True, text=True).stdout.strip()
+        [args.proxy_python, "-c", ("import importlib.util as u; print('uvloop+httptools' if "
+                                   "u.find_spec('uvloop') and u.find_spec('httptools') "
+                                   "else 'asyncio+h11')")],
+        capture_output=True, text=True, check=False).stdout.strip()
     print(f"media proxy vs direct, best of {rounds} round(s); {os.cpu_count()} CPUs, "
           f"Python {sys.version.split()[0]}; proxy on uvicorn with {stack}")
     print("| origin | body | clients | requests | direct median / p95 ms | proxy median / "

@@ -366,7 +366,7 @@ def test_cli_serves_the_proxy_and_mints_urls(origin: Origin, tmp_path: Path) -> 
     base = [sys.executable, "-m", "sdk_guard", "media"]
     url = subprocess.run([*base, "url", "--policy", str(policy), "--key-file", str(keys),
                           origin.url("/a.png")], env=child_env(), capture_output=True,
-                         text=True, timeout=60)
+                         text=True, timeout=60, check=False)
     assert url.returncode == 0, url.stderr
     proc = subprocess.Popen([*base, "serve", "--policy", str(policy), "--key-file", str(keys),
                              "--port", str(port)], env=child_env(),
@@ -392,10 +392,10 @@ def test_cli_serves_the_proxy_and_mints_urls(origin: Origin, tmp_path: Path) -> 
         ("media", "allow", 200, len(PNG))]
     nokey = subprocess.run([*base, "url", "--policy", str(policy), origin.url("/a.png")],
                            env=child_env({"SDK_GUARD_MEDIA_KEYS": ""}), capture_output=True,
-                           text=True, timeout=60)
+                           text=True, timeout=60, check=False)
     assert nokey.returncode != 0 and "SDK_GUARD_MEDIA_KEYS" in nokey.stderr
     env_key = subprocess.run([*base, "url", "--policy", str(policy), origin.url("/a.png")],
                              env=child_env({"SDK_GUARD_MEDIA_KEYS": "e" * 40}),
-                             capture_output=True, text=True, timeout=60)
+                             capture_output=True, text=True, timeout=60, check=False)
     assert env_key.returncode == 0 and env_key.stdout.startswith("/media/")
     assert os.path.exists(policy)

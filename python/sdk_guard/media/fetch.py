@@ -38,7 +38,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from .. import audit
 from ..errors import PolicyViolation
@@ -373,7 +373,7 @@ class MediaResponse:
                              self.status)
         self._release()
 
-    def __enter__(self) -> MediaResponse:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -439,9 +439,9 @@ class Fetcher:
                          time.monotonic() + cfg.total_timeout, cfg.total_timeout)
         conditional: dict[str, str] = {}
         for name, value in (request_headers or {}).items():
-            if name.lower() in _CONDITIONAL and isinstance(value, str):
-                if (clean := _clean(value)):
-                    conditional[name.lower()] = clean
+            if (name.lower() in _CONDITIONAL and isinstance(value, str)
+                    and (clean := _clean(value))):
+                conditional[name.lower()] = clean
         try:
             return self._open(trace, timing, conditional)
         except MediaError as err:
