@@ -150,9 +150,10 @@ class MediaProxy:
         (reason bad_signature / expired / malformed) without recording it."""
         try:
             given = _unb64(sig)
+            _unb64(token)
         except (ValueError, binascii.Error):
             raise MediaError("malformed", "malformed proxy URL") from None
-        msg = _CONTEXT + token.encode("ascii", "replace")
+        msg = _CONTEXT + token.encode("ascii")
         ok = False
         for key in self._keys:
             # Every key is tried, so timing says nothing about which one matched.
