@@ -425,6 +425,8 @@ def test_only_a_fixed_request_is_sent_and_validators_pass_through(origin: Origin
     assert h["X-Content-Type-Options"] == "nosniff"
     assert h["Content-Security-Policy"] == "default-src 'none'; sandbox"
     assert h["Cross-Origin-Resource-Policy"] == "same-origin"
+    assert h["Referrer-Policy"] == "no-referrer" and h["X-Frame-Options"] == "DENY"
+    assert h["Content-Type"] == "image/png" and h["Content-Length"] == str(len(PNG))
     assert h["ETag"] == '"v1"' and h["Cache-Control"] == "public, max-age=60"
     assert h["Last-Modified"] == "Wed, 21 Oct 2015 07:28:00 GMT"
     assert "set-cookie" not in names and "access-control-allow-origin" not in names
