@@ -302,6 +302,41 @@ def test_asgi_fetch_is_recorded_in_the_requests_span(origin: Origin,
     assert rec["span"]["action"] == span_id and rec["user"] == "u-1" and rec["org"] == "o-1"
 
 
+def test_request_cancelled_while_opening_still_closes_and_records(
+        origin: Origin, trail: audit.MemorySink) -> None:
+    import asyncio
+    def slow_then_big(h):  # type: ignore[no-untyped-def]
+        time.sleep(0.6)
+        h.body(PNG + b"\x00" * (2 * 1024 * 1024), "image/png")
+    origin.routes["/slow.png"] = slow_then_big
+    proxy = proxy_for(origin)
+    path = proxy.url_for(origin.url("/slow.png"))
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict) -> None:
+        raise AssertionError("nothing is sent for a cancelled request")
+
+    async def main() -> None:
+        task = asyncio.ensure_future(proxy.asgi(
+            {"type": "http", "method": "GET", "path": path, "headers": []}, receive, send))
+        await asyncio.sleep(0.2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # The server's loop keeps running; the origin answers 0.4 s later.
+        deadline = time.monotonic() + 20
+        while not media_records(trail) and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+    asyncio.run(main())
+    rec = media_records(trail)[-1]
+    # The origin answered after the request was gone: the response was opened, its
+    # first part read, then closed, and the fetch left its one record.
+    assert rec["decision"] == "allow" and rec["reason"] == "client_closed"
+    assert 0 < rec["bytes"] < 2 * 1024 * 1024
+
+
 def test_wsgi_app_on_wsgiref_serves_and_strips(origin: Origin) -> None:
     proxy = proxy_for(origin)
     server = WsgiServer(proxy.wsgi)

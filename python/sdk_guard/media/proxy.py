@@ -210,6 +210,11 @@ class MediaProxy:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
+def _close_abandoned(opening: asyncio.Future[tuple[MediaResponse, bytes, bool]]) -> None:
+    if not opening.cancelled() and opening.exception() is None:
+        opening.result()[0].close()
+
+
 def _error_response(err: MediaError) -> tuple[int, list[tuple[str, str]], bytes]:
     body = f"{err.reason}\n".encode()
     headers = [("Content-Type", "text/plain; charset=utf-8"),
@@ -251,8 +256,14 @@ class _ASGIApp:
             # One trip to the pool opens the origin and reads the first part of the
             # body: a small image is answered whole, and a failure in that part (cap,
             # timeout) still gets its status instead of a cut connection.
-            resp, first, done = await loop.run_in_executor(
-                pool, ctx.run, self._open, scope["path"], headers, body_wanted)
+            opening = loop.run_in_executor(pool, ctx.run, self._open, scope["path"], headers,
+                                           body_wanted)
+            # Shielded: if the server cancels this request while the origin is being
+            # opened, the response that arrives later is still closed (and recorded).
+            resp, first, done = await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            opening.add_done_callback(_close_abandoned)
+            raise
         except MediaError as err:
             status, hdrs, body = _error_response(err)
             await self._plain(send, status, hdrs, body)
