@@ -19,8 +19,6 @@ MUST_BE_GATED = {
 }
 
 EXTENSION = """
-    import threading
-
     import sdk_guard
     from sdk_guard import _guard
 
@@ -36,7 +34,8 @@ EXTENSION = """
         "set_approver": ((lambda *a: True,), {}),
         "acting_as_enter": (("acme",), {}),
         "prepare_module": (({}, "acme", None), {}),
-        "wrap_thread_starter": ((threading._start_new_thread,), {}),
+        # Any callable: ungated, it would come back wrapped.
+        "wrap_thread_starter": ((print,), {}),
     }
 
     def attempt(name):
@@ -66,7 +65,7 @@ HOST = """
     from sdk_guard import _guard
     policy = sg.Policy.from_dict({"version": 1, "extensions": {"acme": {
         "package": "acme", "path": sys.argv[1],
-        "imports": {"allow": ["sdk_guard", "sdk_guard.*", "threading"]}}}})
+        "imports": {"allow": ["sdk_guard", "sdk_guard.*"]}}}})
     sink = sg.audit.MemorySink()
     sg.audit.add_sink(sink)
     guard = sg.install(policy)
