@@ -370,6 +370,21 @@ def test_sniffed_media_types_are_served_with_their_canonical_type(
         ctype, ctype)
 
 
+@pytest.mark.parametrize(("head", "types"), [
+    (b"BM" + b"\x00" * 12, {"image/bmp"}), (b"\x00\x00\x01\x00\x01\x00", {"image/x-icon"}),
+    (b"II*\x00\x08\x00", {"image/tiff"}), (b"MM\x00*\x00\x00", {"image/tiff"}),
+    (b"\x00\x00\x00\x14ftypqt  ", {"video/quicktime"}),
+    (b"\x00\x00\x00\x18ftypheic", set()), (b"\x00\x00\x00\x18ftypmif1", set()),
+    (b"\xff\xf1\x50\x80", {"audio/aac"}), (b"\xff\xfb\x90\x00", {"audio/mpeg"}),
+    (b"\xff\xe0\x00\x00", set()),                       # frame sync, layer bits 00: not MPEG audio
+    (b"%PDF-1.4", {"application/pdf"}), (b"BM", set()),    # too short to be a BMP header
+    (b"<?xml version='1.0'?><svg", set()), (b"", set()), (b"RIFF\x00\x00\x00\x00AVI ", set()),
+])
+def test_sniff_table(head: bytes, types: set[str]) -> None:
+    from sdk_guard.media import sniff
+    assert set(sniff(head)) == types
+
+
 def test_non_inline_type_is_served_as_an_attachment(origin: Origin) -> None:
     origin.serve("/doc.pdf", b"%PDF-1.7\n%\xe2\xe3\n", "application/pdf")
     got = fetcher_for(origin, types=["image/*", "application/pdf"]).fetch(
