@@ -91,6 +91,8 @@ def test_schema_sections_are_exactly_the_loaders_sections() -> None:
     assert set(lock) == set(lockdown_mod._KEYS) | {"fs", "net"}
     assert set(defs["audit"]["properties"]) == {"sinks", "ring_capacity", "overflow_wait",
                                                 "spans"}
+    assert set(defs["media"]["properties"]) == set(
+        importlib.import_module("sdk_guard.media.config")._KEYS)
     sinks = {v["properties"]["type"]["const"]: set(v["properties"])
              for v in defs["audit_sink"]["oneOf"]}
     assert sinks == {k: set(v) for k, v in audit_mod._SINK_KEYS.items()}
@@ -126,6 +128,31 @@ def test_every_malformed_policy_of_the_tests_is_refused_by_schema_or_loader(
     variables = None if ident == "data-unset" else {"data": DATA}
     with pytest.raises(PolicyError):
         Policy.from_dict(d, variables=variables)
+
+
+# [media] cases of test_media_proxy.py only the loader can refuse: names of principals,
+# address syntax, content types it knows, NaN.
+MEDIA_SEMANTIC = {"media.types[0]", "media.types[1]", "media.allow_internal[0]",
+                  "media.read_timeout", "media.mint[0]"}
+
+
+def _bad_media_sections() -> list[tuple[dict[str, Any], str]]:
+    import test_media_proxy
+    mark = next(m for m in test_media_proxy.test_bad_media_section_names_the_key.pytestmark
+                if m.name == "parametrize")
+    cases: list[tuple[dict[str, Any], str]] = list(mark.args[1])
+    return cases
+
+
+def test_every_bad_media_section_of_the_tests_is_refused_by_schema_or_loader() -> None:
+    cases = _bad_media_sections()
+    assert len(cases) >= 10
+    for media, key in cases:
+        doc = {"version": 1, "extensions": {"acme": {"package": "acme"}}, "media": media}
+        if key not in MEDIA_SEMANTIC:
+            assert schema_errors(doc), f"the schema accepts bad [media] {media} ({key})"
+        with pytest.raises(PolicyError):
+            Policy.from_dict(doc)
 
 
 @pytest.mark.parametrize("text", BAD_FILES)
