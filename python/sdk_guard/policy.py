@@ -124,7 +124,7 @@ _EXT_STRINGS = ("package", "path")
 _EXT_KEYS = _EXT_STRINGS + _EXT_LISTS + tuple(_EXT_BOOLS)
 _EXT_GROUPS = ("imports", "fs", "net", "process")
 
-_TOP_KEYS = ("version", "guard", "host", "extensions", "lockdown", "audit")
+_TOP_KEYS = ("version", "guard", "host", "extensions", "lockdown", "audit", "egress")
 _GUARD_KEYS = ("mode", "audit", "unattributed", "subinterpreters")
 _HOST_KEYS = ("trusted", "public", "private", "hints", "data")
 
@@ -642,6 +642,7 @@ class Policy:
         lockdown = (_delegate("lockdown", d["lockdown"], templates)
                     if "lockdown" in d else None)
         audit = _delegate("audit", d["audit"], templates) if "audit" in d else None
+        egress = _delegate("egress", d["egress"], templates) if "egress" in d else None
 
         data: dict[str, Any] = {
             "version": 1,
@@ -653,6 +654,8 @@ class Policy:
             data["lockdown"] = lockdown
         if audit is not None:
             data["audit"] = audit
+        if egress is not None:
+            data["egress"] = egress
         defined = {k: v for k, v in templates.values.items() if v is not None}
         return cls(data, exts, lockdown, audit, source, defined)
 
