@@ -537,7 +537,7 @@ class Worker:
             else:
                 self._group.kill()  # type: ignore[union-attr]
                 outcome = "killed"
-            event = {"what": what, "action": outcome, "ts": time.time()}
+            event = {"what": what, "action": outcome}
             self.tamper_events.append(event)
         self._emit("egress.tamper", "deny", target=getattr(self._backend, "table", None),
                    extra=event)
