@@ -334,7 +334,9 @@ class Worker:
                 group.remove()
             except OSError:
                 pass
-            raise BackendError(f"cannot create {group.path}: {exc.strerror}") from None
+            hint = (" (needs root, or write access to the cgroup2 tree)"
+                    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS) else "")
+            raise BackendError(f"cannot create {group.path}: {exc.strerror}{hint}") from None
         reader = None
         try:
             reader = self._bind_nflog()
@@ -376,8 +378,10 @@ class Worker:
                 if exc.errno != errno.EBUSY:
                     break
         assert last is not None
+        hint = (" (needs CAP_NET_ADMIN in this network namespace)"
+                if last.errno == errno.EPERM else "")
         raise BackendError(f"cannot bind an NFLOG group for denial events: "
-                           f"{os.strerror(last.errno or 0)}")
+                           f"{os.strerror(last.errno or 0)}{hint}")
 
     def _canary(self, group: _cgroup.Group) -> None:
         fd = group.procs_fd

@@ -86,8 +86,9 @@ def parse_spec(section: Mapping[str, Any] | None) -> dict[str, Any]:
     Keys: ``backend`` ("auto" | "nft" | "iptables" | "bpf"), ``connect`` (TCP and UDP,
     like ``net.connect``), ``connect_tcp``, ``connect_udp``, ``dns`` (resolver
     addresses: UDP and TCP to port 53 unless a port is given), ``on_tamper``
-    ("reapply" | "kill") and ``require`` (["egress"]).  ``connect`` absent means the
-    union of the extensions' ``net.connect`` (see :func:`compile_rules`).
+    ("reapply" | "kill") and ``require`` (["egress"]).  Without any of ``connect``,
+    ``connect_tcp`` and ``connect_udp`` the allowlist is the union of the extensions'
+    ``net.connect`` (see :func:`spec_from_policy`).
     """
     if section is None:
         section = {}
@@ -132,7 +133,7 @@ def spec_from_policy(policy: Any) -> dict[str, Any]:
         policy = Policy.from_dict(policy)
     parsed = None if policy is None else policy.data.get("egress")
     spec = dict(parsed) if parsed is not None else parse_spec(None)
-    if spec["connect"] is None:
+    if spec["connect"] is None and not spec["connect_tcp"] and not spec["connect_udp"]:
         union: list[str] = []
         sources: list[str] = []
         if policy is not None:
