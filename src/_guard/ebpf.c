@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #ifndef IPPROTO_MPTCP
 #  define IPPROTO_MPTCP 262
@@ -313,6 +315,19 @@ emit_event(struct guard_ebpf *a, enum guard_ebpf_kind kind, int ringbuf_fd)
     guard_ebpf_insn(a, BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_ringbuf_output);
 }
 
+/* True when some jump already names NAME (the verifier refuses unreachable code, so
+ * a verdict nothing jumps to must not be emitted). */
+static bool
+referenced(const struct guard_ebpf *a, const char *name)
+{
+    for (unsigned i = 0; i < a->nlabels; i++)
+        if (strcmp(a->labels[i].name, name) == 0)
+            for (unsigned pc = 0; pc < a->len; pc++)
+                if (a->target[pc] == (int)i)
+                    return true;
+    return false;
+}
+
 static void
 emit_verdicts(struct guard_ebpf *a, enum guard_ebpf_kind kind, int ringbuf_fd)
 {
@@ -320,6 +335,8 @@ emit_verdicts(struct guard_ebpf *a, enum guard_ebpf_kind kind, int ringbuf_fd)
     emit_event(a, kind, ringbuf_fd);
     guard_ebpf_insn(a, BPF_ALU64 | BPF_MOV | BPF_K, R0, 0, 0, 0);
     guard_ebpf_insn(a, BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+    if (!referenced(a, "allow"))
+        return;
     guard_ebpf_label(a, "allow");
     guard_ebpf_insn(a, BPF_ALU64 | BPF_MOV | BPF_K, R0, 0, 0, 1);
     guard_ebpf_insn(a, BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
@@ -436,6 +453,66 @@ guard_egress_sock_allowed(int family, int sock_type, int proto)
     default:
         return 1;
     }
+}
+
+/* ---- static check ------------------------------------------------------------------ */
+
+int
+guard_ebpf_check(const struct bpf_insn *prog, unsigned n)
+{
+    if (n == 0 || n > GUARD_EBPF_MAX_INSNS)
+        return -EINVAL;
+    unsigned char *seen = calloc(n, 1);
+    unsigned *todo = calloc(n, sizeof(*todo));
+    int err = 0;
+    if (seen == NULL || todo == NULL) {
+        err = -ENOMEM;
+        goto out;
+    }
+    unsigned top = 0;
+    todo[top++] = 0;
+    seen[0] = 1;
+    while (top > 0 && err == 0) {
+        unsigned pc = todo[--top];
+        const struct bpf_insn *i = &prog[pc];
+        uint8_t cls = BPF_CLASS(i->code), op = BPF_OP(i->code);
+        long next[2] = {-1, -1};
+        if (cls == BPF_LD && i->code == (BPF_LD | BPF_DW | BPF_IMM)) {
+            if (pc + 1 >= n) {
+                err = -EFAULT;
+                break;
+            }
+            seen[pc + 1] = 1;
+            next[0] = (long)pc + 2;
+        } else if ((cls == BPF_JMP || cls == BPF_JMP32) && op == BPF_EXIT) {
+            continue;
+        } else if ((cls == BPF_JMP || cls == BPF_JMP32) && op != BPF_CALL) {
+            next[0] = (long)pc + 1 + i->off;
+            if (op != BPF_JA)
+                next[1] = (long)pc + 1;
+        } else {
+            next[0] = (long)pc + 1;
+        }
+        for (int k = 0; k < 2; k++) {
+            if (next[k] < 0 && k == 1)
+                continue;
+            if (next[k] < 0 || next[k] >= (long)n) {
+                err = next[k] == (long)n ? -EFAULT : -ERANGE;
+                break;
+            }
+            if (!seen[next[k]]) {
+                seen[next[k]] = 1;
+                todo[top++] = (unsigned)next[k];
+            }
+        }
+    }
+    for (unsigned pc = 0; err == 0 && pc < n; pc++)
+        if (!seen[pc])
+            err = -EINVAL;
+out:
+    free(seen);
+    free(todo);
+    return err;
 }
 
 /* ---- interpreter -------------------------------------------------------------------- */
@@ -650,4 +727,109 @@ guard_ebpf_run(const struct bpf_insn *prog, unsigned n, enum guard_ebpf_kind kin
         }
     }
     return -EFAULT;                      /* fell off the end */
+}
+
+/* ---- bpf(2) ---------------------------------------------------------------------------- */
+
+static int
+sys_bpf(int cmd, union bpf_attr *attr)
+{
+    long r = syscall(__NR_bpf, cmd, attr, sizeof(*attr));
+    return r < 0 ? -errno : (int)r;
+}
+
+int
+guard_ebpf_ringbuf_create(unsigned size)
+{
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.map_type = BPF_MAP_TYPE_RINGBUF;
+    attr.max_entries = size;
+    snprintf(attr.map_name, sizeof(attr.map_name), "sdkg_denials");
+    return sys_bpf(BPF_MAP_CREATE, &attr);
+}
+
+int
+guard_ebpf_prog_load(const struct bpf_insn *prog, unsigned n, unsigned prog_type,
+                     unsigned attach_type, const char *name, char *log, size_t log_len)
+{
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.prog_type = prog_type;
+    attr.expected_attach_type = attach_type;
+    attr.insns = (uint64_t)(uintptr_t)prog;
+    attr.insn_cnt = n;
+    attr.license = (uint64_t)(uintptr_t)"GPL";
+    snprintf(attr.prog_name, sizeof(attr.prog_name), "%s", name ? name : "");
+    int fd = sys_bpf(BPF_PROG_LOAD, &attr);
+    if (fd >= 0 || log == NULL || log_len < 2)
+        return fd;
+    int first = fd;
+    log[0] = 0;
+    attr.log_buf = (uint64_t)(uintptr_t)log;
+    attr.log_size = (uint32_t)(log_len > UINT32_MAX ? UINT32_MAX : log_len);
+    attr.log_level = 1;
+    fd = sys_bpf(BPF_PROG_LOAD, &attr);
+    if (fd >= 0) {                  /* loaded the second time: keep it */
+        log[0] = 0;
+        return fd;
+    }
+    log[log_len - 1] = 0;
+    return first;
+}
+
+int
+guard_ebpf_attach(int cgroup_fd, int prog_fd, unsigned attach_type, unsigned flags)
+{
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.target_fd = (uint32_t)cgroup_fd;
+    attr.attach_bpf_fd = (uint32_t)prog_fd;
+    attr.attach_type = attach_type;
+    attr.attach_flags = flags;
+    return sys_bpf(BPF_PROG_ATTACH, &attr);
+}
+
+int
+guard_ebpf_detach(int cgroup_fd, int prog_fd, unsigned attach_type)
+{
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.target_fd = (uint32_t)cgroup_fd;
+    attr.attach_bpf_fd = (uint32_t)prog_fd;
+    attr.attach_type = attach_type;
+    return sys_bpf(BPF_PROG_DETACH, &attr);
+}
+
+int
+guard_ebpf_query(int cgroup_fd, unsigned attach_type, uint32_t *ids, unsigned *n)
+{
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.query.target_fd = (uint32_t)cgroup_fd;
+    attr.query.attach_type = attach_type;
+    attr.query.prog_ids = (uint64_t)(uintptr_t)ids;
+    attr.query.prog_cnt = *n;
+    int r = sys_bpf(BPF_PROG_QUERY, &attr);
+    if (r < 0)
+        return r;
+    *n = attr.query.prog_cnt;
+    return 0;
+}
+
+int
+guard_ebpf_prog_id(int prog_fd, uint32_t *id)
+{
+    struct bpf_prog_info info;
+    union bpf_attr attr;
+    memset(&info, 0, sizeof(info));
+    memset(&attr, 0, sizeof(attr));
+    attr.info.bpf_fd = (uint32_t)prog_fd;
+    attr.info.info_len = sizeof(info);
+    attr.info.info = (uint64_t)(uintptr_t)&info;
+    int r = sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &attr);
+    if (r < 0)
+        return r;
+    *id = info.id;
+    return 0;
 }

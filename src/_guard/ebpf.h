@@ -86,6 +86,11 @@ int guard_egress_decide(const struct guard_egress_rule *rules, size_t n, int fam
                         int proto, const uint8_t addr[16], unsigned port);
 int guard_egress_sock_allowed(int family, int sock_type, int proto);
 
+/* What the kernel verifier checks first: every instruction reachable, every jump
+ * inside the program, no path falling off the end.  0, -EINVAL (unreachable),
+ * -ERANGE (jump out of range), -EFAULT (falls off the end). */
+int guard_ebpf_check(const struct bpf_insn *prog, unsigned n);
+
 /* The input of one simulated run. */
 struct guard_ebpf_ctx {
     int family;                 /* AF_INET / AF_INET6 */
@@ -103,5 +108,21 @@ struct guard_ebpf_ctx {
 int guard_ebpf_run(const struct bpf_insn *prog, unsigned n, enum guard_ebpf_kind kind,
                    const struct guard_ebpf_ctx *ctx, uint64_t *ret,
                    struct guard_ebpf_event *ev, unsigned *nev);
+
+/* ---- bpf(2): each returns an fd / 0, or -errno ----------------------------------- */
+
+/* A BPF_MAP_TYPE_RINGBUF of SIZE bytes (a power of two, at least a page). */
+int guard_ebpf_ringbuf_create(unsigned size);
+/* Loads PROG as PROG_TYPE for ATTACH_TYPE.  On failure LOG (if not NULL) receives the
+ * verifier's explanation (a second load with logging on). */
+int guard_ebpf_prog_load(const struct bpf_insn *prog, unsigned n, unsigned prog_type,
+                         unsigned attach_type, const char *name, char *log, size_t log_len);
+/* BPF_PROG_ATTACH / BPF_PROG_DETACH on a cgroup directory fd. */
+int guard_ebpf_attach(int cgroup_fd, int prog_fd, unsigned attach_type, unsigned flags);
+int guard_ebpf_detach(int cgroup_fd, int prog_fd, unsigned attach_type);
+/* The ids of the programs attached to CGROUP_FD for ATTACH_TYPE (at most *N; *N gets
+ * the count). */
+int guard_ebpf_query(int cgroup_fd, unsigned attach_type, uint32_t *ids, unsigned *n);
+int guard_ebpf_prog_id(int prog_fd, uint32_t *id);
 
 #endif

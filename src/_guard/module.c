@@ -24,6 +24,8 @@ guard_errno_error(int neg_errno, const char *context)
     return NULL;
 }
 
+extern PyMethodDef guard_egress_methods[];    /* py_egress.c */
+
 static int
 guard_exec(PyObject *module)
 {
@@ -38,7 +40,8 @@ guard_exec(PyObject *module)
         PyModule_AddFunctions(module, guard_audit_methods) < 0 ||
         PyModule_AddFunctions(module, guard_policy_methods) < 0 ||
         PyModule_AddFunctions(module, guard_landlock_methods) < 0 ||
-        PyModule_AddFunctions(module, guard_seccomp_methods) < 0)
+        PyModule_AddFunctions(module, guard_seccomp_methods) < 0 ||
+        PyModule_AddFunctions(module, guard_egress_methods) < 0)
         return -1;
     if (guard_audit_init(module) < 0)
         return -1;

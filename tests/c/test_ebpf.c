@@ -61,6 +61,7 @@ verdict(const struct guard_egress_rule *rules, size_t n, const char *addr, int p
     struct guard_ebpf a;
     guard_ebpf_init(&a);
     CHECK(guard_ebpf_build(&a, kind, rules, n, 7) == 0);
+    CHECK(guard_ebpf_check(a.insns, a.len) == 0);
     uint64_t ret = 99;
     struct guard_ebpf_event ev;
     unsigned nev = 0;
@@ -78,6 +79,7 @@ verdict(const struct guard_egress_rule *rules, size_t n, const char *addr, int p
     struct guard_ebpf b;
     guard_ebpf_init(&b);
     CHECK(guard_ebpf_build(&b, kind, rules, n, -1) == 0);
+    CHECK(guard_ebpf_check(b.insns, b.len) == 0);
     uint64_t ret2 = 99;
     CHECK(guard_ebpf_run(b.insns, b.len, kind, &c, &ret2, NULL, NULL) == 0);
     CHECK(ret2 == ret);
@@ -143,6 +145,41 @@ test_table_cases(void)
     CHECK(verdict(rules, 0, "::ffff:10.200.0.2", IPPROTO_TCP, 8080) == 0);
 }
 
+/* A table without rules of a family (or none at all) must still verify: the allow
+ * verdict nothing jumps to is left out (the verifier refuses unreachable code). */
+static void
+test_programs_without_rules_have_no_unreachable_code(void)
+{
+    struct guard_egress_rule v6only = rule("fd20::2", IPPROTO_TCP, 80, 80);
+    for (int kind = GUARD_EBPF_ADDR4; kind <= GUARD_EBPF_ADDR6; kind += 2) {
+        for (size_t n = 0; n < 2; n++) {
+            struct guard_ebpf a;
+            guard_ebpf_init(&a);
+            CHECK(guard_ebpf_build(&a, (enum guard_ebpf_kind)kind, &v6only, n, 5) == 0);
+            CHECK(guard_ebpf_check(a.insns, a.len) == 0);
+            guard_ebpf_free(&a);
+        }
+    }
+    CHECK(verdict(&v6only, 0, "10.0.0.1", IPPROTO_TCP, 80) == 0);
+    CHECK(verdict(&v6only, 1, "10.0.0.1", IPPROTO_TCP, 80) == 0);
+    CHECK(verdict(&v6only, 1, "fd20::2", IPPROTO_TCP, 80) == 1);
+    /* The check itself: unreachable code and a jump past the end are refused. */
+    struct guard_ebpf b;
+    guard_ebpf_init(&b);
+    guard_ebpf_insn(&b, BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0);
+    guard_ebpf_insn(&b, BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+    guard_ebpf_insn(&b, BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 1);
+    guard_ebpf_insn(&b, BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+    CHECK(guard_ebpf_check(b.insns, b.len) == -EINVAL);
+    b.insns[1].code = BPF_JMP | BPF_JA;
+    b.insns[1].off = 5;
+    CHECK(guard_ebpf_check(b.insns, b.len) == -ERANGE);
+    b.insns[1].off = 0;
+    b.len = 3;
+    CHECK(guard_ebpf_check(b.insns, b.len) == -EFAULT);
+    guard_ebpf_free(&b);
+}
+
 static void
 test_sock_create_refuses_raw_icmp_sctp_udplite_mptcp(void)
 {
@@ -163,6 +200,7 @@ test_sock_create_refuses_raw_icmp_sctp_udplite_mptcp(void)
     struct guard_ebpf a;
     guard_ebpf_init(&a);
     CHECK(guard_ebpf_build(&a, GUARD_EBPF_SOCK, NULL, 0, 3) == 0);
+    CHECK(guard_ebpf_check(a.insns, a.len) == 0);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct guard_ebpf_ctx c;
         memset(&c, 0, sizeof(c));
@@ -258,6 +296,7 @@ test_differential_random_tables(void)
             struct guard_ebpf a;
             guard_ebpf_init(&a);
             CHECK(guard_ebpf_build(&a, kind, rules, n, 4) == 0);
+            CHECK(guard_ebpf_check(a.insns, a.len) == 0);
             uint64_t ret = 99;
             unsigned nev = 0;
             struct guard_ebpf_event ev;
@@ -314,6 +353,7 @@ int
 main(void)
 {
     test_table_cases();
+    test_programs_without_rules_have_no_unreachable_code();
     test_sock_create_refuses_raw_icmp_sctp_udplite_mptcp();
     test_differential_random_tables();
     test_assembler_errors();

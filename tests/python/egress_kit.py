@@ -72,14 +72,16 @@ def dns_query(server, name="svc.test", timeout=1.0):
 
 def attempt(family, addr, timeout=2.0, proto=0):
     """connect(); returns [outcome, milliseconds]."""
-    s = socket.socket(family, socket.SOCK_STREAM, proto); s.settimeout(timeout)
     t = time.perf_counter()
+    s = None
     try:
+        s = socket.socket(family, socket.SOCK_STREAM, proto); s.settimeout(timeout)
         s.connect(addr); r = "ok"
     except OSError as e:
         r = errno.errorcode.get(e.errno, "timeout") if e.errno else "timeout"
     finally:
-        s.close()
+        if s is not None:
+            s.close()
     return [r, round((time.perf_counter() - t) * 1000, 3)]
 
 def udp_send(family, addr, connect_first=False):

@@ -94,7 +94,7 @@ def unprivileged(how):
             # The interpreter's stdlib may be unreadable to nobody (under /root):
             # load what the lazy imports need before dropping.
             import ctypes, encodings.ascii, encodings.latin_1, pwd, secrets, shutil, traceback
-            import sdk_guard.lockdown
+            import sdk_guard.lockdown, sdk_guard.egress._bpf, sdk_guard.egress._iptables
             if how == "nobody":
                 os.setgroups([]); os.setresgid(65534, 65534, 65534); os.setresuid(65534, 65534, 65534)
             else:
@@ -107,7 +107,11 @@ def unprivileged(how):
                                 ("inh", ctypes.c_uint32)]
                 h = H(0x20080522, 0); d = (D * 2)()
                 assert libc.capget(ctypes.byref(h), d) == 0
-                d[0].eff &= ~(1 << 12); d[0].perm &= ~(1 << 12)
+                # CAP_NET_ADMIN (12), plus CAP_SYS_ADMIN (21) and CAP_BPF (39) unless
+                # the case keeps them.
+                drop = [12] if how == "no_cap_net_admin" else [12, 21, 39]
+                for bit in drop:
+                    d[bit // 32].eff &= ~(1 << bit % 32); d[bit // 32].perm &= ~(1 << bit % 32)
                 assert libc.capset(ctypes.byref(h), d) == 0
             from sdk_guard.lockdown import probe
             r = {"probe": probe()["egress"]}
@@ -137,7 +141,7 @@ def unprivileged(how):
 """
 
 
-@pytest.mark.parametrize("how", ["nobody", "no_cap_net_admin"])
+@pytest.mark.parametrize("how", ["nobody", "no_net_sys_bpf_caps"])
 def test_unprivileged_supervisor_reports_none_with_exact_reasons_and_leaves_nothing(
         how: str) -> None:
     need_tool("nft")
@@ -160,6 +164,8 @@ OUT["rules"] = ruleset() + subprocess.run(["iptables-save"], capture_output=True
         assert "Operation not permitted" in reasons["nft"]
         assert "CAP_NET_ADMIN" in reasons["nft"]
         assert r["probe"]["backends"]["nft"]["reason"] == "needs CAP_NET_ADMIN"
+        assert "Operation not permitted" in reasons["bpf"] and "CAP_BPF" in reasons["bpf"]
+        assert "CAP_BPF" in r["probe"]["backends"]["bpf"]["reason"]
     assert reasons["iptables"] and reasons["bpf"]
     assert all(reason in rep["reason"] for reason in reasons.values())
     # Best effort: the worker still ran (the Python layer remains); require refuses.
@@ -169,6 +175,20 @@ OUT["rules"] = ruleset() + subprocess.run(["iptables-save"], capture_output=True
     assert r["raised"] and "egress required" in r["raised"]
     assert no_id(reasons["nft"]) in no_id(r["raised"])
     assert out["groups"] == [] and "sdk_guard" not in out["rules"]
+
+
+def test_cap_sys_admin_without_cap_net_admin_gets_the_bpf_backend() -> None:
+    """netfilter needs CAP_NET_ADMIN; cgroup BPF is satisfied by CAP_SYS_ADMIN."""
+    need_tool("nft")
+    out = run_netns(_UNPRIV + """
+OUT["r"] = unprivileged("no_cap_net_admin")
+OUT["groups"] = groups()
+""")
+    rep, probe = out["r"]["report"], out["r"]["probe"]
+    assert rep["egress"] == "bpf" and rep["scope"].startswith("cgroup")
+    assert "CAP_NET_ADMIN" in rep["backends"]["nft"]["reason"]
+    assert probe["backends"]["bpf"]["can_apply"] and not probe["backends"]["nft"]["can_apply"]
+    assert out["r"]["raised"] is None and out["groups"] == []
 
 
 def test_cli_egress_run_confines_the_command_and_cleanup_reports(tmp_path) -> None:

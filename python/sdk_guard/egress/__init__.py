@@ -69,7 +69,8 @@ def _backend(name: str) -> Any:
     if name == "iptables":
         from ._iptables import IptablesBackend
         return IptablesBackend()
-    raise BackendError("the bpf backend is not implemented in this version of sdk_guard")
+    from ._bpf import BpfBackend
+    return BpfBackend()
 
 
 class EgressReport:
@@ -173,8 +174,11 @@ def probe() -> dict[str, Any]:
         reason = tool or cg_reason or (None if have["CAP_NET_ADMIN"]
                                        else "needs CAP_NET_ADMIN")
         backends[name] = {"can_apply": reason is None, "reason": reason}
-    backends["bpf"] = {"can_apply": False,
-                       "reason": "the bpf backend is not implemented in this version"}
+    from ._bpf import BpfBackend
+    bpf = BpfBackend().available() or cg_reason or (
+        None if have["CAP_SYS_ADMIN"] or (have["CAP_BPF"] and have["CAP_NET_ADMIN"])
+        else "needs CAP_BPF and CAP_NET_ADMIN, or CAP_SYS_ADMIN")
+    backends["bpf"] = {"can_apply": bpf is None, "reason": bpf}
     can = [n for n, b in backends.items() if b["can_apply"]]
     return {"can_apply": bool(can), "backends": backends, "capabilities": have,
             "cgroup2": mount,
@@ -236,6 +240,7 @@ class Worker:
         self._reader: _nflog.Reader | None = None
         self._mark = 0
         self._stop = threading.Event()
+        self._wake = os.pipe()              # wakes the tamper thread at close()
         self._threads: list[threading.Thread] = []
         self._ctx: contextvars.Context | None = None
         self._lock = threading.Lock()
@@ -295,6 +300,7 @@ class Worker:
             "cgroup": self._group.path if self._group else None,
             "cgroup_level": self._group.level if self._group else None,
             "table": getattr(self._backend, "table", None) if active else None,
+            "scope": getattr(self._backend, "scope", None) if active else None,
             "self_test": self_test,
             "on_tamper": self.spec["on_tamper"],
             "worker": {"uid": worker_uid, "principal": self.principal,
@@ -339,18 +345,13 @@ class Worker:
             raise BackendError(f"cannot create {group.path}: {exc.strerror}{hint}") from None
         reader = None
         try:
-            reader = self._bind_nflog()
+            if getattr(backend, "uses_nflog", False):
+                reader = self._bind_nflog()
             self._mark = secrets.randbits(31) | 1
-            backend.apply(group, rules, reader.group, self._mark)
+            backend.apply(group, rules, reader.group if reader else 0, self._mark)
             try:
                 t = time.perf_counter()
-                self._canary(group)
-                moved = backend.canary_packets()
-                if moved < 1:
-                    raise BackendError(
-                        "self-test failed: a connect from inside the group did not move "
-                        "the canary counter (the cgroup match matches nothing); refusing "
-                        "to run the worker unconfined")
+                moved = self._self_test(group, backend)
                 result = {"canary": "passed", "canary_packets": moved,
                           "seconds": round(time.perf_counter() - t, 6)}
             except BaseException:
@@ -383,15 +384,30 @@ class Worker:
         raise BackendError(f"cannot bind an NFLOG group for denial events: "
                            f"{os.strerror(last.errno or 0)}{hint}")
 
-    def _canary(self, group: _cgroup.Group) -> None:
+    def _self_test(self, group: _cgroup.Group, backend: Any) -> int:
+        """Runs the canary inside GROUP; the backend's own counter must have moved."""
         fd = group.procs_fd
-        res = subprocess.run(
-            [sys.executable, "-S", "-I", "-c", _CANARY % (_SO_MARK, self._mark)],
-            preexec_fn=lambda: _join_and_drop(fd, None, False), capture_output=True,
-            timeout=10, check=False)
-        if res.returncode != 0:
-            raise BackendError("self-test failed: the canary inside the group "
-                               f"exited {res.returncode}: {res.stderr.decode()[-200:]}")
+        script = (backend.canary_script(self._mark) if hasattr(backend, "canary_script")
+                  else _CANARY % (_SO_MARK, self._mark))
+        proc = subprocess.Popen([sys.executable, "-S", "-I", "-c", script],
+                                preexec_fn=lambda: _join_and_drop(fd, None, False),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            _out, err = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise BackendError("self-test failed: the canary inside the group hung") from None
+        if proc.returncode != 0:
+            raise BackendError("self-test failed: the canary inside the group was not "
+                               f"refused (exit {proc.returncode}) {err.decode()[-200:]}")
+        moved = int(backend.canary_packets(proc.pid))
+        if moved < 1:
+            raise BackendError(
+                "self-test failed: the canary's refusal inside the group did not move the "
+                "backend's canary counter (the cgroup match matches nothing); refusing to "
+                "run the worker unconfined")
+        return moved
 
     def _spawn(self, uid_gid: tuple[int, int] | None) -> None:
         fd = self._group.procs_fd if self._group else -1
@@ -449,32 +465,54 @@ class Worker:
             self._threads.append(t)
 
     def _read_denials(self) -> None:
-        reader = self._reader
-        assert reader is not None
+        reader, backend = self._reader, self._backend
+        fd: Any = reader.sock if reader is not None else backend.fileno()
         while not self._stop.is_set():
-            r, _, _ = select.select([reader.sock], [], [], 0.2)
-            if not r:
+            r, _, _ = select.select([fd, self._wake[0]], [], [])
+            if fd not in r:
                 continue
-            try:
-                packets = reader.read()
-            except OSError:
+            if not self._read_once():
                 return
-            for p in packets:
-                if p.mark == self._mark:
-                    continue
-                self._emit_denial(p)
+
+    def _read_once(self) -> bool:
+        """Emits what is queued now; False when the source is gone."""
+        try:
+            if self._reader is not None:
+                for p in self._reader.read():
+                    if p.mark != self._mark:
+                        self._emit_denial(p)
+            else:
+                with self._lock:
+                    events = self._backend.read_events() if self._backend else []
+                for ev in events:
+                    self._emit_event(ev)
+        except (OSError, ValueError):
+            return False
+        return True
 
     def _drain(self) -> None:
-        """Emits the NFLOG messages still queued once the reader thread stopped."""
-        reader = self._reader
-        while reader is not None and select.select([reader.sock], [], [], 0)[0]:
-            try:
-                packets = reader.read()
-            except OSError:
-                return
-            for p in packets:
-                if p.mark != self._mark:
-                    self._emit_denial(p)
+        """Emits the denials still queued once the reader thread stopped."""
+        if self._reader is not None:
+            while select.select([self._reader.sock], [], [], 0)[0]:
+                if not self._read_once():
+                    return
+        elif self._backend is not None and hasattr(self._backend, "read_events"):
+            self._read_once()
+
+    def _emit_event(self, ev: Mapping[str, Any]) -> None:
+        """One ring-buffer record of the bpf backend (it knows the pid and tid)."""
+        with self._lock:
+            self.denials += 1
+        extra = {"backend": "bpf", "proto": ev["proto"], "source_pid": ev["pid"],
+                 "source_tid": ev["tid"], "worker_pid": self.pid,
+                 "cgroup": self._group.path if self._group else None}
+        if ev["dst"] is None:
+            extra["sock_type"] = ev.get("sock_type")
+            self._emit("net.socket", "deny", target=f"socket:{ev['proto']}", extra=extra)
+            return
+        host = f"[{ev['dst']}]" if ":" in ev["dst"] else ev["dst"]
+        extra.update(dst=ev["dst"], port=ev["port"])
+        self._emit("net.connect", "deny", target=f"{host}:{ev['port']}", extra=extra)
 
     def _emit_denial(self, p: _nflog.Packet) -> None:
         host = f"[{p.dst}]" if p.family == socket.AF_INET6 else p.dst
@@ -497,18 +535,16 @@ class Worker:
             events = None
         try:
             while not self._stop.is_set():
-                if events is not None:
-                    r, _, _ = select.select([events], [], [], self.tamper_interval)
-                    if r:
-                        try:
-                            events.recv(1 << 16)
-                        except OSError:
-                            pass
-                        time.sleep(0.02)       # let a batch of changes finish
-                else:
-                    self._stop.wait(self.tamper_interval)
+                fds: list[Any] = [self._wake[0]] + ([events] if events is not None else [])
+                r, _, _ = select.select(fds, [], [], self.tamper_interval)
                 if self._stop.is_set():
                     return
+                if events is not None and events in r:
+                    try:
+                        events.recv(1 << 16)
+                    except OSError:
+                        pass
+                    time.sleep(0.02)           # let a batch of changes finish
                 self.check_tamper()
         finally:
             if events is not None:
@@ -531,9 +567,7 @@ class Worker:
             if action == "reapply":
                 try:
                     self._backend.reapply()
-                    self._canary(self._group)  # type: ignore[arg-type]
-                    if self._backend.canary_packets() < 1:
-                        raise BackendError("self-test failed after re-applying")
+                    self._self_test(self._group, self._backend)  # type: ignore[arg-type]
                     outcome = "reapplied"
                 except (BackendError, OSError, subprocess.SubprocessError) as exc:
                     outcome = f"killed (re-apply failed: {exc})"
@@ -595,6 +629,7 @@ class Worker:
             except BackendError as exc:
                 final = {"error": str(exc)}
         self._stop.set()
+        os.write(self._wake[1], b"x")
         for t in self._threads:
             t.join(2.0)
         self._drain()
@@ -610,6 +645,8 @@ class Worker:
                 self._reader.close()
             if emptied:
                 self._group.remove()
+        for fd in self._wake:
+            os.close(fd)
         if self.report is not None:
             self.report._data["final"] = final
         return final

@@ -77,6 +77,8 @@ def restore_script(chain: str, group: Group, rules: Sequence[Rule], version: int
 
 class IptablesBackend:
     name = "iptables"
+    uses_nflog = True
+    scope = "this network namespace"
 
     def __init__(self) -> None:
         self.chain = ""
@@ -154,7 +156,7 @@ class IptablesBackend:
                 return int(line[1:].split(":", 1)[0])
         return 0
 
-    def canary_packets(self) -> int:
+    def canary_packets(self, pid: int | None = None) -> int:
         return self._counter(4, "--mark")
 
     def counters(self) -> dict[str, Any]:

@@ -106,6 +106,8 @@ def ruleset(table: str, group: Group, rules: Sequence[Rule], log_group: int,
 
 class NftBackend:
     name = "nft"
+    uses_nflog = True
+    scope = "this network namespace"
     #: What this backend enforces, for the report.
     guarantees = ("tcp", "udp", "every ip protocol (dropped unless allowed)",
                   "per network namespace")
@@ -152,7 +154,7 @@ class NftBackend:
                 return int(item["counter"].get("packets", 0))
         return 0
 
-    def canary_packets(self) -> int:
+    def canary_packets(self, pid: int | None = None) -> int:
         return self._counter("canary")
 
     def counters(self) -> dict[str, Any]:
