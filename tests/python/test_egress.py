@@ -227,3 +227,49 @@ def test_probe_egress_names_every_backend() -> None:
     for b in eg["backends"].values():
         assert b["can_apply"] == (b["reason"] is None)
     assert eg["can_apply"] == any(b["can_apply"] for b in eg["backends"].values())
+
+
+def test_bpf_programs_from_policy_rules_agree_with_the_reference_on_v4_v6_and_mapped() -> None:
+    """The Python side's rule tuples, through the C builder and interpreter."""
+    import ipaddress as ip
+    import random
+    import socket as so
+
+    from sdk_guard import _guard
+    from sdk_guard.egress._bpf import decode, rule_tuples
+
+    c = _guard.egress_bpf_constants()
+    rules, _, _ = compile_rules(parse_spec({
+        "connect": ["10.200.0.2:8080", "[fd20::2]:8080", "10.9.0.0/16:1-1024"],
+        "connect_udp": ["[::ffff:10.200.0.53]:53"]}))
+    tuples = rule_tuples(rules)
+    progs = {k: _guard.egress_bpf_build(c[k], tuples, 9) for k in ("KIND_ADDR4", "KIND_ADDR6")}
+    rng = random.Random(7)
+    hosts = ["10.200.0.2", "10.200.0.3", "10.9.255.1", "10.10.0.1", "10.200.0.53",
+             "fd20::2", "fd20::3", "::ffff:10.200.0.2", "::ffff:10.9.0.9", "::ffff:10.200.0.54"]
+    seen = {True: 0, False: 0}
+    for _ in range(400):
+        host = rng.choice(hosts)
+        proto = rng.choice([so.IPPROTO_TCP, so.IPPROTO_UDP])
+        port = rng.choice([53, 1, 1024, 1025, 8080, 8081])
+        addr = ip.ip_address(host)
+        v6 = addr.version == 6
+        packed = addr.packed + b"\0" * (16 - len(addr.packed))
+        kind = "KIND_ADDR6" if v6 else "KIND_ADDR4"
+        ret, event = _guard.egress_bpf_simulate(
+            progs[kind], c[kind], so.AF_INET6 if v6 else so.AF_INET,
+            so.SOCK_STREAM if proto == so.IPPROTO_TCP else so.SOCK_DGRAM, proto, packed, port,
+            (1234 << 32) | 1240)
+        want = _guard.egress_bpf_decide(tuples, 6 if v6 else 4, proto, packed, port)
+        assert bool(ret) == want, (host, proto, port)
+        seen[want] += 1
+        if not ret:
+            ev = decode(event, c["EVENT_ADDR_OFFSET"])
+            assert (ev["pid"], ev["tid"], ev["port"]) == (1234, 1240, port)
+            assert ip.ip_address(ev["dst"]) == addr
+    assert seen[True] > 20 and seen[False] > 20
+    # Mapped destinations follow the v4 rules exactly.
+    assert _guard.egress_bpf_decide(tuples, 6, so.IPPROTO_UDP,
+                                    ip.ip_address("::ffff:10.200.0.53").packed, 53)
+    assert not _guard.egress_bpf_decide(tuples, 6, so.IPPROTO_TCP,
+                                        ip.ip_address("::ffff:10.200.0.53").packed, 53)
