@@ -1,16 +1,12 @@
 """[egress] policy section, rule compilation, honest reports without privileges, CLI."""
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import re
-import subprocess
-import sys
 
 import pytest
-
-from egress_kit import PYPATH, need_tool, run_netns
+from egress_kit import need_tool, run_netns
 from sdk_guard import PolicyError
 from sdk_guard.egress import _nft
 from sdk_guard.egress._spec import compile_rules, parse_spec, spec_from_policy

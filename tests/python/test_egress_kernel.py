@@ -7,7 +7,6 @@ addresses inside that namespace are ever contacted.
 from __future__ import annotations
 
 import pytest
-
 from egress_kit import need_tool, run_netns
 
 BACKENDS = ["nft", "iptables", "bpf"]

@@ -30,19 +30,27 @@ import os
 import pwd
 import secrets
 import select
+import shutil
 import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Self
 
 from .. import audit
 from ..errors import GuardError
 from . import _cgroup, _nflog
 from ._nft import BackendError, NftBackend
-from ._spec import BACKENDS, Rule, compile_rules, describe_rules, parse_spec, spec_from_policy
+from ._spec import (
+    BACKENDS,
+    Rule,
+    compile_rules,
+    describe_rules,
+    parse_spec,
+    spec_from_policy,
+)
 
 __all__ = ["EgressReport", "Worker", "cleanup", "parse_config", "parse_spec", "probe"]
 
@@ -103,10 +111,36 @@ def _who(user: str | int | None) -> tuple[int, int] | None:
     return ent.pw_uid, ent.pw_gid
 
 
-def _join_and_drop(procs_fd: int, ids: tuple[int, int] | None, nnp: bool) -> None:
-    """Runs in the child between fork and exec: join the group, then drop to the
-    worker's uid/gid (and capabilities with them), then no_new_privs."""
-    os.write(procs_fd, b"0")
+# The child joins the group and drops privileges in programs it execs, not in Python
+# code between fork and exec (a preexec_fn can deadlock when the supervisor has other
+# threads): sh writes its own pid into cgroup.procs and execs setpriv, which drops to
+# the worker's uid/gid with no supplementary groups, no capabilities and no_new_privs,
+# then execs the worker.  The pid never changes, so Popen's pid is the worker's.
+_JOIN = 'echo 0 > "$0" && exec "$@"'
+
+
+def _trampoline(procs: str | None, ids: tuple[int, int] | None, nnp: bool) -> list[str]:
+    """The argv prefix that joins PROCS (a cgroup.procs path) and drops to IDS."""
+    out: list[str] = []
+    if procs is not None:
+        out = ["/bin/sh", "-c", _JOIN, procs]
+    if ids is not None or nnp:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            raise GuardError("setpriv (util-linux) is needed to start the worker as "
+                             "another user or with no_new_privs; install util-linux")
+        out.append(setpriv)
+        if ids is not None:
+            out += [f"--reuid={ids[0]}", f"--regid={ids[1]}", "--clear-groups",
+                    "--inh-caps=-all", "--bounding-set=-all"]
+        if nnp:
+            out.append("--no-new-privs")
+        out.append("--")
+    return out
+
+
+def _drop_in_process(ids: tuple[int, int] | None, nnp: bool) -> None:
+    """For target= workers (a forked copy of the supervisor): the same drop, in-process."""
     if ids is not None:
         os.setgroups([])
         os.setresgid(ids[1], ids[1], ids[1])
@@ -168,7 +202,6 @@ def probe() -> dict[str, Any]:
             cg_reason = f"no write access to {target} (cannot create the worker's group)"
     backends: dict[str, dict[str, Any]] = {}
     nft = NftBackend().available()
-    import shutil
     ipt = None if shutil.which("iptables") else "iptables not found on PATH"
     for name, tool in (("nft", nft), ("iptables", ipt)):
         reason = tool or cg_reason or (None if have["CAP_NET_ADMIN"]
@@ -254,11 +287,11 @@ class Worker:
             raise GuardError("Worker.start() was already called")
         self._ctx = contextvars.copy_context()
         t0 = time.perf_counter()
-        stale = {"tables": [], "chains": [], "groups": []}
+        stale: dict[str, list[str]] = {"tables": [], "chains": [], "groups": []}
         try:
             stale = cleanup()
         except (OSError, BackendError) as exc:
-            stale["error"] = [str(exc)]   # type: ignore[assignment]
+            stale["error"] = [str(exc)]
         rules, pinned, unresolved = compile_rules(
             self.spec, self._resolve) if self._resolve else compile_rules(self.spec)
         order = list(BACKENDS) if self.spec["backend"] == "auto" else [self.spec["backend"]]
@@ -386,11 +419,10 @@ class Worker:
 
     def _self_test(self, group: _cgroup.Group, backend: Any) -> int:
         """Runs the canary inside GROUP; the backend's own counter must have moved."""
-        fd = group.procs_fd
         script = (backend.canary_script(self._mark) if hasattr(backend, "canary_script")
                   else _CANARY % (_SO_MARK, self._mark))
-        proc = subprocess.Popen([sys.executable, "-S", "-I", "-c", script],
-                                preexec_fn=lambda: _join_and_drop(fd, None, False),
+        proc = subprocess.Popen(_trampoline(group.procs, None, False)
+                                + [sys.executable, "-S", "-I", "-c", script],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             _out, err = proc.communicate(timeout=10)
@@ -410,22 +442,19 @@ class Worker:
         return moved
 
     def _spawn(self, uid_gid: tuple[int, int] | None) -> None:
-        fd = self._group.procs_fd if self._group else -1
         nnp = self.no_new_privs
-
-        def setup() -> None:
-            if fd >= 0:
-                _join_and_drop(fd, uid_gid, nnp)
-            else:
-                if uid_gid is not None:
-                    os.setgroups([])
-                    os.setresgid(uid_gid[1], uid_gid[1], uid_gid[1])
-                    os.setresuid(uid_gid[0], uid_gid[0], uid_gid[0])
-
         if self.argv is not None:
-            self._proc = subprocess.Popen(self.argv, preexec_fn=setup, **self._popen_kw)
+            prefix = _trampoline(self._group.procs if self._group else None, uid_gid, nnp)
+            self._proc = subprocess.Popen(prefix + self.argv, **self._popen_kw)
             self.pid = self._proc.pid
             return
+        procs_fd = self._group.procs_fd if self._group else -1
+
+        def setup() -> None:
+            if procs_fd >= 0:
+                os.write(procs_fd, b"0")
+            _drop_in_process(uid_gid, nnp)
+
         pid = os.fork()
         if pid == 0:
             code = 1
@@ -438,7 +467,7 @@ class Worker:
                 code = 0
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else 1
-            except BaseException:
+            except BaseException:  # noqa: BLE001 - the forked child must always _exit
                 import traceback
                 traceback.print_exc()
             finally:
@@ -651,7 +680,7 @@ class Worker:
             self.report._data["final"] = final
         return final
 
-    def __enter__(self) -> Worker:
+    def __enter__(self) -> Self:
         if self.report is None:
             self.start()
         return self

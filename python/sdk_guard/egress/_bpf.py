@@ -40,7 +40,7 @@ def _constants() -> dict[str, int]:
 
 
 def rule_tuples(rules: Sequence[Rule]) -> list[tuple[int, int, int, bytes, int, int]]:
-    out = []
+    out: list[tuple[int, int, int, bytes, int, int]] = []
     for r in rules:
         packed = r.net.network_address.packed
         out.append((r.net.version, _PROTO_NUM[r.proto], r.net.prefixlen,

@@ -56,6 +56,7 @@ class Group:
         self.rel = f"{PARENT}/{group_id}"           # relative to the cgroup2 root
         self.path = os.path.join(mount, self.rel)
         self.level = self.rel.count("/") + 1        # depth below the cgroup2 root
+        self.procs = os.path.join(self.path, "cgroup.procs")
         self.procs_fd = -1
 
     def create(self) -> None:

@@ -63,11 +63,11 @@ def _rule_line(chain: str, r: Rule) -> str:
 def restore_script(chain: str, group: Group, rules: Sequence[Rule], version: int,
                    log_group: int, canary_mark: int) -> str:
     lines = ["*filter", f":{chain} - [0:0]",
-             f"-A {chain} -p tcp -m mark --mark {canary_mark:#x} "
-             "-j REJECT --reject-with tcp-reset"]
+             (f"-A {chain} -p tcp -m mark --mark {canary_mark:#x} "
+             "-j REJECT --reject-with tcp-reset")]
     lines += [_rule_line(chain, r) for r in rules if r.net.version == version]
-    lines += [f"-A {chain} -j NFLOG --nflog-group {log_group} --nflog-threshold 1 "
-              "--nflog-size 128",
+    lines += [(f"-A {chain} -j NFLOG --nflog-group {log_group} --nflog-threshold 1 "
+              "--nflog-size 128"),
               f"-A {chain} -p tcp -j REJECT --reject-with tcp-reset",
               f"-A {chain} -j DROP",
               f"-I OUTPUT 1 -m cgroup --path {group.rel} -j {chain}",
@@ -187,7 +187,7 @@ class IptablesBackend:
                 save = _run([_tool(v, "-save"), "-t", "filter"])
             except BackendError:
                 continue
-            for m in re.finditer(r"^:(" + PREFIX + r"(\d+)_[0-9a-f]+) ", save, re.M):
+            for m in re.finditer(r"^:(" + PREFIX + r"(\d+)_[0-9a-f]+) ", save, re.MULTILINE):
                 if not supervisor_alive(f"{m.group(2)}-x"):
                     found.add(m.group(1))
         return sorted(found)

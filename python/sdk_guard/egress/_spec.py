@@ -188,9 +188,9 @@ def compile_rules(spec: Mapping[str, Any], resolve: Resolver = _resolve
                 net = ipaddress.ip_network(f"{net.network_address.ipv4_mapped}/"
                                            f"{net.prefixlen - 96}")
             for proto in protos:
-                key = (net, proto, lo, hi)
-                if key not in seen:
-                    seen.add(key)
+                ident = (net, proto, lo, hi)
+                if ident not in seen:
+                    seen.add(ident)
                     rules.append(Rule(net, proto, lo, hi, src))
     return rules, pinned, unresolved
 
