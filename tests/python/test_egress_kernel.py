@@ -99,7 +99,7 @@ def test_worker_udp_sendto_and_connect_send_are_denied_and_dns_only_to_resolver(
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_worker_raw_icmp_and_mptcp_are_refused(backend: str) -> None:
+def test_worker_raw_icmp_fastopen_and_mptcp_are_refused(backend: str) -> None:
     _need(backend)
     out = run_netns(f"""
     tcp_server(8080); tcp_server(8081)
@@ -119,10 +119,18 @@ def test_worker_raw_icmp_and_mptcp_are_refused(backend: str) -> None:
             r["icmp"] = "sent"
         except OSError as e:
             r["icmp"] = errno.errorcode[e.errno]
+        # TCP Fast Open connects inside sendto(): the hooks still see it.
+        for name, fam, dst in (("tfo", socket.AF_INET, ("10.200.0.2", 8081)),
+                               ("tfo_mapped", socket.AF_INET6, ("::ffff:10.200.0.2", 8081))):
+            s = socket.socket(fam)
+            try:
+                s.sendto(b"GET", socket.MSG_FASTOPEN, dst); r[name] = "sent"
+            except OSError as e:
+                r[name] = errno.errorcode[e.errno]
         r["mptcp_denied"] = attempt(socket.AF_INET, ("10.200.0.2", 8081), proto=262)
         r["mptcp_allowed"] = attempt(socket.AF_INET, ("10.200.0.2", 8080), proto=262)
         open("/tmp/egress-test-%d.json" % os.getppid(), "w").write(json.dumps(r))
-    sh("sysctl -qw net.ipv4.ping_group_range='0 2147483647'")
+    sh("sysctl -qw net.ipv4.ping_group_range='0 2147483647' net.ipv4.tcp_fastopen=3")
     w = egress.Worker(spec={{"backend": "{backend}", "connect": ["10.200.0.2:8080"]}},
                       target=job)
     OUT["report"] = w.start().as_dict()
@@ -133,6 +141,7 @@ def test_worker_raw_icmp_and_mptcp_are_refused(backend: str) -> None:
     r = out["r"]
     assert r["raw"] == "EPERM" and r["packet"] == "EPERM"
     assert r["icmp"] == "EPERM"
+    assert r["tfo"] == DENY[backend] and r["tfo_mapped"] == DENY[backend]
     if r["mptcp_allowed"][0] in ("ENOPROTOOPT", "EPROTONOSUPPORT"):
         pytest.skip("MPTCP is not enabled on this kernel")
     if backend == "bpf":            # sock_create refuses MPTCP sockets altogether
@@ -382,3 +391,37 @@ def test_flushed_ruleset_is_detected_and_reapplied_or_worker_killed(
         assert out["after"] == "111" and out["table_back"]
     else:
         assert out["events"][0]["action"] == "killed" and out["rc"] == -9
+
+
+def test_detached_bpf_program_is_detected_and_reattached() -> None:
+    out = run_netns('''
+    tcp_server(8081)
+    from sdk_guard import _guard
+    PROG = (
+        "import socket, sys\\n"
+        "for line in sys.stdin:\\n"
+        "    s = socket.socket(); s.settimeout(2)\\n"
+        "    print(s.connect_ex(('10.200.0.2', 8081)), flush=True)\\n")
+    w = egress.Worker(spec={"backend": "bpf", "connect": [], "on_tamper": "reapply"},
+                      argv=[WORKER_PY, "-c", PROG], stdin=subprocess.PIPE,
+                      stdout=subprocess.PIPE, tamper_interval=0.2)
+    w.start()
+    def ask():
+        w._proc.stdin.write(b"go\\n"); w._proc.stdin.flush()
+        return w._proc.stdout.readline().decode().strip()
+    OUT["before"] = ask()
+    b = w._backend
+    fd, attach, pid = b._progs[0]                      # connect4, as another root could
+    _guard.egress_bpf_detach(b._cg_fd, fd, attach)
+    deadline = time.time() + 5
+    while not w.tamper_events and time.time() < deadline:
+        time.sleep(0.02)
+    OUT["events"] = list(w.tamper_events)
+    OUT["after"] = ask()
+    w.close()
+    OUT["records"] = egress_records("egress.tamper")
+    ''')
+    assert out["before"] == "1"
+    assert out["events"] and "detached" in out["events"][0]["what"]
+    assert out["events"][0]["action"] == "reapplied" and out["after"] == "1"
+    assert out["records"] and out["records"][0]["action"] == "reapplied"
