@@ -94,11 +94,12 @@ class EgressReport:
 
     @property
     def active(self) -> bool:
-        return self._data["egress"] != "none"
+        return bool(self._data["egress"] != "none")
 
     def as_dict(self) -> dict[str, Any]:
         import json
-        return json.loads(json.dumps(self._data))
+        copied: dict[str, Any] = json.loads(json.dumps(self._data))
+        return copied
 
     def __repr__(self) -> str:
         return f"<EgressReport egress={self.backend}>"
@@ -586,7 +587,7 @@ class Worker:
             if self._backend is None or self._closed:
                 return None
             try:
-                what = self._backend.intact()
+                what: str | None = self._backend.intact()
             except BackendError as exc:
                 what = str(exc)
             if what is None:

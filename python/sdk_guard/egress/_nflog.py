@@ -142,7 +142,9 @@ def _packet(family: int, attrs: dict[int, bytes]) -> Packet | None:
         return None
     if proto in (6, 17, 132, 136) and len(l4) >= 4:
         port = struct.unpack_from(">H", l4, 2)[0]
-    u32 = (lambda k: struct.unpack(">I", attrs[k][:4])[0] if len(attrs.get(k, b"")) >= 4
-           else None)
+    def u32(kind: int) -> int | None:
+        raw = attrs.get(kind, b"")
+        return int(struct.unpack(">I", raw[:4])[0]) if len(raw) >= 4 else None
+
     return Packet(family, dst, _PROTO.get(proto, str(proto)), port, u32(_A_MARK) or 0,
                   u32(_A_UID), u32(_A_GID))
