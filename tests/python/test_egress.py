@@ -269,3 +269,11 @@ def test_bpf_programs_from_policy_rules_agree_with_the_reference_on_v4_v6_and_ma
                                     ip.ip_address("::ffff:10.200.0.53").packed, 53)
     assert not _guard.egress_bpf_decide(tuples, 6, so.IPPROTO_TCP,
                                         ip.ip_address("::ffff:10.200.0.53").packed, 53)
+
+
+def test_missing_worker_program_is_refused_before_any_rule_is_applied() -> None:
+    from sdk_guard import egress
+    w = egress.Worker(spec={"connect": []}, argv=["no-such-program-sdk-guard"])
+    with pytest.raises(FileNotFoundError):
+        w.start()
+    assert w.report is None

@@ -287,6 +287,12 @@ class Worker:
         if self.report is not None:
             raise GuardError("Worker.start() was already called")
         self._ctx = contextvars.copy_context()
+        if self.argv is not None and ("/" not in self.argv[0]
+                                      or self._popen_kw["cwd"] is None):
+            env = self._popen_kw["env"]
+            path = env.get("PATH") if env is not None else os.environ.get("PATH")
+            if shutil.which(self.argv[0], path=path) is None:
+                raise FileNotFoundError(2, "worker program not found", self.argv[0])
         t0 = time.perf_counter()
         stale: dict[str, list[str]] = {"tables": [], "chains": [], "groups": []}
         try:
@@ -351,7 +357,11 @@ class Worker:
         if active is None and "egress" in self.require:
             raise GuardError("egress required but no backend can enforce it: "
                              + data["reason"])
-        self._spawn(uid_gid)
+        try:
+            self._spawn(uid_gid)
+        except BaseException:
+            self.close()              # no rules or group outlive a worker that never ran
+            raise
         self.report._data["worker"]["pid"] = self.pid
         if active:
             self._start_threads()
