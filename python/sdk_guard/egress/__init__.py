@@ -204,6 +204,9 @@ def probe() -> dict[str, Any]:
     backends: dict[str, dict[str, Any]] = {}
     nft = NftBackend().available()
     ipt = None if shutil.which("iptables") else "iptables not found on PATH"
+    if nft is None and mount is not None and not (
+            mount == "/sys/fs/cgroup" or mount.startswith("/sys/fs/cgroup/")):
+        nft = f"cgroup2 is mounted at {mount}; nft resolves cgroup paths under /sys/fs/cgroup"
     for name, tool in (("nft", nft), ("iptables", ipt)):
         reason = tool or cg_reason or (None if have["CAP_NET_ADMIN"]
                                        else "needs CAP_NET_ADMIN")
@@ -679,12 +682,17 @@ class Worker:
                 self.returncode = self._proc.wait()
             elif self.pid is not None and self.returncode is None:
                 self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
-            if self._backend is not None:
-                self._backend.remove()
             if self._reader is not None:
                 self._reader.close()
             if emptied:
+                if self._backend is not None:
+                    self._backend.remove()
                 self._group.remove()
+            else:
+                # Something survived cgroup.kill: the rules stay, so it stays confined;
+                # egress.cleanup() removes both once the group is empty.
+                final["error"] = (f"{self._group.path} still populated after cgroup.kill; "
+                                  "rules left in place")
         for fd in self._wake:
             os.close(fd)
         if self.report is not None:
