@@ -396,15 +396,15 @@ class Worker:
                 reader = self._bind_nflog()
             self._mark = secrets.randbits(31) | 1
             backend.apply(group, rules, reader.group if reader else 0, self._mark)
-            try:
-                t = time.perf_counter()
-                moved = self._self_test(group, backend)
-                result = {"canary": "passed", "canary_packets": moved,
-                          "seconds": round(time.perf_counter() - t, 6)}
-            except BaseException:
-                backend.remove()
-                raise
+            t = time.perf_counter()
+            moved = self._self_test(group, backend)
+            result = {"canary": "passed", "canary_packets": moved,
+                      "seconds": round(time.perf_counter() - t, 6)}
         except BaseException as exc:
+            try:
+                backend.remove()           # idempotent: also undoes a partial apply
+            except (BackendError, OSError):
+                pass
             if reader is not None:
                 reader.close()
             group.kill(1.0)
