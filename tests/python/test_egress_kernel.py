@@ -425,3 +425,26 @@ def test_detached_bpf_program_is_detected_and_reattached() -> None:
     assert out["events"] and "detached" in out["events"][0]["what"]
     assert out["events"][0]["action"] == "reapplied" and out["after"] == "1"
     assert out["records"] and out["records"][0]["action"] == "reapplied"
+
+
+def test_names_are_resolved_once_and_pinned_and_a_root_worker_is_warned_about() -> None:
+    need_tool("nft")
+    out = run_netns('''
+    tcp_server(8080)
+    def job():
+        r = {"name_v4": attempt(socket.AF_INET, ("127.0.0.1", 8080)),
+             "other_port": attempt(socket.AF_INET, ("127.0.0.1", 8081))}
+        open("/tmp/egress-test-%d.json" % os.getppid(), "w").write(json.dumps(r))
+    w = egress.Worker(spec={"backend": "nft", "connect": ["localhost:8080"]}, target=job,
+                      user=None)
+    OUT["report"] = w.start().as_dict()
+    w.wait(30)
+    p = "/tmp/egress-test-%d.json" % os.getpid()
+    OUT["r"] = json.load(open(p)); os.unlink(p)
+    ''')
+    rep, r = out["report"], out["r"]
+    assert "127.0.0.1" in rep["pinned"]["localhost"]
+    assert {"rule": "tcp:127.0.0.1:8080", "source": "egress.connect[0]"} in rep["rules"]
+    assert r["name_v4"][0] == "ok" and r["other_port"][0] == "ECONNREFUSED"
+    assert rep["worker"]["uid"] == 0
+    assert any("uid 0" in w for w in rep["warnings"])
