@@ -37,7 +37,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Self
+from typing import Any, Protocol, Self, cast
 
 from .. import audit
 from ..errors import GuardError
@@ -71,7 +71,36 @@ _CANARY = (
     "sys.exit(3)\n")
 
 
-def _backend(name: str) -> Any:
+class Backend(Protocol):
+    """What the Worker needs of a backend (``_nft``, ``_iptables``, ``_bpf``).  A
+    backend with ``uses_nflog`` gets its denials from NFLOG; otherwise it offers
+    ``fileno()`` and ``read_events()``.  ``canary_script(mark)`` replaces the default
+    marked-connect canary.  Every failure is ``BackendError`` with the exact reason."""
+
+    name: str
+    scope: str
+    uses_nflog: bool
+
+    @property
+    def table(self) -> str: ...
+    def available(self) -> str | None: ...
+    def apply(self, group: _cgroup.Group, rules: Sequence[Rule], log_group: int,
+              canary_mark: int) -> None: ...
+    def reapply(self) -> None: ...
+    def intact(self) -> str | None: ...
+    def canary_packets(self, pid: int | None = None) -> int: ...
+    def counters(self) -> dict[str, Any]: ...
+    def remove(self) -> None: ...
+
+
+class EventBackend(Backend, Protocol):
+    """A backend that reports denials itself (bpf: a ring buffer)."""
+
+    def fileno(self) -> int: ...
+    def read_events(self) -> list[dict[str, Any]]: ...
+
+
+def _backend(name: str) -> Backend:
     if name == "nft":
         return NftBackend()
     if name == "iptables":
@@ -273,7 +302,7 @@ class Worker:
         self.tamper_events: list[dict[str, Any]] = []
         self._proc: subprocess.Popen[bytes] | None = None
         self._group: _cgroup.Group | None = None
-        self._backend: Any = None
+        self._backend: Backend | None = None
         self._reader: _nflog.Reader | None = None
         self._mark = 0
         self._stop = threading.Event()
@@ -508,8 +537,9 @@ class Worker:
             self._threads.append(t)
 
     def _read_denials(self) -> None:
-        reader, backend = self._reader, self._backend
-        fd: Any = reader.sock if reader is not None else backend.fileno()
+        reader = self._reader
+        fd: Any = (reader.sock if reader is not None
+                   else cast(EventBackend, self._backend).fileno())
         while not self._stop.is_set():
             r, _, _ = select.select([fd, self._wake[0]], [], [])
             if fd not in r:
@@ -526,7 +556,8 @@ class Worker:
                         self._emit_denial(p)
             else:
                 with self._lock:
-                    events = self._backend.read_events() if self._backend else []
+                    events = (cast(EventBackend, self._backend).read_events()
+                              if self._backend else [])
                 for ev in events:
                     self._emit_event(ev)
         except (OSError, ValueError):
