@@ -1,9 +1,11 @@
 /* py_egress.c - Python bindings for the eBPF egress unit (sdk_guard.egress._bpf drives
  * them).  Rules arrive as tuples (family, proto, prefixlen, addr16, lo, hi); programs
  * leave as bytes of struct bpf_insn.  Errors become OSError via guard_errno_error(),
- * a verifier refusal carrying the verifier's log. */
-#include "guard.h"
+ * a verifier refusal carrying the verifier's log.  What changes the kernel (load,
+ * attach, detach, ring buffer) is host-only: in a supervisor that also hosts
+ * extensions, an extension must not detach a worker's programs. */
 #include "ebpf.h"
+#include "gate.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -266,27 +268,36 @@ egress_bpf_constants(PyObject *self, PyObject *unused)
         "EVENT_ADDR_OFFSET", (Py_ssize_t)offsetof(struct guard_ebpf_event, addr));
 }
 
-PyMethodDef guard_egress_methods[] = {
-    {"egress_bpf_build", egress_bpf_build, METH_VARARGS,
-     "egress_bpf_build(kind, rules, ringbuf_fd) -> program bytes"},
-    {"egress_bpf_simulate", egress_bpf_simulate, METH_VARARGS,
-     "egress_bpf_simulate(prog, kind, family, sock_type, proto, addr16, port, pid_tgid) "
-     "-> (r0, event bytes | None)"},
-    {"egress_bpf_decide", egress_bpf_decide, METH_VARARGS,
-     "egress_bpf_decide(rules, family, proto, addr16, port) -> bool (reference)"},
-    {"egress_bpf_ringbuf", egress_bpf_ringbuf, METH_VARARGS,
-     "egress_bpf_ringbuf(size) -> map fd"},
-    {"egress_bpf_load", egress_bpf_load, METH_VARARGS,
-     "egress_bpf_load(prog, prog_type, attach_type, name) -> prog fd"},
-    {"egress_bpf_attach", egress_bpf_attach, METH_VARARGS,
-     "egress_bpf_attach(cgroup_fd, prog_fd, attach_type, flags)"},
-    {"egress_bpf_detach", egress_bpf_detach, METH_VARARGS,
-     "egress_bpf_detach(cgroup_fd, prog_fd, attach_type)"},
-    {"egress_bpf_query", egress_bpf_query, METH_VARARGS,
-     "egress_bpf_query(cgroup_fd, attach_type) -> [prog id]"},
-    {"egress_bpf_prog_id", egress_bpf_prog_id, METH_VARARGS,
-     "egress_bpf_prog_id(prog_fd) -> id"},
-    {"egress_bpf_constants", egress_bpf_constants, METH_NOARGS,
-     "egress_bpf_constants() -> dict"},
-    {NULL, NULL, 0, NULL},
+const guard_method guard_egress_methods[] = {
+    {{"egress_bpf_build", egress_bpf_build, METH_VARARGS,
+      "egress_bpf_build(kind, rules, ringbuf_fd, /)\n--\n\n"
+      "The program of KIND over RULES, as bytes of struct bpf_insn."}, GUARD_OPEN},
+    {{"egress_bpf_simulate", egress_bpf_simulate, METH_VARARGS,
+      "egress_bpf_simulate(prog, kind, family, sock_type, proto, addr, port, pid_tgid, /)\n"
+      "--\n\nRun PROG in the interpreter: (r0, event bytes or None)."}, GUARD_OPEN},
+    {{"egress_bpf_decide", egress_bpf_decide, METH_VARARGS,
+      "egress_bpf_decide(rules, family, proto, addr, port, /)\n--\n\n"
+      "The reference decision the programs must agree with."}, GUARD_OPEN},
+    {{"egress_bpf_ringbuf", egress_bpf_ringbuf, METH_VARARGS,
+      "egress_bpf_ringbuf(size, /)\n--\n\nA BPF ring buffer map; returns its fd."},
+     GUARD_HOST_ONLY},
+    {{"egress_bpf_load", egress_bpf_load, METH_VARARGS,
+      "egress_bpf_load(prog, prog_type, attach_type, name, /)\n--\n\n"
+      "Load PROG; returns its fd (OSError with the verifier's log)."}, GUARD_HOST_ONLY},
+    {{"egress_bpf_attach", egress_bpf_attach, METH_VARARGS,
+      "egress_bpf_attach(cgroup_fd, prog_fd, attach_type, flags, /)\n--\n\n"
+      "BPF_PROG_ATTACH to a cgroup."}, GUARD_HOST_ONLY},
+    {{"egress_bpf_detach", egress_bpf_detach, METH_VARARGS,
+      "egress_bpf_detach(cgroup_fd, prog_fd, attach_type, /)\n--\n\n"
+      "BPF_PROG_DETACH from a cgroup."}, GUARD_HOST_ONLY},
+    {{"egress_bpf_query", egress_bpf_query, METH_VARARGS,
+      "egress_bpf_query(cgroup_fd, attach_type, /)\n--\n\n"
+      "Ids of the programs attached to a cgroup."}, GUARD_OPEN},
+    {{"egress_bpf_prog_id", egress_bpf_prog_id, METH_VARARGS,
+      "egress_bpf_prog_id(prog_fd, /)\n--\n\nThe kernel's id of a loaded program."},
+     GUARD_OPEN},
+    {{"egress_bpf_constants", egress_bpf_constants, METH_NOARGS,
+      "egress_bpf_constants()\n--\n\nThe kernel constants sdk_guard.egress needs."},
+     GUARD_OPEN},
+    {{NULL, NULL, 0, NULL}, GUARD_OPEN},
 };
