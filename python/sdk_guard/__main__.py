@@ -7,7 +7,7 @@ import sys
 
 # Each subcommand lives in sdk_guard._cli_<name> and provides
 # register(subparsers) -> None; the parser it adds sets func(args) -> int.
-COMMANDS = ("check", "version", "probe", "explain", "audit", "media")
+COMMANDS = ("check", "version", "probe", "explain", "audit", "media", "egress")
 
 
 def build_parser() -> argparse.ArgumentParser:
