@@ -127,7 +127,8 @@ _EXT_PLUGIN = ("distribution", "required")
 _EXT_KEYS = _EXT_STRINGS + _EXT_LISTS + tuple(_EXT_BOOLS) + _EXT_PLUGIN
 _EXT_GROUPS = ("imports", "fs", "net", "process")
 
-_TOP_KEYS = ("version", "guard", "host", "extensions", "lockdown", "audit", "media")
+_TOP_KEYS = ("version", "guard", "host", "extensions", "lockdown", "audit", "media",
+             "egress")
 _GUARD_KEYS = ("mode", "audit", "unattributed", "subinterpreters")
 _HOST_KEYS = ("trusted", "public", "private", "hints", "data")
 
@@ -660,6 +661,7 @@ class Policy:
             if who not in exts:
                 raise PolicyError(f"media.mint[{i}]", f"{who!r} is not an extension in this "
                                                       "policy; name one of [extensions]")
+        egress = _delegate("egress", d["egress"], templates) if "egress" in d else None
 
         data: dict[str, Any] = {
             "version": 1,
@@ -673,6 +675,8 @@ class Policy:
             data["audit"] = audit
         if media is not None:
             data["media"] = media.as_dict()
+        if egress is not None:
+            data["egress"] = egress
         defined = {k: v for k, v in templates.values.items() if v is not None}
         policy = cls(data, exts, lockdown, audit, source, defined)
         policy._media = media

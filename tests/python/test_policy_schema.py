@@ -93,6 +93,8 @@ def test_schema_sections_are_exactly_the_loaders_sections() -> None:
                                                 "spans"}
     assert set(defs["media"]["properties"]) == set(
         importlib.import_module("sdk_guard.media.config")._KEYS)
+    assert set(defs["egress"]["properties"]) == set(
+        importlib.import_module("sdk_guard.egress._spec")._KEYS)
     sinks = {v["properties"]["type"]["const"]: set(v["properties"])
              for v in defs["audit_sink"]["oneOf"]}
     assert sinks == {k: set(v) for k, v in audit_mod._SINK_KEYS.items()}
@@ -130,27 +132,35 @@ def test_every_malformed_policy_of_the_tests_is_refused_by_schema_or_loader(
         Policy.from_dict(d, variables=variables)
 
 
-# [media] cases of test_media_proxy.py only the loader can refuse: names of principals,
-# address syntax, content types it knows, NaN.
-MEDIA_SEMANTIC = {"media.types[0]", "media.types[1]", "media.allow_internal[0]",
-                  "media.read_timeout", "media.mint[0]"}
+# The bad-section tables of other sections' tests: (test module, test function, section,
+# the keys of cases only the loader can refuse: principals, address arithmetic, known
+# content types, NaN).
+SECTION_TABLES = [
+    ("test_media_proxy", "test_bad_media_section_names_the_key", "media",
+     {"media.types[0]", "media.types[1]", "media.allow_internal[0]", "media.read_timeout",
+      "media.mint[0]"}),
+    ("test_egress", "test_bad_egress_section_is_a_policy_error_naming_the_key", "egress",
+     {"egress.connect_tcp[0]", "egress.dns[0]"}),
+]
 
 
-def _bad_media_sections() -> list[tuple[dict[str, Any], str]]:
-    import test_media_proxy
-    mark = next(m for m in test_media_proxy.test_bad_media_section_names_the_key.pytestmark
-                if m.name == "parametrize")
+def _bad_sections(module: str, function: str) -> list[tuple[dict[str, Any], str]]:
+    test = getattr(importlib.import_module(module), function)
+    mark = next(m for m in test.pytestmark if m.name == "parametrize")
     cases: list[tuple[dict[str, Any], str]] = list(mark.args[1])
     return cases
 
 
-def test_every_bad_media_section_of_the_tests_is_refused_by_schema_or_loader() -> None:
-    cases = _bad_media_sections()
-    assert len(cases) >= 10
-    for media, key in cases:
-        doc = {"version": 1, "extensions": {"acme": {"package": "acme"}}, "media": media}
-        if key not in MEDIA_SEMANTIC:
-            assert schema_errors(doc), f"the schema accepts bad [media] {media} ({key})"
+@pytest.mark.parametrize("module,function,section,semantic", SECTION_TABLES,
+                         ids=[s[2] for s in SECTION_TABLES])
+def test_every_bad_section_of_the_tests_is_refused_by_schema_or_loader(
+        module: str, function: str, section: str, semantic: set[str]) -> None:
+    cases = _bad_sections(module, function)
+    assert len(cases) >= 8
+    for bad, key in cases:
+        doc = {"version": 1, "extensions": {"acme": {"package": "acme"}}, section: bad}
+        if key not in semantic:
+            assert schema_errors(doc), f"the schema accepts bad [{section}] {bad} ({key})"
         with pytest.raises(PolicyError):
             Policy.from_dict(doc)
 
