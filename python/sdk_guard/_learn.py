@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._cli_check import _toml_key, _toml_value, to_toml
+from ._cli_check import _emit_table, _toml_key, _toml_value
 
 _BOOL_CAPS = {
     "process.spawn": "starting a process escapes every in-process check (the child runs "
@@ -329,12 +329,14 @@ def render(proposals: Mapping[str, Proposal], raw_policy: Mapping[str, Any],
            policy_data: Mapping[str, Any], variables: Mapping[str, str],
            source: str) -> tuple[str, str]:
     """(proposed policy as TOML, diff against the current policy)."""
-    head = {k: raw_policy[k] for k in ("version", "guard", "host", "lockdown", "audit")
-            if k in raw_policy}
-    head.setdefault("version", 1)
+    # Every other section is kept as written (templates unexpanded), in file order.
+    head = [f"version = {raw_policy.get('version', 1)}", ""]
+    for section, table in raw_policy.items():
+        if section not in ("version", "extensions") and isinstance(table, dict):
+            _emit_table(head, section, table)
     text = [f"# Proposed by `python -m sdk_guard learn` from {source}.",
             "# Review every line; risky grants are comments with the reason.",
-            to_toml(head).rstrip(), ""]
+            "\n".join(head).rstrip(), ""]
     diff: list[str] = []
     data_dir = variables.get("data") or policy_data.get("host", {}).get("data")
     data_dir = os.path.realpath(data_dir) if data_dir else None

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import textwrap
 import tomllib
 from pathlib import Path
 
@@ -100,3 +101,31 @@ def test_learn_with_a_bad_policy_exits_2(tmp_path: Path) -> None:
     out = _learn("--policy", str(tmp_path / "bad.toml"), "--from-trail", os.devnull,
                  cwd=tmp_path)
     assert out.returncode == 2 and "version: must be 1" in out.stderr
+
+
+def test_learn_keeps_every_other_section_of_the_policy(tmp_path: Path) -> None:
+    from sdk_guard import Policy
+    (tmp_path / "p.toml").write_text(textwrap.dedent("""
+        version = 1
+        [guard]
+        mode = "enforce"
+        [host]
+        trusted = ["hostapp"]
+        [extensions.acme]
+        package = "acme"
+        [egress]
+        connect = ["10.0.0.5:5432"]
+        [media]
+        schemes = ["https"]
+        [audit]
+        sinks = [{type = "jsonl", path = "{tmp}/x.jsonl"}]
+    """))
+    (tmp_path / "empty.jsonl").write_text("")
+    out = _learn("--policy", str(tmp_path / "p.toml"), "--from-trail",
+                 str(tmp_path / "empty.jsonl"), "--out", str(tmp_path / "new.toml"), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    proposed = Policy.from_toml(tmp_path / "new.toml")
+    original = Policy.from_toml(tmp_path / "p.toml")
+    for section in ("guard", "host", "egress", "media", "audit"):
+        assert original.data.get(section) is not None, section
+        assert proposed.data[section] == original.data[section], section
