@@ -472,14 +472,18 @@ def _runtime_paths(spec: dict[str, Any], ctx: _Context | None = None
     # A path beneath one already granted the same rights adds nothing (only a
     # directory can have paths beneath it, so no stat() is needed to decide).
     kept: list[tuple[str, int, str]] = []
+    rights_at: dict[str, int] = {}
     for p, r, why in sorted(out, key=lambda e: len(e[0])):
-        # Kept entries are few: test them as prefixes rather than walking P's parents.
-        covered = 0
-        for k, kr, _ in kept:
-            if p == k or p.startswith(k if k.endswith("/") else k + "/"):
-                covered |= kr
+        # Walk P's parents (a handful of dict lookups) rather than testing every kept
+        # entry as a prefix (quadratic in the per-file rules of application dirs).
+        covered = rights_at.get(p, 0)
+        parent = p
+        while parent not in ("/", ""):
+            parent = parent.rpartition("/")[0] or "/"
+            covered |= rights_at.get(parent, 0)
         if r & ~covered:
             kept.append((p, r, why))
+            rights_at[p] = rights_at.get(p, 0) | r
     return kept, warnings
 
 

@@ -92,7 +92,8 @@ with socket.create_connection(("localhost", port), timeout=5) as c:
     conn, _ = srv.accept(); c.sendall(b"hi"); res["connect_by_name"] = conn.recv(2).decode(); conn.close()
 with open("/proc/self/status") as f:
     res["proc_status"] = any(l.startswith("Pid:\\t%d" % os.getpid()) for l in f)
-res["cpu_count"] = os.cpu_count() is not None
+with open("/sys/devices/system/cpu/online") as f:
+    res["cpu_count"] = os.cpu_count() is not None and f.read().strip()[:1].isdigit()
 import tempfile
 with tempfile.TemporaryFile() as f:
     f.write(b"x"); f.seek(0); res["tempfile"] = f.read().decode()
@@ -405,6 +406,8 @@ done(tmp=r.landlock["tmp"], same=os.environ.get("TMPDIR") == before,
 
 def test_refused_lockdown_leaves_no_private_tmp_behind(tmp_path: Path) -> None:
     require_landlock()
+    own_tmp = tmp_path / "tmp"
+    own_tmp.mkdir()
     out = child("""
 import glob, tempfile
 before = set(glob.glob(os.path.join(tempfile.gettempdir(), "sdk_guard-*")))
@@ -414,9 +417,10 @@ except sg.GuardError:
     pass
 after = set(glob.glob(os.path.join(tempfile.gettempdir(), "sdk_guard-*")))
 done(new=sorted(after - before), tmpdir=os.environ.get("TMPDIR"))
-""", {"missing": str(tmp_path / "missing")})
-    assert out["new"] == [] and out["tmpdir"] != "" and (
-        out["tmpdir"] is None or "sdk_guard-" not in out["tmpdir"])
+""", {"missing": str(tmp_path / "missing")}, env={"TMPDIR": str(own_tmp)})
+    # TMPDIR is the test's own directory, so no other process's lockdown() shows here.
+    assert out["new"] == [] and out["tmpdir"] == str(own_tmp)
+    assert list(own_tmp.iterdir()) == []
 
 
 # ---- native thread pools -------------------------------------------------------------------
