@@ -623,7 +623,12 @@ class _PrivateTmp:
     """
 
     def __init__(self) -> None:
-        self.path = tempfile.mkdtemp(prefix="sdk_guard-")  # mode 0700
+        # tempfile.mkdtemp() would first probe every candidate directory by writing a
+        # file in it (gettempdir()); one mkdir(2) in the first configured one is enough.
+        base = tempfile.tempdir or next(
+            (os.environ[k] for k in ("TMPDIR", "TEMP", "TMP") if os.environ.get(k)), "/tmp")
+        self.path = os.path.join(os.path.abspath(base), "sdk_guard-" + os.urandom(6).hex())
+        os.mkdir(self.path, 0o700)  # fails rather than reuse anything that exists
         self.reaper: int | None = None
 
     def discard(self) -> None:

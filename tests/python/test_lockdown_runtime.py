@@ -525,3 +525,29 @@ def test_explain_lockdown_prints_the_effective_ruleset_with_runtime_grants(
     assert "/etc/resolv.conf" in text and "/sys/devices/system/cpu" in text
     assert "own /proc entry" in text and "private temporary directory" in text
     assert "nothing was applied" in text.lower() or "not applied" in text.lower()
+
+
+def test_extension_path_of_the_policy_is_importable_after_lockdown_and_nothing_else(
+        tmp_path: Path) -> None:
+    """lockdown(policy) grants what import needs from each extension's `path`: the guard
+    imports the extension after lockdown; a secret beside the package stays unreadable."""
+    require_landlock()
+    plugins = tmp_path / "plugins"
+    (plugins / "acme").mkdir(parents=True)
+    (plugins / "acme" / "__init__.py").write_text("def hello():\n    return 'hi'\n")
+    (plugins / "plugins.env").write_text("TOKEN=secret\n")
+    policy = {"version": 1, "host": {"trusted": ["__main__"]},
+              "extensions": {"acme": {"package": "acme", "path": str(plugins),
+                                      "fs": {"read": [], "write": []}}},
+              "lockdown": {"seccomp": "errno"}}
+    out = child("""
+policy = sg.Policy.from_dict(P["policy"])
+guard = sg.install(policy)
+r = sg.lockdown(policy, require=["landlock"])
+acme = guard.import_extension("acme")
+srcs = [x["source"] for x in r.landlock["rules"] if x["path"].startswith(P["plugins"])]
+done(hello=acme.hello(), secret=attempt(open, P["plugins"] + "/plugins.env"), srcs=srcs,
+     acme_in_modules="acme" in sys.modules)
+""", {"policy": policy, "plugins": str(plugins)})
+    assert out["hello"] == "hi" and out["secret"] == "EACCES"
+    assert any("extensions.acme.path" in s and "package acme" in s for s in out["srcs"]), out
