@@ -88,8 +88,12 @@ def _add(exc: BaseException, text: str | None) -> None:
 
 
 def explain(exc: BaseException) -> BaseException:
-    """Adds the note to an OSError for a path Landlock does not grant; returns EXC."""
-    if isinstance(exc, OSError) and isinstance(exc.filename, str) and exc.errno == 13:
+    """Adds the note to an OSError for a path Landlock does not grant, or to a dlopen
+    failure (ImportError, or ctypes' OSError "X: cannot open shared object file");
+    returns EXC."""
+    if isinstance(exc, (ImportError, OSError)) and _SONAME.match(str(exc)):
+        _dlopen_note(exc, None)
+    elif isinstance(exc, OSError) and isinstance(exc.filename, str) and exc.errno == 13:
         try:
             isdir = os.path.isdir(exc.filename)
         except (OSError, ValueError):
@@ -98,7 +102,7 @@ def explain(exc: BaseException) -> BaseException:
     return exc
 
 
-def _dlopen_note(exc: ImportError, origin: str | None) -> None:
+def _dlopen_note(exc: BaseException, origin: str | None) -> None:
     if origin and os.path.exists(origin):
         text = note_for(origin)
         if text:

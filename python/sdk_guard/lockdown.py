@@ -529,7 +529,7 @@ def _settled_os_threads(grace: float = 0.25) -> tuple[list[int], list[tuple[str,
     A thread no live Python thread accounts for is waited for up to GRACE seconds,
     unless it clearly is not Python's: its name differs from the process's (Python
     threads keep the process's name), or a native thread-pool library (OpenBLAS, MKL,
-    OpenMP) is loaded; then only a few milliseconds are given."""
+    OpenMP) is loaded; then only 10 ms are given."""
     from . import _lockdown_runtime as rt
 
     global _last_grace_ms
@@ -548,8 +548,8 @@ def _settled_os_threads(grace: float = 0.25) -> tuple[list[int], list[tuple[str,
             main = _comm(os.getpid())
             pools = rt.thread_pool_libraries()
             if pools or any(_comm(t) != main for t in foreign):
-                deadline = min(deadline, time.monotonic() + 0.005)
-                _last_grace_ms = 5
+                deadline = min(deadline, time.monotonic() + 0.010)
+                _last_grace_ms = 10
         if time.monotonic() >= deadline:
             break
         time.sleep(0.001)
