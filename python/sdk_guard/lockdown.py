@@ -450,6 +450,12 @@ def _runtime_paths(spec: dict[str, Any], ctx: _Context | None = None
         for path, why in app:
             if path in seen:
                 continue
+            if path == "/":
+                # Listing / would be listing everything beneath it (rules apply beneath).
+                warnings.append({"fd": None, "target": path, "access": "read",
+                                 "why": f"{why} is the filesystem root: nothing is granted "
+                                        "there; run from the application's directory"})
+                continue
             grants, left = _app_code(path, why)
             for p, r, w in grants:
                 if p not in seen:

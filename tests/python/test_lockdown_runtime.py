@@ -561,3 +561,16 @@ done(hello=acme.hello(), secret=attempt(open, P["plugins"] + "/plugins.env"), sr
 """, {"policy": policy, "plugins": str(plugins)})
     assert out["hello"] == "hi" and out["secret"] == "EACCES"
     assert any("extensions.acme.path" in s and "package acme" in s for s in out["srcs"]), out
+
+
+def test_a_worker_started_in_the_root_directory_gets_no_listing_of_it() -> None:
+    """With -c from /, sys.path[0] is /: granting what import needs there would mean
+    listing the whole tree, so nothing is granted and the report says so."""
+    require_landlock()
+    out = child("""
+r = sg.lockdown(spec={"seccomp": "off"})
+done(list_root=attempt(os.listdir, "/"), list_etc=attempt(os.listdir, "/etc"),
+     warned=[w["why"] for w in r.landlock["warnings"] if w.get("target") == "/"])
+""", {}, cwd="/")
+    assert out["list_root"] == "EACCES" and out["list_etc"] == "EACCES"
+    assert out["warned"] and "filesystem root" in out["warned"][0]
