@@ -136,7 +136,7 @@ def _create_module(self: Any, spec: Any) -> Any:
 
 def _get_data(self: Any, path: str) -> bytes:
     try:
-        return _orig_get_data(self, path)  # type: ignore[no-any-return]
+        return _orig_get_data(self, path)
     except PermissionError as e:
         _add(e, note_for(str(path)))
         raise
