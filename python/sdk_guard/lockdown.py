@@ -8,9 +8,12 @@ what the kernel enforces, at which ABI, and every right it dropped and why;
 *before* anything is applied.
 
 Order (each step can refuse; nothing is applied until every check passed):
-parse the spec, plan Landlock (probe, downgrade, build the ruleset fd) and seccomp,
-check ``require`` and threads, set NO_NEW_PRIVS, enforce Landlock, install seccomp,
-report (one audit record, layer ``landlock``).
+parse the spec, plan Landlock (probe, downgrade, runtime grants, the private
+temporary directory, build the ruleset fd) and seccomp, check ``require`` and threads
+(a refusal removes the temporary directory again), start its reaper, set
+NO_NEW_PRIVS, enforce Landlock, install seccomp, install the import notes, report
+(one audit record, layer ``landlock``).  What is granted automatically, and why:
+``sdk_guard._lockdown_runtime`` and docs/lockdown.md.
 """
 from __future__ import annotations
 
