@@ -259,9 +259,7 @@ def library_dirs(scan_roots: list[str], suffixes: tuple[str, ...]) -> dict[str, 
             with open(cf) as f:
                 got = json.load(f)
             # Re-checked: a cache file can only ever name library directories.
-            if got.get("key") == key and all(is_library_dir(d) or
-                                             is_library_dir(os.path.realpath(d))
-                                             for d, _ in got["dirs"]):
+            if got.get("key") == key and all(is_library_dir(d) for d, _ in got["dirs"]):
                 res = {"dirs": [tuple(x) for x in got["dirs"]],
                        "outside": [tuple(x) for x in got["outside"]],
                        "scanned": got["scanned"]}
@@ -334,7 +332,8 @@ def _scan(scan_roots: list[str], suffixes: tuple[str, ...]) -> dict[str, Any]:
     merged: dict[str, list[str]] = {}
     for d, names in why.items():
         real = os.path.realpath(d)
-        if is_library_dir(real) or is_library_dir(d):
+        # The rule lands on the real directory; it must itself be a library directory.
+        if is_library_dir(real):
             merged.setdefault(real, []).extend(names)
     why = merged
     dirs = []

@@ -337,9 +337,7 @@ def _app_code(entry: str, why: str) -> tuple[list[tuple[str, int, str]], list[st
             if is_dir:
                 if name == "__pycache__":
                     grants.append((de.path, FS_READ, f"{why}: compiled bytecode"))
-                elif name.isidentifier() and any(
-                        os.path.exists(os.path.join(de.path, "__init__" + sfx))
-                        for sfx in (".py", ".pyc")):
+                elif name.isidentifier() and os.path.exists(de.path + "/__init__.py"):
                     grants.append((de.path, FS_READ, f"{why}: package {name}"))
                 else:
                     left.append(name + "/")
