@@ -348,6 +348,35 @@ def _scan(scan_roots: list[str], suffixes: tuple[str, ...]) -> dict[str, Any]:
 DNS_FILES = ("/etc/hosts", "/etc/nsswitch.conf", "/etc/resolv.conf", "/etc/gai.conf",
              "/etc/host.conf", "/etc/services", "/etc/protocols")
 
+def nss_module_dirs(known_dirs: list[str]) -> list[tuple[str, str]]:
+    """(directory, why) of the NSS modules the hosts: line of /etc/nsswitch.conf names
+    (libnss_<service>.so.2, loaded with dlopen by getaddrinfo, so no DT_NEEDED shows
+    them); glibc >= 2.34 builds files and dns into libc.  Library directories only."""
+    try:
+        with open("/etc/nsswitch.conf") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return []
+    services: list[str] = []
+    for line in lines:
+        key, _, rest = line.partition(":")
+        if key.strip() == "hosts":
+            services = [w for w in rest.split("#")[0].split() if not w.startswith("[")]
+    multiarch = getattr(sys.implementation, "_multiarch", "")
+    search = list(dict.fromkeys(known_dirs + [f"{r}/{multiarch}" for r in _LIB_ROOTS
+                                              if multiarch] + list(_DEFAULT_DIRS)))
+    out: list[tuple[str, str]] = []
+    for svc in services:
+        so = f"libnss_{svc}.so.2"
+        for d in search:
+            if os.path.exists(os.path.join(d, so)):
+                real = os.path.realpath(d)
+                if is_library_dir(real):
+                    out.append((real, f"NSS module {so} (nsswitch.conf hosts: {svc})"))
+                break
+    return out
+
+
 # Thread pools of numerical libraries that start threads when they are loaded.
 THREAD_POOL_LIBS = (
     ("openblas", "OpenBLAS", "OPENBLAS_NUM_THREADS=1"),
