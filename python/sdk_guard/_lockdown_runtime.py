@@ -241,11 +241,12 @@ _memo: dict[str, Any] = {}
 
 
 def library_dirs(scan_roots: list[str], suffixes: tuple[str, ...]) -> dict[str, Any]:
-    """{"dirs": [(dir, why)], "outside": [(library path, needed by)], "scanned": n,
-    "cached": bool}: the library directories the extension modules under SCAN_ROOTS
-    (and the objects already mapped) need."""
+    """{"dirs": [(dir, why)], "outside": [(library path, needed by)], "nss": [(dir,
+    why)], "scanned": n, "cached": bool}: the library directories the extension modules
+    under SCAN_ROOTS (and the objects already mapped) need, and those of the NSS
+    modules name resolution loads."""
     stamp = []
-    for p in list(scan_roots) + ["/etc/ld.so.cache"]:
+    for p in list(scan_roots) + ["/etc/ld.so.cache", "/etc/nsswitch.conf"]:
         try:
             stamp.append(f"{p}:{os.stat(p).st_mtime_ns}")
         except OSError:
@@ -262,6 +263,7 @@ def library_dirs(scan_roots: list[str], suffixes: tuple[str, ...]) -> dict[str, 
             if got.get("key") == key and all(is_library_dir(d) for d, _ in got["dirs"]):
                 res = {"dirs": [tuple(x) for x in got["dirs"]],
                        "outside": [tuple(x) for x in got["outside"]],
+                       "nss": [tuple(x) for x in got["nss"] if is_library_dir(x[0])],
                        "scanned": got["scanned"]}
                 _memo[key] = res
                 return dict(res, cached=True)
@@ -340,7 +342,8 @@ def _scan(scan_roots: list[str], suffixes: tuple[str, ...]) -> dict[str, Any]:
     for d, names in sorted(why.items()):
         shown = ", ".join(sorted(set(names)))
         dirs.append((d, f"shared libraries extension modules link: {shown}"))
-    return {"dirs": dirs, "outside": outside[:50], "scanned": len(done)}
+    return {"dirs": dirs, "outside": outside[:50], "scanned": len(done),
+            "nss": nss_module_dirs([d for d, _ in dirs])}
 
 
 # ---- DNS, /proc, CPUs --------------------------------------------------------------------

@@ -443,7 +443,7 @@ def _runtime_paths(spec: dict[str, Any], ctx: _Context | None = None
         if spec["net.connect_tcp"] or spec["net.bind_tcp"] or ctx.names:
             for f in rt.DNS_FILES:
                 add(f, "name resolution (the policy allows network)")
-            for d, why in rt.nss_module_dirs([d for d, _ in libs["dirs"]]):
+            for d, why in libs["nss"]:
                 add(d, why)
         # /proc/self is a magic link to /proc/<pid>: the rule must name the pid.  Its
         # threads live beneath it (task/<tid>); another pid, including a forked
