@@ -574,3 +574,23 @@ done(list_root=attempt(os.listdir, "/"), list_etc=attempt(os.listdir, "/etc"),
 """, {}, cwd="/")
     assert out["list_root"] == "EACCES" and out["list_etc"] == "EACCES"
     assert out["warned"] and "filesystem root" in out["warned"][0]
+
+
+@pytest.mark.parametrize("section", ["egress", "extension"])
+def test_dns_files_follow_a_policy_that_names_hosts(section: str) -> None:
+    """An [egress] section, or an extension allowed to connect to a name, is network
+    the worker must resolve: DNS files are granted even without net.connect_tcp."""
+    require_landlock()
+    policy: dict[str, Any] = {"version": 1, "lockdown": {"seccomp": "off"}}
+    if section == "egress":
+        policy["egress"] = {"connect": ["127.0.0.1:5432"]}
+    else:
+        policy["extensions"] = {"acme": {"package": "acme",
+                                         "net": {"connect": ["localhost:5432"]}}}
+    out = child("""
+r = sg.lockdown(sg.Policy.from_dict(P["policy"]))
+done(dns=sorted(x["path"] for x in r.landlock["rules"] if "name resolution" in x["source"]),
+     hosts=attempt(open, "/etc/hosts"))
+""", {"policy": policy})
+    assert "/etc/hosts" in out["dns"] and "/etc/nsswitch.conf" in out["dns"]
+    assert out["hosts"] == "ok"
