@@ -22,6 +22,7 @@ guard.  The guard itself is installed when the program's ``__main__`` code start
 """
 from __future__ import annotations
 
+import copy
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -54,7 +55,11 @@ class Prepared:
             sg.audit.configure(config, self.policy.variables)
         guard = sg.install(self.policy)
         if self.lockdown_spec is not None:
-            sg.lockdown(spec=self.lockdown_spec)
+            # As the policy (lockdown() also grants its extensions' import paths), with
+            # the --allow-read paths in its [lockdown] table.
+            locked = copy.copy(self.policy)
+            locked._lockdown = self.lockdown_spec
+            sg.lockdown(locked)
         return guard
 
 
