@@ -67,20 +67,16 @@ class Venv:
 
 
 def _copy_source(dest: Path) -> None:
-    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True,
-                             check=True).stdout.decode().split("\0")
-    for rel in filter(None, tracked):
-        if not rel.startswith(("python/", "src/")) and rel not in (
-                "pyproject.toml", "setup.py", "README.md", "LICENSE"):
-            continue
-        src = ROOT / rel
-        if src.is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / rel)
-    # Files not yet committed are part of the tree under test too.
-    for path in (ROOT / "python" / "sdk_guard").rglob("*"):
-        if path.is_file() and path.suffix in (".py", ".json", ".pyi", ".typed") \
-                and "__pycache__" not in path.parts:
+    """The files a wheel is built from (no build products, no caches)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("pyproject.toml", "setup.py", "README.md", "LICENSE"):
+        if (ROOT / name).exists():
+            shutil.copy2(ROOT / name, dest / name)
+    for top in ("python", "src"):
+        for path in (ROOT / top).rglob("*"):
+            if not path.is_file() or "__pycache__" in path.parts \
+                    or path.suffix in (".so", ".o", ".pyc"):
+                continue
             target = dest / path.relative_to(ROOT)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, target)
