@@ -124,7 +124,7 @@ _EXT_STRINGS = ("package", "path")
 _EXT_KEYS = _EXT_STRINGS + _EXT_LISTS + tuple(_EXT_BOOLS)
 _EXT_GROUPS = ("imports", "fs", "net", "process")
 
-_TOP_KEYS = ("version", "guard", "host", "extensions", "lockdown", "audit")
+_TOP_KEYS = ("version", "guard", "host", "extensions", "lockdown", "audit", "actions")
 _GUARD_KEYS = ("mode", "audit", "unattributed", "subinterpreters")
 _HOST_KEYS = ("trusted", "public", "private", "hints", "data")
 
@@ -557,7 +557,7 @@ def _nested(ext: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _delegate(section_name: str, raw: object, templates: _Templates) -> Any:
-    """Validates [lockdown] / [audit] with the module that owns that section."""
+    """Validates [lockdown] / [audit] / [actions] with the module that owns that section."""
     section = _table(raw, section_name)
     # Imported here: those modules import this one, and only policies with the section
     # need them.
@@ -642,6 +642,7 @@ class Policy:
         lockdown = (_delegate("lockdown", d["lockdown"], templates)
                     if "lockdown" in d else None)
         audit = _delegate("audit", d["audit"], templates) if "audit" in d else None
+        actions = _delegate("actions", d["actions"], templates) if "actions" in d else None
 
         data: dict[str, Any] = {
             "version": 1,
@@ -653,6 +654,8 @@ class Policy:
             data["lockdown"] = lockdown
         if audit is not None:
             data["audit"] = audit
+        if actions is not None:
+            data["actions"] = actions
         defined = {k: v for k, v in templates.values.items() if v is not None}
         return cls(data, exts, lockdown, audit, source, defined)
 

@@ -21,6 +21,7 @@ extern PyMethodDef guard_audit_methods[];     /* audit.c: event sink plumbing */
 extern PyMethodDef guard_policy_methods[];    /* py_policy.c: C matchers for Python */
 extern PyMethodDef guard_landlock_methods[];  /* py_landlock.c */
 extern PyMethodDef guard_seccomp_methods[];   /* py_seccomp.c */
+extern PyMethodDef guard_request_methods[];   /* py_request.c: sealed request context */
 
 /* Per-unit initialisation called from the module exec slot; 0 or -1 with an exception. */
 int guard_audit_init(PyObject *module);
@@ -102,6 +103,8 @@ GUARD_INTERNAL extern guard_runtime guard_rt;
  * host code (or the guard is not installed); -1 with PolicyViolation (introspection)
  * set, and a deny record, when an extension calls.  WHAT names the entry point. */
 GUARD_INTERNAL int guard_require_host(const char *what);
+/* guard_require_host asked of the caller of a sdk_guard Python wrapper (hook.c). */
+GUARD_INTERNAL int guard_require_host_caller(const char *what);
 
 /* ---- attribution (attrib.c) ------------------------------------------------ */
 

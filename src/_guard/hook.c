@@ -1975,8 +1975,8 @@ guard_require_host(const char *what)
 /* guard_require_host for entry points sdk_guard wraps in Python (Guard.set_approver,
  * acting_as): the wrapper's own frame is host code, so an extension calling the
  * wrapper would pass; the question is asked of the wrapper's caller instead. */
-static int
-require_host_caller(const char *what)
+int
+guard_require_host_caller(const char *what)
 {
     PyFrameObject *f = PyEval_GetFrame();       /* borrowed */
     PyObject *g = f ? PyFrame_GetGlobals(f) : NULL;
@@ -2021,7 +2021,7 @@ acting_as_enter(PyObject *self, PyObject *name)
         PyErr_SetString(PyExc_RuntimeError, "sdk_guard is not installed");
         return NULL;
     }
-    if (require_host_caller("acting_as") < 0)
+    if (guard_require_host_caller("acting_as") < 0)
         return NULL;
     if (ext_index(name) < 0) {
         PyErr_Format(PyExc_ValueError, "acting_as(%R): no extension of that name in the "
@@ -2047,7 +2047,7 @@ set_approver(PyObject *self, PyObject *fn)
                         "target) -> bool, or None");
         return NULL;
     }
-    if (require_host_caller("set_approver") < 0)
+    if (guard_require_host_caller("set_approver") < 0)
         return NULL;
     Py_XSETREF(guard_rt.approver, fn == Py_None ? NULL : Py_NewRef(fn));
     Py_RETURN_NONE;

@@ -38,7 +38,8 @@ guard_exec(PyObject *module)
         PyModule_AddFunctions(module, guard_audit_methods) < 0 ||
         PyModule_AddFunctions(module, guard_policy_methods) < 0 ||
         PyModule_AddFunctions(module, guard_landlock_methods) < 0 ||
-        PyModule_AddFunctions(module, guard_seccomp_methods) < 0)
+        PyModule_AddFunctions(module, guard_seccomp_methods) < 0 ||
+        PyModule_AddFunctions(module, guard_request_methods) < 0)
         return -1;
     if (guard_audit_init(module) < 0)
         return -1;
