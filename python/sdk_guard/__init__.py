@@ -15,6 +15,7 @@ from .policy import Policy
 from . import context
 from .context import request
 from .actions import action, page, tool
+from . import approvals
 
 __version__ = _guard.__version__
 
@@ -22,5 +23,5 @@ __all__ = [
     "Guard", "GuardError", "ImportBoundaryError", "LockdownReport", "Policy",
     "PolicyError", "PolicyViolation", "acting_as", "audit", "current_guard",
     "install", "lockdown", "probe", "__version__",
-    "context", "request", "action", "page", "tool",
+    "context", "request", "action", "page", "tool", "approvals",
 ]

@@ -234,7 +234,7 @@ def _wrap(fn: F, spec: ActionSpec) -> F:
         @functools.wraps(fn)
         async def run_async(*args: Any, **kwargs: Any) -> Any:
             ctx, approval = _check(spec)
-            with audit.span("action", spec.name, kind=spec.kind, owner=spec.owner):
+            with audit.span("action", spec.name, entry=spec.kind, owner=spec.owner):
                 if approval:
                     _approve(spec, ctx, args, kwargs)
                 return await fn(*args, **kwargs)
@@ -244,7 +244,7 @@ def _wrap(fn: F, spec: ActionSpec) -> F:
     @functools.wraps(fn)
     def run(*args: Any, **kwargs: Any) -> Any:
         ctx, approval = _check(spec)
-        with audit.span("action", spec.name, kind=spec.kind, owner=spec.owner):
+        with audit.span("action", spec.name, entry=spec.kind, owner=spec.owner):
             if approval:
                 _approve(spec, ctx, args, kwargs)
             return fn(*args, **kwargs)
