@@ -135,6 +135,7 @@ class Storage:
         self._user_models: set[type] = set()
         self._tables: set[str] = set()
         self._shapes: dict[Any, str | None] = {}
+        self._criteria_cache: dict[type, tuple[Any, ...]] = {}
 
     # ---- declaring models ----------------------------------------------------------
 
@@ -227,6 +228,20 @@ class Storage:
                 self._shapes.clear()
             self._shapes[key] = problem
         return problem
+
+    def _criteria(self, cls: type) -> tuple[Any, ...]:
+        opts = self._criteria_cache.get(cls)
+        if opts is None:
+            # Lambdas: SQLAlchemy re-applies them to each alias of the model (a fixed
+            # expression would only match the model's own table).
+            crit = [with_loader_criteria(cls, lambda c: c.org_id == sa.bindparam("sdk_guard_scope_org"),
+                                         include_aliases=True)]
+            if cls in self._user_models:
+                crit.append(with_loader_criteria(
+                    cls, lambda c: c.user_id == sa.bindparam("sdk_guard_scope_user"),
+                    include_aliases=True))
+            opts = self._criteria_cache[cls] = tuple(crit)
+        return opts
 
     def _is_scoped(self, t: Any) -> bool:
         base = t.element if isinstance(t, Alias) else t
@@ -380,6 +395,11 @@ class Storage:
 
 
 _MISS: Final = object()
+# Bound parameters the criteria compare against; their values come from the request
+# context at execution, so the criteria objects are built once per model and the
+# compiled statements stay in SQLAlchemy's cache.
+_ORG_PARAM: Final = "sdk_guard_scope_org"
+_USER_PARAM: Final = "sdk_guard_scope_user"
 
 
 def _leaves(f: Any) -> Iterator[Any]:
@@ -412,7 +432,8 @@ def _scope_statement(state: Any) -> Any:
                     "extension's models only (no text() or Core table statements)",
                     "data.statement")
     base = store._bases[ext]
-    for mapper in state.all_mappers:
+    mappers = state.all_mappers
+    for mapper in mappers:
         if not issubclass(mapper.class_, base):
             raise _deny(ext, mapper.class_.__name__, "is not one of this extension's models",
                         "data.models")
@@ -432,21 +453,26 @@ def _scope_statement(state: Any) -> Any:
             if name in (ORG_COLUMN, USER_COLUMN):
                 raise _deny(ext, f"update of {name}", "rows cannot move to another "
                             "org or user", "data.update")
-    org, user = ctx.org, ctx.user
-    opts = []
-    for m in state.all_mappers:
-        opts.append(with_loader_criteria(m.class_, lambda cls: cls.org_id == org,
-                                         include_aliases=True))
-        if m.class_ in store._user_models:
-            opts.append(with_loader_criteria(m.class_, lambda cls: cls.user_id == user,
-                                             include_aliases=True))
+    params = state.parameters
+    if params is None:
+        state.parameters = {}
+    elif isinstance(params, list):
+        raise _deny(ext, "executemany", "a list of parameter sets is only accepted by "
+                    "add_all()", "data.statement")
+    elif _ORG_PARAM in params or _USER_PARAM in params:
+        raise _deny(ext, "statement parameters", f"{_ORG_PARAM}/{_USER_PARAM} are set by "
+                    "the storage from the request", "data.statement")
+    opts: list[Any] = []
+    for m in mappers:
+        opts += store._criteria(m.class_)
     state.statement = state.statement.options(*opts)
+    scope = {_ORG_PARAM: ctx.org, _USER_PARAM: ctx.user}
     if state.is_update or state.is_delete:
-        names = sorted({m.local_table.name for m in state.all_mappers})
+        names = sorted({m.local_table.name for m in mappers})
         with audit.span("storage_mutation", f"{'update' if state.is_update else 'delete'} "
                         f"{','.join(names)}", extension=ext):
-            return state.invoke_statement()
-    return None
+            return state.invoke_statement(params=scope)
+    return state.invoke_statement(params=scope)
 
 
 @event.listens_for(ScopedSession, "before_flush")
