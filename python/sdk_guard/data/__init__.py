@@ -161,7 +161,7 @@ class Storage:
                         store._check_model(cls, extension, prefix)
 
             ExtBase.__name__ = ExtBase.__qualname__ = f"{extension}_Base"
-            ExtBase.sdk_guard_extension = extension  # type: ignore[attr-defined]
+            ExtBase.sdk_guard_extension = extension
             self._bases[extension] = ExtBase
             return ExtBase
 
@@ -248,18 +248,20 @@ class Storage:
         name = getattr(base, "name", None)
         return isinstance(name, str) and name in self._tables
 
+    def _reads_scoped(self, sel: Any) -> bool:
+        if isinstance(sel, CompoundSelect):
+            return any(self._reads_scoped(s) for s in sel.selects)
+        froms = getattr(sel, "get_final_froms", None)
+        return froms is not None and any(self._is_scoped(t) for f in froms()
+                                         for t in _leaves(f))
+
     def _shape_check(self, stmt: Any) -> str | None:
         for el in visitors.iterate(stmt):
             if el is stmt:
                 continue
-            if isinstance(el, (Select, CompoundSelect)):
-                if any(self._is_scoped(t) for f in el.get_final_froms() if
-                       isinstance(el, Select) for t in _leaves(f)) or \
-                        isinstance(el, CompoundSelect) and any(
-                            self._is_scoped(t) for sel in el.selects
-                            for f in sel.get_final_froms() for t in _leaves(f)):
-                    return ("a scoped table inside a subquery, CTE, UNION or EXISTS is not "
-                            "reached by the org filter; query the model directly")
+            if isinstance(el, (Select, CompoundSelect)) and self._reads_scoped(el):
+                return ("a scoped table inside a subquery, CTE, UNION or EXISTS is not "
+                        "reached by the org filter; query the model directly")
         if isinstance(stmt, CompoundSelect):
             return "UNION/INTERSECT/EXCEPT over scoped tables is not supported"
         if isinstance(stmt, Select):
@@ -303,7 +305,7 @@ class Storage:
             self._check_role()
         self._created = True
 
-    def _install_rls(self, admin: sa.Engine, base: type) -> None:
+    def _install_rls(self, admin: sa.Engine, base: Any) -> None:
         role = self.url.username
         if not role:
             raise GuardError("PostgreSQL storage: the session url names no role")
@@ -503,7 +505,7 @@ def _stamp_and_check(s: ScopedSession, flush_context: Any, instances: Any) -> No
         if s.is_modified(obj) or obj in s.deleted:
             touched.setdefault(type(obj), []).append(obj)
     for cls, objs in touched.items():
-        mapper = sa.inspect(cls)
+        mapper: Any = sa.inspect(cls)
         pk_cols = mapper.primary_key
         keys = [tuple(mapper.primary_key_from_instance(o)) for o in objs]
         conds = [sa.and_(*[c == v for c, v in zip(pk_cols, k)]) for k in keys]
