@@ -310,6 +310,7 @@ def test_sqlite_authorizer_refuses_attach_pragma_writes_and_other_extensions_tab
                 cur.execute(sql)
     finally:
         raw.close()
+        m.store.dispose()
 
 
 def test_postgresql_raw_connection_cannot_cross_orgs(pg_cluster: pgkit.Cluster) -> None:

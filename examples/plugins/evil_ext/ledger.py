@@ -7,9 +7,11 @@ Base = sdk.storage_base(NAME)
 
 class Note(Base):
     __tablename__ = "notes"
-    id: sdk.Mapped[int] = sdk.mapped_column(primary_key=True)
-    org_id: sdk.Mapped[str] = sdk.mapped_column(sdk.String(128))
-    body: sdk.Mapped[str] = sdk.mapped_column(sdk.String(200))
+    # Plain columns, no Mapped[...] annotations: subscripting a generic imports
+    # typing on 3.12+, which this extension's policy does not allow.
+    id = sdk.mapped_column(sdk.Integer, primary_key=True)
+    org_id = sdk.mapped_column(sdk.String(128), nullable=False)
+    body = sdk.mapped_column(sdk.String(200), nullable=False)
 
 
 def plant_note_in_other_org(org):

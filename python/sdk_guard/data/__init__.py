@@ -134,7 +134,7 @@ class Storage:
         self._Org: type = type("OrgScoped", (_ScopedMeta,), {})
         self._user_models: set[type] = set()
         self._tables: set[str] = set()
-        self._shapes: dict[Any, str | None] = {}
+        self._plans: dict[Any, tuple[str | None, tuple[Any, ...], tuple[str, ...]]] = {}
         self._criteria_cache: dict[type, tuple[Any, ...]] = {}
 
     # ---- declaring models ----------------------------------------------------------
@@ -207,27 +207,41 @@ class Storage:
 
     # ---- statement shapes the criteria provably cover ------------------------------
 
-    def _shape_problem(self, stmt: Any) -> str | None:
-        """None if with_loader_criteria reaches every scoped table STMT reads, else why
-        not.  SQLAlchemy applies the criteria to the ORM entities of the statement
-        itself; a scoped table inside a subquery, CTE, UNION or EXISTS, or named only
-        in select_from()/a join target without a column of it, is not reached, so such
-        statements are refused rather than run unfiltered."""
+    def _plan(self, ext: str, state: Any) -> tuple[str | None, tuple[Any, ...], tuple[str, ...]]:
+        """(problem, criteria options, table names) for the statement STATE runs,
+        cached per extension and statement shape (SQLAlchemy's cache key).
+
+        The problem is None if with_loader_criteria reaches every scoped table the
+        statement reads and all its models are EXT's.  SQLAlchemy applies the criteria
+        to the ORM entities of the statement itself; a scoped table inside a subquery,
+        CTE, UNION or EXISTS, or named only in select_from()/a join target without a
+        column of it, is not reached, so such statements are refused rather than run
+        unfiltered."""
+        stmt = state.statement
         try:
             ck = stmt._generate_cache_key()
-        except Exception:               # noqa: BLE001 - uncacheable: check every time
+        except Exception:               # noqa: BLE001 - uncacheable: plan every time
             ck = None
-        key = ck.key if ck is not None else None
+        key = (ext, ck.key) if ck is not None else None
         if key is not None:
-            hit = self._shapes.get(key, _MISS)
-            if hit is not _MISS:
-                return hit          # type: ignore[return-value]
-        problem = self._shape_check(stmt)
+            hit = self._plans.get(key)
+            if hit is not None:
+                return hit
+        base = self._bases[ext]
+        mappers = state.all_mappers
+        problem = next((f"{m.class_.__name__} is not one of this extension's models"
+                        for m in mappers if not issubclass(m.class_, base)), None)
+        if problem is None:
+            problem = self._shape_check(stmt)
+        opts: list[Any] = []
+        for m in mappers:
+            opts += self._criteria(m.class_)
+        plan = (problem, tuple(opts), tuple(sorted({m.local_table.name for m in mappers})))
         if key is not None:
-            if len(self._shapes) > 4096:
-                self._shapes.clear()
-            self._shapes[key] = problem
-        return problem
+            if len(self._plans) > 4096:
+                self._plans.clear()
+            self._plans[key] = plan
+        return plan
 
     def _criteria(self, cls: type) -> tuple[Any, ...]:
         opts = self._criteria_cache.get(cls)
@@ -396,7 +410,6 @@ class Storage:
             self._engines.clear()
 
 
-_MISS: Final = object()
 # Bound parameters the criteria compare against; their values come from the request
 # context at execution, so the criteria objects are built once per model and the
 # compiled statements stay in SQLAlchemy's cache.
@@ -433,13 +446,7 @@ def _scope_statement(state: Any) -> Any:
         raise _deny(ext, "statement", "the scoped session runs ORM statements on the "
                     "extension's models only (no text() or Core table statements)",
                     "data.statement")
-    base = store._bases[ext]
-    mappers = state.all_mappers
-    for mapper in mappers:
-        if not issubclass(mapper.class_, base):
-            raise _deny(ext, mapper.class_.__name__, "is not one of this extension's models",
-                        "data.models")
-    problem = store._shape_problem(state.statement)
+    problem, opts, names = store._plan(ext, state)
     if problem is not None:
         raise _deny(ext, "statement", problem, "data.statement")
     if state.is_insert:
@@ -464,13 +471,9 @@ def _scope_statement(state: Any) -> Any:
     elif _ORG_PARAM in params or _USER_PARAM in params:
         raise _deny(ext, "statement parameters", f"{_ORG_PARAM}/{_USER_PARAM} are set by "
                     "the storage from the request", "data.statement")
-    opts: list[Any] = []
-    for m in mappers:
-        opts += store._criteria(m.class_)
     state.statement = state.statement.options(*opts)
     scope = {_ORG_PARAM: ctx.org, _USER_PARAM: ctx.user}
     if state.is_update or state.is_delete:
-        names = sorted({m.local_table.name for m in mappers})
         with audit.span("storage_mutation", f"{'update' if state.is_update else 'delete'} "
                         f"{','.join(names)}", extension=ext):
             return state.invoke_statement(params=scope)
