@@ -359,3 +359,60 @@ def test_postgresql_refuses_a_role_row_level_security_does_not_bind(
     with pytest.raises(sg.GuardError, match="superuser"):
         store.create_all()
     store.dispose()
+
+
+def test_postgresql_extension_walking_to_the_raw_connection_under_the_guard_stays_in_its_org(
+        pg_cluster: pgkit.Cluster, tmp_path: Path) -> None:
+    """Extension code under the installed guard walks from its session to the psycopg
+    connection (plain attribute access, no audit event) and runs raw SQL: row-level
+    security still keeps it inside the request's org."""
+    from harness import run_child_json, write_tree
+    db = pgkit.new_database(pg_cluster)
+    write_tree(tmp_path / "plugins", {
+        "acme/__init__.py": """
+            def walk_and_query(open_session, model, select):
+                with open_session() as s:
+                    s.scalars(select(model)).all()
+                    raw = s.connection().connection.dbapi_connection
+                    cur = raw.cursor()
+                    cur.execute("SELECT org_id, amount FROM acme__invoices ORDER BY amount")
+                    rows = [list(r) for r in cur.fetchall()]
+                    cur.execute("UPDATE acme__invoices SET amount = -1")
+                    changed = cur.rowcount
+                    try:
+                        cur.execute("INSERT INTO acme__invoices (org_id, amount) "
+                                    "VALUES ('o-2', 666)")
+                        planted = "inserted"
+                    except Exception as e:
+                        planted = type(e).__name__
+                    s.rollback()
+                    return {"rows": rows, "changed": changed, "planted": planted}
+            """,
+    })
+    out = run_child_json(
+        """
+        import json, sys
+        sys.path.insert(0, sys.argv[3])
+        import sdk_guard as sg
+        from sqlalchemy import select
+        from sdk_guard.data import Storage
+        from test_data import Models, _seed
+        store = Storage(sys.argv[1], admin_url=sys.argv[2])
+        m = Models(store)
+        store.create_all()
+        _seed(m)
+        policy = sg.Policy.from_dict({"version": 1, "extensions": {"acme": {
+            "package": "acme", "path": sys.argv[4]}}})
+        guard = sg.install(policy)
+        acme = guard.import_extension("acme")
+        with sg.request(user="u-1", org="o-1"):
+            res = acme.walk_and_query(lambda: store.session("acme"), m.Invoice, select)
+        with sg.request(user="u-2", org="o-2"), store.session("acme") as s:
+            o2 = sorted(i.amount for i in s.scalars(select(m.Invoice)))
+        print(json.dumps({**res, "o2": o2}))
+        """, args=[pg_cluster.url("sg_app", db), pg_cluster.url("sg_owner", db),
+                   str(Path(__file__).parent), str(tmp_path / "plugins")])
+    assert out["rows"] == [["o-1", 10], ["o-1", 20]]
+    assert out["changed"] == 2
+    assert out["planted"] == "InsufficientPrivilege"
+    assert out["o2"] == [30, 40]
