@@ -416,3 +416,47 @@ def test_postgresql_extension_walking_to_the_raw_connection_under_the_guard_stay
     assert out["changed"] == 2
     assert out["planted"] == "InsufficientPrivilege"
     assert out["o2"] == [30, 40]
+
+
+def test_extension_cannot_open_another_extensions_storage_through_the_sdk(
+        tmp_path: Path) -> None:
+    from harness import run_child_json, write_tree
+    write_tree(tmp_path / "plugins", {
+        "acme/__init__.py": """
+            def attempt(fn):
+                try:
+                    fn()
+                    return "done"
+                except PermissionError as e:
+                    return [type(e).__name__, getattr(e, "capability", None)]
+
+            def run(sdk_session, sdk_base, sdk_create_all):
+                return {"other_session": attempt(lambda: sdk_session("beta").__enter__()),
+                        "other_base": attempt(lambda: sdk_base("beta")),
+                        "create_all": attempt(sdk_create_all),
+                        "own_session": attempt(lambda: sdk_session("acme").__enter__())}
+            """,
+    })
+    out = run_child_json(
+        """
+        import json, sys
+        sys.path.insert(0, sys.argv[2])
+        import sdk_guard as sg
+        from sdk_guard.data import Storage
+        from test_data import Models
+        store = Storage("sqlite:///" + sys.argv[1] + "/x.db")
+        Models(store)
+        store.create_all()
+        guard = sg.install(sg.Policy.from_dict({"version": 1, "extensions": {"acme": {
+            "package": "acme", "path": sys.argv[3]}}}))
+        acme = guard.import_extension("acme")
+        # host SDK functions that take the extension name from their caller
+        def sdk_session(name): return store.session(name)
+        def sdk_base(name): return store.base(name)
+        with sg.request(user="u-1", org="o-1"):
+            print(json.dumps(acme.run(sdk_session, sdk_base, store.create_all)))
+        """, args=[str(tmp_path), str(Path(__file__).parent), str(tmp_path / "plugins")])
+    assert out["other_session"] == ["PolicyViolation", "storage"]
+    assert out["other_base"] == ["PolicyViolation", "storage"]
+    assert out["create_all"] == ["PolicyViolation", "introspection"]
+    assert out["own_session"] == "done"

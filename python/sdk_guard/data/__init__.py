@@ -31,6 +31,7 @@ changes and other extensions' tables.  docs/data.md lists what each backend guar
 from __future__ import annotations
 
 import re
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,7 +45,7 @@ except ImportError as exc:          # pragma: no cover - exercised only without 
     raise ImportError("sdk_guard.data needs SQLAlchemy 2: pip install 'sdk-guard[data]' "
                       f"({exc})") from None
 
-from .. import audit, context
+from .. import _guard, audit, context
 from ..errors import GuardError, PolicyError, PolicyViolation
 
 from sqlalchemy.sql import visitors
@@ -69,6 +70,23 @@ def _deny(ext: str, what: str, reason: str, rule: str) -> PolicyViolation:
                      extra={"reason": reason})
     return PolicyViolation(f"storage for extension {ext!r}: {what}: {reason}", principal=ext,
                            capability="storage", target=what, rule=rule, event_id=seq)
+
+
+def _require_own(extension: str, what: str) -> None:
+    """Refuse when extension code other than EXTENSION is on the stack: host SDK code
+    serving an extension acts for that extension (DESIGN.md, attribution), so the
+    innermost extension frame is whose storage this is."""
+    if not _guard.is_installed():
+        return
+    f = sys._getframe(2)
+    while f is not None:
+        owner = _guard.code_owner(f.f_code)
+        if owner is not None:
+            if owner != extension:
+                raise _deny(owner, what, f"extension {owner!r} cannot use extension "
+                            f"{extension!r}'s storage", "data.extension")
+            return
+        f = f.f_back  # type: ignore[assignment]
 
 
 class _ScopedMeta:
@@ -145,6 +163,7 @@ class Storage:
                 or len(extension) > 24:
             raise ValueError(f"extension name {extension!r}: use 1-24 lower-case letters, "
                              "digits and single underscores, starting with a letter")
+        _require_own(extension, "Storage.base")
         with self._lock:
             if extension in self._bases:
                 return self._bases[extension]
@@ -304,6 +323,7 @@ class Storage:
     def create_all(self) -> None:
         """Validate every model and create the tables (and, on PostgreSQL, the
         row-level security policies and grants).  Host code, at startup."""
+        _guard.require_host("Storage.create_all")
         admin = sa.create_engine(self._admin_url, **self._engine_options)
         try:
             for ext, base in self._bases.items():
@@ -390,6 +410,7 @@ class Storage:
         if extension not in self._bases:
             raise GuardError(f"no models declared for extension {extension!r}; call "
                              "Storage.base(extension) first")
+        _require_own(extension, "Storage.session")
         if not self._created:
             raise GuardError("Storage.create_all() has not run: call it at startup")
         ctx = context.require(f"storage session of {extension}", extension)
