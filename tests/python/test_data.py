@@ -460,3 +460,36 @@ def test_extension_cannot_open_another_extensions_storage_through_the_sdk(
     assert out["other_base"] == ["PolicyViolation", "storage"]
     assert out["create_all"] == ["PolicyViolation", "introspection"]
     assert out["own_session"] == "done"
+
+
+def test_every_write_runs_inside_a_storage_mutation_span(tmp_path: Path) -> None:
+    from harness import run_child_json
+    out = run_child_json(
+        """
+        import json, sys
+        sys.path.insert(0, sys.argv[2])
+        import sdk_guard as sg
+        from sqlalchemy import delete, select, update
+        from sdk_guard.data import Storage
+        from test_data import Models
+        sink = sg.audit.MemorySink()
+        sg.audit.add_sink(sink)
+        store = Storage("sqlite:///" + sys.argv[1] + "/x.db")
+        m = Models(store)
+        store.create_all()
+        with sg.request(user="u-1", org="o-1"):
+            with sg.audit.span("action", "invoices.import"):
+                with store.session("acme") as s:
+                    s.add(m.Invoice(amount=1)); s.commit()
+                    s.scalars(select(m.Invoice)).all()          # a read: no span
+                    s.execute(update(m.Invoice).values(amount=2)); s.commit()
+                    s.execute(delete(m.Invoice)); s.commit()
+        sg.audit.flush()
+        spans = [(r["span_kind"], r["span_name"], r["parent"] is not None, r["org"])
+                 for r in sink.records if r["capability"] == "audit.span"]
+        print(json.dumps(spans))
+        """, args=[str(tmp_path), str(Path(__file__).parent)])
+    assert out == [["action", "invoices.import", False, "o-1"],
+                   ["storage_mutation", "flush acme__invoices", True, "o-1"],
+                   ["storage_mutation", "update acme__invoices", True, "o-1"],
+                   ["storage_mutation", "delete acme__invoices", True, "o-1"]]
