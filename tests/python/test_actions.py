@@ -152,3 +152,16 @@ def test_actions_cli_lists_owner_and_effective_requirements(tmp_path: Path) -> N
     assert "owner=acme" in line and "invoices.read + policy: invoices.export" in line
     purge = [ln for ln in proc.stdout.splitlines() if ln.startswith("invoices.purge")][0]
     assert "approval (policy)" in purge
+
+
+def test_check_keeps_the_actions_section_in_the_resolved_policy(tmp_path: Path) -> None:
+    (tmp_path / "p.toml").write_text('version = 1\n[actions."invoices.export"]\n'
+                                     'requires = ["invoices.export"]\napproval = true\n')
+    once = subprocess.run([sys.executable, "-m", "sdk_guard", "check", str(tmp_path / "p.toml")],
+                          capture_output=True, text=True, env=child_env(), timeout=60)
+    assert once.returncode == 0, once.stderr
+    (tmp_path / "again.toml").write_text(once.stdout)
+    import sdk_guard as sg
+    again = sg.Policy.from_toml(tmp_path / "again.toml")
+    assert again.data["actions"] == {"invoices.export": {"requires": ("invoices.export",),
+                                                         "approval": True}}
