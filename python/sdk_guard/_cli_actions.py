@@ -20,13 +20,16 @@ def _run(args: argparse.Namespace) -> int:
     for d in args.path or []:
         sys.path.insert(0, d)
     try:
+        guard = None
         if args.policy:
             from . import Policy, install
             guard = install(Policy.from_file(args.policy))
-            for name in guard.extensions:
-                guard.import_extension(name)
+        # Host modules first: extensions may import the SDK they provide.
         for mod in args.imports or []:
             importlib.import_module(mod)
+        if guard is not None:
+            for name in guard.extensions:
+                guard.import_extension(name)
     except (PolicyError, GuardError, ImportError) as exc:
         print(f"actions: {exc}", file=sys.stderr)
         return 2
