@@ -152,7 +152,8 @@ class Storage:
         self._Org: type = type("OrgScoped", (_ScopedMeta,), {})
         self._user_models: set[type] = set()
         self._tables: set[str] = set()
-        self._plans: dict[Any, tuple[str | None, tuple[Any, ...], tuple[str, ...]]] = {}
+        self._plans: dict[Any, tuple[str | None, tuple[str, ...]]] = {}
+        self._ext_criteria_cache: dict[str, tuple[int, tuple[Any, ...]]] = {}
         self._criteria_cache: dict[type, tuple[Any, ...]] = {}
 
     # ---- declaring models ----------------------------------------------------------
@@ -226,9 +227,14 @@ class Storage:
 
     # ---- statement shapes the criteria provably cover ------------------------------
 
-    def _plan(self, ext: str, state: Any) -> tuple[str | None, tuple[Any, ...], tuple[str, ...]]:
-        """(problem, criteria options, table names) for the statement STATE runs,
-        cached per extension and statement shape (SQLAlchemy's cache key).
+    def _plan(self, ext: str, state: Any) -> tuple[str | None, tuple[str, ...]]:
+        """Applies EXT's criteria to the statement STATE runs and returns (problem,
+        table names), cached per extension and statement shape.
+
+        The criteria of every model of EXT go on every statement (a criterion for a
+        model the statement does not use does nothing), so the optioned statement
+        can be built before anything is known about it; its cache key, which
+        SQLAlchemy memoizes and reuses for its compiled cache, keys the plan.
 
         The problem is None if with_loader_criteria reaches every scoped table the
         statement reads and all its models are EXT's.  SQLAlchemy applies the criteria
@@ -237,8 +243,10 @@ class Storage:
         column of it, is not reached, so such statements are refused rather than run
         unfiltered."""
         stmt = state.statement
+        scoped = stmt.options(*self._ext_criteria(ext))
+        state.statement = scoped
         try:
-            ck = stmt._generate_cache_key()
+            ck = scoped._generate_cache_key()
         except Exception:               # noqa: BLE001 - uncacheable: plan every time
             ck = None
         key = (ext, ck.key) if ck is not None else None
@@ -252,15 +260,23 @@ class Storage:
                         for m in mappers if not issubclass(m.class_, base)), None)
         if problem is None:
             problem = self._shape_check(stmt)
-        opts: list[Any] = []
-        for m in mappers:
-            opts += self._criteria(m.class_)
-        plan = (problem, tuple(opts), tuple(sorted({m.local_table.name for m in mappers})))
+        plan = (problem, tuple(sorted({m.local_table.name for m in mappers})))
         if key is not None:
             if len(self._plans) > 4096:
                 self._plans.clear()
             self._plans[key] = plan
         return plan
+
+    def _ext_criteria(self, ext: str) -> tuple[Any, ...]:
+        models = self._bases[ext].registry.mappers
+        cached = self._ext_criteria_cache.get(ext)
+        if cached is not None and cached[0] == len(models):
+            return cached[1]
+        opts: list[Any] = []
+        for m in sorted(models, key=lambda m: m.class_.__name__):
+            opts += self._criteria(m.class_)
+        self._ext_criteria_cache[ext] = (len(models), tuple(opts))
+        return tuple(opts)
 
     def _criteria(self, cls: type) -> tuple[Any, ...]:
         opts = self._criteria_cache.get(cls)
@@ -376,7 +392,8 @@ class Storage:
                 "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"
             ).one()
             owned = conn.exec_driver_sql(
-                "SELECT count(*) FROM pg_tables WHERE tableowner = current_user").scalar()
+                "SELECT count(*) FROM pg_tables WHERE tableowner = current_user "
+                "AND tablename = ANY(%(t)s)", {"t": sorted(self._tables)}).scalar()
         if sup or bypass:
             raise GuardError(f"PostgreSQL storage: role {self.url.username!r} is "
                              f"{'superuser' if sup else 'BYPASSRLS'}, so row-level security "
@@ -384,8 +401,8 @@ class Storage:
                              "plain role and pass the owner as admin_url")
         if owned:
             raise GuardError(f"PostgreSQL storage: role {self.url.username!r} owns "
-                             f"{owned} table(s); extension sessions must use a role that "
-                             "owns none (pass the owner as admin_url)")
+                             f"{owned} of the scoped tables; extension sessions must use a "
+                             "role that owns none of them (pass the owner as admin_url)")
 
     # ---- sessions ------------------------------------------------------------------
 
@@ -467,7 +484,7 @@ def _scope_statement(state: Any) -> Any:
         raise _deny(ext, "statement", "the scoped session runs ORM statements on the "
                     "extension's models only (no text() or Core table statements)",
                     "data.statement")
-    problem, opts, names = store._plan(ext, state)
+    problem, names = store._plan(ext, state)
     if problem is not None:
         raise _deny(ext, "statement", problem, "data.statement")
     if state.is_insert:
@@ -492,7 +509,6 @@ def _scope_statement(state: Any) -> Any:
     elif _ORG_PARAM in params or _USER_PARAM in params:
         raise _deny(ext, "statement parameters", f"{_ORG_PARAM}/{_USER_PARAM} are set by "
                     "the storage from the request", "data.statement")
-    state.statement = state.statement.options(*opts)
     scope = {_ORG_PARAM: ctx.org, _USER_PARAM: ctx.user}
     if state.is_update or state.is_delete:
         with audit.span("storage_mutation", f"{'update' if state.is_update else 'delete'} "
