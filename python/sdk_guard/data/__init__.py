@@ -89,10 +89,6 @@ def _require_own(extension: str, what: str) -> None:
         f = f.f_back  # type: ignore[assignment]
 
 
-class _ScopedMeta:
-    """Marker mixins the criteria are keyed on (one pair per Storage)."""
-
-
 class ScopedSession(Session):
     """The session an extension gets: bound to one extension and the request's org."""
 
@@ -147,9 +143,7 @@ class Storage:
         self._engines: dict[str, sa.Engine] = {}
         self._lock = threading.Lock()
         self._created = False
-        # Org criteria are keyed on this marker class every scoped model derives from;
-        # models declared with __sdk_guard_scope__ = "user" are listed here.
-        self._Org: type = type("OrgScoped", (_ScopedMeta,), {})
+        # Models declared with __sdk_guard_scope__ = "user".
         self._user_models: set[type] = set()
         self._tables: set[str] = set()
         self._plans: dict[Any, tuple[str | None, tuple[str, ...]]] = {}
@@ -171,7 +165,7 @@ class Storage:
             store = self
             prefix = f"{extension}__"
 
-            class ExtBase(DeclarativeBase, store._Org):  # type: ignore[misc,name-defined]
+            class ExtBase(DeclarativeBase):
                 __abstract__ = True
 
                 def __init_subclass__(cls, **kw: Any) -> None:
