@@ -229,3 +229,24 @@ def test_asgi_and_wsgi_middleware_open_the_context_from_authenticate() -> None:
     assert out["a2"] == "u-2/o-2/[]"
     assert out["anon"] == 401
     assert out["wsgi"] == "o-2" and out["status"] == ["200 OK"]
+
+
+def test_request_cannot_be_opened_on_an_extensions_behalf_inside_acting_as(
+        tmp_path: Path) -> None:
+    write_tree(tmp_path / "plugins", {"acme/__init__.py": "X = 1\n"})
+    out = run_child_json(
+        """
+        import json, sys
+        import sdk_guard as sg
+        guard = sg.install(sg.Policy.from_dict({"version": 1, "extensions": {"acme": {
+            "package": "acme", "path": sys.argv[1]}}}))
+        guard.import_extension("acme")
+        with sg.acting_as("acme"):
+            try:
+                with sg.request(user="u-1", org="o-1"):
+                    res = "opened"
+            except sg.PolicyViolation as e:
+                res = [e.capability, e.principal]
+        print(json.dumps(res))
+        """, args=[str(tmp_path / "plugins")])
+    assert out == ["request", "acme"]
