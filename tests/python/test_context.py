@@ -65,6 +65,9 @@ ACME = {
         def build_middleware():
             return context.ASGIMiddleware(lambda *a: None, lambda scope: {"org": "o-2"})
 
+        def call_middleware(mw):
+            return attempt(lambda: mw({}, lambda *a: None))
+
         def run(host_ctx_org):
             out = {
                 "open_request": attempt(open_request),
@@ -95,13 +98,15 @@ CHILD = """
         result = acme.run("o-1")
         stash = acme.stash_capsule()
         var = acme.grab_var()
+        host_mw = context.WSGIMiddleware(lambda env, start: [b"x"], lambda env: {"org": "o-2"})
+        called_mw = acme.call_middleware(host_mw)
         after = context.current().org
     # forged value set from inside a copied context: every consumer refuses it
     forged = contextvars.copy_context().run(acme.attempt, lambda: acme.set_var_forged(var))
     replay = contextvars.copy_context().run(acme.attempt, lambda: acme.replay_stashed(var, stash))
     sg.audit.flush()
     denied = sorted({r["target"] for r in sink.records if r.get("decision") == "deny"})
-    print(json.dumps({"result": result, "after": after, "forged": forged,
+    print(json.dumps({"result": result, "after": after, "forged": forged, "mw": called_mw,
                       "replay": replay, "denied": denied}))
 """
 
@@ -115,6 +120,7 @@ def test_extension_cannot_open_alter_or_forge_a_request_context(tmp_path: Path) 
     assert r["enter_scope_by_hand"] == ["violation", "introspection"]
     assert r["call_c_enter"] == ["violation", "introspection"]
     assert r["build_middleware"] == ["violation", "introspection"]
+    assert out["mw"] == ["violation", "introspection"]     # calling the host's instance
     # altering the object: it is an immutable tuple without a constructor
     assert r["mutate"] == ["refused", "AttributeError"]
     assert r["mutate_item"] == ["refused", "TypeError"]
@@ -124,7 +130,8 @@ def test_extension_cannot_open_alter_or_forge_a_request_context(tmp_path: Path) 
     # setting the variable to a forged object or replaying an ended context is refused
     assert out["forged"] == ["violation", "request"]
     assert out["replay"] == ["violation", "request"]
-    assert {"request", "ASGIMiddleware", "request context"} <= set(out["denied"])
+    assert {"request", "ASGIMiddleware", "WSGIMiddleware", "request context"} <= \
+        set(out["denied"])
 
 
 def test_request_context_inherited_by_tasks_and_bound_threads_and_stamped_on_records() -> None:
@@ -250,3 +257,13 @@ def test_request_cannot_be_opened_on_an_extensions_behalf_inside_acting_as(
         print(json.dumps(res))
         """, args=[str(tmp_path / "plugins")])
     assert out == ["request", "acme"]
+
+
+def test_permission_grants_exact_prefix_and_star() -> None:
+    import sdk_guard as sg
+    with sg.request(user="u", org="o", permissions=["a.read", "b.*"]) as ctx:
+        assert ctx.has("a.read") and not ctx.has("a.write")
+        assert ctx.has("b.x.y") and ctx.has("b.x") and not ctx.has("bb.x")
+    with sg.request(user="u", org="o", permissions=["*"]) as ctx:
+        assert ctx.has("anything.at_all")
+    assert sg.context.current() is None
