@@ -493,3 +493,47 @@ def test_every_write_runs_inside_a_storage_mutation_span(tmp_path: Path) -> None
                    ["storage_mutation", "flush acme__invoices", True, "o-1"],
                    ["storage_mutation", "update acme__invoices", True, "o-1"],
                    ["storage_mutation", "delete acme__invoices", True, "o-1"]]
+
+
+def test_relationship_loads_are_filtered_by_org(tmp_path: Path) -> None:
+    from sqlalchemy import ForeignKey
+    from sqlalchemy.orm import relationship, selectinload
+    store = Storage(f"sqlite:///{tmp_path / 'rel.db'}")
+    Base = store.base("acme")
+
+    class Order(Base):
+        __tablename__ = "orders"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        org_id: Mapped[str] = mapped_column(String(128))
+        lines: Mapped[list["Line"]] = relationship(back_populates="order")
+
+    class Line(Base):
+        __tablename__ = "lines"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        org_id: Mapped[str] = mapped_column(String(128))
+        order_id: Mapped[int] = mapped_column(ForeignKey("acme__orders.id"))
+        sku: Mapped[str] = mapped_column(String(20))
+        order: Mapped[Order] = relationship(back_populates="lines")
+
+    store.create_all()
+    with sg.request(user="u-1", org="o-1"), store.session("acme") as s:
+        o = Order()
+        s.add(o)
+        s.add(Line(order=o, sku="mine"))
+        s.commit()
+        oid = o.id
+    with sg.request(user="u-2", org="o-2"), store.session("acme") as s:
+        s.add(Line(order_id=oid, sku="planted"))   # o-2 row pointing at o-1's order
+        s.commit()
+    with sg.request(user="u-1", org="o-1"):
+        with store.session("acme") as s:
+            lazy = [ln.sku for ln in s.get(Order, oid).lines]
+        with store.session("acme") as s:
+            eager = [ln.sku for o in s.scalars(select(Order).options(selectinload(Order.lines)))
+                     for ln in o.lines]
+        with store.session("acme") as s:
+            joined = [r.sku for r in s.execute(select(Line.sku, Order.id).join(Line.order))]
+            with pytest.raises(PolicyViolation):     # join target without its columns
+                s.execute(select(Line.sku).join(Line.order))
+    assert lazy == ["mine"] and eager == ["mine"] and joined == ["mine"]
+    store.dispose()
