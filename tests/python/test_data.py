@@ -236,6 +236,13 @@ def test_text_core_and_other_extensions_statements_are_refused(models: Models) -
             s.execute(select(models.Secret))
         with pytest.raises(PolicyViolation):
             s.bulk_save_objects([models.Invoice(amount=1)])
+        with pytest.raises(PolicyViolation):
+            s.bulk_insert_mappings(models.Invoice, [{"amount": 1, "org_id": "o-2"}])
+        with pytest.raises(PolicyViolation):
+            s.bulk_update_mappings(models.Invoice, [{"id": 1, "amount": 0}])
+        with pytest.raises(PolicyViolation):     # bulk UPDATE by primary key
+            s.execute(update(models.Invoice), [{"id": 1, "amount": 0}, {"id": 3, "amount": 0}])
+    assert _all_rows(models) == [("o-1", 10), ("o-1", 20), ("o-2", 30), ("o-2", 40)]
 
 
 def test_interleaved_asyncio_requests_of_two_orgs_never_see_each_others_rows(
