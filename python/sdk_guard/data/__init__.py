@@ -63,6 +63,8 @@ _TABLE_NAME: Final = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*")
 _MAX_IDENT: Final = 63          # PostgreSQL's identifier limit
 _GUC_ORG: Final = "sdk_guard.org"
 _GUC_USER: Final = "sdk_guard.user"
+_SET_SCOPE_SQL: Final = (f"SELECT set_config('{_GUC_ORG}', %s, true), "
+                         f"set_config('{_GUC_USER}', %s, true)")
 
 
 def _deny(ext: str, what: str, reason: str, rule: str) -> PolicyViolation:
@@ -571,10 +573,13 @@ def _stamp(ext: str, obj: Any, col: str, value: str | None) -> None:
 def _set_db_scope(s: ScopedSession, transaction: Any, connection: sa.Connection) -> None:
     if s.sdk_guard_store.backend != "postgresql":
         return
-    connection.exec_driver_sql(
-        "SELECT set_config(%(ko)s, %(o)s, true), set_config(%(ku)s, %(u)s, true)",
-        {"ko": _GUC_ORG, "o": s.sdk_guard_org, "ku": _GUC_USER,
-         "u": s.sdk_guard_user or ""})
+    # Straight to the driver: this runs once per transaction, and SQLAlchemy's
+    # statement machinery would cost more than the statement.  Parameters are bound.
+    cur = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cur.execute(_SET_SCOPE_SQL, (s.sdk_guard_org, s.sdk_guard_user or ""))
+    finally:
+        cur.close()
 
 
 # ---- SQLite authorizer --------------------------------------------------------------
