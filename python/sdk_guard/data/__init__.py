@@ -519,15 +519,17 @@ def _stamp_and_check(s: ScopedSession, flush_context: Any, instances: Any) -> No
     store = s.sdk_guard_store
     ext = s.sdk_guard_ext
     base = store._bases[ext]
-    for obj in list(s.new) + list(s.dirty) + list(s.deleted):
+    # Session.dirty is computed on each access: read the three sets once.
+    new, dirty, deleted = list(s.new), list(s.dirty), list(s.deleted)
+    for obj in new + dirty + deleted:
         if not isinstance(obj, base):
             raise _deny(ext, type(obj).__name__, "is not one of this extension's models",
                         "data.models")
-    for obj in s.new:
+    for obj in new:
         _stamp(ext, obj, ORG_COLUMN, ctx.org)
         if type(obj) in store._user_models:
             _stamp(ext, obj, USER_COLUMN, ctx.user)
-    for obj in s.dirty:
+    for obj in dirty:
         hist = sa.inspect(obj).attrs
         for col in (ORG_COLUMN, USER_COLUMN):
             if col in hist and hist[col].history.has_changes():
@@ -537,9 +539,8 @@ def _stamp_and_check(s: ScopedSession, flush_context: Any, instances: Any) -> No
     # forged state) could name another org's primary key: their rows are checked in
     # the database, inside this transaction, before anything is written.
     touched: dict[type, list[Any]] = {}
-    for obj in list(s.dirty) + list(s.deleted):
-        if s.is_modified(obj) or obj in s.deleted:
-            touched.setdefault(type(obj), []).append(obj)
+    for obj in dirty + deleted:
+        touched.setdefault(type(obj), []).append(obj)
     for cls, objs in touched.items():
         mapper: Any = sa.inspect(cls)
         pk_cols = mapper.primary_key
