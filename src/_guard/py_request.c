@@ -5,11 +5,12 @@
  * (contextvars.copy_context() iterates them) and call .set(), and any Python-level
  * secret is reachable through a function's __globals__, so the value stored is a
  * capsule: Python code cannot create one (only C or ctypes, which is `native`), and
- * only host code can have this unit make one (guard_require_host_caller).  A value
+ * only host code can have this unit make one (its table marks request_enter
+ * GUARD_HOST_ONLY_CALLER: the caller of sdk_guard's wrapper is asked).  A value
  * that is not one of our capsules reads as "forged"; a capsule whose with-block has
  * ended reads as "ended", so a context stashed away cannot be replayed later.
  */
-#include "guard.h"
+#include "gate.h"
 
 #define REQUEST_CAPSULE "sdk_guard.request"
 
@@ -49,8 +50,6 @@ request_enter(PyObject *self, PyObject *ctx)
     PyObject *var = get_var();
     if (var == NULL)
         return NULL;
-    if (guard_require_host_caller("request") < 0)
-        return NULL;
     request_seal *seal = PyMem_Malloc(sizeof *seal);
     if (seal == NULL)
         return PyErr_NoMemory();
@@ -73,8 +72,6 @@ request_exit(PyObject *self, PyObject *token)
     PyObject *var = get_var();
     PyObject *cur = NULL;
     if (var == NULL)
-        return NULL;
-    if (guard_require_host_caller("request") < 0)
         return NULL;
     if (PyContextVar_Get(var, NULL, &cur) < 0)
         return NULL;
@@ -117,30 +114,30 @@ request_get(PyObject *self, PyObject *unused)
     return res;
 }
 
-/* For sdk_guard wrappers that act on the host's behalf (middleware): the gate of
- * guard_require_host_caller without a side effect. */
+/* For sdk_guard wrappers that act on the host's behalf (middleware, configure): the
+ * gate of its table entry is the whole point, the call itself does nothing. */
 static PyObject *
 require_host(PyObject *self, PyObject *what)
 {
-    const char *c = PyUnicode_Check(what) ? PyUnicode_AsUTF8(what) : NULL;
-    if (c == NULL) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_TypeError, "require_host(what): what must be str");
+    if (!PyUnicode_Check(what)) {
+        PyErr_SetString(PyExc_TypeError, "require_host(what): what must be str");
         return NULL;
     }
-    if (guard_require_host_caller(c) < 0)
-        return NULL;
     Py_RETURN_NONE;
 }
 
-PyMethodDef guard_request_methods[] = {
-    {"require_host", require_host, METH_O,
-     "require_host(what): PolicyViolation unless the sdk_guard wrapper's caller is host code"},
-    {"request_enter", request_enter, METH_O,
-     "request_enter(ctx) -> token: make CTX the current request (host callers only)"},
-    {"request_exit", request_exit, METH_O,
-     "request_exit(token): end the request REQUEST_ENTER opened (host callers only)"},
-    {"request_get", request_get, METH_NOARGS,
-     "request_get() -> (state, ctx | None); state is none, live, ended or forged"},
-    {NULL, NULL, 0, NULL},
+const guard_method guard_request_methods[] = {
+    {{"request_enter", request_enter, METH_O,
+      "request_enter(ctx) -> token: make CTX the current request (host callers only)"},
+     GUARD_HOST_ONLY_CALLER},
+    {{"request_exit", request_exit, METH_O,
+      "request_exit(token): end the request request_enter opened (host callers only)"},
+     GUARD_HOST_ONLY_CALLER},
+    {{"request_get", request_get, METH_NOARGS,
+      "request_get() -> (state, ctx | None); state is none, live, ended or forged"},
+     GUARD_OPEN},
+    {{"require_host", require_host, METH_O,
+      "require_host(what): PolicyViolation unless the sdk_guard wrapper's caller is host "
+      "code"}, GUARD_HOST_ONLY_CALLER},
+    {{NULL, NULL, 0, NULL}, GUARD_OPEN},
 };
