@@ -20,7 +20,6 @@ import getpass
 import json
 import os
 import random
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -73,6 +72,9 @@ class Store:
     ``:memory:`` for a callback-only service)."""
 
     def __init__(self, path: str | os.PathLike[str] = ":memory:") -> None:
+        # Imported here: `import sdk_guard` must not load sqlite3 (and its shared
+        # library) into a process that never uses approvals.
+        import sqlite3
         self.path = str(path)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, timeout=10, check_same_thread=False,
