@@ -165,6 +165,24 @@ def test_every_bad_section_of_the_tests_is_refused_by_schema_or_loader(
             Policy.from_dict(doc)
 
 
+# The bad [actions] sections of test_actions.py (written inline there): all structural.
+BAD_ACTIONS = [{"x.y": {"allow": ["a"]}}, {"x.y": {"requires": "a.b"}},
+               {"x.y": {"requires": ["Bad Perm"]}}, {"x.y": {"approval": "yes"}},
+               {"Bad Name": {}}]
+
+
+@pytest.mark.parametrize("section", BAD_ACTIONS)
+def test_bad_actions_sections_are_refused_by_schema_and_loader(section: dict[str, Any]) -> None:
+    doc = {"version": 1, "actions": section}
+    assert schema_errors(doc)
+    with pytest.raises(PolicyError):
+        Policy.from_dict(doc)
+    good = {"version": 1, "actions": {"invoices.export": {"requires": ["invoices.read"],
+                                                          "approval": True}}}
+    assert schema_errors(good) == []
+    Policy.from_dict(good)
+
+
 @pytest.mark.parametrize("text", BAD_FILES)
 def test_bad_policy_files_of_the_tests_are_refused_by_the_schema(text: str) -> None:
     assert schema_errors(tomllib.loads(text))
