@@ -206,6 +206,31 @@ ctx_extension(void)
     return found;
 }
 
+/* acting_as() speaks only when no extension frame is on the stack: host code that
+ * runs *inside* an extension's call (the SDK serving it) acts with host authority,
+ * exactly as it does without acting_as.  1 if a frame older than FRAME is extension
+ * code. */
+static int
+ext_frame_below(PyFrameObject *frame)
+{
+    PyFrameObject *f = PyFrame_GetBack(frame);
+    while (f != NULL) {
+        PyCodeObject *code = PyFrame_GetCode(f);
+        PyObject *globals = PyFrame_GetGlobals(f);
+        int tag = classify((PyObject *)code, globals);
+        Py_DECREF(code);
+        Py_XDECREF(globals);
+        if (tag >= GUARD_TAG_EXT0) {
+            Py_DECREF(f);
+            return 1;
+        }
+        PyFrameObject *back = PyFrame_GetBack(f);
+        Py_DECREF(f);
+        f = back;
+    }
+    return 0;
+}
+
 int
 guard_attrib_who(enum guard_walk mode, guard_who *out)
 {
@@ -261,6 +286,12 @@ guard_attrib_who_from(enum guard_walk mode, guard_who *out, int skip)
             decided = 0;
         }
         if (decided) {
+            if (out->kind == GUARD_WHO_EXT)
+                out->ctx_ext = -1;
+            else if (out->kind == GUARD_WHO_HOST && out->ctx_ext >= 0 &&
+                     ext_frame_below(frame))
+                /* The SDK serving an extension: host authority, as without acting_as. */
+                out->ctx_ext = -1;
             Py_DECREF(frame);
             return 0;
         }
