@@ -25,7 +25,10 @@ static Py_ssize_t code_extra_index = -1;
 /* Modules that import by name for their caller, and modules that hand frames to their
  * caller: each is transparent for the walk that concerns it. */
 static const char *const machinery_modules[] = {
-    "importlib._bootstrap", "importlib._bootstrap_external", "zipimport", NULL};
+    "importlib._bootstrap", "importlib._bootstrap_external", "zipimport",
+    /* Reading installed distributions' metadata (entry points, versions) on a
+     * library's behalf: pydantic's plugin discovery, entry-point registries. */
+    "importlib.metadata", "importlib_metadata", NULL};
 static const char *const importer_modules[] = {
     "importlib", "pkgutil", "runpy", NULL};
 static const char *const leaker_modules[] = {
