@@ -205,21 +205,16 @@ exec(compile(_LIBINIT_SOURCE, "<sdk_guard library init>", "exec"), _libinit_ns)
 _LibraryNativeLoader: Any = _libinit_ns["LibraryNativeLoader"]
 
 
-def _refuse_native(principal: str, fullname: str, origin: str | None,
+def _refuse_native(principal: str, fullname: str, origin: str | None = None,
                    monitor: bool = False) -> None:
-    """A native module refused to an extension without `native`: recorded, then raised.
+    """A native module refused to an extension without `native`: one record and one
+    ImportBoundaryError carrying its event_id, built in C like every other denial.
     In monitor mode it is recorded as would_deny and the import goes on."""
-    rule = f"extensions.{principal}.native"
     if monitor:
         _guard.emit("guard", "native", "would_deny", principal=principal, target=fullname,
-                    rule=rule)
+                    rule=f"extensions.{principal}.native")
         return
-    seq = _guard.emit("guard", "native", "deny", principal=principal, target=fullname,
-                      rule=rule)
-    raise ImportBoundaryError(
-        f"extension {principal!r} may not load native module {fullname} ({origin}) "
-        f"(policy key {rule}); to allow it, set {rule} = true",
-        principal=principal, capability="native", target=fullname, rule=rule, event_id=seq)
+    _guard.deny(principal, "native", fullname, import_error=True)
 
 
 class Guard:
