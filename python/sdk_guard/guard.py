@@ -313,14 +313,18 @@ def _import_roots(spec: dict[str, Any]) -> list[str]:
     path as it is at install, the interpreter's library directories, and each
     extension's own path.  The filesystem root is never one of them."""
     import sysconfig
-    candidates = [p for p in sys.path if p]
+    # "" is the working directory, where the import system looks for it.
+    candidates = [p or os.getcwd() for p in sys.path]
     paths = sysconfig.get_paths()
     candidates += [paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths]
     candidates += [e["path"] for e in spec["extensions"] if e.get("path")]
     roots: list[str] = []
     for c in candidates:
         real = os.path.realpath(c)
-        if real != "/" and os.path.isdir(real) and real not in roots:
+        # Archives on the path (python311.zip) count even when absent: the import
+        # system and importlib.metadata look for them.
+        if real != "/" and (os.path.isdir(real) or real.endswith((".zip", ".egg"))) \
+                and real not in roots:
             roots.append(real)
     return roots
 
@@ -554,7 +558,22 @@ def _private_paths(spec: dict[str, Any]) -> list[str]:
             out.append(found.origin)
             if found.cached:
                 out.append(found.cached)
-    return list(dict.fromkeys(os.path.realpath(p) for p in out))
+    paths = list(dict.fromkeys(os.path.realpath(p) for p in out))
+    # An extension's own files are its own even inside a private host package.
+    ext_dirs = [os.path.realpath(e["path"]) for e in spec["extensions"] if e.get("path")]
+    kept = [p for p in paths if not any(_under_any(d, [p]) for d in ext_dirs)]
+    if len(kept) != len(paths):
+        log.warning("sdk_guard: host.private files that contain an extension's path are not "
+                    "protected from extension reads: %s", sorted(set(paths) - set(kept)))
+    return kept
+
+
+def _host_threads() -> list[int]:
+    """Idents of the threads running now, other than the main thread: host threads
+    (started before install()), whatever code they run."""
+    main = threading.main_thread().ident
+    idents = {t.ident for t in threading.enumerate()} | set(sys._current_frames())
+    return sorted(i for i in idents if i is not None and i != main)
 
 
 def install(policy: Policy, *, preload: bool = True) -> Guard:
@@ -574,6 +593,7 @@ def install(policy: Policy, *, preload: bool = True) -> Guard:
         spec = dict(policy.to_spec())
         spec["import_roots"] = _import_roots(spec)
         spec["private_paths"] = _private_paths(spec)
+        spec["host_threads"] = _host_threads()
         packages = {e["package"]: (e["name"], e.get("path")) for e in spec["extensions"]}
         native = {e["name"]: bool(e.get("native")) for e in spec["extensions"]}
         finder = _GuardFinder(packages, native, monitor=spec.get("mode") == "monitor")
