@@ -24,6 +24,27 @@ private_hint(const char *name)
     return NULL;
 }
 
+/* 1 if EXT importing NAME is allowed with nothing to record (no string built). */
+static int
+guard_imports_silent(int ext, const char *name)
+{
+    const guard_ext *e = &guard_rt.ext[ext];
+    if (!guard_allow_is_silent(ext, GUARD_CAP_IMPORT))
+        return 0;
+    if (guard_module_under(name, e->package))
+        return 1;
+    if (guard_modset_match(&e->imports_deny, name))
+        return 0;
+    for (size_t i = 0; i < guard_rt.nprivate; i++) {
+        if (guard_module_under(name, guard_rt.private_mods[i]))
+            return 0;
+    }
+    int ok = guard_modset_match(&e->imports_allow, name);
+    for (size_t i = 0; !ok && i < guard_rt.npublic; i++)
+        ok = guard_module_under(name, guard_rt.public_mods[i]);
+    return ok;
+}
+
 int
 guard_imports_check(int ext, const char *name)
 {
@@ -32,19 +53,8 @@ guard_imports_check(int ext, const char *name)
         return guard_decide(ext, GUARD_CAP_IMPORT, NULL, 1, NULL) < 0 ? -1 : 0;
     /* The hot case first: allowed, nothing to record, no private or denied name --
      * decided without building the target string. */
-    if (guard_allow_is_silent(ext, GUARD_CAP_IMPORT) &&
-        !guard_modset_match(&e->imports_deny, name)) {
-        int plain = 1;
-        for (size_t i = 0; plain && i < guard_rt.nprivate; i++)
-            plain = !guard_module_under(name, guard_rt.private_mods[i]);
-        if (plain) {
-            int ok = guard_modset_match(&e->imports_allow, name);
-            for (size_t i = 0; !ok && i < guard_rt.npublic; i++)
-                ok = guard_module_under(name, guard_rt.public_mods[i]);
-            if (ok)
-                return 0;
-        }
-    }
+    if (guard_imports_silent(ext, name))
+        return 0;
     PyObject *target = PyUnicode_FromString(name);
     if (target == NULL)
         return -1;
@@ -318,6 +328,36 @@ parse_import_args(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
     return 0;
 }
 
+/* Names an extension's __import__ found silently allowed, by str object: the policy
+ * never changes after install, so the verdict for a name is fixed.  The cache holds a
+ * reference, so an address is never reused by another string while it is cached.
+ * (GIL builds only: a free-threaded build refuses to load the extension.) */
+#define SILENT_SLOTS 64
+typedef struct { PyObject *name; long ext; } silent_slot;
+static silent_slot silent_cache[SILENT_SLOTS];
+
+static inline size_t
+silent_index(PyObject *name, long ext)
+{
+    uintptr_t h = (uintptr_t)name >> 4;
+    return (size_t)((h ^ (h >> 7) ^ (uintptr_t)ext * 31u) % SILENT_SLOTS);
+}
+
+static inline int
+silent_hit(PyObject *name, long ext)
+{
+    const silent_slot *s = &silent_cache[silent_index(name, ext)];
+    return s->name == name && s->ext == ext;
+}
+
+static void
+silent_remember(PyObject *name, long ext)
+{
+    silent_slot *s = &silent_cache[silent_index(name, ext)];
+    Py_XSETREF(s->name, Py_NewRef(name));
+    s->ext = ext;
+}
+
 /* __import__ for extension code: checks every import, including modules already in
  * sys.modules (which raise no audit event) and submodules reached by `from x import y`,
  * then hands over to the interpreter's own __import__. */
@@ -341,6 +381,12 @@ guarded_import(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObjec
     }
     char buf[1024];
     const char *absname;
+    int cacheable = level == 0 && PyUnicode_CheckExact(name) && guard_rt.installed;
+    if (cacheable && (fromlist == NULL || fromlist == Py_None) && silent_hit(name, ext)) {
+        /* `import json` again: the same name object, already found silently allowed. */
+        if (import_is_builtin())
+            return PyImport_ImportModuleLevelObject(name, globals, locals, fromlist, 0);
+    }
     if (level == 0 && PyUnicode_CheckExact(name)) {
         /* The common case: the name as it is (no copy), NUL-checked. */
         Py_ssize_t nlen;
@@ -359,6 +405,8 @@ guarded_import(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObjec
     }
     if (guard_rt.installed && guard_imports_check((int)ext, absname) < 0)
         return NULL;
+    if (cacheable && guard_imports_silent((int)ext, absname))
+        silent_remember(name, ext);
     /* The interpreter's __import__ gets the name exactly as checked: a str subclass's
      * __hash__/__eq__ would otherwise pick which sys.modules entry it returns. */
     PyObject *exact = PyUnicode_FromObject(name);

@@ -265,3 +265,25 @@ def test_denial_inside_library_code_names_the_library_and_frame(tmp_path: Path) 
     out = gk.assert_denied(r, "direct", "fs.read")
     assert "raised inside library" not in out["msg"]
     assert r["summary"]["libraries"] == {"extlib": {"acme fs.read": 1}}, r["summary"]
+
+
+# ---- the import fast path keeps each extension's verdict its own -----------------------
+
+IMP = "def again():\n    import csv\n    return csv.__name__\n"
+
+
+def test_cached_import_verdict_of_one_extension_never_serves_another(tmp_path: Path) -> None:
+    # Both functions import the same interned "csv" str: acme's silent allow is
+    # remembered for acme only.
+    pol = gk.policy(tmp_path, beta={})
+    pol["extensions"]["acme"]["imports.allow"] += ["csv"]
+    r = gk.run(tmp_path, r'''
+import acme.imp, beta.imp
+for i in range(3):
+    attempt("acme_%d" % i, acme.imp.again)
+    attempt("beta_%d" % i, beta.imp.again)
+''', pol=pol, files={"plugins/acme/imp.py": IMP, "plugins/beta/imp.py": IMP})
+    for i in range(3):
+        assert gk.assert_allowed(r, f"acme_{i}") == "csv"
+        gk.assert_denied(r, f"beta_{i}", "import", principal="beta",
+                         rule="extensions.beta.imports.allow")
