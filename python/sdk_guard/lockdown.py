@@ -785,13 +785,10 @@ def probe() -> dict[str, Any]:
     errata = info["errata"]
     status = _status_fields()
     cg = _cgroup2()
-    cap_eff = int(status.get("CapEff", "0"), 16)
-    caps = {"CAP_NET_ADMIN": 12, "CAP_SYS_ADMIN": 21, "CAP_BPF": 39}
-    have = {name: bool(cap_eff >> bit & 1) for name, bit in caps.items()}
-    backends = {"nft": _which("nft"), "iptables": _which("iptables"),
-                "cgroup_bpf": bool(cg["mount"]) and (have["CAP_BPF"] or have["CAP_SYS_ADMIN"])}
-    can_egress = have["CAP_NET_ADMIN"] and bool(cg["mount"]) and bool(
-        backends["nft"] or backends["iptables"] or backends["cgroup_bpf"])
+    # Egress: whether each backend could actually be applied here, and why not (write
+    # access to the cgroup2 tree, CAP_NET_ADMIN, the tools, what is implemented).
+    from . import egress
+
     actions = (_read("/proc/sys/kernel/seccomp/actions_avail") or "").split()
     return {
         "kernel": os.uname().release,
@@ -816,13 +813,7 @@ def probe() -> dict[str, Any]:
             "prepare_available": _seccomp_prepare_available(),
         },
         "cgroup_v2": cg,
-        "egress": {
-            "can_apply": can_egress,
-            "capabilities": have,
-            "backends": backends,
-            "reason": None if can_egress else (
-                "needs CAP_NET_ADMIN, a cgroup v2 mount and nft/iptables or cgroup BPF"),
-        },
+        "egress": egress.probe(),
     }
 
 
