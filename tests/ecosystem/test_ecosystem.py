@@ -33,8 +33,6 @@ LOCKDOWN_XFAIL: dict[str, str] = {
              "lockdown), and Landlock ABI < 8 cannot confine existing threads: "
              "lockdown(threads='refuse') refuses",
     "pandas": "imports numpy: OpenBLAS threads exist before lockdown (see numpy)",
-    "sqlalchemy": "the lazily loaded _sqlite3 needs libsqlite3.so, which the lockdown "
-                  "rules do not make readable",
 }
 
 
