@@ -104,8 +104,16 @@ class _GuardFinder(importlib.abc.MetaPathFinder):
         for principal, names in roots.items():
             entries = []
             for root in names:
-                top = sys.modules.get(root.split(".")[0])
-                dirs = [os.path.realpath(d) for d in getattr(top, "__path__", None) or []]
+                name = root.split(".")[0]
+                top = sys.modules.get(name)
+                where = getattr(top, "__path__", None)
+                if top is None:     # not initialised (preload=False): where it would load from
+                    try:
+                        found = importlib.machinery.PathFinder.find_spec(name)
+                    except (ImportError, ValueError):
+                        found = None
+                    where = found.submodule_search_locations if found is not None else None
+                dirs = [os.path.realpath(d) for d in where or []]
                 if dirs and not any(_under_any(d, writable) for d in dirs):
                     entries.append((root, dirs))
             self._libraries[principal] = entries

@@ -236,3 +236,16 @@ print([type(s).__name__ for s in sg.audit.sinks()])
     assert lines == ["denied", "['DefaultLogSink']", "['MemorySink']"], proc.stdout
     logged = [ln for ln in proc.stderr.splitlines() if '"decision":"deny"' in ln]
     assert len(logged) == 1 and '"capability":"fs.read"' in logged[0], proc.stderr
+
+
+def test_library_compiled_module_is_allowed_with_the_library_without_preload(
+        tmp_path: Path) -> None:
+    # The library's package directory is found at install even when install() did not
+    # initialise it.
+    files = _native_files(tmp_path)
+    pol = gk.policy(tmp_path, **{"imports.allow": ["fastlib", "fastlib.*", "importlib"]})
+    body = ("guard = sg.install(sg.Policy.from_dict(POLICY), preload=False)\n"
+            "acme = guard.import_extension('acme')\n" + NATIVE_BODY)
+    r = gk.run(tmp_path, body, pol=pol, files=files, install=False)
+    assert gk.assert_allowed(r, "lib_native") == "fastlib._decimal"
+    gk.assert_denied(r, "own_native", "native", target="acme._decimal")
