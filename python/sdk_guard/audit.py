@@ -127,6 +127,18 @@ def span(kind: str, name: str, *, user: str | None = None, org: str | None = Non
         _SPAN_VAR.reset(token)
 
 
+def _set_identity(user: str | None, org: str | None) -> contextvars.Token[tuple[Any, ...]]:
+    """Make USER/ORG the identity of every record in this context until the returned
+    token is passed to :func:`_reset_identity` (sdk_guard.context.request uses it; the
+    only place that knows where the span state keeps user and org)."""
+    outer = _SPAN_VAR.get(_EMPTY_SPANS)
+    return _SPAN_VAR.set((*outer[:4], user, org, *outer[6:]))
+
+
+def _reset_identity(token: contextvars.Token[tuple[Any, ...]]) -> None:
+    _SPAN_VAR.reset(token)
+
+
 def current_span() -> Span | None:
     """The innermost open span in this context, or None."""
     innermost: Span | None = _SPAN_VAR.get(_EMPTY_SPANS)[7]

@@ -127,7 +127,7 @@ _EXT_KEYS = _EXT_STRINGS + _EXT_LISTS + tuple(_EXT_BOOLS)
 _EXT_GROUPS = ("imports", "fs", "net", "process")
 
 _TOP_KEYS = ("version", "guard", "host", "extensions", "lockdown", "audit", "media",
-             "egress")
+             "egress", "actions")
 _GUARD_KEYS = ("mode", "audit", "unattributed", "subinterpreters")
 _HOST_KEYS = ("trusted", "public", "private", "hints", "data")
 
@@ -560,7 +560,7 @@ def _nested(ext: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _delegate(section_name: str, raw: object, templates: _Templates) -> Any:
-    """Validates [lockdown] / [audit] / [media] with the module that owns that section."""
+    """Validates [lockdown], [audit], [media] or [actions] with the module that owns it."""
     section = _table(raw, section_name)
     # Imported here: those modules import this one, and only policies with the section
     # need them.
@@ -652,6 +652,7 @@ class Policy:
                 raise PolicyError(f"media.mint[{i}]", f"{who!r} is not an extension in this "
                                                       "policy; name one of [extensions]")
         egress = _delegate("egress", d["egress"], templates) if "egress" in d else None
+        actions = _delegate("actions", d["actions"], templates) if "actions" in d else None
 
         data: dict[str, Any] = {
             "version": 1,
@@ -667,6 +668,8 @@ class Policy:
             data["media"] = media.as_dict()
         if egress is not None:
             data["egress"] = egress
+        if actions is not None:
+            data["actions"] = actions
         defined = {k: v for k, v in templates.values.items() if v is not None}
         policy = cls(data, exts, lockdown, audit, source, defined)
         policy._media = media

@@ -35,6 +35,7 @@ static const struct {
     {guard_landlock_methods, NULL},
     {guard_seccomp_methods, NULL},
     {guard_egress_methods, NULL},
+    {guard_request_methods, NULL},
 };
 
 static int

@@ -26,7 +26,7 @@ LAYERS: dict[int, tuple[str, ...]] = {
     9: ("fs",),                     # per-capability rooms...
     10: ("net", "imports", "threads"),  # ...(a Unix socket address is a path: net -> fs)
     11: ("hook",),                  # dispatch
-    12: ("py_guard", "py_audit", "py_policy", "py_landlock", "py_seccomp", "py_egress",
+    12: ("py_guard", "py_audit", "py_policy", "py_landlock", "py_seccomp", "py_egress", "py_request",
          "py_units"),
     13: ("module",),                # adds the units; nothing depends on it
 }
