@@ -28,6 +28,7 @@ def _landlock_lines(spec: Any) -> list[str]:
 _FLAGS = (
     ("process.spawn", "start processes (a child process runs unguarded)"),
     ("process.signal", "send signals to processes"),
+    ("process.env", "read or change the process environment"),
     ("native", "load native code (ctypes, cffi, .so files)"),
     ("introspection", "inspect frames, walk the garbage collector or set trace hooks"),
     ("dynamic_code", "run dynamically created code (exec, compile, pickle by name)"),
@@ -89,6 +90,7 @@ def extension_sentences(policy: Any) -> list[str]:
                        "(and those in net.connect).")
         flat = {"process.spawn": ext["process"]["spawn"],
                 "process.signal": ext["process"]["signal"],
+                "process.env": ext["process"].get("env", False),
                 **{k: ext[k] for k in ("native", "introspection", "dynamic_code", "threads")}}
         may = [what for key, what in _FLAGS if flat[key]]
         may_not = [what for key, what in _FLAGS if not flat[key]]

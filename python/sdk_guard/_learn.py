@@ -37,6 +37,7 @@ _BOOL_CAPS = {
     "process.spawn": "starting a process escapes every in-process check (the child runs "
                      "unguarded)",
     "process.signal": "signals can stop or kill the host and its workers",
+    "process.env": "the environment holds the host's secrets (tokens, passwords, keys)",
     "native": "native code (ctypes, cffi, .so files) runs below the audit hook",
     "introspection": "frames, gc walks and trace hooks reach the host's objects and "
                      "secrets",

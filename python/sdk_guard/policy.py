@@ -37,6 +37,7 @@ __all__ = ["CAPABILITIES", "PRESETS", "Policy"]
 CAPABILITIES: tuple[str, ...] = (
     "import", "fs.read", "fs.write", "net.connect", "net.bind", "net.resolve",
     "process.spawn", "process.signal", "native", "introspection", "dynamic_code", "threads",
+    "process.env",
 )
 
 # Import presets.  Each entry is (module, is_package): a package expands to "m" and
@@ -118,7 +119,8 @@ _UNATTRIBUTED = ("deny", "allow")
 # Extension keys after nested tables are flattened ("fs.read"), with their kinds.
 _EXT_LISTS = ("imports.allow", "imports.deny", "fs.read", "fs.write", "net.connect",
               "net.bind", "net.resolve", "approve")
-_EXT_BOOLS = {"process.spawn": False, "process.signal": False, "native": False,
+_EXT_BOOLS = {"process.spawn": False, "process.signal": False, "process.env": False,
+              "native": False,
               "introspection": False, "dynamic_code": False, "threads": True}
 _EXT_STRINGS = ("package", "path")
 # Entry-point plugins (sdk_guard._distributions): the distribution whose RECORD defines
@@ -784,6 +786,7 @@ class Policy:
                 "net_resolve": list(dict.fromkeys(ext["net.resolve"] + names_in_connect)),
                 "process_spawn": ext["process.spawn"],
                 "process_signal": ext["process.signal"],
+                "process_env": ext["process.env"],
                 "native": ext["native"],
                 "introspection": ext["introspection"],
                 "dynamic_code": ext["dynamic_code"],

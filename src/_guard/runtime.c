@@ -17,7 +17,7 @@ guard_runtime guard_rt;
 const char *const guard_cap_names[GUARD_CAP_COUNT] = {
     "import", "fs.read", "fs.write", "net.connect", "net.bind", "net.resolve",
     "process.spawn", "process.signal", "native", "introspection", "dynamic_code",
-    "threads",
+    "threads", "process.env",
 };
 
 /* Types the hook recognises by identity, captured from host code at install (process-
@@ -183,7 +183,8 @@ compile_ext(PyObject *d, guard_ext *e, size_t index, PyMethodDef *import_def)
     static const struct { const char *key; int cap; } flags[] = {
         {"process_spawn", GUARD_CAP_PROCESS_SPAWN}, {"process_signal", GUARD_CAP_PROCESS_SIGNAL},
         {"native", GUARD_CAP_NATIVE}, {"introspection", GUARD_CAP_INTROSPECTION},
-        {"dynamic_code", GUARD_CAP_DYNAMIC_CODE}, {"threads", GUARD_CAP_THREADS}};
+        {"dynamic_code", GUARD_CAP_DYNAMIC_CODE}, {"threads", GUARD_CAP_THREADS},
+        {"process_env", GUARD_CAP_PROCESS_ENV}};
     for (size_t k = 0; k < sizeof flags / sizeof flags[0]; k++) {
         int f = spec_flag(d, flags[k].key, flags[k].cap == GUARD_CAP_THREADS);
         if (f < 0)
@@ -229,6 +230,36 @@ compile_ext(PyObject *d, guard_ext *e, size_t index, PyMethodDef *import_def)
     if (PyDict_DelItemString(e->builtins, "__loader__") < 0 ||
         PyDict_DelItemString(e->builtins, "__spec__") < 0)
         PyErr_Clear();
+    return 0;
+}
+
+/* SPEC["host_threads"]: idents of the threads that were running at install (other
+ * than the main thread): host threads, whatever code their stacks hold. */
+static int
+host_threads_from(PyObject *spec, guard_runtime *rt)
+{
+    PyObject *list = PyDict_GetItemString(spec, "host_threads");
+    if (list == NULL || list == Py_None)
+        return 0;
+    PyObject *seq = PySequence_Fast(list, "spec['host_threads'] must be a list");
+    if (seq == NULL)
+        return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    rt->host_threads = PyMem_RawCalloc((size_t)n + 1, sizeof(unsigned long));
+    if (rt->host_threads == NULL) {
+        Py_DECREF(seq);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned long id = PyLong_AsUnsignedLong(PySequence_Fast_ITEMS(seq)[i]);
+        if (id == (unsigned long)-1 && PyErr_Occurred()) {
+            Py_DECREF(seq);
+            return -1;
+        }
+        rt->host_threads[rt->nhost_threads++] = id;
+    }
+    Py_DECREF(seq);
     return 0;
 }
 
@@ -286,7 +317,10 @@ guard_runtime_compile(PyObject *spec, PyObject *violation, PyObject *import_erro
         strv_from(spec, "private", &rt->private_mods, &rt->nprivate) < 0 ||
         strv_from(spec, "public", &rt->public_mods, &rt->npublic) < 0)
         goto error;
-    if (add_each(spec, "import_roots", add_path, &rt->import_roots) < 0)
+    if (add_each(spec, "import_roots", add_path, &rt->import_roots) < 0 ||
+        add_each(spec, "private_paths", add_path, &rt->private_paths) < 0)
+        goto error;
+    if (host_threads_from(spec, rt) < 0)
         goto error;
     PyObject *hints = PyDict_GetItemString(spec, "hints");
     rt->hints = hints && PyDict_Check(hints) ? PyDict_Copy(hints) : PyDict_New();

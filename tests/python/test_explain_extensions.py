@@ -48,7 +48,8 @@ def test_explain_says_what_each_extension_may_and_may_not_do(tmp_path: Path) -> 
             "May connect to: api.example.com:443.",
             "May not listen on any address.",
             "May: start processes (a child process runs unguarded).",
-            "May not: send signals to processes; load native code (ctypes, cffi, .so files); "
+            "May not: send signals to processes; read or change the process environment; "
+            "load native code (ctypes, cffi, .so files); "
             "inspect frames, walk the garbage collector or set trace hooks; run dynamically "
             "created code (exec, compile, pickle by name); start threads.",
             "Needs the host's approval, each time, for: net.connect.",

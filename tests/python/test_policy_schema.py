@@ -98,6 +98,7 @@ def test_schema_sections_are_exactly_the_loaders_sections() -> None:
     sinks = {v["properties"]["type"]["const"]: set(v["properties"])
              for v in defs["audit_sink"]["oneOf"]}
     assert sinks == {k: set(v) for k, v in audit_mod._SINK_KEYS.items()}
+    assert ext["approve"]["items"]["enum"] == list(policy_mod.CAPABILITIES)
     presets = re.search(r"@\(([a-z|]+)\)", ext["imports.allow"]["items"]["pattern"])
     assert presets is not None
     assert {"@" + p for p in presets.group(1).split("|")} == set(policy_mod.PRESETS)
