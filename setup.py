@@ -6,28 +6,19 @@ Environment switches (msgspec / python-zstandard habit):
 """
 import glob
 import os
-import sysconfig
 
 from setuptools import Extension, setup
 
-if sysconfig.get_config_var("Py_GIL_DISABLED"):
-    # The extension refuses to load on free-threaded builds (see module.c); building
-    # is still allowed so the refusal is a clear ImportError, not a build failure.
-    pass
 
-extra_compile = [
-    "-std=gnu11",
-    "-fvisibility=hidden",
-    "-Wall",
-    "-Wextra",
-    "-Wno-unused-parameter",
-    "-Wno-missing-field-initializers",
-    "-Werror=implicit-function-declaration",
-    "-Werror=incompatible-pointer-types",
-    "-Werror=return-type",
-]
-extra_link = []
-undef = []
+def warning_flags() -> list[str]:
+    """The warning set CMakeLists.txt also reads (src/warnings.txt, one flag a line)."""
+    with open("src/warnings.txt", encoding="utf-8") as f:
+        return [line.strip() for line in f if line.strip().startswith("-")]
+
+
+extra_compile = ["-std=gnu11", "-fvisibility=hidden", *warning_flags()]
+extra_link: list[str] = []
+undef: list[str] = []
 if os.environ.get("SDK_GUARD_DEBUG"):
     extra_compile += ["-O0", "-g3"]
     undef += ["NDEBUG"]

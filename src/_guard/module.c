@@ -96,6 +96,9 @@ static struct PyModuleDef guard_module = {
     .m_slots = guard_slots,
 };
 
+/* Declared here: Python.h does not, and the warning set asks for a prototype. */
+PyMODINIT_FUNC PyInit__guard(void);
+
 PyMODINIT_FUNC
 PyInit__guard(void)
 {
