@@ -6,6 +6,7 @@ Environment switches (msgspec / python-zstandard habit):
 """
 import glob
 import os
+import tomllib
 
 from setuptools import Extension, setup
 
@@ -14,6 +15,14 @@ def warning_flags() -> list[str]:
     """The warning set CMakeLists.txt also reads (src/warnings.txt, one flag a line)."""
     with open("src/warnings.txt", encoding="utf-8") as f:
         return [line.strip() for line in f if line.strip().startswith("-")]
+
+
+def project_version() -> str:
+    """pyproject.toml's version: the one source, passed to module.c as GUARD_VERSION."""
+    with open("pyproject.toml", "rb") as f:
+        version = tomllib.load(f)["project"]["version"]
+    assert isinstance(version, str)
+    return version
 
 
 extra_compile = ["-std=gnu11", "-fvisibility=hidden", *warning_flags()]
@@ -37,6 +46,7 @@ setup(
             extra_compile_args=extra_compile,
             extra_link_args=extra_link,
             undef_macros=undef,
+            define_macros=[("GUARD_VERSION", '"%s"' % project_version())],
         )
     ]
 )

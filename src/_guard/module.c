@@ -8,6 +8,11 @@
 #include "hook.h"
 #include "py_units.h"
 
+/* pyproject.toml holds the version; setup.py passes it in. */
+#ifndef GUARD_VERSION
+#  error "GUARD_VERSION is not defined: build the extension through setup.py"
+#endif
+
 /* GUARD_PRETEND_FREE_THREADED lets the tests build the refusal on a GIL interpreter
  * (defining Py_GIL_DISABLED there would change Python.h's inline functions). */
 #if defined(Py_GIL_DISABLED) || defined(GUARD_PRETEND_FREE_THREADED)
@@ -67,7 +72,7 @@ guard_exec(PyObject *module)
         if (units[i].init != NULL && units[i].init(module) < 0)
             return -1;
     }
-    if (PyModule_AddStringConstant(module, "__version__", "0.1.0") < 0)
+    if (PyModule_AddStringConstant(module, "__version__", GUARD_VERSION) < 0)
         return -1;
     return 0;
 error:
