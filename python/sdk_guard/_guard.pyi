@@ -1,6 +1,7 @@
 """Type stubs for sdk_guard._guard (one section per C unit)."""
 from contextvars import ContextVar
-from typing import Any, Callable, NoReturn
+from typing import Any, NoReturn
+from collections.abc import Callable
 
 __version__: str
 

@@ -479,7 +479,7 @@ class _LandlockPlan:
         except OSError as e:
             self.report["reason"] = f"cannot create the ruleset: {e.strerror}"
             return
-        for (path, _rights, source), (err, is_dir, granted, real) in zip(wanted, path_res):
+        for (path, _rights, source), (err, is_dir, granted, real) in zip(wanted, path_res, strict=True):
             if err:
                 self.report["skipped"].append({
                     "path": path, "source": source, "errno": err,
@@ -492,7 +492,7 @@ class _LandlockPlan:
                 if real != path:
                     rule["resolved"] = real
                 self.report["rules"].append(rule)
-        for (port, bit, source), err in zip(ports, port_res):
+        for (port, bit, source), err in zip(ports, port_res, strict=True):
             if err:
                 self.report["skipped"].append({"port": port, "source": source, "errno": err,
                                                "why": _guard.landlock_explain("add_rule", err)})
@@ -666,7 +666,8 @@ def lockdown(policy: Any = None, *, spec: Mapping[str, Any] | None = None,
                         f"{d['right']}: {d['why']}" for d in ll.report["dropped"]
                         if d.get("effect") == "not_enforced") or ll.report["threads"].get("why")
                     problems.append(f"Landlock would be {ll_level}, not full ({why})")
-                missing = [s for s in ll.report["skipped"] if "path" in s and s["source"].startswith("lockdown.")]
+                missing = [s for s in ll.report["skipped"]
+                           if "path" in s and s["source"].startswith("lockdown.")]
                 if missing:
                     problems.append("paths in the policy cannot be added: " + "; ".join(
                         f"{s['source']} {s['path']}: {s['why']}" for s in missing))

@@ -10,8 +10,8 @@ Interface used by :mod:`sdk_guard.lockdown`::
 The program (``src/_guard/seccomp.c``) checks the architecture first (a foreign one,
 i386 via ``int 0x80`` included, kills the process), kills x32 syscall numbers, then
 binary-searches the syscall number over the deny list; only clone/unshare,
-personality, ioctl (TIOCSTI) and socket (MPTCP) look at an argument, so the kernel caches every other syscall as
-always-allowed.  ``python -m sdk_guard explain POLICY`` prints it.
+personality, ioctl (TIOCSTI) and socket (MPTCP) look at an argument, so the kernel
+caches every other syscall as always-allowed.  ``python -m sdk_guard explain POLICY`` prints it.
 
 Trap mode
 ---------
