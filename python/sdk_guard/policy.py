@@ -33,7 +33,7 @@ from .errors import PolicyError
 
 __all__ = ["CAPABILITIES", "PRESETS", "Policy"]
 
-#: Capability names, exactly as DESIGN.md spells them (audit events and policy keys).
+#: Capability names, exactly as docs/design.md spells them (audit events and policy keys).
 CAPABILITIES: tuple[str, ...] = (
     "import", "fs.read", "fs.write", "net.connect", "net.bind", "net.resolve",
     "process.spawn", "process.signal", "native", "introspection", "dynamic_code", "threads",

@@ -1,7 +1,7 @@
 /* audit.c - one record per policy decision, through the audit ring to the sinks.
  *
  * Producer side (any thread, under the GIL): guard_audit_emit() builds the record
- * dict in DESIGN.md's key order, reads the enclosing spans from the span context
+ * dict in docs/design.md's key order, reads the enclosing spans from the span context
  * variable, takes the next `seq` and pushes the record into the ring (ring.c).
  * Consumer side: sdk_guard.audit's writer thread waits with audit_wait() (GIL
  * released) and calls audit_deliver(), which pops records in ring order and hands

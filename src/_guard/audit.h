@@ -13,7 +13,7 @@
 typedef struct guard_event {
     const char *layer;        /* "guard", "landlock", "seccomp", "egress" */
     PyObject *principal;      /* str, or NULL for none */
-    const char *capability;   /* DESIGN.md capability name, or a syscall name */
+    const char *capability;   /* docs/design.md capability name, or a syscall name */
     PyObject *target;         /* str, or NULL */
     const char *decision;     /* deny|allow|would_deny|approved|refused */
     PyObject *rule;           /* str dotted policy key, or NULL */

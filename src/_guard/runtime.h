@@ -9,7 +9,7 @@
 #include "pyerr.h"
 #include "policy.h"
 
-/* Capabilities, DESIGN.md names; a bitmask position each. */
+/* Capabilities, named as docs/design.md spells them; a bitmask position each. */
 enum guard_cap {
     GUARD_CAP_IMPORT, GUARD_CAP_FS_READ, GUARD_CAP_FS_WRITE, GUARD_CAP_NET_CONNECT,
     GUARD_CAP_NET_BIND, GUARD_CAP_NET_RESOLVE, GUARD_CAP_PROCESS_SPAWN,
