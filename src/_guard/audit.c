@@ -505,7 +505,7 @@ guard_audit_init(PyObject *module)
             guard_errno_error(rc, "audit ring");
             return -1;
         }
-        audit_state.overflow_wait = 1.0;
+        audit_state.overflow_wait = GUARD_AUDIT_WAIT_DEFAULT;
         pthread_atfork(NULL, NULL, audit_after_fork_child);
         audit_state.fallback = PyList_New(0);
         if (audit_state.fallback == NULL)

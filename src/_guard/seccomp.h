@@ -28,6 +28,7 @@ enum guard_sc_mode {
     GUARD_SC_TRAP,              /* SECCOMP_RET_TRAP: the guard's SIGSYS handler answers EPERM */
     GUARD_SC_LOG,               /* SECCOMP_RET_LOG: allowed, logged by the kernel */
     GUARD_SC_KILL,              /* SECCOMP_RET_KILL_PROCESS (never KILL_THREAD) */
+    GUARD_SC_MODE_COUNT
 };
 
 enum guard_sc_kind {
@@ -37,7 +38,14 @@ enum guard_sc_kind {
     GUARD_SC_PERSONALITY,       /* the mode's action unless args[0] is a harmless persona */
     GUARD_SC_IOCTL_TIOCSTI,     /* the mode's action if args[1] is TIOCSTI */
     GUARD_SC_SOCKET_MPTCP,      /* the mode's action if args[2] is IPPROTO_MPTCP */
+    GUARD_SC_KIND_COUNT
 };
+
+/* The policy's name of each mode ("errno", "trap", "log", "kill") and the label of each
+ * kind ("deny", "enosys", ...): the program's labels, explain's text and the Python
+ * side (_guard.SECCOMP_MODES, SECCOMP_KINDS) all use these. */
+extern const char *const guard_sc_mode_names[GUARD_SC_MODE_COUNT];
+extern const char *const guard_sc_kind_names[GUARD_SC_KIND_COUNT];
 
 /* socket(2) protocol of Multipath TCP, which Landlock's TCP rules do not cover.  The
  * kernel reads the protocol as int: only the low half. */
