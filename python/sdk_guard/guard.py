@@ -11,11 +11,14 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from types import ModuleType
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import _guard
 from .errors import GuardError, ImportBoundaryError, PolicyViolation
 from .policy import Policy
+
+if TYPE_CHECKING:
+    from ._guard import GuardSpec
 
 __all__ = ["Guard", "install", "current_guard", "acting_as"]
 
@@ -122,7 +125,7 @@ def _refuse_native(principal: str, fullname: str) -> NoReturn:
 class Guard:
     """The installed Process Guard (one per process)."""
 
-    def __init__(self, policy: Policy, spec: dict[str, Any], finder: _GuardFinder) -> None:
+    def __init__(self, policy: Policy, spec: GuardSpec, finder: _GuardFinder) -> None:
         self.policy = policy
         self._spec = spec
         self._finder = finder
@@ -197,7 +200,7 @@ def _wrap_import_module() -> None:
     importlib.import_module = import_module
 
 
-def _import_roots(spec: dict[str, Any]) -> list[str]:
+def _import_roots(spec: GuardSpec) -> list[str]:
     """Directories the import system may read while an extension imports: the import
     path as it is at install, the interpreter's library directories, and each
     extension's own path.  The filesystem root is never one of them."""
@@ -205,7 +208,7 @@ def _import_roots(spec: dict[str, Any]) -> list[str]:
     candidates = [p for p in sys.path if p]
     paths = sysconfig.get_paths()
     candidates += [paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths]
-    candidates += [e["path"] for e in spec["extensions"] if e.get("path")]
+    candidates += [path for e in spec["extensions"] if (path := e.get("path"))]
     roots: list[str] = []
     for c in candidates:
         real = os.path.realpath(c)
@@ -224,7 +227,7 @@ def install(policy: Policy) -> Guard:
         if _installed is not None or _guard.is_installed():
             raise GuardError("sdk_guard is already installed in this process: an audit hook "
                              "can never be removed, so install() may be called once")
-        spec = dict(policy.to_spec())
+        spec = policy.to_spec()
         spec["import_roots"] = _import_roots(spec)
         packages = {e["package"]: (e["name"], e.get("path")) for e in spec["extensions"]}
         native = {e["name"]: bool(e.get("native")) for e in spec["extensions"]}

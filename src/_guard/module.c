@@ -6,6 +6,7 @@
 #include "audit.h"
 #include "gate.h"
 #include "hook.h"
+#include "py_constants.h"
 #include "py_units.h"
 
 /* pyproject.toml holds the version; setup.py passes it in. */
@@ -29,7 +30,7 @@ init_hook(PyObject *module)
     return guard_hook_init();
 }
 
-/* Each unit: its method table and its initialisation (NULL: none). */
+/* Each unit: its method table and its initialisation (either may be NULL). */
 static const struct {
     const guard_method *methods;
     int (*init)(PyObject *module);
@@ -39,6 +40,7 @@ static const struct {
     {guard_policy_methods, NULL},
     {guard_landlock_methods, NULL},
     {guard_seccomp_methods, NULL},
+    {NULL, guard_constants_init},
 };
 
 static int
@@ -55,7 +57,8 @@ guard_exec(PyObject *module)
     if (host_only == NULL)
         return -1;
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-        if (guard_gate_add_methods(module, units[i].methods, host_only) < 0)
+        if (units[i].methods != NULL &&
+            guard_gate_add_methods(module, units[i].methods, host_only) < 0)
             goto error;
     }
     /* The names extension code is refused: tests/python/test_guard_gates.py calls

@@ -78,6 +78,9 @@ GUARD_INTERNAL extern _Thread_local int guard_via_machinery;
 GUARD_INTERNAL int guard_runtime_compile(PyObject *spec, PyObject *violation,
                                          PyObject *import_error, PyObject *finder,
                                          PyMethodDef *import_def, guard_runtime *rt);
+/* The keys install() reads, as a tuple of str: the spec's top level (EXTENSION 0) or
+ * one extension's (EXTENSION 1), in table order.  NULL with an exception. */
+GUARD_INTERNAL PyObject *guard_runtime_spec_keys(int extension);
 /* Makes RT the installed policy of this interpreter. */
 GUARD_INTERNAL void guard_runtime_publish(const guard_runtime *rt);
 
