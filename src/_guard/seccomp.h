@@ -28,8 +28,9 @@ enum guard_sc_mode {
     GUARD_SC_TRAP,              /* SECCOMP_RET_TRAP: the guard's SIGSYS handler answers EPERM */
     GUARD_SC_LOG,               /* SECCOMP_RET_LOG: allowed, logged by the kernel */
     GUARD_SC_KILL,              /* SECCOMP_RET_KILL_PROCESS (never KILL_THREAD) */
-    GUARD_SC_MODE_COUNT
 };
+/* Not an enumerator, so a switch over the modes stays checked for exhaustiveness. */
+#define GUARD_SC_MODE_COUNT (GUARD_SC_KILL + 1)
 
 enum guard_sc_kind {
     GUARD_SC_DENY,              /* the mode's action */
@@ -38,8 +39,9 @@ enum guard_sc_kind {
     GUARD_SC_PERSONALITY,       /* the mode's action unless args[0] is a harmless persona */
     GUARD_SC_IOCTL_TIOCSTI,     /* the mode's action if args[1] is TIOCSTI */
     GUARD_SC_SOCKET_MPTCP,      /* the mode's action if args[2] is IPPROTO_MPTCP */
-    GUARD_SC_KIND_COUNT
 };
+/* The last kind + 1 (not an enumerator: switches over kinds stay exhaustive). */
+#define GUARD_SC_KIND_COUNT (GUARD_SC_SOCKET_MPTCP + 1)
 
 /* The policy's name of each mode ("errno", "trap", "log", "kill") and the label of each
  * kind ("deny", "enosys", ...): the program's labels, explain's text and the Python
