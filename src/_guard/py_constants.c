@@ -81,8 +81,8 @@ ll_tuple(const struct ll_name *rows)
         n++;
     PyObject *t = PyTuple_New(n);
     for (Py_ssize_t i = 0; t != NULL && i < n; i++) {
-        PyObject *row = Py_BuildValue("(sKi)", rows[i].name,
-                                      (unsigned long long)rows[i].bit, rows[i].since_abi);
+        PyObject *row = Py_BuildValue("(sKi)", rows[i].name, (unsigned long long)rows[i].bit,
+                                      rows[i].since_abi);
         if (row == NULL)
             Py_CLEAR(t);
         else
@@ -91,33 +91,30 @@ ll_tuple(const struct ll_name *rows)
     return t;
 }
 
-/* Adds NAME = VALUE (a new reference, or NULL for an error already set). 0 or -1. */
-static int
-add_new(PyObject *module, const char *name, PyObject *value)
-{
-    if (value == NULL)
-        return -1;
-    int rc = PyModule_AddObjectRef(module, name, value);
-    Py_DECREF(value);
-    return rc;
-}
-
 int
 guard_constants_init(PyObject *module)
 {
-    if (add_new(module, "SPEC_KEYS", guard_runtime_spec_keys(0)) < 0 ||
-        add_new(module, "EXTENSION_SPEC_KEYS", guard_runtime_spec_keys(1)) < 0 ||
-        add_new(module, "SECCOMP_MODES",
-                names_tuple(guard_sc_mode_names, GUARD_SC_MODE_COUNT)) < 0 ||
-        add_new(module, "SECCOMP_KINDS",
-                names_tuple(guard_sc_kind_names, GUARD_SC_KIND_COUNT)) < 0 ||
-        PyModule_AddIntConstant(module, "AUDIT_RING_MAX_CAPACITY", GUARD_RING_MAX_CAPACITY) < 0 ||
-        add_new(module, "AUDIT_OVERFLOW_WAIT_DEFAULT",
-                PyFloat_FromDouble(GUARD_AUDIT_WAIT_DEFAULT)) < 0 ||
-        add_new(module, "AUDIT_OVERFLOW_WAIT_MAX", PyFloat_FromDouble(GUARD_AUDIT_WAIT_MAX)) < 0 ||
-        add_new(module, "LANDLOCK_FS_RIGHTS", ll_tuple(ll_fs)) < 0 ||
-        add_new(module, "LANDLOCK_NET_RIGHTS", ll_tuple(ll_net)) < 0 ||
-        add_new(module, "LANDLOCK_SCOPES", ll_tuple(ll_scopes)) < 0)
-        return -1;
-    return 0;
+    const struct {
+        const char *name;
+        PyObject *value; /* new reference, or NULL with an exception */
+    } attrs[] = {
+        {"SPEC_KEYS", guard_runtime_spec_keys(0)},
+        {"EXTENSION_SPEC_KEYS", guard_runtime_spec_keys(1)},
+        {"SECCOMP_MODES", names_tuple(guard_sc_mode_names, GUARD_SC_MODE_COUNT)},
+        {"SECCOMP_KINDS", names_tuple(guard_sc_kind_names, GUARD_SC_KIND_COUNT)},
+        {"AUDIT_RING_MAX_CAPACITY", PyLong_FromUnsignedLong(GUARD_RING_MAX_CAPACITY)},
+        {"AUDIT_OVERFLOW_WAIT_DEFAULT", PyFloat_FromDouble(GUARD_AUDIT_WAIT_DEFAULT)},
+        {"AUDIT_OVERFLOW_WAIT_MAX", PyFloat_FromDouble(GUARD_AUDIT_WAIT_MAX)},
+        {"LANDLOCK_FS_RIGHTS", ll_tuple(ll_fs)},
+        {"LANDLOCK_NET_RIGHTS", ll_tuple(ll_net)},
+        {"LANDLOCK_SCOPES", ll_tuple(ll_scopes)},
+    };
+    int rc = 0;
+    for (size_t i = 0; i < Py_ARRAY_LENGTH(attrs); i++) {
+        if (rc == 0 && (attrs[i].value == NULL ||
+                        PyModule_AddObjectRef(module, attrs[i].name, attrs[i].value) < 0))
+            rc = -1;
+        Py_XDECREF(attrs[i].value);
+    }
+    return rc;
 }
