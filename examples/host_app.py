@@ -76,6 +76,76 @@ def run_action(extension: str, module: Any, label: str, func: str,
     return False, line
 
 
+def app_boundary(guard: Any, work: Path, failures: list[str]) -> None:
+    """Two organizations share one database through scoped storage; one cross-org
+    attempt is denied and one export needs (and gets) an approval.  These records go to
+    a second trail, the application's, so the guard trail above stays as it was."""
+    import importlib
+
+    from sdk_guard.data import Storage
+
+    sg.audit.remove_sink(sg.audit.sinks()[0])
+    trail = work / "app-audit.jsonl"
+    sg.audit.add_sink(sg.audit.JsonlSink(trail))
+    storage = Storage(f"sqlite:///{work / 'app.db'}")
+    hostapp.sdk._open_storage(storage)
+    ledger = importlib.import_module("good_ext.ledger")      # as good_ext
+    evil = importlib.import_module("evil_ext.ledger")        # as evil_ext
+    storage.create_all()
+    sg.approvals.configure(sg.approvals.Approvals(
+        approver=lambda req: (req.org == "o-acme", "exports of o-acme are fine"),
+        approver_name="demo-operator"), guard=guard)
+
+    print("\napplication boundary: two organizations, one database (scoped storage, SQLite)")
+    people = {"u-alice": ("o-acme", ["invoices.read", "invoices.write"]),
+              "u-bob": ("o-globex", ["invoices.read", "invoices.write"]),
+              "u-carol": ("o-acme", [])}
+
+    def call(user: str, label: str, fn: Callable[[], Any]) -> Any:
+        org, perms = people[user]
+        with sg.request(user=user, org=org, permissions=perms):
+            try:
+                result = fn()
+            except sg.PolicyViolation as exc:
+                print(f"  DENIED   {user}@{org}: {label}\n           {exc}")
+                return exc
+        print(f"  allowed  {user}@{org}: {label} -> {short(result)}")
+        return result
+
+    call("u-alice", "invoices.create", lambda: ledger.create("Initech", 120))
+    call("u-bob", "invoices.create", lambda: ledger.create("Umbrella", 75))
+    acme = call("u-alice", "invoices.list", ledger.list_invoices)
+    globex = call("u-bob", "invoices.list", ledger.list_invoices)
+    if acme != [("Initech", 120)] or globex != [("Umbrella", 75)]:
+        failures.append("an organization saw another organization's invoices")
+    if not isinstance(call("u-carol", "invoices.list (no invoices.read)",
+                           ledger.list_invoices), sg.PolicyViolation):
+        failures.append("u-carol listed invoices without invoices.read")
+    if not isinstance(call("u-bob", "evil_ext plants a note in o-acme",
+                           lambda: evil.plant_note_in_other_org("o-acme")), sg.PolicyViolation):
+        failures.append("evil_ext wrote a row into another organization")
+    if call("u-alice", "invoices.export (approval=True)", ledger.export) != \
+            "exported 1 invoices":
+        failures.append("the approved export did not run")
+
+    if not sg.audit.flush(timeout=10.0):
+        failures.append("the application audit trail could not be flushed")
+    records = [json.loads(ln) for ln in trail.read_text().splitlines() if ln.strip()]
+    cross = [r for r in records if r["capability"] == "storage" and r["decision"] == "deny"]
+    approved = [r for r in records if r["capability"] == "approval"
+                and r["decision"] == "approved"]
+    print(f"\napplication audit trail: {trail}")
+    for r in cross + approved:
+        print(f"  seq {r['seq']}: {r['decision']} {r['capability']} {r['target']!r} "
+              f"principal={r['principal']} user={r['user']} org={r['org']} "
+              f"action span={r['span']['action']}"
+              + (f" approver={r['approver']}" if r.get("approver") else ""))
+    if len(cross) != 1 or cross[0]["org"] != "o-globex":
+        failures.append("the cross-org attempt is not in the application audit trail")
+    if len(approved) != 1 or approved[0]["approver"] != "demo-operator":
+        failures.append("the approval is not in the application audit trail")
+
+
 def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="sdk_guard_demo-")).resolve()
     data = work / "data"
@@ -128,6 +198,8 @@ def main() -> int:
             [str(ROOT / "python")] + ([os.environ["PYTHONPATH"]]
                                       if os.environ.get("PYTHONPATH") else []))})
     print(summary.stdout.rstrip() or summary.stderr.rstrip())
+
+    app_boundary(guard, work, failures)
 
     if failures:
         print("\nFAILED: " + "; ".join(failures))

@@ -40,3 +40,28 @@ def fetch(url: str) -> dict[str, Any]:
 
 def _register_data_dir(extension: str, path: str) -> None:
     _data_dirs[extension] = path
+
+
+# ---- application boundary: actions and scoped storage -------------------------------
+# Extensions declare actions with these decorators and define models on the base the
+# host hands them; they never import sdk_guard or SQLAlchemy's engine themselves.
+from sdk_guard import action, page, tool  # noqa: E402,F401
+from sqlalchemy import Integer, String, select, update  # noqa: E402,F401
+from sqlalchemy.orm import Mapped, mapped_column  # noqa: E402,F401
+
+_storage: Any = None
+
+
+def _open_storage(storage: Any) -> None:
+    global _storage
+    _storage = storage
+
+
+def storage_base(extension: str) -> Any:
+    """The declarative base EXTENSION's models derive from (tables scoped by org)."""
+    return _storage.base(extension)
+
+
+def session(extension: str) -> Any:
+    """A session of EXTENSION's storage, bound to the current request's org."""
+    return _storage.session(extension)

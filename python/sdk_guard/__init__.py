@@ -12,6 +12,10 @@ from .errors import GuardError, ImportBoundaryError, PolicyError, PolicyViolatio
 from .guard import Guard, acting_as, current_guard, install
 from .lockdown import LockdownReport, lockdown, probe
 from .policy import Policy
+from . import context
+from .context import request
+from .actions import action, page, tool
+from . import approvals
 
 __version__ = _guard.__version__
 
@@ -19,4 +23,5 @@ __all__ = [
     "Guard", "GuardError", "ImportBoundaryError", "LockdownReport", "Policy",
     "PolicyError", "PolicyViolation", "acting_as", "audit", "current_guard",
     "install", "lockdown", "probe", "__version__",
+    "context", "request", "action", "page", "tool", "approvals",
 ]

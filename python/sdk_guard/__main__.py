@@ -1,4 +1,5 @@
-"""``python -m sdk_guard``: check, version, probe, explain, audit, media."""
+"""``python -m sdk_guard``: check, version, probe, explain, audit, media, egress, actions,
+approvals."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +8,8 @@ import sys
 
 # Each subcommand lives in sdk_guard._cli_<name> and provides
 # register(subparsers) -> None; the parser it adds sets func(args) -> int.
-COMMANDS = ("check", "version", "probe", "explain", "audit", "media", "egress")
+COMMANDS = ("check", "version", "probe", "explain", "audit", "media", "egress", "actions",
+            "approvals")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -207,16 +207,25 @@ def _fmt(rec: dict[str, Any]) -> str:
 def summarise(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """Denials per principal x capability, plus totals."""
     table: Counter[tuple[str, str]] = Counter()
+    # Denials raised inside a library's code (the record's "library": the innermost
+    # library frame), grouped so a library's own swallowed probes read as what they
+    # are: "library" -> "principal capability" -> count.
+    libs: dict[str, Counter[str]] = {}
     total = 0
     for rec in records:
         total += 1
         if rec.get("decision") in DENIALS:
             table[(rec.get("principal") or "-", rec.get("capability") or "-")] += 1
+            lib = rec.get("library")
+            if isinstance(lib, str) and lib:
+                libs.setdefault(lib, Counter())[
+                    f"{rec.get('principal') or '-'} {rec.get('capability') or '-'}"] += 1
     principals = sorted({p for p, _ in table})
     caps = sorted({c for _, c in table})
     return {"records": total, "denials": sum(table.values()),
             "capabilities": caps,
-            "principals": {p: {c: table[(p, c)] for c in caps if table[(p, c)]} for p in principals}}
+            "principals": {p: {c: table[(p, c)] for c in caps if table[(p, c)]} for p in principals},
+            "libraries": {lib: dict(sorted(c.items())) for lib, c in sorted(libs.items())}}
 
 
 def render_summary(summary: dict[str, Any], out: TextIO) -> None:
@@ -233,6 +242,12 @@ def render_summary(summary: dict[str, Any], out: TextIO) -> None:
         cells = "  ".join(str(counts.get(c, 0) or "-").rjust(w) for c, w in zip(caps, cols, strict=True))
         out.write(p.ljust(width) + "  " + cells + "  " + str(sum(counts.values())).rjust(5) + "\n")
     out.write(f"{summary['denials']} denials in {summary['records']} matching records\n")
+    libs: dict[str, dict[str, int]] = summary.get("libraries") or {}
+    if libs:
+        out.write("raised inside library code (library: principal capability count):\n")
+        for lib, counts in libs.items():
+            cells = ", ".join(f"{k} {n}" for k, n in counts.items())
+            out.write(f"  {lib}: {cells}\n")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -24,6 +24,7 @@ class ExtensionSpec(TypedDict):
     introspection: bool
     dynamic_code: bool
     threads: bool
+    process_env: bool
     approve: list[str]              # capability names
 
 class GuardSpec(TypedDict):
@@ -35,7 +36,11 @@ class GuardSpec(TypedDict):
     public: list[str]
     private: list[str]
     hints: dict[str, str]
-    import_roots: NotRequired[list[str]]   # added by install(): what imports may read
+    # Added by install(): what imports may read, the files of host.private modules, and
+    # the idents of the threads running at install.
+    import_roots: NotRequired[list[str]]
+    private_paths: NotRequired[list[str]]
+    host_threads: NotRequired[list[int]]
     extensions: list[ExtensionSpec]
 
 SPEC_KEYS: tuple[str, ...]
@@ -95,6 +100,12 @@ def code_owner(code: object, /) -> str | None: ...
 def check_importer(name: str, /) -> None: ...
 def deny(principal: str, capability: str, target: str, rule: str | None = None,
          why: str | None = None, *, import_error: bool = False) -> NoReturn: ...
+
+# ---- py_request.c -----------------------------------------------------------------
+def request_enter(ctx: object, /) -> object: ...
+def request_exit(token: object, /) -> None: ...
+def request_get() -> tuple[str, Any]: ...
+def require_host(what: str, /) -> None: ...
 
 # ---- py_policy.c -------------------------------------------------------------------
 def parse_ip(text: str, /) -> tuple[int, bytes] | None: ...

@@ -127,6 +127,18 @@ def span(kind: str, name: str, *, user: str | None = None, org: str | None = Non
         _SPAN_VAR.reset(token)
 
 
+def _set_identity(user: str | None, org: str | None) -> contextvars.Token[tuple[Any, ...]]:
+    """Make USER/ORG the identity of every record in this context until the returned
+    token is passed to :func:`_reset_identity` (sdk_guard.context.request uses it; the
+    only place that knows where the span state keeps user and org)."""
+    outer = _SPAN_VAR.get(_EMPTY_SPANS)
+    return _SPAN_VAR.set((*outer[:4], user, org, *outer[6:]))
+
+
+def _reset_identity(token: contextvars.Token[tuple[Any, ...]]) -> None:
+    _SPAN_VAR.reset(token)
+
+
 def current_span() -> Span | None:
     """The innermost open span in this context, or None."""
     innermost: Span | None = _SPAN_VAR.get(_EMPTY_SPANS)[7]
@@ -301,6 +313,24 @@ class LoggingSink(Sink):
 
 
 _encoder = json.JSONEncoder(separators=(",", ":"), default=str)
+
+
+class DefaultLogSink(LoggingSink):
+    """What an operator sees with no sink configured: ``install()`` attaches one when
+    no sink is attached, and the first ``add_sink()`` replaces it.  Only refusals
+    (``deny``, ``would_deny``, ``refused``, ``dropped``) are logged, at WARNING, to
+    the ``sdk_guard.audit`` logger (with no handler configured, logging's last-resort
+    handler prints them to stderr), so monitor mode is useful without configuration."""
+
+    _LOGGED = frozenset(("deny", "would_deny", "refused", "dropped"))
+
+    def __init__(self) -> None:
+        super().__init__("sdk_guard.audit", name="default-log")
+
+    def write(self, record: Record) -> None:
+        if record.get("decision") in self._LOGGED \
+                and self.logger.isEnabledFor(logging.WARNING):
+            self.logger.warning("%s", _dumps(record), extra={"audit": record})
 
 
 def _dumps(record: Record) -> str:
@@ -557,9 +587,22 @@ def add_sink(sink: Sink) -> Sink:
     if not isinstance(sink, Sink):
         raise TypeError(f"expected an sdk_guard.audit.Sink, got {type(sink).__name__}")
     with _writer.lock:
-        _writer.sinks = (*_writer.sinks, sink)
+        # The default log sink stands in only while nothing else is attached.
+        kept = tuple(s for s in _writer.sinks if not isinstance(s, DefaultLogSink))
+        _writer.sinks = (*kept, sink)
     _writer.start()
     return sink
+
+
+def attach_default_sink() -> bool:
+    """Attach a DefaultLogSink if no sink is attached (install() calls this).  Returns
+    whether one was attached."""
+    with _writer.lock:
+        if _writer.sinks:
+            return False
+        _writer.sinks = (DefaultLogSink(),)
+    _writer.start()
+    return True
 
 
 def remove_sink(sink: Sink) -> None:

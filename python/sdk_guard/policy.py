@@ -40,6 +40,7 @@ __all__ = ["CAPABILITIES", "PRESETS", "Policy"]
 CAPABILITIES: tuple[str, ...] = (
     "import", "fs.read", "fs.write", "net.connect", "net.bind", "net.resolve",
     "process.spawn", "process.signal", "native", "introspection", "dynamic_code", "threads",
+    "process.env",
 )
 
 # Import presets.  Each entry is (module, is_package): a package expands to "m" and
@@ -121,14 +122,15 @@ _UNATTRIBUTED = ("deny", "allow")
 # Extension keys after nested tables are flattened ("fs.read"), with their kinds.
 _EXT_LISTS = ("imports.allow", "imports.deny", "fs.read", "fs.write", "net.connect",
               "net.bind", "net.resolve", "approve")
-_EXT_BOOLS = {"process.spawn": False, "process.signal": False, "native": False,
+_EXT_BOOLS = {"process.spawn": False, "process.signal": False, "process.env": False,
+              "native": False,
               "introspection": False, "dynamic_code": False, "threads": True}
 _EXT_STRINGS = ("package", "path")
 _EXT_KEYS = _EXT_STRINGS + _EXT_LISTS + tuple(_EXT_BOOLS)
 _EXT_GROUPS = ("imports", "fs", "net", "process")
 
 _TOP_KEYS = ("version", "guard", "host", "extensions", "lockdown", "audit", "media",
-             "egress")
+             "egress", "actions")
 _GUARD_KEYS = ("mode", "audit", "unattributed", "subinterpreters")
 _HOST_KEYS = ("trusted", "public", "private", "hints", "data")
 
@@ -561,7 +563,7 @@ def _nested(ext: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _delegate(section_name: str, raw: object, templates: _Templates) -> Any:
-    """Validates [lockdown] / [audit] / [media] with the module that owns that section."""
+    """Validates [lockdown], [audit], [media] or [actions] with the module that owns it."""
     section = _table(raw, section_name)
     # Imported here: those modules import this one, and only policies with the section
     # need them.
@@ -653,6 +655,7 @@ class Policy:
                 raise PolicyError(f"media.mint[{i}]", f"{who!r} is not an extension in this "
                                                       "policy; name one of [extensions]")
         egress = _delegate("egress", d["egress"], templates) if "egress" in d else None
+        actions = _delegate("actions", d["actions"], templates) if "actions" in d else None
 
         data: dict[str, Any] = {
             "version": 1,
@@ -668,6 +671,8 @@ class Policy:
             data["media"] = media.as_dict()
         if egress is not None:
             data["egress"] = egress
+        if actions is not None:
+            data["actions"] = actions
         defined = {k: v for k, v in templates.values.items() if v is not None}
         policy = cls(data, exts, lockdown, audit, source, defined)
         policy._media = media
@@ -772,6 +777,7 @@ class Policy:
                 "net_resolve": list(dict.fromkeys(ext["net.resolve"] + names_in_connect)),
                 "process_spawn": ext["process.spawn"],
                 "process_signal": ext["process.signal"],
+                "process_env": ext["process.env"],
                 "native": ext["native"],
                 "introspection": ext["introspection"],
                 "dynamic_code": ext["dynamic_code"],

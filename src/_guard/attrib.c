@@ -25,7 +25,10 @@ static Py_ssize_t code_extra_index = -1;
 /* Modules that import by name for their caller, and modules that hand frames to their
  * caller: each is transparent for the walk that concerns it. */
 static const char *const machinery_modules[] = {
-    "importlib._bootstrap", "importlib._bootstrap_external", "zipimport", NULL};
+    "importlib._bootstrap", "importlib._bootstrap_external", "zipimport",
+    /* Reading installed distributions' metadata (entry points, versions) on a
+     * library's behalf: pydantic's plugin discovery, entry-point registries. */
+    "importlib.metadata", "importlib_metadata", NULL};
 static const char *const importer_modules[] = {
     "importlib", "pkgutil", "runpy", NULL};
 static const char *const leaker_modules[] = {
@@ -207,6 +210,103 @@ ctx_extension(void)
     return found;
 }
 
+/* acting_as() speaks only when no extension frame is on the stack: host code that
+ * runs *inside* an extension's call (the SDK serving it) acts with host authority,
+ * exactly as it does without acting_as.  1 if a frame older than FRAME is extension
+ * code. */
+static int
+ext_frame_below(PyFrameObject *frame)
+{
+    PyFrameObject *f = PyFrame_GetBack(frame);
+    while (f != NULL) {
+        PyCodeObject *code = PyFrame_GetCode(f);
+        PyObject *globals = PyFrame_GetGlobals(f);
+        int tag = classify((PyObject *)code, globals);
+        Py_DECREF(code);
+        Py_XDECREF(globals);
+        if (tag >= GUARD_TAG_EXT0) {
+            Py_DECREF(f);
+            return 1;
+        }
+        PyFrameObject *back = PyFrame_GetBack(f);
+        Py_DECREF(f);
+        f = back;
+    }
+    return 0;
+}
+
+/* ---- thread marks ------------------------------------------------------------- */
+
+/* Who this thread runs as when its stack has neither host nor extension frames: set
+ * once, by the checked thread starter's entry point, as the thread's first act. */
+static _Thread_local int thread_mark;
+
+int
+guard_attrib_thread_mark(void)
+{
+    return thread_mark;
+}
+
+void
+guard_attrib_set_thread_mark(int mark)
+{
+    thread_mark = mark;
+}
+
+/* The mark, or host for a thread that was running when install() ran (not the main
+ * thread: atexit callbacks and finalizers run there with no host frame). */
+static int
+effective_mark(void)
+{
+    if (thread_mark != GUARD_MARK_NONE || guard_rt.nhost_threads == 0)
+        return thread_mark;
+    unsigned long self = PyThread_get_thread_ident();
+    for (size_t i = 0; i < guard_rt.nhost_threads; i++) {
+        if (guard_rt.host_threads[i] == self)
+            return GUARD_MARK_HOST;
+    }
+    return GUARD_MARK_NONE;
+}
+
+/* ---- the library frame behind a decision ------------------------------------------ */
+
+/* Strong references, replaced by each full walk of this thread: the innermost library
+ * frame between the operation and the frame that decided who asked. */
+static _Thread_local PyObject *lib_code, *lib_globals;
+static _Thread_local int lib_lasti;
+
+void
+guard_attrib_forget_library(void)
+{
+    Py_CLEAR(lib_code);
+    Py_CLEAR(lib_globals);
+}
+
+int
+guard_attrib_last_library(PyObject **module, PyObject **where)
+{
+    *module = *where = NULL;
+    if (lib_code == NULL || lib_globals == NULL || !PyDict_Check(lib_globals))
+        return 0;
+    PyObject *name = PyDict_GetItemString(lib_globals, "__name__");     /* borrowed */
+    if (name == NULL || !PyUnicode_CheckExact(name))
+        return 0;
+    Py_ssize_t dot = PyUnicode_FindChar(name, '.', 0, PyUnicode_GET_LENGTH(name), 1);
+    if (dot == -2)
+        return -1;
+    *module = dot >= 0 ? PyUnicode_Substring(name, 0, dot) : Py_NewRef(name);
+    if (*module == NULL)
+        return -1;
+    PyCodeObject *co = (PyCodeObject *)lib_code;
+    int line = PyCode_Addr2Line(co, lib_lasti);
+    *where = PyUnicode_FromFormat("%U:%d in %U", co->co_filename, line, co->co_name);
+    if (*where == NULL) {
+        Py_CLEAR(*module);
+        return -1;
+    }
+    return 1;
+}
+
 int
 guard_attrib_who(enum guard_walk mode, guard_who *out)
 {
@@ -220,6 +320,8 @@ guard_attrib_who_from(enum guard_walk mode, guard_who *out, int skip)
     out->ext = -1;
     out->ctx_ext = ctx_extension();
     out->via_machinery = 0;
+    int want_lib = mode == GUARD_WALK_FULL;
+    guard_attrib_forget_library();
 
     PyFrameObject *frame = PyEval_GetFrame();   /* borrowed */
     Py_XINCREF(frame);
@@ -232,8 +334,17 @@ guard_attrib_who_from(enum guard_walk mode, guard_who *out, int skip)
         PyCodeObject *code = PyFrame_GetCode(frame);
         PyObject *globals = PyFrame_GetGlobals(frame);
         int tag = classify((PyObject *)code, globals);
-        Py_DECREF(code);
-        Py_XDECREF(globals);
+        if (want_lib && tag == GUARD_TAG_LIBRARY) {
+            /* Kept (not borrowed): a record built later must not see freed objects. */
+            lib_code = (PyObject *)code;
+            lib_globals = globals;
+            lib_lasti = PyFrame_GetLasti(frame);
+            want_lib = 0;
+        }
+        else {
+            Py_DECREF(code);
+            Py_XDECREF(globals);
+        }
         int decided = 1;
         if (tag >= GUARD_TAG_EXT0) {
             out->kind = GUARD_WHO_EXT;
@@ -262,12 +373,28 @@ guard_attrib_who_from(enum guard_walk mode, guard_who *out, int skip)
             decided = 0;
         }
         if (decided) {
+            if (out->kind == GUARD_WHO_EXT)
+                out->ctx_ext = -1;
+            else if (out->kind == GUARD_WHO_HOST && out->ctx_ext >= 0 &&
+                     ext_frame_below(frame))
+                /* The SDK serving an extension: host authority, as without acting_as. */
+                out->ctx_ext = -1;
             Py_DECREF(frame);
             return 0;
         }
         PyFrameObject *back = PyFrame_GetBack(frame);
         Py_DECREF(frame);
         frame = back;
+    }
+    /* No host or extension frame decided: the thread's own mark does. */
+    int mark = effective_mark();
+    if (mark == GUARD_MARK_HOST) {
+        out->kind = GUARD_WHO_HOST;
+    }
+    else if (mark >= GUARD_MARK_EXT0 && (size_t)(mark - GUARD_MARK_EXT0) < guard_rt.next) {
+        out->kind = GUARD_WHO_EXT;
+        out->ext = mark - GUARD_MARK_EXT0;
+        out->ctx_ext = -1;
     }
     return 0;
 }

@@ -34,6 +34,17 @@ typedef struct guard_who {
 } guard_who;
 
 GUARD_INTERNAL int guard_attrib_init(void);
+
+/* Thread marks: who a thread runs as when its stack has neither host nor extension
+ * frames (a thread an extension started runs as it, whatever its target). */
+enum { GUARD_MARK_NONE = 0, GUARD_MARK_HOST = 1, GUARD_MARK_EXT0 = 2 };
+GUARD_INTERNAL int guard_attrib_thread_mark(void);
+GUARD_INTERNAL void guard_attrib_set_thread_mark(int mark);
+/* The innermost library frame the last full walk of this thread passed before a host
+ * or extension frame decided: MODULE (its top-level package) and WHERE ("file:line in
+ * function"), new references.  1 found, 0 none, -1 error. */
+GUARD_INTERNAL int guard_attrib_last_library(PyObject **module, PyObject **where);
+GUARD_INTERNAL void guard_attrib_forget_library(void);
 /* Who is asking, by the stack and the acting_as() variable.  0, or -1 with an exception. */
 GUARD_INTERNAL int guard_attrib_who(enum guard_walk mode, guard_who *out);
 /* The same, ignoring the SKIP innermost frames (a finder asking about its caller). */

@@ -34,6 +34,9 @@ make_rule(int ext, int cap)
 
 enum raise_kind { RAISE_NONE, RAISE_VIOLATION, RAISE_IMPORT_ERROR, RAISE_PERMISSION };
 
+static int raise_for(PyObject *principal, int cap, PyObject *target, PyObject *rule,
+                     PyObject *message, enum raise_kind raise, long long seq);
+
 /* Records the decision and, for a denial, raises per RAISE: PolicyViolation or
  * ImportBoundaryError built with the record's seq as event_id, or a plain
  * PermissionError(MESSAGE) where the policy's exception types may not be used.
@@ -43,11 +46,47 @@ record(PyObject *principal, int cap, PyObject *target, PyObject *rule, const cha
        PyObject *message, enum raise_kind raise)
 {
     guard_event ev = {"guard", principal, guard_cap_names[cap], target, decision, rule, NULL};
+    /* Raised inside library code the extension called: the record (and the message)
+     * name the library and the frame, so a library's own swallowed probe reads as
+     * that, not as something the extension wrote. */
+    PyObject *lib = NULL, *where = NULL, *longer = NULL;
+    if (principal != NULL) {
+        int found = guard_attrib_last_library(&lib, &where);
+        if (found < 0)
+            return -1;
+        if (found > 0) {
+            ev.extra = Py_BuildValue("{sOsO}", "library", lib, "frame", where);
+            if (ev.extra != NULL && message != NULL)
+                longer = PyUnicode_FromFormat("%U [raised inside library %U, %U]", message,
+                                              lib, where);
+            Py_DECREF(lib);
+            Py_DECREF(where);
+            if (ev.extra == NULL || (message != NULL && longer == NULL)) {
+                Py_XDECREF(ev.extra);
+                return -1;
+            }
+            message = longer;
+        }
+    }
     long long seq = guard_audit_emit(&ev);
-    if (seq < 0)
+    Py_XDECREF(ev.extra);
+    if (seq < 0) {
+        Py_XDECREF(longer);
         return -1;
-    if (raise == RAISE_NONE)
+    }
+    if (raise == RAISE_NONE) {
+        Py_XDECREF(longer);
         return 0;
+    }
+    int rc = raise_for(principal, cap, target, rule, message, raise, seq);
+    Py_XDECREF(longer);
+    return rc;
+}
+
+static int
+raise_for(PyObject *principal, int cap, PyObject *target, PyObject *rule, PyObject *message,
+          enum raise_kind raise, long long seq)
+{
     if (raise == RAISE_PERMISSION) {
         PyErr_SetObject(PyExc_PermissionError, message);
         return -1;

@@ -72,8 +72,8 @@ static const ev_entry events[] = {
     {"os.startfile", H_SPAWN, GUARD_CAP_PROCESS_SPAWN, 0, -1},
     /* The environment is what the host's later child processes inherit
      * (LD_PRELOAD, PATH, PYTHONPATH): changing it is part of spawning them. */
-    {"os.putenv", H_SPAWN, GUARD_CAP_PROCESS_SPAWN, 0, -1},
-    {"os.unsetenv", H_SPAWN, GUARD_CAP_PROCESS_SPAWN, 0, -1},
+    {"os.putenv", H_SPAWN, GUARD_CAP_PROCESS_ENV, 0, -1},
+    {"os.unsetenv", H_SPAWN, GUARD_CAP_PROCESS_ENV, 0, -1},
     {"os.kill", H_SIGNAL, GUARD_CAP_PROCESS_SIGNAL, 0, -1},
     {"os.killpg", H_SIGNAL, GUARD_CAP_PROCESS_SIGNAL, 0, -1},
     {"signal.pthread_kill", H_SIGNAL, GUARD_CAP_PROCESS_SIGNAL, 0, -1},

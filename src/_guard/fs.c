@@ -159,6 +159,18 @@ machinery_may_read(const char *resolved)
         if (n >= k && memcmp(resolved + n - k, *s, k) == 0)
             return 1;
     }
+    /* An installed distribution's metadata (METADATA, entry_points.txt, RECORD):
+     * a file directly inside a *.dist-info or *.egg-info directory. */
+    const char *slash = strrchr(resolved, '/');
+    if (slash != NULL && slash > resolved) {
+        static const char *const meta[] = {".dist-info", ".egg-info", NULL};
+        size_t dlen = (size_t)(slash - resolved);
+        for (const char *const *m = meta; *m; m++) {
+            size_t k = strlen(*m);
+            if (dlen >= k && memcmp(slash - k, *m, k) == 0)
+                return 1;
+        }
+    }
     struct stat st;
     return stat(resolved, &st) == 0 && S_ISDIR(st.st_mode);
 }
@@ -184,6 +196,19 @@ guard_fs_check_path(int ext, int cap, PyObject *o, PyObject *dir_fd, int unknown
         rc = guard_decide(ext, cap, shown, 0,
                           "the guard cannot resolve this path (relative to an unknown dir_fd, "
                           "an anonymous descriptor, or too long); use an absolute path");
+    }
+    else if (guard_pathset_match(&guard_rt.private_paths, resolved)) {
+        /* A private host module's source or bytecode: never an extension's to read or
+         * write, by any route (open, get_data, spec_from_file_location, the import
+         * machinery), whatever fs.read says. */
+        PyObject *target = PyUnicode_DecodeFSDefault(resolved);
+        if (target == NULL) {
+            Py_XDECREF(shown);
+            return -1;
+        }
+        rc = guard_decide(ext, cap, target, 0,
+                          "it is a file of a host.private module; use the public SDK");
+        Py_DECREF(target);
     }
     else {
         const guard_ext *e = &guard_rt.ext[ext];

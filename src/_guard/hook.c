@@ -158,6 +158,7 @@ guard_hook(const char *event, PyObject *args, void *userdata)
     int rc = e->handler == H_NEW_INTERP && !guard_rt.subinterp_allow
                  ? guard_refuse_subinterpreter()
                  : mediate(e, args);
+    guard_attrib_forget_library();
     guard_in_hook = 0;
     return rc;
 }

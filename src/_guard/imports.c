@@ -4,7 +4,9 @@
 #include "args.h"
 #include "attrib.h"
 
+#include <limits.h>
 #include <stdio.h>
+#include <string.h>
 
 static PyObject *
 private_hint(const char *name)
@@ -22,12 +24,37 @@ private_hint(const char *name)
     return NULL;
 }
 
+/* 1 if EXT importing NAME is allowed with nothing to record (no string built). */
+static int
+guard_imports_silent(int ext, const char *name)
+{
+    const guard_ext *e = &guard_rt.ext[ext];
+    if (!guard_allow_is_silent(ext, GUARD_CAP_IMPORT))
+        return 0;
+    if (guard_module_under(name, e->package))
+        return 1;
+    if (guard_modset_match(&e->imports_deny, name))
+        return 0;
+    for (size_t i = 0; i < guard_rt.nprivate; i++) {
+        if (guard_module_under(name, guard_rt.private_mods[i]))
+            return 0;
+    }
+    int ok = guard_modset_match(&e->imports_allow, name);
+    for (size_t i = 0; !ok && i < guard_rt.npublic; i++)
+        ok = guard_module_under(name, guard_rt.public_mods[i]);
+    return ok;
+}
+
 int
 guard_imports_check(int ext, const char *name)
 {
     const guard_ext *e = &guard_rt.ext[ext];
     if (guard_module_under(name, e->package))
         return guard_decide(ext, GUARD_CAP_IMPORT, NULL, 1, NULL) < 0 ? -1 : 0;
+    /* The hot case first: allowed, nothing to record, no private or denied name --
+     * decided without building the target string. */
+    if (guard_imports_silent(ext, name))
+        return 0;
     PyObject *target = PyUnicode_FromString(name);
     if (target == NULL)
         return -1;
@@ -60,6 +87,39 @@ guard_imports_check(int ext, const char *name)
     ok = guard_modset_match(&e->imports_allow, name);
     for (size_t i = 0; !ok && i < guard_rt.npublic; i++)
         ok = guard_module_under(name, guard_rt.public_mods[i]);
+    if (!ok) {
+        /* A submodule of a package the extension may import: suggest the package's
+         * wildcard, not one module at a time. */
+        char pkg[512];
+        size_t n = strlen(name);
+        const char *dot = NULL;
+        for (const char *p = name; *p; p++) {
+            if (*p == '.' && (size_t)(p - name) < sizeof pkg) {
+                memcpy(pkg, name, (size_t)(p - name));
+                pkg[p - name] = '\0';
+                if (guard_modset_match(&e->imports_allow, pkg))
+                    dot = p;
+            }
+        }
+        (void)n;
+        if (dot != NULL) {
+            pkg[dot - name] = '\0';
+            memcpy(pkg, name, (size_t)(dot - name));
+            PyObject *rule = PyUnicode_FromFormat("extensions.%U.imports.allow", e->name);
+            PyObject *why = rule ? PyUnicode_FromFormat(
+                "it is a submodule of %s, which the extension may import; to allow %s's "
+                "submodules, add \"%s.*\" to %U", pkg, pkg, pkg, rule) : NULL;
+            Py_XDECREF(rule);
+            if (why == NULL) {
+                Py_DECREF(target);
+                return -1;
+            }
+            rc = guard_decide(ext, GUARD_CAP_IMPORT, target, 0, PyUnicode_AsUTF8(why));
+            Py_DECREF(why);
+            Py_DECREF(target);
+            return rc;
+        }
+    }
     rc = guard_decide(ext, GUARD_CAP_IMPORT, target, ok, NULL);
     Py_DECREF(target);
     return rc;
@@ -188,18 +248,127 @@ too_long:
     return -1;
 }
 
+/* The interpreter's own __import__ (builtins.__import__ untouched at install): then
+ * the import machinery is called directly, without building an argument tuple. */
+static int
+import_is_builtin(void)
+{
+    static int known = -1;
+    static PyObject *seen;
+    PyObject *f = guard_rt.builtins_import;
+    if (f != seen) {
+        seen = f;
+        known = 0;
+        if (f != NULL && PyCFunction_Check(f) &&
+            strcmp(((PyCFunctionObject *)f)->m_ml->ml_name, "__import__") == 0) {
+            PyObject *owner = ((PyCFunctionObject *)f)->m_self;
+            const char *mod = owner != NULL && PyModule_Check(owner) ? PyModule_GetName(owner)
+                                                                      : NULL;
+            known = mod != NULL && strcmp(mod, "builtins") == 0;
+        }
+        PyErr_Clear();
+    }
+    return known;
+}
+
+/* __import__(name, globals=None, locals=None, fromlist=(), level=0), vectorcall. */
+static int
+parse_import_args(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                  PyObject **v, int *level)
+{
+    static const char *const names[] = {"name", "globals", "locals", "fromlist", "level"};
+    for (int i = 0; i < 5; i++)
+        v[i] = NULL;
+    if (nargs > 5) {
+        PyErr_Format(PyExc_TypeError, "__import__() takes at most 5 arguments (%zd given)", nargs);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < nargs; i++)
+        v[i] = args[i];
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t k = 0; k < nkw; k++) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, k);
+        int found = -1;
+        for (int i = 0; i < 5; i++) {
+            if (PyUnicode_Check(key) && PyUnicode_CompareWithASCIIString(key, names[i]) == 0)
+                found = i;
+        }
+        if (found < 0) {
+            PyErr_Format(PyExc_TypeError, "__import__() got an unexpected keyword argument %R",
+                         key);
+            return -1;
+        }
+        if (v[found] != NULL) {
+            PyErr_Format(PyExc_TypeError, "__import__() got multiple values for argument '%s'",
+                         names[found]);
+            return -1;
+        }
+        v[found] = args[nargs + k];
+    }
+    if (v[0] == NULL) {
+        PyErr_SetString(PyExc_TypeError, "__import__() missing required argument 'name' (pos 1)");
+        return -1;
+    }
+    if (!PyUnicode_Check(v[0])) {
+        PyErr_Format(PyExc_TypeError, "__import__() argument 1 must be str, not %.50s",
+                     Py_TYPE(v[0])->tp_name);
+        return -1;
+    }
+    *level = 0;
+    if (v[4] != NULL) {
+        long l = PyLong_AsLong(v[4]);
+        if (l == -1 && PyErr_Occurred())
+            return -1;
+        if (l > INT_MAX || l < INT_MIN) {
+            PyErr_SetString(PyExc_OverflowError, "level is out of range");
+            return -1;
+        }
+        *level = (int)l;
+    }
+    return 0;
+}
+
+/* Names an extension's __import__ found silently allowed, by str object: the policy
+ * never changes after install, so the verdict for a name is fixed.  The cache holds a
+ * reference, so an address is never reused by another string while it is cached.
+ * (GIL builds only: a free-threaded build refuses to load the extension.) */
+#define SILENT_SLOTS 64
+typedef struct { PyObject *name; long ext; } silent_slot;
+static silent_slot silent_cache[SILENT_SLOTS];
+
+static inline size_t
+silent_index(PyObject *name, long ext)
+{
+    uintptr_t h = (uintptr_t)name >> 4;
+    return (size_t)((h ^ (h >> 7) ^ (uintptr_t)ext * 31u) % SILENT_SLOTS);
+}
+
+static inline int
+silent_hit(PyObject *name, long ext)
+{
+    const silent_slot *s = &silent_cache[silent_index(name, ext)];
+    return s->name == name && s->ext == ext;
+}
+
+static void
+silent_remember(PyObject *name, long ext)
+{
+    silent_slot *s = &silent_cache[silent_index(name, ext)];
+    Py_XSETREF(s->name, Py_NewRef(name));
+    s->ext = ext;
+}
+
 /* __import__ for extension code: checks every import, including modules already in
  * sys.modules (which raise no audit event) and submodules reached by `from x import y`,
  * then hands over to the interpreter's own __import__. */
 static PyObject *
-guarded_import(PyObject *self, PyObject *args, PyObject *kw)
+guarded_import(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kwnames)
 {
-    static char *kwlist[] = {"name", "globals", "locals", "fromlist", "level", NULL};
-    PyObject *name, *globals = NULL, *locals = NULL, *fromlist = NULL;
-    int level = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "U|OOOi:__import__", kwlist, &name, &globals,
-                                     &locals, &fromlist, &level))
+    PyObject *v[5];
+    int level;
+    if (parse_import_args(args, PyVectorcall_NARGS(nargsf), kwnames, v, &level) < 0)
         return NULL;
+    PyObject *name = v[0], *globals = v[1], *locals = v[2], *fromlist = v[3];
     if (level < 0) {
         PyErr_SetString(PyExc_ValueError, "level must be >= 0");
         return NULL;
@@ -210,20 +379,48 @@ guarded_import(PyObject *self, PyObject *args, PyObject *kw)
             PyErr_SetString(PyExc_RuntimeError, "sdk_guard: __import__ of an unknown extension");
         return NULL;
     }
-    char absname[1024];
-    if (absolute_name(name, globals, level, absname, sizeof absname) < 0)
-        return NULL;
+    char buf[1024];
+    const char *absname;
+    int cacheable = level == 0 && PyUnicode_CheckExact(name) && guard_rt.installed;
+    if (cacheable && (fromlist == NULL || fromlist == Py_None) && silent_hit(name, ext)) {
+        /* `import json` again: the same name object, already found silently allowed. */
+        if (import_is_builtin())
+            return PyImport_ImportModuleLevelObject(name, globals, locals, fromlist, 0);
+    }
+    if (level == 0 && PyUnicode_CheckExact(name)) {
+        /* The common case: the name as it is (no copy), NUL-checked. */
+        Py_ssize_t nlen;
+        absname = PyUnicode_AsUTF8AndSize(name, &nlen);
+        if (absname == NULL)
+            return NULL;
+        if ((size_t)nlen != strlen(absname)) {
+            PyErr_SetString(PyExc_ValueError, "module name contains a NUL character");
+            return NULL;
+        }
+    }
+    else {
+        if (absolute_name(name, globals, level, buf, sizeof buf) < 0)
+            return NULL;
+        absname = buf;
+    }
     if (guard_rt.installed && guard_imports_check((int)ext, absname) < 0)
         return NULL;
+    if (cacheable && guard_imports_silent((int)ext, absname))
+        silent_remember(name, ext);
     /* The interpreter's __import__ gets the name exactly as checked: a str subclass's
      * __hash__/__eq__ would otherwise pick which sys.modules entry it returns. */
     PyObject *exact = PyUnicode_FromObject(name);
     if (exact == NULL)
         return NULL;
-    PyObject *mod = PyObject_CallFunction(guard_rt.builtins_import, "OOOOi", exact,
-                                          globals ? globals : Py_None,
-                                          locals ? locals : Py_None,
-                                          fromlist ? fromlist : Py_None, level);
+    PyObject *mod;
+    if (import_is_builtin()) {
+        mod = PyImport_ImportModuleLevelObject(exact, globals, locals, fromlist, level);
+    }
+    else {
+        mod = PyObject_CallFunction(guard_rt.builtins_import, "OOOOi", exact,
+                                    globals ? globals : Py_None, locals ? locals : Py_None,
+                                    fromlist ? fromlist : Py_None, level);
+    }
     Py_DECREF(exact);
     if (mod == NULL || fromlist == NULL || fromlist == Py_None || !guard_rt.installed)
         return mod;
@@ -231,7 +428,8 @@ guarded_import(PyObject *self, PyObject *args, PyObject *kw)
     if (seq == NULL)
         goto error;
     PyObject *modules = PySys_GetObject("modules");
-    /* Owned: the attribute lookups below run module code that may replace it there. */
+    /* Owned: the attribute lookups below run module code that may replace it there.
+     * ABSNAME may point into NAME, which is alive for the whole call. */
     PyObject *base = modules ? PyDict_GetItemString(modules, absname) : NULL;
     base = Py_NewRef(base != NULL ? base : mod);
     for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++) {
@@ -270,7 +468,7 @@ error:
 }
 
 PyMethodDef guard_imports_import_def = {
-    "__import__", (PyCFunction)(void (*)(void))guarded_import, METH_VARARGS | METH_KEYWORDS,
+    "__import__", (PyCFunction)(void (*)(void))guarded_import, METH_FASTCALL | METH_KEYWORDS,
     "__import__(name, globals=None, locals=None, fromlist=(), level=0)\n--\n\n"
     "The interpreter's __import__, checked against this extension's import policy."};
 

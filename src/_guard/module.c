@@ -41,6 +41,7 @@ static const struct {
     {guard_landlock_methods, NULL},
     {guard_seccomp_methods, NULL},
     {guard_egress_methods, NULL},
+    {guard_request_methods, NULL},
     {NULL, guard_constants_init},
 };
 

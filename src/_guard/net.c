@@ -124,6 +124,9 @@ check_sockaddr(int ext, int cap, PyObject *sock, PyObject *addr, int addr_option
         return rc;
     }
     int ok = net_allowed(e, set, host, (unsigned)port, is_bind);
+    /* The target string is for a record or a message only. */
+    if (ok && guard_allow_is_silent(ext, cap))
+        return 0;
     PyObject *target = family == AF_INET6 && strchr(host, ':')
                            ? PyUnicode_FromFormat("[%s]:%ld", host, port)
                            : PyUnicode_FromFormat("%s:%ld", host, port);
@@ -212,11 +215,14 @@ check_resolve(int ext, PyObject *hostobj)
         for (size_t i = 0; !ok && i < e->nresolve; i++)
             ok = strcasecmp(e->resolve[i], host) == 0;
     }
-    PyObject *shown = guard_describe(hostobj);
-    if (shown == NULL)
-        return -1;
-    int rc = guard_decide(ext, GUARD_CAP_NET_RESOLVE, shown, ok, NULL);
-    Py_DECREF(shown);
+    int rc = 0;
+    if (!ok || !guard_allow_is_silent(ext, GUARD_CAP_NET_RESOLVE)) {
+        PyObject *shown = guard_describe(hostobj);
+        if (shown == NULL)
+            return -1;
+        rc = guard_decide(ext, GUARD_CAP_NET_RESOLVE, shown, ok, NULL);
+        Py_DECREF(shown);
+    }
     if (rc == 0 && ok && guard_netset_has_name(&e->net_connect, host))
         learn_addresses(e, host);
     return rc;

@@ -18,7 +18,7 @@ guard_runtime guard_rt;
 const char *const guard_cap_names[GUARD_CAP_COUNT] = {
     "import", "fs.read", "fs.write", "net.connect", "net.bind", "net.resolve",
     "process.spawn", "process.signal", "native", "introspection", "dynamic_code",
-    "threads",
+    "threads", "process.env",
 };
 
 /* Types the hook recognises by identity, captured from host code at install (process-
@@ -151,6 +151,7 @@ enum spec_kind {
     SPEC_PATHS,     /* list of absolute paths (offset: guard_pathset) */
     SPEC_NET,       /* list of net rules (offset: guard_netset) */
     SPEC_STRINGS,   /* list of str (offset: char **, count: size_t) */
+    SPEC_THREAD_IDS, /* list of thread idents (offset: unsigned long *, count: size_t) */
     SPEC_CAP,       /* bool granting capability CAP (offset: unsigned caps) */
     SPEC_CAP_LIST,  /* list of capability names (offset: unsigned bitmask) */
     SPEC_IS,        /* str; the int at offset is 1 when it equals VALUE */
@@ -189,6 +190,7 @@ static const struct spec_key extension_keys[] = {
     {"introspection", SPEC_CAP, EXT(caps), 0, GUARD_CAP_INTROSPECTION, 0},
     {"dynamic_code", SPEC_CAP, EXT(caps), 0, GUARD_CAP_DYNAMIC_CODE, 0},
     {"threads", SPEC_CAP, EXT(caps), 0, GUARD_CAP_THREADS, 1},
+    {"process_env", SPEC_CAP, EXT(caps), 0, GUARD_CAP_PROCESS_ENV, 0},
     {"approve", SPEC_CAP_LIST, EXT(approve)},
 };
 
@@ -202,6 +204,11 @@ static const struct spec_key guard_keys[] = {
     {"private", SPEC_STRINGS, RT(private_mods), RT(nprivate)},
     {"hints", SPEC_HINTS, RT(hints)},
     {"import_roots", SPEC_PATHS, RT(import_roots)},
+    /* files of host.private modules: never an extension's */
+    {"private_paths", SPEC_PATHS, RT(private_paths)},
+    /* idents of the threads running at install (other than the main thread): host
+     * threads, whatever code their stacks hold */
+    {"host_threads", SPEC_THREAD_IDS, RT(host_threads), RT(nhost_threads)},
     {"extensions", SPEC_EXTENSIONS},
 };
 
@@ -249,6 +256,35 @@ read_cap_list(PyObject *d, const char *key, unsigned *mask)
     return 0;
 }
 
+/* Copies the ints of D[KEY] into a new vector of thread idents.  0 or -1. */
+static int
+read_thread_ids(PyObject *d, const char *key, unsigned long **out, size_t *n)
+{
+    PyObject *list = PyDict_GetItemString(d, key);
+    if (list == NULL || list == Py_None)
+        return 0;
+    PyObject *seq = PySequence_Fast(list, key);
+    if (seq == NULL)
+        return -1;
+    Py_ssize_t len = PySequence_Fast_GET_SIZE(seq);
+    *out = PyMem_RawCalloc((size_t)len + 1, sizeof(unsigned long));
+    if (*out == NULL) {
+        Py_DECREF(seq);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < len; i++) {
+        unsigned long id = PyLong_AsUnsignedLong(PySequence_Fast_ITEMS(seq)[i]);
+        if (id == (unsigned long)-1 && PyErr_Occurred()) {
+            Py_DECREF(seq);
+            return -1;
+        }
+        (*out)[(*n)++] = id;
+    }
+    Py_DECREF(seq);
+    return 0;
+}
+
 /* Reads one row of the table from D into the struct at BASE.  0 or -1. */
 static int
 read_key(PyObject *d, const struct spec_key *key, void *base)
@@ -279,6 +315,9 @@ read_key(PyObject *d, const struct spec_key *key, void *base)
     case SPEC_STRINGS:
         return strv_from(d, key->key, AT(base, key, char **),
                          (size_t *)((char *)base + key->count));
+    case SPEC_THREAD_IDS:
+        return read_thread_ids(d, key->key, AT(base, key, unsigned long *),
+                               (size_t *)((char *)base + key->count));
     case SPEC_CAP:
         v = PyDict_GetItemString(d, key->key);
         f = v == NULL ? key->dflt : PyObject_IsTrue(v);
@@ -367,6 +406,7 @@ compile_ext(PyObject *d, guard_ext *e, size_t index, PyMethodDef *import_def)
         PyErr_Clear();
     return 0;
 }
+
 
 /* pathlib's classes, _socket.socket with its family member, functools.partial. */
 static int

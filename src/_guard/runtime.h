@@ -14,7 +14,7 @@ enum guard_cap {
     GUARD_CAP_IMPORT, GUARD_CAP_FS_READ, GUARD_CAP_FS_WRITE, GUARD_CAP_NET_CONNECT,
     GUARD_CAP_NET_BIND, GUARD_CAP_NET_RESOLVE, GUARD_CAP_PROCESS_SPAWN,
     GUARD_CAP_PROCESS_SIGNAL, GUARD_CAP_NATIVE, GUARD_CAP_INTROSPECTION,
-    GUARD_CAP_DYNAMIC_CODE, GUARD_CAP_THREADS, GUARD_CAP_COUNT
+    GUARD_CAP_DYNAMIC_CODE, GUARD_CAP_THREADS, GUARD_CAP_PROCESS_ENV, GUARD_CAP_COUNT
 };
 GUARD_INTERNAL extern const char *const guard_cap_names[GUARD_CAP_COUNT];
 
@@ -49,6 +49,9 @@ typedef struct guard_runtime {
     PyObject *principal_var;    /* ContextVar set by acting_as(): str or unset */
     PyObject *builtins_import;  /* the interpreter's original builtins.__import__ */
     guard_pathset import_roots; /* what the import system may read for an extension */
+    guard_pathset private_paths; /* files of host.private modules: never an extension's */
+    unsigned long *host_threads; size_t nhost_threads; /* thread idents alive at install
+                                                        (main thread excluded) */
 } guard_runtime;
 
 /* ---- the process-wide block (defined in runtime.c, where the reasons are given) ---- */

@@ -123,12 +123,24 @@ def run_own_thread_spawns():
 
 
 def test_threads_running_library_functions_are_denied(env: Env) -> None:
-    r = attack(env, THREADS, ["thread_target_is_system", "raw_start_new_thread",
-                              "own_thread_spawns"],
-               host_setup="import threading")
+    # A thread evil starts runs as evil whatever its target (threads = true by
+    # default): it starts, and os.system in it -- with no Python frame at all for
+    # _thread.start_new_thread -- is evil's process.spawn, denied.
+    p = attack_proc(env, THREADS, ["thread_target_is_system", "raw_start_new_thread",
+                                   "own_thread_spawns"],
+                    host_setup="import threading", host_after="import time; time.sleep(0.5)")
+    r = json.loads(p.stdout.splitlines()[-1])
+    assert r["thread_target_is_system"]["outcome"] == "ok"
+    assert r["raw_start_new_thread"]["outcome"] == "ok"
+    assert r["own_thread_spawns"]["value"] == "['PolicyViolation']"
+    assert p.stderr.count("may not use process.spawn") >= 2, p.stderr
+    assert "guard.unattributed" not in p.stderr, p.stderr
+    assert not env.marker.exists()
+    # Without threads, none of them starts.
+    r = attack(env, THREADS, ["thread_target_is_system", "raw_start_new_thread"],
+               ext=env.ext_policy(threads=False), host_setup="import threading")
     assert denied(r["thread_target_is_system"], "threads")
     assert denied(r["raw_start_new_thread"], "threads")
-    assert r["own_thread_spawns"]["value"] == "['PolicyViolation']"
     assert not env.marker.exists()
 
 
@@ -222,12 +234,12 @@ HOST_SPAWNS = ("import subprocess\n"
 
 def test_environment_poisoning_is_denied_and_never_reaches_the_hosts_children(env: Env) -> None:
     # os.environ[...] = v calls putenv (audited as os.putenv): changing what the host's
-    # later child processes inherit (LD_PRELOAD, PATH, ...) needs process.spawn.
+    # later child processes inherit (LD_PRELOAD, PATH, ...) needs process.env.
     # Editing os.environ's private dict skips putenv, and then the C environment that
     # children inherit is unchanged.
     r = attack(env, ENVIRON, ["poison_environ", "poison_environ_data"], host_after=HOST_SPAWNS,
                host_setup=f"os.environ['SG_MARKER'] = {str(env.marker)!r}")
-    assert denied(r["poison_environ"], "process.spawn")
+    assert denied(r["poison_environ"], "process.env")
     assert r["poison_environ_data"]["outcome"] == "ok"
     assert r["host_spawn"]["outcome"] == "ok"
     assert env.marker.read_text().strip() == ""

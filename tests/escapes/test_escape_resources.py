@@ -35,6 +35,8 @@ def run_source_file_loader_get_data():
     return SFL("x", __SECRET__).get_data(__SECRET__)
 def run_loader_get_data_in_import_path():
     return __spec__.loader.get_data(__BASE__ + "/host/hostapp/db.py")
+def run_loader_get_data_of_public_source():
+    return __spec__.loader.get_data(__BASE__ + "/host/sdk/__init__.py")
 def run_loader_get_data_of_data_in_import_path():
     return __spec__.loader.get_data(__BASE__ + "/host/hostapp/settings.json")
 def run_open_in_import_path():
@@ -67,11 +69,15 @@ def test_path_tricks_and_loader_reads_outside_fs_read_are_denied(env: Env) -> No
 def test_loader_get_data_reads_code_but_not_data_under_the_import_path(env: Env) -> None:
     # Partly blocked: the import machinery (importlib._bootstrap_external) may read the
     # import path on the extension's behalf -- directories and code files only.  So a
-    # loader's get_data() returns host *source* (db.py) but not a data file beside it.
+    # loader's get_data() returns public host *source* (sdk) but neither a data file
+    # beside it nor the files of a host.private module (hostapp/db.py), by any route.
     r = attack(env, FILES, ["loader_get_data_in_import_path",
+                            "loader_get_data_of_public_source",
                             "loader_get_data_of_data_in_import_path"],
                host_setup=_host_fd(env))
-    assert "db-password" in r["loader_get_data_in_import_path"]["value"]
+    assert "public_call" in r["loader_get_data_of_public_source"]["value"]
+    assert denied(r["loader_get_data_in_import_path"], "fs.read")
+    assert "db-password" not in json.dumps(r["loader_get_data_in_import_path"])
     assert denied(r["loader_get_data_of_data_in_import_path"], "fs.read")
     assert "json-db-password" not in json.dumps(r["loader_get_data_of_data_in_import_path"])
 

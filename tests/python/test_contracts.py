@@ -45,8 +45,9 @@ def test_the_keys_install_reads_are_the_typed_dict_keys() -> None:
 
 def test_to_spec_gives_every_key_install_reads() -> None:
     spec = _policy().to_spec()
-    # import_roots is added by install(): what the import system may read.
-    assert set(spec) | {"import_roots"} == set(_guard.SPEC_KEYS)
+    # install() adds what the import system may read, the host's private files and the
+    # threads running at install.
+    assert set(spec) | {"import_roots", "private_paths", "host_threads"} == set(_guard.SPEC_KEYS)
     [ext] = spec["extensions"]
     assert set(ext) == set(_guard.EXTENSION_SPEC_KEYS)
 

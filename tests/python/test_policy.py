@@ -350,7 +350,7 @@ def test_to_spec_has_the_contract_shape() -> None:
     assert set(acme) == {"name", "package", "path", "imports_allow", "imports_deny", "fs_read",
                          "fs_write", "net_connect", "net_bind", "net_resolve",
                          "process_spawn", "process_signal", "native", "introspection",
-                         "dynamic_code", "threads", "approve"}
+                         "dynamic_code", "threads", "approve", "process_env"}
     assert acme["name"] == "acme" and acme["package"] == "acme"
     assert "@pure" not in acme["imports_allow"]
     assert {"json", "json.*", "_json", "re", "re.*", "sdk.*", "pathlib"} <= set(
@@ -470,7 +470,7 @@ def test_every_pure_member_imports_cleanly() -> None:
 def test_capabilities_are_the_design_names() -> None:
     assert CAPABILITIES == ("import", "fs.read", "fs.write", "net.connect", "net.bind",
                             "net.resolve", "process.spawn", "process.signal", "native",
-                            "introspection", "dynamic_code", "threads")
+                            "introspection", "dynamic_code", "threads", "process.env")
 
 
 # ---- the C matchers through their bindings ----------------------------------------------

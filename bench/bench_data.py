@@ -1,0 +1,223 @@
+"""Scoped storage vs plain SQLAlchemy, side by side in one run (ratios, never timed
+assertions).  Goal (issue 14): scoped <= 1.10x plain.
+
+Both sides use the same model shape, engine and statements; the plain side writes the
+org filter and the org column by hand (what a careful multi-tenant app does), the
+scoped side lets sdk_guard.data add them.  So the ratio is the price of the central
+enforcement: the request-context lookup, the statement-shape check (cached per
+statement shape), with_loader_criteria, the storage_mutation span and the flush
+checks; on PostgreSQL also set_config() of the org at the start of each transaction
+(one more round trip per transaction) with row-level security evaluated by the server.
+
+  query    one session, SELECT ... WHERE amount > ? LIMIT 10 (10 rows), per query
+  insert   session.add() + commit() of one row, per row
+  handler  a request handler: open a session, 3 queries + 1 insert + commit, close
+
+PostgreSQL runs in a throwaway cluster on a Unix socket (as the tests do); it is
+skipped, with the reason printed, only when the server binaries are absent.
+
+Usage: python bench/bench_data.py [--rounds 9] [--quick] [--json] [--backend sqlite|postgresql]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "python"))
+sys.path.insert(0, str(ROOT / "tests" / "python"))
+
+import sqlalchemy as sa  # noqa: E402
+from sqlalchemy import String, select  # noqa: E402
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column  # noqa: E402
+
+import sdk_guard as sg  # noqa: E402
+from sdk_guard.data import Storage  # noqa: E402
+
+ORG = "o-1"
+
+
+def build(url: str, admin_url: str | None) -> dict[str, Any]:
+    store = Storage(url, admin_url=admin_url)
+    Base = store.base("bench")
+
+    class Scoped(Base):
+        __tablename__ = "items"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        org_id: Mapped[str] = mapped_column(String(128))
+        amount: Mapped[int]
+
+    class PlainBase(DeclarativeBase):
+        pass
+
+    class Plain(PlainBase):
+        __tablename__ = "plain_items"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        org_id: Mapped[str] = mapped_column(String(128))
+        amount: Mapped[int]
+
+    store.create_all()
+    admin = sa.create_engine(admin_url or url)
+    PlainBase.metadata.create_all(admin)
+    if admin_url:
+        with admin.begin() as c:
+            c.exec_driver_sql(f"GRANT ALL ON plain_items TO {sa.engine.make_url(url).username}")
+            c.exec_driver_sql("GRANT USAGE, SELECT ON SEQUENCE plain_items_id_seq TO "
+                              f"{sa.engine.make_url(url).username}")
+    admin.dispose()
+    plain_engine = sa.create_engine(url)
+    with sg.request(user="u-1", org=ORG):
+        with store.session("bench") as s:
+            s.add_all([Scoped(amount=i) for i in range(200)])
+            s.commit()
+    with sg.request(user="u-2", org="o-2"):
+        with store.session("bench") as s:
+            s.add_all([Scoped(amount=i) for i in range(200)])
+            s.commit()
+    with Session(plain_engine) as s:
+        s.add_all([Plain(org_id=o, amount=i) for o in (ORG, "o-2") for i in range(200)])
+        s.commit()
+    return {"store": store, "Scoped": Scoped, "Plain": Plain, "plain_engine": plain_engine}
+
+
+def workloads(env: dict[str, Any]) -> dict[str, tuple[Callable[[int], None],
+                                                       Callable[[int], None]]]:
+    store, Scoped, Plain, pe = env["store"], env["Scoped"], env["Plain"], env["plain_engine"]
+
+    def q_scoped(n: int) -> None:
+        with sg.request(user="u-1", org=ORG), store.session("bench") as s:
+            for _ in range(n):
+                assert len(s.scalars(select(Scoped).where(Scoped.amount > 100).limit(10))
+                           .all()) == 10
+
+    def q_plain(n: int) -> None:
+        with Session(pe) as s:
+            for _ in range(n):
+                assert len(s.scalars(select(Plain).where(Plain.org_id == ORG,
+                                                         Plain.amount > 100).limit(10))
+                           .all()) == 10
+
+    def i_scoped(n: int) -> None:
+        with sg.request(user="u-1", org=ORG), store.session("bench") as s:
+            for i in range(n):
+                s.add(Scoped(amount=1000 + i))
+                s.commit()
+
+    def i_plain(n: int) -> None:
+        with Session(pe) as s:
+            for i in range(n):
+                s.add(Plain(org_id=ORG, amount=1000 + i))
+                s.commit()
+
+    def h_scoped(n: int) -> None:
+        with sg.request(user="u-1", org=ORG):
+            for i in range(n):
+                with store.session("bench") as s:
+                    for _ in range(3):
+                        s.scalars(select(Scoped).where(Scoped.amount > 100).limit(10)).all()
+                    s.add(Scoped(amount=5000 + i))
+                    s.commit()
+
+    def h_plain(n: int) -> None:
+        for i in range(n):
+            with Session(pe) as s:
+                for _ in range(3):
+                    s.scalars(select(Plain).where(Plain.org_id == ORG, Plain.amount > 100)
+                              .limit(10)).all()
+                s.add(Plain(org_id=ORG, amount=5000 + i))
+                s.commit()
+
+    return {"query": (q_scoped, q_plain), "insert": (i_scoped, i_plain),
+            "handler": (h_scoped, h_plain)}
+
+
+def measure(env: dict[str, Any], rounds: int, n: int) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for name, (scoped, plain) in workloads(env).items():
+        scoped(max(1, n // 10))     # warm caches (compiled statements, lambda analysis)
+        plain(max(1, n // 10))
+        ts: list[float] = []
+        tp: list[float] = []
+        cs: list[float] = []
+        cp: list[float] = []
+        for _ in range(rounds):             # interleaved: drift hits both sides alike
+            c0, t0 = time.process_time(), time.perf_counter()
+            plain(n)
+            c1, t1 = time.process_time(), time.perf_counter()
+            scoped(n)
+            c2, t2 = time.process_time(), time.perf_counter()
+            tp.append((t1 - t0) / n)
+            ts.append((t2 - t1) / n)
+            cp.append((c1 - c0) / n)
+            cs.append((c2 - c1) / n)
+        # The fastest round is the least disturbed by other load on the machine; the
+        # median wall ratio shows the spread.  CPU time of this process (the client
+        # side: SQLAlchemy, sdk_guard, the driver, SQLite itself) is steadier under
+        # load; on PostgreSQL it leaves out the server and the round trips.
+        p, s = min(tp), min(ts)
+        med = statistics.median(b / a for a, b in zip(tp, ts, strict=True))
+        out[name] = {"plain_us": p * 1e6, "scoped_us": s * 1e6, "ratio": s / p,
+                     "median_ratio": med, "cpu_ratio": min(cs) / min(cp)}
+    return out
+
+
+def run_postgresql(results: dict[str, Any], rounds: int, n: int) -> None:
+    try:
+        import pgkit
+        cluster_gen = pgkit.start()
+        cluster = next(cluster_gen)
+    except BaseException as exc:  # noqa: BLE001 - pytest.skip raises a BaseException subclass
+        results["postgresql"] = {"skipped": str(exc)}
+        return
+    try:
+        db = pgkit.new_database(cluster)
+        env = build(cluster.url("sg_app", db), cluster.url("sg_owner", db))
+        results["postgresql"] = measure(env, rounds, max(50, n // 2))
+        env["store"].dispose()
+    finally:
+        cluster_gen.close()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rounds", type=int, default=9)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--backend", choices=("sqlite", "postgresql"), action="append",
+                    help="run only this backend (repeatable; default: both)")
+    args = ap.parse_args()
+    backends = args.backend or ["sqlite", "postgresql"]
+    n = 40 if args.quick else 150
+    results: dict[str, Any] = {}
+    if "sqlite" in backends:
+        with tempfile.TemporaryDirectory() as tmp:
+            env = build(f"sqlite:///{tmp}/bench.db", None)
+            results["sqlite"] = measure(env, args.rounds, n)
+            env["store"].dispose()
+    if "postgresql" in backends:
+        run_postgresql(results, args.rounds, n)
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    print(f"{'backend':<11} {'workload':<8} {'plain us/op':>12} {'scoped us/op':>13} "
+          f"{'ratio':>6} {'median':>7} {'cpu':>6}   (wall: best round of each side; "
+          "goal <= 1.10x)")
+    for backend, rows in results.items():
+        if "skipped" in rows:
+            print(f"{backend:<11} skipped: {rows['skipped']}")
+            continue
+        for name, r in rows.items():
+            print(f"{backend:<11} {name:<8} {r['plain_us']:>12.1f} {r['scoped_us']:>13.1f} "
+                  f"{r['ratio']:>5.2f}x {r['median_ratio']:>6.2f}x {r['cpu_ratio']:>5.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

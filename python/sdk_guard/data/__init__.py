@@ -1,0 +1,617 @@
+"""Scoped models: storage for extensions where the tenant filter cannot be forgotten.
+
+The host builds one :class:`Storage` and hands each extension its declarative base::
+
+    store = Storage("sqlite:///var/lib/app/ext.db")          # or postgresql+psycopg://...
+    Base = store.base("acme")                                  # extension "acme"
+
+    class Invoice(Base):                                       # extension code
+        __tablename__ = "invoices"                             # stored as acme__invoices
+        id: Mapped[int] = mapped_column(primary_key=True)
+        org_id: Mapped[str] = mapped_column(String(128))       # required: scoped by org
+        amount: Mapped[int]
+
+    store.create_all()                                         # host, at startup
+    with sg.request(user="u-1", org="o-1"):
+        with store.session("acme") as s:                       # extension code
+            s.add(Invoice(amount=5)); s.commit()               # org_id stamped "o-1"
+            s.scalars(select(Invoice)).all()                   # only o-1's rows
+
+Every ORM SELECT, UPDATE and DELETE the session runs gets the request's org (and, for
+models with ``__sdk_guard_scope__ = "user"``, its user) as criteria through
+``with_loader_criteria``; every insert is stamped; a session outside a request context
+refuses to run anything.  Writes run inside a ``storage_mutation`` span.
+
+The database enforces the same rule a second time where it can: on PostgreSQL through
+row-level security keyed on the request's org (``set_config('sdk_guard.org', ...,
+true)`` at the start of each transaction, ``FORCE ROW LEVEL SECURITY``, a role that owns
+nothing); on SQLite through an authorizer that refuses ATTACH, PRAGMA writes, schema
+changes and other extensions' tables.  docs/data.md lists what each backend guarantees.
+"""
+from __future__ import annotations
+
+import re
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Final
+
+try:
+    import sqlalchemy as sa
+    from sqlalchemy import event
+    from sqlalchemy.orm import (DeclarativeBase, Session, with_loader_criteria)
+except ImportError as exc:          # pragma: no cover - exercised only without the extra
+    raise ImportError("sdk_guard.data needs SQLAlchemy 2: pip install 'sdk-guard[data]' "
+                      f"({exc})") from None
+
+from .. import _guard, audit, context
+from ..errors import GuardError, PolicyError, PolicyViolation
+
+from sqlalchemy.sql import visitors
+from sqlalchemy.sql.selectable import Alias, CompoundSelect, Join, Select
+
+__all__ = ["Storage", "ScopedSession", "ORG_COLUMN", "USER_COLUMN"]
+
+ORG_COLUMN: Final = "org_id"
+USER_COLUMN: Final = "user_id"
+SCOPES: Final = ("org", "user")
+# Extension names and table names become SQL identifiers: a small, safe alphabet, and
+# no "__" inside names so "<extension>__<table>" has exactly one reading.
+_EXT_NAME: Final = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*")
+_TABLE_NAME: Final = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*")
+_MAX_IDENT: Final = 63          # PostgreSQL's identifier limit
+_GUC_ORG: Final = "sdk_guard.org"
+_GUC_USER: Final = "sdk_guard.user"
+_SET_SCOPE_SQL: Final = (f"SELECT set_config('{_GUC_ORG}', %s, true), "
+                         f"set_config('{_GUC_USER}', %s, true)")
+
+
+def _deny(ext: str, what: str, reason: str, rule: str) -> PolicyViolation:
+    seq = audit.emit("app", "storage", "deny", principal=ext, target=what, rule=rule,
+                     extra={"reason": reason})
+    return PolicyViolation(f"storage for extension {ext!r}: {what}: {reason}", principal=ext,
+                           capability="storage", target=what, rule=rule, event_id=seq)
+
+
+def _require_own(extension: str, what: str) -> None:
+    """Refuse when extension code other than EXTENSION is on the stack: host SDK code
+    serving an extension acts for that extension (DESIGN.md, attribution), so the
+    innermost extension frame is whose storage this is."""
+    if not _guard.is_installed():
+        return
+    f = sys._getframe(2)
+    while f is not None:
+        owner = _guard.code_owner(f.f_code)
+        if owner is not None:
+            if owner != extension:
+                raise _deny(owner, what, f"extension {owner!r} cannot use extension "
+                            f"{extension!r}'s storage", "data.extension")
+            return
+        f = f.f_back  # type: ignore[assignment]
+
+
+class ScopedSession(Session):
+    """The session an extension gets: bound to one extension and the request's org."""
+
+    sdk_guard_ext: str
+    sdk_guard_org: str
+    sdk_guard_user: str | None
+    sdk_guard_store: Storage
+
+    def flush(self, objects: Any = None) -> None:
+        """Flush inside a storage_mutation span (when there is anything to write)."""
+        pending = list(self.new) + list(self.dirty) + list(self.deleted)
+        if not pending:
+            return super().flush(objects)
+        names = sorted({getattr(type(o), "__tablename__", type(o).__name__) for o in pending})
+        with audit.span("storage_mutation", f"flush {','.join(names)}",
+                        extension=self.sdk_guard_ext):
+            return super().flush(objects)
+
+    # Paths that write without the flush or execute hooks: refused.
+    def bulk_save_objects(self, *a: Any, **k: Any) -> None:
+        raise _deny(self.sdk_guard_ext, "bulk_save_objects", "bypasses the org stamp; use "
+                    "add()/add_all()", "data.bulk")
+
+    def bulk_insert_mappings(self, *a: Any, **k: Any) -> None:
+        raise _deny(self.sdk_guard_ext, "bulk_insert_mappings", "bypasses the org stamp; "
+                    "use add()/add_all()", "data.bulk")
+
+    def bulk_update_mappings(self, *a: Any, **k: Any) -> None:
+        raise _deny(self.sdk_guard_ext, "bulk_update_mappings", "bypasses the org filter; "
+                    "use update(Model).where(...)", "data.bulk")
+
+
+class Storage:
+    """Scoped storage for extensions on one database (SQLite or PostgreSQL).
+
+    ``url`` is what extension sessions connect with.  On PostgreSQL it must be a role
+    that owns none of the tables and is neither superuser nor BYPASSRLS (row-level
+    security would not apply to it); ``admin_url`` is the owner that creates tables and
+    policies.  On SQLite both default to ``url``.
+    """
+
+    def __init__(self, url: str, *, admin_url: str | None = None,
+                 engine_options: dict[str, Any] | None = None) -> None:
+        self.url = sa.engine.make_url(url)
+        self.backend = self.url.get_backend_name()
+        if self.backend not in ("sqlite", "postgresql"):
+            raise GuardError(f"sdk_guard.data supports sqlite and postgresql, not "
+                             f"{self.backend!r}")
+        self._engine_options = dict(engine_options or {})
+        self._admin_url = sa.engine.make_url(admin_url) if admin_url else self.url
+        self._bases: dict[str, type[Any]] = {}
+        self._engines: dict[str, sa.Engine] = {}
+        self._lock = threading.Lock()
+        self._created = False
+        # Models declared with __sdk_guard_scope__ = "user".
+        self._user_models: set[type] = set()
+        self._tables: set[str] = set()
+        self._plans: dict[Any, tuple[str | None, tuple[str, ...]]] = {}
+        self._ext_criteria_cache: dict[str, tuple[int, tuple[Any, ...]]] = {}
+        self._criteria_cache: dict[type, tuple[Any, ...]] = {}
+
+    # ---- declaring models ----------------------------------------------------------
+
+    def base(self, extension: str) -> type[Any]:
+        """The declarative base extension EXTENSION's models derive from."""
+        if not isinstance(extension, str) or not _EXT_NAME.fullmatch(extension) \
+                or len(extension) > 24:
+            raise ValueError(f"extension name {extension!r}: use 1-24 lower-case letters, "
+                             "digits and single underscores, starting with a letter")
+        _require_own(extension, "Storage.base")
+        with self._lock:
+            if extension in self._bases:
+                return self._bases[extension]
+            store = self
+            prefix = f"{extension}__"
+
+            class ExtBase(DeclarativeBase):
+                __abstract__ = True
+
+                def __init_subclass__(cls, **kw: Any) -> None:
+                    store._prefix_table(cls, extension, prefix)
+                    super().__init_subclass__(**kw)
+                    if "__table__" in cls.__dict__ and not cls.__dict__.get("__abstract__"):
+                        store._check_model(cls, extension, prefix)
+
+            ExtBase.__name__ = ExtBase.__qualname__ = f"{extension}_Base"
+            ExtBase.sdk_guard_extension = extension
+            self._bases[extension] = ExtBase
+            return ExtBase
+
+    def _prefix_table(self, cls: type, ext: str, prefix: str) -> None:
+        name = cls.__dict__.get("__tablename__")
+        if name is None:
+            return
+        if not isinstance(name, str) or not _TABLE_NAME.fullmatch(name) \
+                or len(prefix) + len(name) > _MAX_IDENT:
+            raise PolicyError(f"data.{ext}.{cls.__name__}.__tablename__",
+                              f"{name!r} is not a valid table name: use lower-case letters, "
+                              "digits and single underscores (at most "
+                              f"{_MAX_IDENT - len(prefix)} characters)")
+        setattr(cls, "__tablename__", prefix + name)  # noqa: B010 (cls is typed as type)
+        scope = cls.__dict__.get("__sdk_guard_scope__", "org")
+        if scope not in SCOPES:
+            raise PolicyError(f"data.{ext}.{cls.__name__}.__sdk_guard_scope__",
+                              f"must be one of {', '.join(SCOPES)}, not {scope!r}")
+        if scope == "user":
+            self._user_models.add(cls)
+
+    def _check_model(self, cls: type, ext: str, prefix: str) -> None:
+        table = cls.__table__  # type: ignore[attr-defined]
+        key = f"data.{ext}.{cls.__name__}"
+        if not table.name.startswith(prefix):
+            raise PolicyError(key, f"table {table.name!r} is not extension {ext!r}'s: its "
+                                   f"tables are named {prefix}<name> (set __tablename__)")
+        for col in table.columns:
+            if not _TABLE_NAME.fullmatch(col.name) or len(col.name) > _MAX_IDENT:
+                raise PolicyError(f"{key}.{col.name}", "column names are lower-case "
+                                                       "letters, digits and single underscores")
+        self._tables.add(table.name)
+        needed = [ORG_COLUMN] + ([USER_COLUMN] if cls in self._user_models else [])
+        for name in needed:
+            col = table.columns.get(name)
+            if col is None:
+                raise PolicyError(key, f"model {cls.__name__} (table {table.name}) has no "
+                                       f"{name} column, but its scope requires one; add "
+                                       f"{name}: Mapped[str] = mapped_column(String(128))")
+            if not isinstance(col.type, sa.String):
+                raise PolicyError(f"{key}.{name}", f"{name} must be a String column, not "
+                                                   f"{col.type}")
+
+    # ---- statement shapes the criteria provably cover ------------------------------
+
+    def _plan(self, ext: str, state: Any) -> tuple[str | None, tuple[str, ...]]:
+        """Applies EXT's criteria to the statement STATE runs and returns (problem,
+        table names), cached per extension and statement shape.
+
+        The criteria of every model of EXT go on every statement (a criterion for a
+        model the statement does not use does nothing), so the optioned statement
+        can be built before anything is known about it; its cache key, which
+        SQLAlchemy memoizes and reuses for its compiled cache, keys the plan.
+
+        The problem is None if with_loader_criteria reaches every scoped table the
+        statement reads and all its models are EXT's.  SQLAlchemy applies the criteria
+        to the ORM entities of the statement itself; a scoped table inside a subquery,
+        CTE, UNION or EXISTS, or named only in select_from()/a join target without a
+        column of it, is not reached, so such statements are refused rather than run
+        unfiltered."""
+        stmt = state.statement
+        scoped = stmt.options(*self._ext_criteria(ext))
+        state.statement = scoped
+        try:
+            ck = scoped._generate_cache_key()
+        except Exception:               # noqa: BLE001 - uncacheable: plan every time
+            ck = None
+        key = (ext, ck.key) if ck is not None else None
+        if key is not None:
+            hit = self._plans.get(key)
+            if hit is not None:
+                return hit
+        base = self._bases[ext]
+        mappers = state.all_mappers
+        problem = next((f"{m.class_.__name__} is not one of this extension's models"
+                        for m in mappers if not issubclass(m.class_, base)), None)
+        if problem is None:
+            problem = self._shape_check(stmt)
+        plan = (problem, tuple(sorted({m.local_table.name for m in mappers})))
+        if key is not None:
+            if len(self._plans) > 4096:
+                self._plans.clear()
+            self._plans[key] = plan
+        return plan
+
+    def _ext_criteria(self, ext: str) -> tuple[Any, ...]:
+        models = self._bases[ext].registry.mappers
+        cached = self._ext_criteria_cache.get(ext)
+        if cached is not None and cached[0] == len(models):
+            return cached[1]
+        opts: list[Any] = []
+        for m in sorted(models, key=lambda m: m.class_.__name__):
+            opts += self._criteria(m.class_)
+        self._ext_criteria_cache[ext] = (len(models), tuple(opts))
+        return tuple(opts)
+
+    def _criteria(self, cls: type) -> tuple[Any, ...]:
+        opts = self._criteria_cache.get(cls)
+        if opts is None:
+            # Lambdas: SQLAlchemy re-applies them to each alias of the model (a fixed
+            # expression would only match the model's own table).
+            crit = [with_loader_criteria(cls, lambda c: c.org_id == sa.bindparam("sdk_guard_scope_org"),
+                                         include_aliases=True)]
+            if cls in self._user_models:
+                crit.append(with_loader_criteria(
+                    cls, lambda c: c.user_id == sa.bindparam("sdk_guard_scope_user"),
+                    include_aliases=True))
+            opts = self._criteria_cache[cls] = tuple(crit)
+        return opts
+
+    def _is_scoped(self, t: Any) -> bool:
+        base = t.element if isinstance(t, Alias) else t
+        name = getattr(base, "name", None)
+        return isinstance(name, str) and name in self._tables
+
+    def _reads_scoped(self, sel: Any) -> bool:
+        if isinstance(sel, CompoundSelect):
+            return any(self._reads_scoped(s) for s in sel.selects)
+        froms = getattr(sel, "get_final_froms", None)
+        return froms is not None and any(self._is_scoped(t) for f in froms()
+                                         for t in _leaves(f))
+
+    def _shape_check(self, stmt: Any) -> str | None:
+        for el in visitors.iterate(stmt):
+            if el is stmt:
+                continue
+            if isinstance(el, (Select, CompoundSelect)) and self._reads_scoped(el):
+                return ("a scoped table inside a subquery, CTE, UNION or EXISTS is not "
+                        "reached by the org filter; query the model directly")
+        if isinstance(stmt, CompoundSelect):
+            return "UNION/INTERSECT/EXCEPT over scoped tables is not supported"
+        if isinstance(stmt, Select):
+            covered = set()
+            for d in stmt.column_descriptions:
+                e = d.get("entity")
+                if e is not None:
+                    covered.add(sa.inspect(e).selectable._deannotate())
+            for f in stmt.get_final_froms():
+                for t in _leaves(f):
+                    tt = t._deannotate()
+                    if self._is_scoped(tt) and tt not in covered:
+                        return (f"{getattr(tt, 'name', tt)} is read without selecting any "
+                                "of its columns (select_from()/join target): select a "
+                                "column of the model, e.g. func.count(Model.id)")
+        return None
+
+    def models(self, extension: str) -> list[type]:
+        base = self._bases.get(extension)
+        if base is None:
+            return []
+        return [m.class_ for m in base.registry.mappers]
+
+    # ---- startup -------------------------------------------------------------------
+
+    def create_all(self) -> None:
+        """Validate every model and create the tables (and, on PostgreSQL, the
+        row-level security policies and grants).  Host code, at startup."""
+        _guard.require_host("Storage.create_all")
+        admin = sa.create_engine(self._admin_url, **self._engine_options)
+        try:
+            for ext, base in self._bases.items():
+                prefix = f"{ext}__"
+                for mapper in base.registry.mappers:
+                    self._check_model(mapper.class_, ext, prefix)
+                base.metadata.create_all(admin)
+                if self.backend == "postgresql":
+                    self._install_rls(admin, base)
+        finally:
+            admin.dispose()
+        if self.backend == "postgresql":
+            self._check_role()
+        self._created = True
+
+    def _install_rls(self, admin: sa.Engine, base: Any) -> None:
+        role = self.url.username
+        if not role:
+            raise GuardError("PostgreSQL storage: the session url names no role")
+        with admin.begin() as conn:
+            q = conn.dialect.identifier_preparer.quote
+            for mapper in base.registry.mappers:
+                table = mapper.class_.__table__
+                t = q(table.name)
+                cond = f"{ORG_COLUMN} = current_setting('{_GUC_ORG}', true)"
+                if mapper.class_ in self._user_models:
+                    cond += f" AND {USER_COLUMN} = current_setting('{_GUC_USER}', true)"
+                conn.exec_driver_sql(f"ALTER TABLE {t} ENABLE ROW LEVEL SECURITY")
+                conn.exec_driver_sql(f"ALTER TABLE {t} FORCE ROW LEVEL SECURITY")
+                conn.exec_driver_sql(f"DROP POLICY IF EXISTS sdk_guard_scope ON {t}")
+                conn.exec_driver_sql(f"CREATE POLICY sdk_guard_scope ON {t} "
+                                     f"USING ({cond}) WITH CHECK ({cond})")
+                conn.exec_driver_sql(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {t} TO {q(role)}")
+                for col in table.columns:
+                    if col.autoincrement is True or (col.primary_key and
+                                                     isinstance(col.type, sa.Integer)):
+                        seq = conn.exec_driver_sql(
+                            "SELECT pg_get_serial_sequence(%(t)s, %(c)s)",
+                            {"t": table.name, "c": col.name}).scalar()
+                        if seq:
+                            conn.exec_driver_sql(f"GRANT USAGE, SELECT ON SEQUENCE {seq} "
+                                                 f"TO {q(role)}")
+
+    def _check_role(self) -> None:
+        """Row-level security does not apply to superusers, BYPASSRLS roles or (without
+        FORCE) owners: refuse to run extension sessions as such a role."""
+        eng = self._engine(None)
+        with eng.connect() as conn:
+            sup, bypass = conn.exec_driver_sql(
+                "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"
+            ).one()
+            owned = conn.exec_driver_sql(
+                "SELECT count(*) FROM pg_tables WHERE tableowner = current_user "
+                "AND tablename = ANY(%(t)s)", {"t": sorted(self._tables)}).scalar()
+        if sup or bypass:
+            raise GuardError(f"PostgreSQL storage: role {self.url.username!r} is "
+                             f"{'superuser' if sup else 'BYPASSRLS'}, so row-level security "
+                             "would not apply to extension sessions; connect them as a "
+                             "plain role and pass the owner as admin_url")
+        if owned:
+            raise GuardError(f"PostgreSQL storage: role {self.url.username!r} owns "
+                             f"{owned} of the scoped tables; extension sessions must use a "
+                             "role that owns none of them (pass the owner as admin_url)")
+
+    # ---- sessions ------------------------------------------------------------------
+
+    def _engine(self, ext: str | None) -> sa.Engine:
+        key = ext or ""
+        with self._lock:
+            eng = self._engines.get(key)
+            if eng is None:
+                eng = sa.create_engine(self.url, **self._engine_options)
+                if self.backend == "sqlite" and ext is not None:
+                    event.listen(eng, "connect", _sqlite_authorizer(ext))
+                self._engines[key] = eng
+            return eng
+
+    def engine_for(self, extension: str) -> sa.Engine:
+        """The engine extension sessions use (for benchmarks and tests; host code)."""
+        return self._engine(extension)
+
+    @contextmanager
+    def session(self, extension: str, **kw: Any) -> Iterator[ScopedSession]:
+        """A session for EXTENSION bound to the current request's org (and user)."""
+        if extension not in self._bases:
+            raise GuardError(f"no models declared for extension {extension!r}; call "
+                             "Storage.base(extension) first")
+        _require_own(extension, "Storage.session")
+        if not self._created:
+            raise GuardError("Storage.create_all() has not run: call it at startup")
+        ctx = context.require(f"storage session of {extension}", extension)
+        s = ScopedSession(bind=self._engine(extension), **kw)
+        s.sdk_guard_ext = extension
+        s.sdk_guard_org = ctx.org
+        s.sdk_guard_user = ctx.user
+        s.sdk_guard_store = self
+        try:
+            yield s
+        finally:
+            s.close()
+
+    def dispose(self) -> None:
+        with self._lock:
+            for eng in self._engines.values():
+                eng.dispose()
+            self._engines.clear()
+
+
+# Bound parameters the criteria compare against; their values come from the request
+# context at execution, so the criteria objects are built once per model and the
+# compiled statements stay in SQLAlchemy's cache.
+_ORG_PARAM: Final = "sdk_guard_scope_org"
+_USER_PARAM: Final = "sdk_guard_scope_user"
+
+
+def _leaves(f: Any) -> Iterator[Any]:
+    if isinstance(f, Join):
+        yield from _leaves(f.left)
+        yield from _leaves(f.right)
+    else:
+        yield f
+
+
+# ---- the hooks every scoped session runs ------------------------------------------
+
+def _request_matches(s: ScopedSession) -> context.RequestContext:
+    ctx = context.require(f"storage of {s.sdk_guard_ext}", s.sdk_guard_ext)
+    if ctx.org != s.sdk_guard_org or ctx.user != s.sdk_guard_user:
+        raise _deny(s.sdk_guard_ext, "session", f"this session belongs to org "
+                    f"{s.sdk_guard_org!r}, the current request is org {ctx.org!r}; open "
+                    "a session per request", "data.session")
+    return ctx
+
+
+@event.listens_for(ScopedSession, "do_orm_execute")
+def _scope_statement(state: Any) -> Any:
+    s: ScopedSession = state.session
+    ctx = _request_matches(s)
+    ext = s.sdk_guard_ext
+    store = s.sdk_guard_store
+    if not state.is_orm_statement:
+        raise _deny(ext, "statement", "the scoped session runs ORM statements on the "
+                    "extension's models only (no text() or Core table statements)",
+                    "data.statement")
+    problem, names = store._plan(ext, state)
+    if problem is not None:
+        raise _deny(ext, "statement", problem, "data.statement")
+    if state.is_insert:
+        raise _deny(ext, "insert statement", "ORM INSERT statements are not stamped with "
+                    "the org; use session.add()/add_all()", "data.insert")
+    if (state.is_update or state.is_delete) and state.is_executemany:
+        raise _deny(ext, "bulk update by primary key", "bypasses the org filter; use "
+                    "update(Model).where(...)", "data.bulk")
+    if state.is_update:
+        values = getattr(state.statement, "_values", None) or {}
+        for k in values:
+            name = getattr(k, "key", k)
+            if name in (ORG_COLUMN, USER_COLUMN):
+                raise _deny(ext, f"update of {name}", "rows cannot move to another "
+                            "org or user", "data.update")
+    params = state.parameters
+    if params is None:
+        state.parameters = {}
+    elif isinstance(params, list):
+        raise _deny(ext, "executemany", "a list of parameter sets is only accepted by "
+                    "add_all()", "data.statement")
+    elif _ORG_PARAM in params or _USER_PARAM in params:
+        raise _deny(ext, "statement parameters", f"{_ORG_PARAM}/{_USER_PARAM} are set by "
+                    "the storage from the request", "data.statement")
+    scope = {_ORG_PARAM: ctx.org, _USER_PARAM: ctx.user}
+    if state.is_update or state.is_delete:
+        with audit.span("storage_mutation", f"{'update' if state.is_update else 'delete'} "
+                        f"{','.join(names)}", extension=ext):
+            return state.invoke_statement(params=scope)
+    return state.invoke_statement(params=scope)
+
+
+@event.listens_for(ScopedSession, "before_flush")
+def _stamp_and_check(s: ScopedSession, flush_context: Any, instances: Any) -> None:
+    ctx = _request_matches(s)
+    store = s.sdk_guard_store
+    ext = s.sdk_guard_ext
+    base = store._bases[ext]
+    # Session.dirty is computed on each access: read the three sets once.
+    new, dirty, deleted = list(s.new), list(s.dirty), list(s.deleted)
+    for obj in new + dirty + deleted:
+        if not isinstance(obj, base):
+            raise _deny(ext, type(obj).__name__, "is not one of this extension's models",
+                        "data.models")
+    for obj in new:
+        _stamp(ext, obj, ORG_COLUMN, ctx.org)
+        if type(obj) in store._user_models:
+            _stamp(ext, obj, USER_COLUMN, ctx.user)
+    for obj in dirty:
+        hist = sa.inspect(obj).attrs
+        for col in (ORG_COLUMN, USER_COLUMN):
+            if col in hist and hist[col].history.has_changes():
+                raise _deny(ext, f"update of {col}", "rows cannot move to another org or "
+                            "user", "data.update")
+    # Objects the session did not load itself (made_transient_to_detached, merge of
+    # forged state) could name another org's primary key: their rows are checked in
+    # the database, inside this transaction, before anything is written.
+    touched: dict[type, list[Any]] = {}
+    for obj in dirty + deleted:
+        touched.setdefault(type(obj), []).append(obj)
+    for cls, objs in touched.items():
+        mapper: Any = sa.inspect(cls)
+        pk_cols = mapper.primary_key
+        keys = [tuple(mapper.primary_key_from_instance(o)) for o in objs]
+        conds = [sa.and_(*[c == v for c, v in zip(pk_cols, k, strict=True)]) for k in keys]
+        table = mapper.local_table
+        where = sa.and_(sa.or_(*conds), table.c[ORG_COLUMN] == ctx.org)
+        if cls in store._user_models:
+            where = sa.and_(where, table.c[USER_COLUMN] == ctx.user)
+        found = s.connection().execute(sa.select(sa.func.count()).select_from(table)
+                                       .where(where)).scalar()
+        if found != len(set(keys)):
+            raise _deny(ext, f"write to {table.name}", "a row written or deleted is not "
+                        "in the request's org", "data.scope")
+
+
+def _stamp(ext: str, obj: Any, col: str, value: str | None) -> None:
+    have = getattr(obj, col, None)
+    if have is None:
+        if value is None:
+            raise _deny(ext, f"insert {type(obj).__name__}", f"the request has no "
+                        f"{col.removesuffix('_id')} to stamp", "data.insert")
+        setattr(obj, col, value)
+    elif have != value:
+        raise _deny(ext, f"insert {type(obj).__name__}", f"{col} {have!r} is not the "
+                    f"request's ({value!r}); rows are stamped with the request's "
+                    f"{col.removesuffix('_id')}", "data.insert")
+
+
+@event.listens_for(ScopedSession, "after_begin")
+def _set_db_scope(s: ScopedSession, transaction: Any, connection: sa.Connection) -> None:
+    if s.sdk_guard_store.backend != "postgresql":
+        return
+    # Straight to the driver: this runs once per transaction, and SQLAlchemy's
+    # statement machinery would cost more than the statement.  Parameters are bound.
+    cur = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cur.execute(_SET_SCOPE_SQL, (s.sdk_guard_org, s.sdk_guard_user or ""))
+    finally:
+        cur.close()
+
+
+# ---- SQLite authorizer --------------------------------------------------------------
+
+def _sqlite_authorizer(ext: str) -> Any:
+    import sqlite3
+    prefix = f"{ext}__"
+    ok, deny = sqlite3.SQLITE_OK, sqlite3.SQLITE_DENY
+    table_ops = {sqlite3.SQLITE_READ, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_INSERT,
+                 sqlite3.SQLITE_DELETE}
+    allowed_ops = table_ops | {
+        sqlite3.SQLITE_SELECT, sqlite3.SQLITE_TRANSACTION, sqlite3.SQLITE_SAVEPOINT,
+        sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE, sqlite3.SQLITE_PRAGMA}
+    internal = ("sqlite_sequence",)
+    # Read-only pragmas the driver and SQLAlchemy issue themselves.
+    read_pragmas = {"table_info", "table_xinfo", "index_list", "index_info",
+                    "foreign_key_list", "database_list", "read_uncommitted"}
+
+    def authorize(action: int, arg1: str | None, arg2: str | None, db: str | None,
+                  source: str | None) -> int:
+        if action not in allowed_ops:
+            return deny                  # ATTACH, DETACH, CREATE/DROP/ALTER, VACUUM ...
+        if action in table_ops:
+            if arg1 is None or arg1.startswith(prefix) or arg1 in internal:
+                return ok if db in (None, "main") else deny
+            return deny
+        if action == sqlite3.SQLITE_PRAGMA:
+            return ok if arg2 is None and arg1 in read_pragmas else deny
+        return ok
+
+    def on_connect(dbapi_conn: Any, record: Any) -> None:
+        dbapi_conn.set_authorizer(authorize)
+
+    return on_connect

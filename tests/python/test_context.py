@@ -1,0 +1,269 @@
+"""The request context: host code opens it; extension code cannot open, alter or forge
+one; asyncio tasks and bound threads inherit it; audit records carry its user/org."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness import run_child_json, write_tree
+
+ACME = {
+    "acme/__init__.py": """
+        import contextvars
+        import sdk_guard
+        from sdk_guard import _guard, context
+
+        def attempt(fn):
+            try:
+                return ["done", repr(fn())]
+            except sdk_guard.PolicyViolation as e:
+                return ["violation", e.capability]
+            except (TypeError, AttributeError) as e:
+                return ["refused", type(e).__name__]
+
+        def open_request():
+            with sdk_guard.request(user="u-evil", org="o-2", permissions=["*"]):
+                return context.current().org
+
+        def enter_scope_by_hand():
+            scope = sdk_guard.request(user="u-evil", org="o-2")
+            return scope.__enter__().org
+
+        def grab_var():
+            return [v for v in contextvars.copy_context() if v.name == "sdk_guard.request"][0]
+
+        def set_var_forged(var):
+            forged = tuple.__new__(context.RequestContext, ("u-evil", "o-2", frozenset(),
+                                                            frozenset(["*"])))
+            var.set(forged)
+            return context.current().org
+
+        def call_c_enter():
+            return _guard.request_enter(tuple.__new__(context.RequestContext,
+                                                      ("u", "o-2", frozenset(), frozenset())))
+
+        def mutate():
+            ctx = context.current()
+            object.__setattr__(ctx, "org", "o-2")
+            return ctx.org
+
+        def mutate_item():
+            ctx = context.current()
+            ctx[1] = "o-2"
+            return ctx.org
+
+        def construct():
+            return context.RequestContext("u", "o-2", (), ())
+
+        def replay_stashed(var, stash):
+            var.set(stash)
+            return context.current().org
+
+        def stash_capsule():
+            var = [v for v in contextvars.copy_context() if v.name == "sdk_guard.request"][0]
+            return var.get()
+
+        def build_middleware():
+            return context.ASGIMiddleware(lambda *a: None, lambda scope: {"org": "o-2"})
+
+        def call_middleware(mw):
+            return attempt(lambda: mw({}, lambda *a: None))
+
+        def run(host_ctx_org):
+            out = {
+                "open_request": attempt(open_request),
+                "enter_scope_by_hand": attempt(enter_scope_by_hand),
+                "call_c_enter": attempt(call_c_enter),
+                "mutate": attempt(mutate),
+                "mutate_item": attempt(mutate_item),
+                "construct": attempt(construct),
+                "build_middleware": attempt(build_middleware),
+                "seen_org": context.current().org,
+            }
+            return out
+        """,
+}
+
+CHILD = """
+    import json, sys, contextvars
+    import sdk_guard as sg
+    from sdk_guard import context
+    policy = sg.Policy.from_dict({"version": 1, "extensions": {"acme": {
+        "package": "acme", "path": sys.argv[1],
+        "imports": {"allow": ["sdk_guard", "sdk_guard.*", "contextvars"]}}}})
+    sink = sg.audit.MemorySink()
+    sg.audit.add_sink(sink)
+    guard = sg.install(policy)
+    acme = guard.import_extension("acme")
+    with sg.request(user="u-1", org="o-1", permissions=["invoices.read"]):
+        result = acme.run("o-1")
+        stash = acme.stash_capsule()
+        var = acme.grab_var()
+        host_mw = context.WSGIMiddleware(lambda env, start: [b"x"], lambda env: {"org": "o-2"})
+        called_mw = acme.call_middleware(host_mw)
+        after = context.current().org
+    # forged value set from inside a copied context: every consumer refuses it
+    forged = contextvars.copy_context().run(acme.attempt, lambda: acme.set_var_forged(var))
+    replay = contextvars.copy_context().run(acme.attempt, lambda: acme.replay_stashed(var, stash))
+    sg.audit.flush()
+    denied = sorted({r["target"] for r in sink.records if r.get("decision") == "deny"})
+    print(json.dumps({"result": result, "after": after, "forged": forged, "mw": called_mw,
+                      "replay": replay, "denied": denied}))
+"""
+
+
+def test_extension_cannot_open_alter_or_forge_a_request_context(tmp_path: Path) -> None:
+    write_tree(tmp_path / "plugins", ACME)
+    out = run_child_json(CHILD, args=[str(tmp_path / "plugins")])
+    r = out["result"]
+    # opening one: sg.request(), the scope's __enter__, the C entry point, middleware
+    assert r["open_request"] == ["violation", "introspection"]
+    assert r["enter_scope_by_hand"] == ["violation", "introspection"]
+    assert r["call_c_enter"] == ["violation", "introspection"]
+    assert r["build_middleware"] == ["violation", "introspection"]
+    assert out["mw"] == ["violation", "introspection"]     # calling the host's instance
+    # altering the object: it is an immutable tuple without a constructor
+    assert r["mutate"] == ["refused", "AttributeError"]
+    assert r["mutate_item"] == ["refused", "TypeError"]
+    assert r["construct"] == ["refused", "TypeError"]
+    # the host's context was never replaced
+    assert r["seen_org"] == "o-1" and out["after"] == "o-1"
+    # setting the variable to a forged object or replaying an ended context is refused
+    assert out["forged"] == ["violation", "request"]
+    assert out["replay"] == ["violation", "request"]
+    # the gated entry points' deny records, and the forged-context refusal's
+    assert {"request_enter", "require_host", "request context"} <= set(out["denied"])
+
+
+def test_request_context_inherited_by_tasks_and_bound_threads_and_stamped_on_records() -> None:
+    out = run_child_json(
+        """
+        import asyncio, json, threading
+        import sdk_guard as sg
+        from sdk_guard import context
+        sink = sg.audit.MemorySink()
+        sg.audit.add_sink(sink)
+
+        async def handler(org):
+            with sg.request(user="u-" + org, org=org, permissions=["a.read"]):
+                async def child():
+                    await asyncio.sleep(0.01)
+                    return context.current().org
+                seen = []
+                for _ in range(5):
+                    seen.append(await asyncio.create_task(child()))
+                    await asyncio.sleep(0)
+                return seen
+
+        async def main():
+            return await asyncio.gather(handler("o-1"), handler("o-2"))
+
+        tasks = asyncio.run(main())
+        res = {}
+        with sg.request(user="u-1", org="o-1"):
+            t = sg.audit.spawn_thread(lambda: res.setdefault("bound", context.current().org))
+            t.join()
+            plain = threading.Thread(target=lambda: res.setdefault("plain", context.current()))
+            plain.start(); plain.join()
+            sg.audit.emit("app", "permission", "allow", target="x")
+        outside = context.current()
+        sg.audit.flush()
+        rec = [r for r in sink.records if r["target"] == "x"][0]
+        print(json.dumps({"tasks": tasks, "bound": res["bound"], "plain": res["plain"],
+                          "outside": outside, "user": rec["user"], "org": rec["org"]}))
+        """)
+    assert out["tasks"] == [["o-1"] * 5, ["o-2"] * 5]
+    assert out["bound"] == "o-1"
+    assert out["plain"] is None and out["outside"] is None
+    assert (out["user"], out["org"]) == ("u-1", "o-1")
+
+
+def test_bad_request_arguments_are_refused_with_a_clear_error() -> None:
+    out = run_child_json(
+        """
+        import json
+        import sdk_guard as sg
+        errs = []
+        for kw in [dict(user="u 1", org="o-1"), dict(user="u", org=""),
+                   dict(user="u", org=5), dict(user="u", org="o", permissions="a.read"),
+                   dict(user="u", org="o", permissions=["Bad Perm"])]:
+            try:
+                sg.request(**kw)
+                errs.append(None)
+            except (TypeError, ValueError) as e:
+                errs.append(type(e).__name__)
+        print(json.dumps(errs))
+        """)
+    assert out == ["ValueError", "ValueError", "TypeError", "TypeError", "ValueError"]
+
+
+def test_asgi_and_wsgi_middleware_open_the_context_from_authenticate() -> None:
+    out = run_child_json(
+        """
+        import asyncio, json
+        import sdk_guard as sg
+        from sdk_guard import context
+        from starlette.testclient import TestClient
+
+        def auth(scope_or_environ):
+            headers = dict(scope_or_environ.get("headers", []))
+            token = headers.get(b"x-token") or scope_or_environ.get("HTTP_X_TOKEN", "").encode()
+            users = {b"t1": {"user": "u-1", "org": "o-1", "permissions": ["a.read"]},
+                     b"t2": {"user": "u-2", "org": "o-2"}}
+            return users.get(token)
+
+        async def app(scope, receive, send):
+            ctx = context.current()
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body",
+                        "body": f"{ctx.user}/{ctx.org}/{sorted(ctx.permissions)}".encode()})
+
+        client = TestClient(context.ASGIMiddleware(app, auth))
+        a1 = client.get("/", headers={"x-token": "t1"}).text
+        a2 = client.get("/", headers={"x-token": "t2"}).text
+        anon = client.get("/").status_code
+
+        def wsgi_app(environ, start_response):
+            start_response("200 OK", [])
+            yield context.current().org.encode()
+
+        w = context.WSGIMiddleware(wsgi_app, auth)
+        got = []
+        body = w({"HTTP_X_TOKEN": "t2"}, lambda s, h: got.append(s))
+        print(json.dumps({"a1": a1, "a2": a2, "anon": anon,
+                          "wsgi": b"".join(body).decode(), "status": got}))
+        """)
+    assert out["a1"] == "u-1/o-1/['a.read']"
+    assert out["a2"] == "u-2/o-2/[]"
+    assert out["anon"] == 401
+    assert out["wsgi"] == "o-2" and out["status"] == ["200 OK"]
+
+
+def test_request_cannot_be_opened_on_an_extensions_behalf_inside_acting_as(
+        tmp_path: Path) -> None:
+    write_tree(tmp_path / "plugins", {"acme/__init__.py": "X = 1\n"})
+    out = run_child_json(
+        """
+        import json, sys
+        import sdk_guard as sg
+        guard = sg.install(sg.Policy.from_dict({"version": 1, "extensions": {"acme": {
+            "package": "acme", "path": sys.argv[1]}}}))
+        guard.import_extension("acme")
+        with sg.acting_as("acme"):
+            try:
+                with sg.request(user="u-1", org="o-1"):
+                    res = "opened"
+            except sg.PolicyViolation as e:
+                res = [e.capability, e.principal]
+        print(json.dumps(res))
+        """, args=[str(tmp_path / "plugins")])
+    assert out == ["request", "acme"]
+
+
+def test_permission_grants_exact_prefix_and_star() -> None:
+    import sdk_guard as sg
+    with sg.request(user="u", org="o", permissions=["a.read", "b.*"]) as ctx:
+        assert ctx.has("a.read") and not ctx.has("a.write")
+        assert ctx.has("b.x.y") and ctx.has("b.x") and not ctx.has("bb.x")
+    with sg.request(user="u", org="o", permissions=["*"]) as ctx:
+        assert ctx.has("anything.at_all")
+    assert sg.context.current() is None

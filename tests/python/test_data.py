@@ -1,0 +1,546 @@
+"""Scoped models on SQLite and on a real PostgreSQL: every read, update, delete and
+insert path of the scoped API stays inside the request's organization."""
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import String, delete, func, select, text, update
+from sqlalchemy.orm import Mapped, aliased, make_transient_to_detached, mapped_column
+
+import pgkit
+import sdk_guard as sg
+from sdk_guard.data import Storage
+from sdk_guard.errors import PolicyError, PolicyViolation
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[pgkit.Cluster]:
+    yield from pgkit.start()
+
+
+class Models:
+    def __init__(self, store: Storage) -> None:
+        Base = store.base("acme")
+
+        class Invoice(Base):
+            __tablename__ = "invoices"
+            id: Mapped[int] = mapped_column(primary_key=True)
+            org_id: Mapped[str] = mapped_column(String(128))
+            amount: Mapped[int]
+
+        class Note(Base):
+            __tablename__ = "notes"
+            __sdk_guard_scope__ = "user"
+            id: Mapped[int] = mapped_column(primary_key=True)
+            org_id: Mapped[str] = mapped_column(String(128))
+            user_id: Mapped[str] = mapped_column(String(128))
+            body: Mapped[str] = mapped_column(String(200))
+
+        Beta = store.base("beta")
+
+        class Secret(Beta):
+            __tablename__ = "secrets"
+            id: Mapped[int] = mapped_column(primary_key=True)
+            org_id: Mapped[str] = mapped_column(String(128))
+            value: Mapped[str] = mapped_column(String(64))
+
+        self.Invoice, self.Note, self.Secret = Invoice, Note, Secret
+        self.store = store
+
+
+def _seed(m: Models) -> None:
+    for org, user, amounts in (("o-1", "u-1", (10, 20)), ("o-2", "u-2", (30, 40))):
+        with sg.request(user=user, org=org):
+            with m.store.session("acme") as s:
+                s.add_all([m.Invoice(amount=a) for a in amounts])
+                s.add(m.Note(body=f"note of {user}"))
+                s.commit()
+    with sg.request(user="u-1b", org="o-1"):
+        with m.store.session("acme") as s:
+            s.add(m.Note(body="note of u-1b"))
+            s.commit()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def models(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Models]:
+    if request.param == "sqlite":
+        store = Storage(f"sqlite:///{tmp_path / 'ext.db'}")
+    else:
+        cluster = request.getfixturevalue("pg_cluster")
+        db = pgkit.new_database(cluster)
+        store = Storage(cluster.url("sg_app", db), admin_url=cluster.url("sg_owner", db))
+    m = Models(store)
+    store.create_all()
+    _seed(m)
+    yield m
+    store.dispose()
+
+
+def _all_rows(m: Models) -> list[tuple[str, int]]:
+    """Every invoice row as the database holds it, read by each org in turn."""
+    rows = []
+    for org in ("o-1", "o-2"):
+        with sg.request(user="auditor", org=org), m.store.session("acme") as s:
+            rows += [(i.org_id, i.amount) for i in s.scalars(select(m.Invoice))]
+    return sorted(rows)
+
+
+def test_reads_see_only_the_request_org(models: Models) -> None:
+    Invoice = models.Invoice
+    with sg.request(user="u-1", org="o-1"), models.store.session("acme") as s:
+        assert sorted(i.amount for i in s.scalars(select(Invoice))) == [10, 20]
+        assert s.scalar(select(func.count(Invoice.id))) == 2
+        assert s.scalar(select(func.sum(Invoice.amount))) == 30
+        a = aliased(Invoice)
+        joined = s.execute(select(Invoice.amount, a.amount).join(a, a.id != Invoice.id)).all()
+        assert sorted(joined) == [(10, 20), (20, 10)]
+        assert sorted(s.scalars(select(a.amount))) == [10, 20]
+    with sg.request(user="u-2", org="o-2"), models.store.session("acme") as s:
+        other_ids = [i.id for i in s.scalars(select(Invoice))]
+    with sg.request(user="u-1", org="o-1"), models.store.session("acme") as s:
+        assert all(s.get(Invoice, i) is None for i in other_ids)
+        assert s.scalars(select(Invoice).where(Invoice.id.in_(other_ids))).all() == []
+
+
+def test_insert_is_stamped_and_a_foreign_org_insert_is_refused(models: Models) -> None:
+    with sg.request(user="u-1", org="o-1"), models.store.session("acme") as s:
+        inv = models.Invoice(amount=99)
+        s.add(inv)
+        s.commit()
+        assert inv.org_id == "o-1"
+        s.add(models.Invoice(amount=1, org_id="o-2"))
+        with pytest.raises(PolicyViolation) as ei:
+            s.commit()
+        assert ei.value.capability == "storage" and "o-2" in str(ei.value)
+        s.rollback()
+        with pytest.raises(PolicyViolation):
+            s.execute(sa.insert(models.Invoice).values(amount=5, org_id="o-2"))
+    assert ("o-2", 1) not in _all_rows(models) and ("o-2", 5) not in _all_rows(models)
+    assert ("o-1", 99) in _all_rows(models)
+
+
+def test_bulk_update_and_delete_stay_inside_the_request_org(models: Models) -> None:
+    Invoice = models.Invoice
+    with sg.request(user="u-1", org="o-1"), models.store.session("acme") as s:
+        res = s.execute(update(Invoice).values(amount=Invoice.amount + 1))
+        assert res.rowcount == 2
+        s.commit()
+    assert _all_rows(models) == [("o-1", 11), ("o-1", 21), ("o-2", 30), ("o-2", 40)]
+    with sg.request(user="u-1", org="o-1"), models.store.session("acme") as s:
+        assert s.execute(delete(Invoice)).rowcount == 2
+        s.commit()
+    assert _all_rows(models) == [("o-2", 30), ("o-2", 40)]
+    with sg.request(user="u-1", org="o-1"), models.store.session("acme") as s:
+        with pytest.raises(PolicyViolation):
+            s.execute(update(Invoice).values(org_id="o-1"))
+    assert _all_rows(models) == [("o-2", 30), ("o-2", 40)]
+
+
+def test_loaded_rows_cannot_move_org_and_forged_objects_cannot_write_other_rows(
+        models: Models) -> None:
+    Invoice = models.Invoice
+    with sg.request(user="u-2", org="o-2"), models.store.session("acme") as s:
+        victim = s.scalars(select(Invoice).where(Invoice.amount == 30)).one().id
+    with sg.request(user="u-1", org="o-1"):
+        with models.store.session("acme") as s:
+            mine = s.scalars(select(Invoice).where(Invoice.amount == 10)).one()
+            mine.org_id = "o-2"
+            with pytest.raises(PolicyViolation):
+                s.flush()
+        with models.store.session("acme") as s:
+            forged = Invoice(id=victim, org_id="o-1", amount=0)
+            make_transient_to_detached(forged)
+            s.add(forged)
+            forged.amount = 1
+            with pytest.raises(PolicyViolation):
+                s.commit()
+        with models.store.session("acme") as s:
+            ghost = Invoice(id=victim, org_id="o-1", amount=30)
+            make_transient_to_detached(ghost)
+            s.add(ghost)
+            s.delete(ghost)
+            with pytest.raises(PolicyViolation):
+                s.commit()
+        with models.store.session("acme") as s:
+            s.merge(Invoice(id=victim, amount=7))   # finds no row: an insert stamped o-1
+            with pytest.raises(sa.exc.IntegrityError):   # with o-2's primary key
+                s.commit()
+    assert _all_rows(models) == [("o-1", 10), ("o-1", 20), ("o-2", 30), ("o-2", 40)]
+
+
+def test_user_scoped_model_filters_by_user_too(models: Models) -> None:
+    with sg.request(user="u-1", org="o-1"), models.store.session("acme") as s:
+        assert [n.body for n in s.scalars(select(models.Note))] == ["note of u-1"]
+        assert s.execute(update(models.Note).values(body="x")).rowcount == 1
+        s.commit()
+    with sg.request(user="u-1b", org="o-1"), models.store.session("acme") as s:
+        assert [n.body for n in s.scalars(select(models.Note))] == ["note of u-1b"]
+
+
+def test_no_request_context_means_nothing_read_or_written(models: Models) -> None:
+    with pytest.raises(PolicyViolation) as ei:
+        with models.store.session("acme"):
+            pass
+    assert ei.value.capability == "request"
+    with sg.request(user="u-1", org="o-1"):
+        cm = models.store.session("acme")
+        s = cm.__enter__()
+    # the request ended: the session it opened refuses to read or write
+    with pytest.raises(PolicyViolation):
+        s.scalars(select(models.Invoice)).all()
+    s.add(models.Invoice(amount=1000))
+    with pytest.raises(PolicyViolation):
+        s.commit()
+    cm.__exit__(None, None, None)
+    with sg.request(user="u-2", org="o-2"):
+        with pytest.raises(PolicyViolation):     # a session of o-1 inside an o-2 request
+            s.scalars(select(models.Invoice)).all()
+    assert (("o-1", 1000) not in _all_rows(models))
+
+
+def test_statement_shapes_the_org_filter_cannot_reach_are_refused(models: Models) -> None:
+    Invoice = models.Invoice
+    a = aliased(Invoice)
+    shapes = [
+        select(func.count()).select_from(Invoice),
+        select(Invoice.amount).join(a, a.id != Invoice.id),
+        select(func.count(Invoice.id)).where(
+            Invoice.id.in_(select(Invoice.id).scalar_subquery())),
+        select(func.count()).select_from(select(Invoice).subquery()),
+        select(func.count()).select_from(select(Invoice.id).cte()),
+        sa.union_all(select(Invoice.id), select(Invoice.id)),
+        select(sa.literal(1)).where(select(Invoice.id).exists()),
+        update(Invoice).where(Invoice.id.in_(select(Invoice.id))).values(amount=0),
+    ]
+    with sg.request(user="u-1", org="o-1"), models.store.session("acme") as s:
+        for stmt in shapes:
+            with pytest.raises(PolicyViolation) as ei:
+                s.execute(stmt)
+            assert ei.value.capability == "storage"
+    assert _all_rows(models) == [("o-1", 10), ("o-1", 20), ("o-2", 30), ("o-2", 40)]
+
+
+def test_text_core_and_other_extensions_statements_are_refused(models: Models) -> None:
+    with sg.request(user="u-1", org="o-1"), models.store.session("acme") as s:
+        with pytest.raises(PolicyViolation):
+            s.execute(text("SELECT * FROM acme__invoices"))
+        with pytest.raises(PolicyViolation):
+            s.execute(select(models.Invoice.__table__))
+        with pytest.raises(PolicyViolation):
+            s.execute(select(models.Secret))
+        with pytest.raises(PolicyViolation):
+            s.bulk_save_objects([models.Invoice(amount=1)])
+        with pytest.raises(PolicyViolation):
+            s.bulk_insert_mappings(models.Invoice, [{"amount": 1, "org_id": "o-2"}])
+        with pytest.raises(PolicyViolation):
+            s.bulk_update_mappings(models.Invoice, [{"id": 1, "amount": 0}])
+        with pytest.raises(PolicyViolation):     # bulk UPDATE by primary key
+            s.execute(update(models.Invoice), [{"id": 1, "amount": 0}, {"id": 3, "amount": 0}])
+    assert _all_rows(models) == [("o-1", 10), ("o-1", 20), ("o-2", 30), ("o-2", 40)]
+
+
+def test_interleaved_asyncio_requests_of_two_orgs_never_see_each_others_rows(
+        models: Models) -> None:
+    seen: dict[str, set[str]] = {"o-1": set(), "o-2": set()}
+
+    async def handler(org: str, n: int) -> None:
+        with sg.request(user=f"u-{org}", org=org):
+            for i in range(n):
+                # Each await lets another org's task run between two operations of
+                # this one (SQLite allows one writer: no await inside a write).
+                with models.store.session("acme") as s:
+                    s.add(models.Invoice(amount=1000 + i))
+                    s.commit()
+                    await asyncio.sleep(0)
+                    seen[org] |= {inv.org_id for inv in s.scalars(select(models.Invoice))}
+                    s.rollback()
+                    await asyncio.sleep(0)
+                    s.execute(update(models.Invoice).where(models.Invoice.amount == 1000 + i)
+                              .values(amount=2000 + i))
+                    s.commit()
+                    await asyncio.sleep(0)
+
+    async def main() -> None:
+        await asyncio.gather(*(handler(org, 8) for org in ("o-1", "o-2", "o-1", "o-2")))
+
+    asyncio.run(main())
+    assert seen == {"o-1": {"o-1"}, "o-2": {"o-2"}}
+    rows = _all_rows(models)
+    assert sum(1 for o, a in rows if o == "o-1" and a >= 2000) == 16
+    assert sum(1 for o, a in rows if o == "o-2" and a >= 2000) == 16
+
+
+def test_model_without_org_column_is_a_policy_error_naming_the_model(tmp_path: Path) -> None:
+    store = Storage(f"sqlite:///{tmp_path / 'x.db'}")
+    Base = store.base("acme")
+    with pytest.raises(PolicyError) as ei:
+        class Unscoped(Base):
+            __tablename__ = "loose"
+            id: Mapped[int] = mapped_column(primary_key=True)
+    assert ei.value.key == "data.acme.Unscoped" and "org_id" in str(ei.value)
+    with pytest.raises(PolicyError) as ei:
+        class NoUser(Base):
+            __tablename__ = "nouser"
+            __sdk_guard_scope__ = "user"
+            id: Mapped[int] = mapped_column(primary_key=True)
+            org_id: Mapped[str] = mapped_column(String(128))
+    assert ei.value.key == "data.acme.NoUser" and "user_id" in str(ei.value)
+    with pytest.raises(PolicyError) as ei:
+        class BadName(Base):
+            __tablename__ = "x; drop table y"
+            id: Mapped[int] = mapped_column(primary_key=True)
+    assert ei.value.key == "data.acme.BadName.__tablename__"
+    with pytest.raises(ValueError):
+        store.base("Bad-Name")
+
+
+def test_sqlite_authorizer_refuses_attach_pragma_writes_and_other_extensions_tables(
+        tmp_path: Path) -> None:
+    m = Models(Storage(f"sqlite:///{tmp_path / 'ext.db'}"))
+    m.store.create_all()
+    _seed(m)
+    raw = m.store.engine_for("acme").raw_connection()
+    try:
+        cur = raw.cursor()
+        assert len(cur.execute("SELECT * FROM acme__invoices").fetchall()) == 4
+        for sql in (f"ATTACH DATABASE '{tmp_path / 'other.db'}' AS other",
+                    "PRAGMA journal_mode = DELETE", "PRAGMA writable_schema = ON",
+                    "SELECT * FROM beta__secrets", "CREATE TABLE acme__new (x)",
+                    "DROP TABLE acme__invoices", "DELETE FROM beta__secrets"):
+            with pytest.raises(sqlite3.DatabaseError, match="not authorized|prohibited"):
+                cur.execute(sql)
+    finally:
+        raw.close()
+        m.store.dispose()
+
+
+def test_postgresql_raw_connection_cannot_cross_orgs(pg_cluster: pgkit.Cluster) -> None:
+    import psycopg
+    db = pgkit.new_database(pg_cluster)
+    m = Models(Storage(pg_cluster.url("sg_app", db), admin_url=pg_cluster.url("sg_owner", db)))
+    m.store.create_all()
+    _seed(m)
+    with sg.request(user="u-1", org="o-1"), m.store.session("acme") as s:
+        s.scalars(select(m.Invoice)).all()                 # the transaction is open
+        raw: Any = s.connection().connection.dbapi_connection   # walked down to psycopg
+        cur = raw.cursor()
+        cur.execute("SELECT org_id, amount FROM acme__invoices")
+        assert sorted(cur.fetchall()) == [("o-1", 10), ("o-1", 20)]
+        cur.execute("UPDATE acme__invoices SET amount = 0")
+        assert cur.rowcount == 2
+        cur.execute("DELETE FROM acme__invoices WHERE org_id = 'o-2'")
+        assert cur.rowcount == 0
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            cur.execute("INSERT INTO acme__invoices (org_id, amount) VALUES ('o-2', 1)")
+        s.rollback()
+    # a pooled connection outside any request sees no rows at all
+    raw2 = m.store.engine_for("acme").raw_connection()
+    try:
+        cur = raw2.cursor()
+        cur.execute("SELECT count(*) FROM acme__invoices")
+        assert cur.fetchone()[0] == 0
+        cur.execute("UPDATE acme__invoices SET amount = 0")
+        assert cur.rowcount == 0
+    finally:
+        raw2.close()
+    assert _all_rows(m) == [("o-1", 10), ("o-1", 20), ("o-2", 30), ("o-2", 40)]
+    m.store.dispose()
+
+
+def test_postgresql_refuses_a_role_row_level_security_does_not_bind(
+        pg_cluster: pgkit.Cluster) -> None:
+    db = pgkit.new_database(pg_cluster)
+    store = Storage(pg_cluster.url("sg_owner", db))     # the owner as the session role
+    Models(store)
+    with pytest.raises(sg.GuardError, match="owns"):
+        store.create_all()
+    store.dispose()
+    store = Storage(pg_cluster.url("postgres", db), admin_url=pg_cluster.url("sg_owner", db))
+    Models(store)
+    with pytest.raises(sg.GuardError, match="superuser"):
+        store.create_all()
+    store.dispose()
+
+
+def test_postgresql_extension_walking_to_the_raw_connection_under_the_guard_stays_in_its_org(
+        pg_cluster: pgkit.Cluster, tmp_path: Path) -> None:
+    """Extension code under the installed guard walks from its session to the psycopg
+    connection (plain attribute access, no audit event) and runs raw SQL: row-level
+    security still keeps it inside the request's org."""
+    from harness import run_child_json, write_tree
+    db = pgkit.new_database(pg_cluster)
+    write_tree(tmp_path / "plugins", {
+        "acme/__init__.py": """
+            def walk_and_query(open_session, model, select):
+                with open_session() as s:
+                    s.scalars(select(model)).all()
+                    raw = s.connection().connection.dbapi_connection
+                    cur = raw.cursor()
+                    cur.execute("SELECT org_id, amount FROM acme__invoices ORDER BY amount")
+                    rows = [list(r) for r in cur.fetchall()]
+                    cur.execute("UPDATE acme__invoices SET amount = -1")
+                    changed = cur.rowcount
+                    try:
+                        cur.execute("INSERT INTO acme__invoices (org_id, amount) "
+                                    "VALUES ('o-2', 666)")
+                        planted = "inserted"
+                    except Exception as e:
+                        planted = type(e).__name__
+                    s.rollback()
+                    return {"rows": rows, "changed": changed, "planted": planted}
+            """,
+    })
+    out = run_child_json(
+        """
+        import json, sys
+        sys.path.insert(0, sys.argv[3])
+        import sdk_guard as sg
+        from sqlalchemy import select
+        from sdk_guard.data import Storage
+        from test_data import Models, _seed
+        store = Storage(sys.argv[1], admin_url=sys.argv[2])
+        m = Models(store)
+        store.create_all()
+        _seed(m)
+        policy = sg.Policy.from_dict({"version": 1, "extensions": {"acme": {
+            "package": "acme", "path": sys.argv[4]}}})
+        guard = sg.install(policy)
+        acme = guard.import_extension("acme")
+        with sg.request(user="u-1", org="o-1"):
+            res = acme.walk_and_query(lambda: store.session("acme"), m.Invoice, select)
+        with sg.request(user="u-2", org="o-2"), store.session("acme") as s:
+            o2 = sorted(i.amount for i in s.scalars(select(m.Invoice)))
+        print(json.dumps({**res, "o2": o2}))
+        """, args=[pg_cluster.url("sg_app", db), pg_cluster.url("sg_owner", db),
+                   str(Path(__file__).parent), str(tmp_path / "plugins")])
+    assert out["rows"] == [["o-1", 10], ["o-1", 20]]
+    assert out["changed"] == 2
+    assert out["planted"] == "InsufficientPrivilege"
+    assert out["o2"] == [30, 40]
+
+
+def test_extension_cannot_open_another_extensions_storage_through_the_sdk(
+        tmp_path: Path) -> None:
+    from harness import run_child_json, write_tree
+    write_tree(tmp_path / "plugins", {
+        "acme/__init__.py": """
+            def attempt(fn):
+                try:
+                    fn()
+                    return "done"
+                except PermissionError as e:
+                    return [type(e).__name__, getattr(e, "capability", None)]
+
+            def run(sdk_session, sdk_base, sdk_create_all):
+                return {"other_session": attempt(lambda: sdk_session("beta").__enter__()),
+                        "other_base": attempt(lambda: sdk_base("beta")),
+                        "create_all": attempt(sdk_create_all),
+                        "own_session": attempt(lambda: sdk_session("acme").__enter__())}
+            """,
+    })
+    out = run_child_json(
+        """
+        import json, sys
+        sys.path.insert(0, sys.argv[2])
+        import sdk_guard as sg
+        from sdk_guard.data import Storage
+        from test_data import Models
+        store = Storage("sqlite:///" + sys.argv[1] + "/x.db")
+        Models(store)
+        store.create_all()
+        guard = sg.install(sg.Policy.from_dict({"version": 1, "extensions": {"acme": {
+            "package": "acme", "path": sys.argv[3]}}}))
+        acme = guard.import_extension("acme")
+        # host SDK functions that take the extension name from their caller
+        def sdk_session(name): return store.session(name)
+        def sdk_base(name): return store.base(name)
+        with sg.request(user="u-1", org="o-1"):
+            print(json.dumps(acme.run(sdk_session, sdk_base, store.create_all)))
+        """, args=[str(tmp_path), str(Path(__file__).parent), str(tmp_path / "plugins")])
+    assert out["other_session"] == ["PolicyViolation", "storage"]
+    assert out["other_base"] == ["PolicyViolation", "storage"]
+    assert out["create_all"] == ["PolicyViolation", "introspection"]
+    assert out["own_session"] == "done"
+
+
+def test_every_write_runs_inside_a_storage_mutation_span(tmp_path: Path) -> None:
+    from harness import run_child_json
+    out = run_child_json(
+        """
+        import json, sys
+        sys.path.insert(0, sys.argv[2])
+        import sdk_guard as sg
+        from sqlalchemy import delete, select, update
+        from sdk_guard.data import Storage
+        from test_data import Models
+        sink = sg.audit.MemorySink()
+        sg.audit.add_sink(sink)
+        store = Storage("sqlite:///" + sys.argv[1] + "/x.db")
+        m = Models(store)
+        store.create_all()
+        with sg.request(user="u-1", org="o-1"):
+            with sg.audit.span("action", "invoices.import"):
+                with store.session("acme") as s:
+                    s.add(m.Invoice(amount=1)); s.commit()
+                    s.scalars(select(m.Invoice)).all()          # a read: no span
+                    s.execute(update(m.Invoice).values(amount=2)); s.commit()
+                    s.execute(delete(m.Invoice)); s.commit()
+        sg.audit.flush()
+        spans = [(r["span_kind"], r["span_name"], r["parent"] is not None, r["org"])
+                 for r in sink.records if r["capability"] == "audit.span"]
+        print(json.dumps(spans))
+        """, args=[str(tmp_path), str(Path(__file__).parent)])
+    assert out == [["action", "invoices.import", False, "o-1"],
+                   ["storage_mutation", "flush acme__invoices", True, "o-1"],
+                   ["storage_mutation", "update acme__invoices", True, "o-1"],
+                   ["storage_mutation", "delete acme__invoices", True, "o-1"]]
+
+
+def test_relationship_loads_are_filtered_by_org(tmp_path: Path) -> None:
+    from sqlalchemy import ForeignKey
+    from sqlalchemy.orm import relationship, selectinload
+    store = Storage(f"sqlite:///{tmp_path / 'rel.db'}")
+    Base = store.base("acme")
+
+    class Order(Base):
+        __tablename__ = "orders"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        org_id: Mapped[str] = mapped_column(String(128))
+        lines: Mapped[list[Line]] = relationship(back_populates="order")
+
+    class Line(Base):
+        __tablename__ = "lines"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        org_id: Mapped[str] = mapped_column(String(128))
+        order_id: Mapped[int] = mapped_column(ForeignKey("acme__orders.id"))
+        sku: Mapped[str] = mapped_column(String(20))
+        order: Mapped[Order] = relationship(back_populates="lines")
+
+    store.create_all()
+    with sg.request(user="u-1", org="o-1"), store.session("acme") as s:
+        o = Order()
+        s.add(o)
+        s.add(Line(order=o, sku="mine"))
+        s.commit()
+        oid = o.id
+    with sg.request(user="u-2", org="o-2"), store.session("acme") as s:
+        s.add(Line(order_id=oid, sku="planted"))   # o-2 row pointing at o-1's order
+        s.commit()
+    with sg.request(user="u-1", org="o-1"):
+        with store.session("acme") as s:
+            lazy = [ln.sku for ln in s.get(Order, oid).lines]
+        with store.session("acme") as s:
+            eager = [ln.sku for o in s.scalars(select(Order).options(selectinload(Order.lines)))
+                     for ln in o.lines]
+        with store.session("acme") as s:
+            joined = [r.sku for r in s.execute(select(Line.sku, Order.id).join(Line.order))]
+            with pytest.raises(PolicyViolation):     # join target without its columns
+                s.execute(select(Line.sku).join(Line.order))
+    assert lazy == ["mine"] and eager == ["mine"] and joined == ["mine"]
+    store.dispose()
