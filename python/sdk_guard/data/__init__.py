@@ -76,7 +76,7 @@ def _deny(ext: str, what: str, reason: str, rule: str) -> PolicyViolation:
 
 def _require_own(extension: str, what: str) -> None:
     """Refuse when extension code other than EXTENSION is on the stack: host SDK code
-    serving an extension acts for that extension (DESIGN.md, attribution), so the
+    serving an extension acts for that extension (docs/design.md, attribution), so the
     innermost extension frame is whose storage this is."""
     if not _guard.is_installed():
         return
