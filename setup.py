@@ -6,7 +6,7 @@ Environment switches (msgspec / python-zstandard habit):
 """
 import glob
 import os
-import sysconfig
+import tomllib
 
 from setuptools import Extension, setup
 from setuptools.command.build_py import build_py
@@ -30,24 +30,24 @@ class build_py_with_pth(build_py):
     def get_outputs(self, include_bytecode: bool = True) -> list[str]:
         return [*super().get_outputs(include_bytecode), os.path.join(self.build_lib, PTH_NAME)]
 
-if sysconfig.get_config_var("Py_GIL_DISABLED"):
-    # The extension refuses to load on free-threaded builds (see module.c); building
-    # is still allowed so the refusal is a clear ImportError, not a build failure.
-    pass
 
-extra_compile = [
-    "-std=gnu11",
-    "-fvisibility=hidden",
-    "-Wall",
-    "-Wextra",
-    "-Wno-unused-parameter",
-    "-Wno-missing-field-initializers",
-    "-Werror=implicit-function-declaration",
-    "-Werror=incompatible-pointer-types",
-    "-Werror=return-type",
-]
-extra_link = []
-undef = []
+def warning_flags() -> list[str]:
+    """The warning set CMakeLists.txt also reads (src/warnings.txt, one flag a line)."""
+    with open("src/warnings.txt", encoding="utf-8") as f:
+        return [line.strip() for line in f if line.strip().startswith("-")]
+
+
+def project_version() -> str:
+    """pyproject.toml's version: the one source, passed to module.c as GUARD_VERSION."""
+    with open("pyproject.toml", "rb") as f:
+        version = tomllib.load(f)["project"]["version"]
+    assert isinstance(version, str)
+    return version
+
+
+extra_compile = ["-std=gnu11", "-fvisibility=hidden", *warning_flags()]
+extra_link: list[str] = []
+undef: list[str] = []
 if os.environ.get("SDK_GUARD_DEBUG"):
     extra_compile += ["-O0", "-g3"]
     undef += ["NDEBUG"]
@@ -67,6 +67,7 @@ setup(
             extra_compile_args=extra_compile,
             extra_link_args=extra_link,
             undef_macros=undef,
+            define_macros=[("GUARD_VERSION", '"%s"' % project_version())],
         )
     ]
 )

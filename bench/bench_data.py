@@ -162,7 +162,7 @@ def measure(env: dict[str, Any], rounds: int, n: int) -> dict[str, dict[str, flo
         # side: SQLAlchemy, sdk_guard, the driver, SQLite itself) is steadier under
         # load; on PostgreSQL it leaves out the server and the round trips.
         p, s = min(tp), min(ts)
-        med = statistics.median(b / a for a, b in zip(tp, ts))
+        med = statistics.median(b / a for a, b in zip(tp, ts, strict=True))
         out[name] = {"plain_us": p * 1e6, "scoped_us": s * 1e6, "ratio": s / p,
                      "median_ratio": med, "cpu_ratio": min(cs) / min(cp)}
     return out

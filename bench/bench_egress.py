@@ -7,7 +7,7 @@ addresses inside it are contacted).  A worker program times, inside its group:
 per backend (nft, iptables-nft, bpf) with 20 and 200 rules (the allowed one last, so
 linear matchers pay for every rule), against the same program with no rules, in
 interleaved rounds; medians.  Also: rule apply latency (group + rules + canary).
-Goals (DESIGN.md): connect <= 1.05x (bpf), <= 1.12x (nft) for a worker that does not
+Goals (docs/design.md): connect <= 1.05x (bpf), <= 1.12x (nft) for a worker that does not
 listen.
 
 Usage: sudo python bench/bench_egress.py [--rounds 40] [--n 200] [--quick] [--json]

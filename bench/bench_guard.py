@@ -22,7 +22,7 @@ Loops report the best of several repeats inside a child, then the best and the m
 of those over several children started in interleaved order (a, b, c, d, a, ...), so
 drift on a noisy machine hits every configuration alike.
 
-Goals (DESIGN.md):
+Goals (docs/design.md):
   unmediated:  (c - a) <= 1.2 x (b - a)      guard overhead vs an empty C hook's
   mediated:    c / a <= 1.10                 open+close with the guard vs no hook
   vs Python:   (d - a) >= 10 x (c - a)       on mediated open+close
@@ -382,7 +382,7 @@ def print_report(best: dict[str, dict[str, float]], med: dict[str, dict[str, flo
                      overhead_ratio(best[w], "d", "c")))
         info.append((f"{names[w]}: (c) / (a) [best]", best[w]["c"] / best[w]["a"]))
 
-    print("\n| goal (DESIGN.md) | measured | target | status |")
+    print("\n| goal (docs/design.md) | measured | target | status |")
     print("|---|---:|---:|---|")
     for label, ratio, target, ok in rows:
         shown = "∞" if ratio == float("inf") else f"{ratio:.2f}×"

@@ -21,7 +21,7 @@ Columns, all measured in this run:
   landlock (PyPI)             landlock.Ruleset(...).allow(...).apply() with the same path
                               rules (it has no network or scope rules), if it installs.
 
-Goal (DESIGN.md): lockdown() under 1 ms.  Usage: python bench/bench_lockdown.py [-n 30]
+Goal (docs/design.md): lockdown() under 1 ms.  Usage: python bench/bench_lockdown.py [-n 30]
 """
 from __future__ import annotations
 

@@ -39,7 +39,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "python"), str(ROOT / "tests" / "python")]
 
-from sdk_guard.media import MediaProxy
+from sdk_guard.media import MediaProxy  # noqa: E402 (needs the sys.path line above)
 
 ORIGIN = """
 import sys, time

@@ -16,7 +16,7 @@ from .approvals import default_operator, open_store
 
 
 def _when(ts: float) -> str:
-    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).strftime(
+    return datetime.datetime.fromtimestamp(ts, datetime.UTC).strftime(
         "%Y-%m-%dT%H:%M:%SZ")
 
 

@@ -48,7 +48,7 @@ def register(subparsers: Any) -> None:
 
 def parse_time(text: str, now: dt.datetime | None = None) -> dt.datetime:
     """An aware UTC datetime from ISO 8601 or a relative duration such as 15m."""
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     m = _RELATIVE.match(text.strip())
     if m:
         return now - dt.timedelta(seconds=float(m.group(1)) * _UNIT_SECONDS[m.group(2)])
@@ -59,8 +59,9 @@ def parse_time(text: str, now: dt.datetime | None = None) -> dt.datetime:
         t = dt.datetime.fromisoformat(value)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"cannot read time {text!r}: use ISO 8601 (2026-11-28T22:01:02Z) or 30s/15m/2h/1d")
-    return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
+            f"cannot read time {text!r}: use ISO 8601 (2026-11-28T22:01:02Z) or 30s/15m/2h/1d"
+        ) from None
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
 def _record_time(rec: dict[str, Any]) -> dt.datetime | None:
@@ -235,10 +236,10 @@ def render_summary(summary: dict[str, Any], out: TextIO) -> None:
         return
     width = max([len("principal")] + [len(p) for p in rows])
     cols = [max(len(c), 5) for c in caps]
-    out.write("principal".ljust(width) + "  " + "  ".join(c.rjust(w) for c, w in zip(caps, cols))
+    out.write("principal".ljust(width) + "  " + "  ".join(c.rjust(w) for c, w in zip(caps, cols, strict=True))
               + "  " + "total".rjust(5) + "\n")
     for p, counts in rows.items():
-        cells = "  ".join(str(counts.get(c, 0) or "-").rjust(w) for c, w in zip(caps, cols))
+        cells = "  ".join(str(counts.get(c, 0) or "-").rjust(w) for c, w in zip(caps, cols, strict=True))
         out.write(p.ljust(width) + "  " + cells + "  " + str(sum(counts.values())).rjust(5) + "\n")
     out.write(f"{summary['denials']} denials in {summary['records']} matching records\n")
     libs: dict[str, dict[str, int]] = summary.get("libraries") or {}

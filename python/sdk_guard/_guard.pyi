@@ -1,6 +1,65 @@
 """Type stubs for sdk_guard._guard (one section per C unit)."""
+from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Any, Callable, NoReturn
+from typing import Any, Literal, NoReturn, NotRequired, TypedDict
+
+# ---- runtime.c: the install spec (Policy.to_spec()), one row per key in runtime.c ----
+# SPEC_KEYS and EXTENSION_SPEC_KEYS are those rows' keys; tests/python/test_contracts.py
+# checks them against these TypedDicts.
+
+class ExtensionSpec(TypedDict):
+    name: str
+    package: str
+    path: str | None                # read by the finder only
+    imports_allow: list[str]
+    imports_deny: list[str]
+    fs_read: list[str]              # absolute, resolved
+    fs_write: list[str]
+    net_connect: list[str]
+    net_bind: list[str]
+    net_resolve: list[str]
+    process_spawn: bool
+    process_signal: bool
+    native: bool
+    introspection: bool
+    dynamic_code: bool
+    threads: bool
+    process_env: bool
+    approve: list[str]              # capability names
+
+class GuardSpec(TypedDict):
+    mode: Literal["enforce", "monitor"]
+    audit: Literal["deny", "all"]
+    unattributed: Literal["deny", "allow"]
+    subinterpreters: Literal["deny", "allow"]
+    trusted: list[str]
+    public: list[str]
+    private: list[str]
+    hints: dict[str, str]
+    # Added by install(): what imports may read, the files of host.private modules, and
+    # the idents of the threads running at install.
+    import_roots: NotRequired[list[str]]
+    private_paths: NotRequired[list[str]]
+    host_threads: NotRequired[list[int]]
+    extensions: list[ExtensionSpec]
+
+SPEC_KEYS: tuple[str, ...]
+EXTENSION_SPEC_KEYS: tuple[str, ...]
+
+# ---- py_constants.c: names and limits defined in C ------------------------------
+SeccompMode = Literal["errno", "trap", "log", "kill"]
+SeccompKind = Literal["deny", "enosys", "ns_flags", "personality", "ioctl_tiocsti",
+                      "socket_mptcp"]
+SECCOMP_MODES: tuple[SeccompMode, ...]
+SECCOMP_KINDS: tuple[SeccompKind, ...]
+AUDIT_RING_MAX_CAPACITY: int
+AUDIT_OVERFLOW_WAIT_DEFAULT: float
+AUDIT_OVERFLOW_WAIT_MAX: float
+LandlockScope = Literal["abstract_unix_socket", "signal"]
+# (name as reports show it, bit, the Landlock ABI that introduced it)
+LANDLOCK_FS_RIGHTS: tuple[tuple[str, int, int], ...]
+LANDLOCK_NET_RIGHTS: tuple[tuple[str, int, int], ...]
+LANDLOCK_SCOPES: tuple[tuple[LandlockScope, int, int], ...]
 
 __version__: str
 
@@ -25,7 +84,7 @@ def audit_wait(timeout: float, /) -> bool: ...
 def audit_wake() -> None: ...
 
 # ---- py_guard.c -------------------------------------------------------------------
-def install(spec: dict[str, Any], violation: type[BaseException],
+def install(spec: GuardSpec, violation: type[BaseException],
             import_error: type[BaseException], guard_error: type[BaseException],
             finder: object) -> None: ...
 def acting_as_enter(name: str, /) -> object: ...
@@ -71,7 +130,7 @@ def set_no_new_privs() -> None: ...
 def os_threads() -> list[int]: ...
 
 # ---- py_seccomp.c ----------------------------------------------------------------
-def seccomp_build(mode: str, arch: str | None = None) -> dict[str, Any]: ...
+def seccomp_build(mode: SeccompMode, arch: str | None = None) -> dict[str, Any]: ...
 def seccomp_disasm(program: bytes, labels: Any = None) -> list[str]: ...
 def seccomp_simulate(program: bytes, nr: int, arch: int, args: tuple[int, ...] = (),
                      ip: int = 0) -> dict[str, Any]: ...

@@ -141,7 +141,7 @@ class Store:
 
 
 def _from_row(row: tuple[Any, ...]) -> ApprovalRequest:
-    d = dict(zip(_COLUMNS, row))
+    d = dict(zip(_COLUMNS, row, strict=True))
     d["details"] = json.loads(d["details"])
     return ApprovalRequest(**d)
 

@@ -792,13 +792,17 @@ def parse_config(section: Mapping[str, Any] | None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "sinks": [_parse_sink(e, f"audit.sinks[{i}]") for i, e in enumerate(raw_sinks)]}
     cap = section.get("ring_capacity")
-    _expect(cap is None or (_is_int(cap) and 1 <= cap <= 1 << 24), "audit.ring_capacity",
-            f"must be a whole number from 1 to {1 << 24} (default {_guard.AUDIT_RING_DEFAULT_CAPACITY})")
+    cap_max = _guard.AUDIT_RING_MAX_CAPACITY
+    _expect(cap is None or (_is_int(cap) and 1 <= cap <= cap_max), "audit.ring_capacity",
+            f"must be a whole number from 1 to {cap_max} "
+            f"(default {_guard.AUDIT_RING_DEFAULT_CAPACITY})")
     out["ring_capacity"] = cap
     wait = section.get("overflow_wait")
+    wait_max = _guard.AUDIT_OVERFLOW_WAIT_MAX
     _expect(wait is None or (isinstance(wait, (int, float)) and not isinstance(wait, bool)
-                             and 0 <= wait <= 3600), "audit.overflow_wait",
-            "must be a number of seconds from 0 to 3600 (default 1.0)")
+                             and 0 <= wait <= wait_max), "audit.overflow_wait",
+            f"must be a number of seconds from 0 to {wait_max:g} "
+            f"(default {_guard.AUDIT_OVERFLOW_WAIT_DEFAULT})")
     out["overflow_wait"] = float(wait) if wait is not None else None
     spans = section.get("spans", True)
     _expect(isinstance(spans, bool), "audit.spans", "must be true or false")

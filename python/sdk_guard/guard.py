@@ -12,11 +12,14 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _guard
 from .errors import GuardError, ImportBoundaryError, PolicyViolation
 from .policy import Policy
+
+if TYPE_CHECKING:
+    from ._guard import GuardSpec
 
 __all__ = ["Guard", "install", "current_guard", "acting_as"]
 
@@ -228,7 +231,7 @@ def _refuse_native(principal: str, fullname: str, origin: str | None = None,
 class Guard:
     """The installed Process Guard (one per process)."""
 
-    def __init__(self, policy: Policy, spec: dict[str, Any], finder: _GuardFinder) -> None:
+    def __init__(self, policy: Policy, spec: GuardSpec, finder: _GuardFinder) -> None:
         self.policy = policy
         self._spec = spec
         self._finder = finder
@@ -323,7 +326,7 @@ def _wrap_import_module() -> None:
     importlib.import_module = import_module
 
 
-def _import_roots(spec: dict[str, Any]) -> list[str]:
+def _import_roots(spec: GuardSpec) -> list[str]:
     """Directories the import system may read while an extension imports: the import
     path as it is at install, the interpreter's library directories, and each
     extension's own path.  The filesystem root is never one of them."""
@@ -332,7 +335,7 @@ def _import_roots(spec: dict[str, Any]) -> list[str]:
     candidates = [p or os.getcwd() for p in sys.path]
     paths = sysconfig.get_paths()
     candidates += [paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths]
-    candidates += [e["path"] for e in spec["extensions"] if e.get("path")]
+    candidates += [path for e in spec["extensions"] if (path := e.get("path"))]
     roots: list[str] = []
     for c in candidates:
         real = os.path.realpath(c)
@@ -412,12 +415,12 @@ def library_roots(policy: Policy) -> dict[str, list[str]]:
     return out
 
 
-def _writable_by_extensions(spec: dict[str, Any]) -> list[str]:
+def _writable_by_extensions(spec: GuardSpec) -> list[str]:
     dirs: list[str] = []
     for e in spec["extensions"]:
         dirs += list(e.get("fs_write", []))
-        if e.get("path"):
-            dirs.append(e["path"])
+        if path := e.get("path"):
+            dirs.append(path)
     return [os.path.realpath(d) for d in dirs]
 
 
@@ -496,7 +499,7 @@ def _dependency_modules(roots: list[str]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def _preload_libraries(policy: Policy, spec: dict[str, Any]) -> dict[str, str]:
+def _preload_libraries(policy: Policy, spec: GuardSpec) -> dict[str, str]:
     """Library initialisation under host authority (see README, "Library
     initialisation"): runs inside install(), before any extension is loaded through
     the guard, so no extension code can have changed what the import finds or what
@@ -545,7 +548,7 @@ def _preload_libraries(policy: Policy, spec: dict[str, Any]) -> dict[str, str]:
     return outcome
 
 
-def _private_paths(spec: dict[str, Any]) -> list[str]:
+def _private_paths(spec: GuardSpec) -> list[str]:
     """The files and directories of the host.private modules (each package's
     directory, each module's source and cached bytecode), found without importing
     them: extension-attributed reads of these are refused by every route."""
@@ -575,7 +578,7 @@ def _private_paths(spec: dict[str, Any]) -> list[str]:
                 out.append(found.cached)
     paths = list(dict.fromkeys(os.path.realpath(p) for p in out))
     # An extension's own files are its own even inside a private host package.
-    ext_dirs = [os.path.realpath(e["path"]) for e in spec["extensions"] if e.get("path")]
+    ext_dirs = [os.path.realpath(path) for e in spec["extensions"] if (path := e.get("path"))]
     kept = [p for p in paths if not any(_under_any(d, [p]) for d in ext_dirs)]
     if len(kept) != len(paths):
         log.warning("sdk_guard: host.private files that contain an extension's path are not "
@@ -605,7 +608,7 @@ def install(policy: Policy, *, preload: bool = True) -> Guard:
         if _installed is not None or _guard.is_installed():
             raise GuardError("sdk_guard is already installed in this process: an audit hook "
                              "can never be removed, so install() may be called once")
-        spec = dict(policy.to_spec())
+        spec = policy.to_spec()
         spec["import_roots"] = _import_roots(spec)
         spec["private_paths"] = _private_paths(spec)
         spec["host_threads"] = _host_threads()

@@ -37,33 +37,11 @@ __all__ = ["LockdownReport", "describe_landlock", "describe_ruleset", "explain",
 
 _C: dict[str, int] = _guard.landlock_constants()
 
-# Right names used in reports, with the ABI that introduced each (kernel UAPI).
-_FS_RIGHTS: tuple[tuple[str, int, int], ...] = (
-    ("fs.execute", _C["FS_EXECUTE"], 1),
-    ("fs.write_file", _C["FS_WRITE_FILE"], 1),
-    ("fs.read_file", _C["FS_READ_FILE"], 1),
-    ("fs.read_dir", _C["FS_READ_DIR"], 1),
-    ("fs.remove_dir", _C["FS_REMOVE_DIR"], 1),
-    ("fs.remove_file", _C["FS_REMOVE_FILE"], 1),
-    ("fs.make_char", _C["FS_MAKE_CHAR"], 1),
-    ("fs.make_dir", _C["FS_MAKE_DIR"], 1),
-    ("fs.make_reg", _C["FS_MAKE_REG"], 1),
-    ("fs.make_sock", _C["FS_MAKE_SOCK"], 1),
-    ("fs.make_fifo", _C["FS_MAKE_FIFO"], 1),
-    ("fs.make_block", _C["FS_MAKE_BLOCK"], 1),
-    ("fs.make_sym", _C["FS_MAKE_SYM"], 1),
-    ("fs.refer", _C["FS_REFER"], 2),
-    ("fs.truncate", _C["FS_TRUNCATE"], 3),
-    ("fs.ioctl_dev", _C["FS_IOCTL_DEV"], 5),
-)
-_NET_RIGHTS: tuple[tuple[str, int, int], ...] = (
-    ("net.bind_tcp", _C["NET_BIND_TCP"], 4),
-    ("net.connect_tcp", _C["NET_CONNECT_TCP"], 4),
-)
-_SCOPES: dict[str, int] = {
-    "abstract_unix_socket": _C["SCOPE_ABSTRACT_UNIX_SOCKET"],
-    "signal": _C["SCOPE_SIGNAL"],
-}
+# Right and scope names used in reports, with the bit and the ABI that introduced each
+# (defined in C, next to the bits the ruleset is built from).
+_FS_RIGHTS: tuple[tuple[str, int, int], ...] = _guard.LANDLOCK_FS_RIGHTS
+_NET_RIGHTS: tuple[tuple[str, int, int], ...] = _guard.LANDLOCK_NET_RIGHTS
+_SCOPES: dict[str, int] = {name: bit for name, bit, _abi in _guard.LANDLOCK_SCOPES}
 _TSYNC = _C["RESTRICT_TSYNC"]
 
 _FS_ALL = 0
@@ -79,7 +57,7 @@ FS_WRITE = (FS_READ | _C["FS_WRITE_FILE"] | _C["FS_REMOVE_DIR"] | _C["FS_REMOVE_
             | _C["FS_MAKE_FIFO"] | _C["FS_MAKE_SYM"] | _C["FS_REFER"] | _C["FS_TRUNCATE"])
 _DEV_RW = _C["FS_READ_FILE"] | _C["FS_WRITE_FILE"] | _C["FS_TRUNCATE"]
 
-_SECCOMP_MODES = ("errno", "trap", "log", "kill", "off")
+_SECCOMP_MODES = (*_guard.SECCOMP_MODES, "off")
 _THREAD_MODES = ("refuse", "thread_local")
 _REQUIRABLE = ("landlock", "seccomp")
 _RUNTIME_MODES = ("auto", "minimal", "none")
@@ -758,7 +736,7 @@ class _LandlockPlan:
         except OSError as e:
             self.report["reason"] = f"cannot create the ruleset: {e.strerror}"
             return
-        for (path, _rights, source), (err, is_dir, granted, real) in zip(wanted, path_res):
+        for (path, _rights, source), (err, is_dir, granted, real) in zip(wanted, path_res, strict=True):
             if err:
                 self.report["skipped"].append({
                     "path": path, "source": source, "errno": err,
@@ -771,7 +749,7 @@ class _LandlockPlan:
                 if real != path:
                     rule["resolved"] = real
                 self.report["rules"].append(rule)
-        for (port, bit, source), err in zip(ports, port_res):
+        for (port, bit, source), err in zip(ports, port_res, strict=True):
             if err:
                 self.report["skipped"].append({"port": port, "source": source, "errno": err,
                                                "why": _guard.landlock_explain("add_rule", err)})
@@ -799,15 +777,15 @@ class _LandlockPlan:
                         entry["why"] = f"needs Landlock ABI >= {since}; this kernel has {self.abi}"
                     dropped.append(entry)
                 rights.append(entry)
-        for name, bit in _SCOPES.items():
+        for name, bit, since in _guard.LANDLOCK_SCOPES:
             if d_scoped & bit:
-                e = {"right": f"scope.{name}", "since_abi": 6, "handled": False,
+                e = {"right": f"scope.{name}", "since_abi": since, "handled": False,
                      "effect": "not_enforced",
-                     "why": f"needs Landlock ABI >= 6; this kernel has {self.abi}"}
+                     "why": f"needs Landlock ABI >= {since}; this kernel has {self.abi}"}
                 rights.append(e)
                 dropped.append(e)
             elif h_scoped & bit:
-                rights.append({"right": f"scope.{name}", "since_abi": 6, "handled": True})
+                rights.append({"right": f"scope.{name}", "since_abi": since, "handled": True})
         self.report["rights"] = rights
         self.report["dropped"] = dropped
 
@@ -969,7 +947,8 @@ def lockdown(policy: Any = None, *, spec: Mapping[str, Any] | None = None,
                         f"{d['right']}: {d['why']}" for d in ll.report["dropped"]
                         if d.get("effect") == "not_enforced") or ll.report["threads"].get("why")
                     problems.append(f"Landlock would be {ll_level}, not full ({why})")
-                missing = [s for s in ll.report["skipped"] if "path" in s and s["source"].startswith("lockdown.")]
+                missing = [s for s in ll.report["skipped"]
+                           if "path" in s and s["source"].startswith("lockdown.")]
                 if missing:
                     problems.append("paths in the policy cannot be added: " + "; ".join(
                         f"{s['source']} {s['path']}: {s['why']}" for s in missing))

@@ -26,14 +26,17 @@ import tempfile
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _guard
 from .errors import PolicyError
 
+if TYPE_CHECKING:
+    from ._guard import ExtensionSpec, GuardSpec
+
 __all__ = ["CAPABILITIES", "PRESETS", "Policy"]
 
-#: Capability names, exactly as DESIGN.md spells them (audit events and policy keys).
+#: Capability names, exactly as docs/design.md spells them (audit events and policy keys).
 CAPABILITIES: tuple[str, ...] = (
     "import", "fs.read", "fs.write", "net.connect", "net.bind", "net.resolve",
     "process.spawn", "process.signal", "native", "introspection", "dynamic_code", "threads",
@@ -763,11 +766,11 @@ class Policy:
         MediaConfig), or None when the policy has no [media] section."""
         return self._media
 
-    def to_spec(self) -> dict[str, Any]:
+    def to_spec(self) -> GuardSpec:
         """The flat structure the C hook's install() consumes (presets expanded, paths
-        absolute and resolved, names lower-case)."""
+        absolute and resolved, names lower-case): a new GuardSpec on each call."""
         guard, host = self.data["guard"], self.data["host"]
-        exts = []
+        exts: list[ExtensionSpec] = []
         for name, ext in self._flat.items():
             names_in_connect = [
                 _guard.parse_net_rule(r)[1] for r in ext["net.connect"]

@@ -10,8 +10,8 @@ Interface used by :mod:`sdk_guard.lockdown`::
 The program (``src/_guard/seccomp.c``) checks the architecture first (a foreign one,
 i386 via ``int 0x80`` included, kills the process), kills x32 syscall numbers, then
 binary-searches the syscall number over the deny list; only clone/unshare,
-personality, ioctl (TIOCSTI) and socket (MPTCP) look at an argument, so the kernel caches every other syscall as
-always-allowed.  ``python -m sdk_guard explain POLICY`` prints it.
+personality, ioctl (TIOCSTI) and socket (MPTCP) look at an argument, so the kernel
+caches every other syscall as always-allowed.  ``python -m sdk_guard explain POLICY`` prints it.
 
 Trap mode
 ---------
@@ -30,14 +30,32 @@ import os
 import signal
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _guard
 from .errors import GuardError
 
 __all__ = ["MODES", "SeccompPlan", "drain", "explain_lines", "prepare", "trap_installed"]
 
-MODES = ("errno", "trap", "log", "kill", "off")
+if TYPE_CHECKING:
+    from ._guard import SeccompKind, SeccompMode
+
+#: [lockdown] seccomp values: the filter's modes (defined in C) and "off".
+MODES: tuple[str, ...] = (*_guard.SECCOMP_MODES, "off")
+
+# What explain adds after a denied syscall of each kind (one per _guard.SECCOMP_KINDS).
+_KIND_NOTES: dict[SeccompKind, str] = {
+    "deny": "", "enosys": " -> ENOSYS", "ns_flags": " if flags & CLONE_NEW*",
+    "personality": " unless a harmless persona", "ioctl_tiocsti": " if request == TIOCSTI",
+    "socket_mptcp": " if protocol == MPTCP"}
+
+
+def _filter_mode(mode: str) -> SeccompMode:
+    """MODE as one of the filter's modes; ValueError naming them otherwise."""
+    for known in _guard.SECCOMP_MODES:
+        if known == mode:
+            return known
+    raise ValueError(f"seccomp mode must be {', '.join(_guard.SECCOMP_MODES)}, not {mode!r}")
 
 # SECCOMP_FILTER_FLAG_* (include/uapi/linux/seccomp.h)
 _FLAG_TSYNC = 1 << 0
@@ -86,7 +104,7 @@ class SeccompPlan:
             self.report["reason"] = "seccomp is Linux-only"
             return
         try:
-            built = _guard.seccomp_build(mode)
+            built = _guard.seccomp_build(_filter_mode(mode))
         except ValueError as e:     # not an architecture the program is written for
             self.report["reason"] = str(e)
             return
@@ -247,7 +265,7 @@ def trap_installed() -> bool:
 
 def explain_lines(mode: str = "errno", arch: str | None = None) -> list[str]:
     """The program for MODE as labelled assembly, then the syscalls it denies."""
-    built = _guard.seccomp_build(mode, arch)
+    built = _guard.seccomp_build(_filter_mode(mode), arch)
     asm = _guard.seccomp_disasm(built["program"], built["labels"])
     names_at: dict[int, list[str]] = {}
     for pos, name in built["labels"]:
@@ -266,9 +284,6 @@ def explain_lines(mode: str = "errno", arch: str | None = None) -> list[str]:
     lines.append("")
     lines.append(f"; denied syscalls ({len(built['denied'])}):")
     for name, nr, kind, why in built["denied"]:
-        how = {"deny": "", "enosys": " -> ENOSYS", "ns_flags": " if flags & CLONE_NEW*",
-               "personality": " unless a harmless persona",
-               "ioctl_tiocsti": " if request == TIOCSTI",
-               "socket_mptcp": " if protocol == MPTCP"}[kind]
+        how = _KIND_NOTES[kind]
         lines.append(f";   {name:<18} nr {nr:<4}{how:<26} {why}")
     return lines

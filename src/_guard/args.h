@@ -14,7 +14,7 @@ guard_arg(PyObject *args, int i)
 {
     if (i < 0 || !PyTuple_Check(args) || i >= PyTuple_GET_SIZE(args))
         return NULL;
-    return PyTuple_GET_ITEM(args, i);   /* borrowed */
+    return PyTuple_GET_ITEM(args, i); /* borrowed */
 }
 
 /* O as a C int (a descriptor); -1 with OverflowError/TypeError set on failure. */

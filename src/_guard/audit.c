@@ -1,7 +1,7 @@
 /* audit.c - one record per policy decision, through the audit ring to the sinks.
  *
  * Producer side (any thread, under the GIL): guard_audit_emit() builds the record
- * dict in DESIGN.md's key order, reads the enclosing spans from the span context
+ * dict in docs/design.md's key order, reads the enclosing spans from the span context
  * variable, takes the next `seq` and pushes the record into the ring (ring.c).
  * Consumer side: sdk_guard.audit's writer thread waits with audit_wait() (GIL
  * released) and calls audit_deliver(), which pops records in ring order and hands
@@ -516,7 +516,7 @@ guard_audit_init(PyObject *module)
             guard_errno_error(rc, "audit ring");
             return -1;
         }
-        audit_state.overflow_wait = 1.0;
+        audit_state.overflow_wait = GUARD_AUDIT_WAIT_DEFAULT;
         pthread_atfork(NULL, NULL, audit_after_fork_child);
         audit_state.fallback = PyList_New(0);
         if (audit_state.fallback == NULL)

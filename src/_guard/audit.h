@@ -13,7 +13,7 @@
 typedef struct guard_event {
     const char *layer;        /* "guard", "landlock", "seccomp", "egress" */
     PyObject *principal;      /* str, or NULL for none */
-    const char *capability;   /* DESIGN.md capability name, or a syscall name */
+    const char *capability;   /* docs/design.md capability name, or a syscall name */
     PyObject *target;         /* str, or NULL */
     const char *decision;     /* deny|allow|would_deny|approved|refused */
     PyObject *rule;           /* str dotted policy key, or NULL */
@@ -42,6 +42,10 @@ GUARD_INTERNAL PyObject *guard_audit_take_undelivered(void);
 /* A new dict of the ring's counters; NULL with an exception. */
 GUARD_INTERNAL PyObject *guard_audit_counters(void);
 GUARD_INTERNAL double guard_audit_overflow_wait(void);
+/* How long a record waits for a slot in a full ring, in seconds: the default and the
+ * largest audit_configure() accepts ([audit] overflow_wait). */
+#define GUARD_AUDIT_WAIT_DEFAULT 1.0
+#define GUARD_AUDIT_WAIT_MAX 3600
 /* Resizes the (empty) ring to CAPACITY (0: unchanged, already range-checked) and sets
  * the overflow wait.  0, or -1 with an exception. */
 GUARD_INTERNAL int guard_audit_configure(size_t capacity, double overflow_wait);

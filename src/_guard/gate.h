@@ -11,8 +11,8 @@
 #include "decide.h"
 
 enum guard_gate {
-    GUARD_OPEN = 0,             /* anyone may call it */
-    GUARD_HOST_ONLY,            /* refused when an extension is the caller */
+    GUARD_OPEN = 0,  /* anyone may call it */
+    GUARD_HOST_ONLY, /* refused when an extension is the caller */
     /* The same, for entries sdk_guard wraps in Python (Guard.set_approver, acting_as):
      * the wrapper's own frame is host code, so its caller is asked instead. */
     GUARD_HOST_ONLY_CALLER,

@@ -6,7 +6,13 @@
 #include "audit.h"
 #include "gate.h"
 #include "hook.h"
+#include "py_constants.h"
 #include "py_units.h"
+
+/* pyproject.toml holds the version; setup.py passes it in. */
+#ifndef GUARD_VERSION
+#  error "GUARD_VERSION is not defined: build the extension through setup.py"
+#endif
 
 /* GUARD_PRETEND_FREE_THREADED lets the tests build the refusal on a GIL interpreter
  * (defining Py_GIL_DISABLED there would change Python.h's inline functions). */
@@ -24,7 +30,7 @@ init_hook(PyObject *module)
     return guard_hook_init();
 }
 
-/* Each unit: its method table and its initialisation (NULL: none). */
+/* Each unit: its method table and its initialisation (either may be NULL). */
 static const struct {
     const guard_method *methods;
     int (*init)(PyObject *module);
@@ -36,6 +42,7 @@ static const struct {
     {guard_seccomp_methods, NULL},
     {guard_egress_methods, NULL},
     {guard_request_methods, NULL},
+    {NULL, guard_constants_init},
 };
 
 static int
@@ -52,7 +59,8 @@ guard_exec(PyObject *module)
     if (host_only == NULL)
         return -1;
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-        if (guard_gate_add_methods(module, units[i].methods, host_only) < 0)
+        if (units[i].methods != NULL &&
+            guard_gate_add_methods(module, units[i].methods, host_only) < 0)
             goto error;
     }
     /* The names extension code is refused: tests/python/test_guard_gates.py calls
@@ -69,7 +77,7 @@ guard_exec(PyObject *module)
         if (units[i].init != NULL && units[i].init(module) < 0)
             return -1;
     }
-    if (PyModule_AddStringConstant(module, "__version__", "0.1.0") < 0)
+    if (PyModule_AddStringConstant(module, "__version__", GUARD_VERSION) < 0)
         return -1;
     return 0;
 error:
@@ -97,6 +105,9 @@ static struct PyModuleDef guard_module = {
     .m_size = 0,
     .m_slots = guard_slots,
 };
+
+/* Declared here: Python.h does not, and the warning set asks for a prototype. */
+PyMODINIT_FUNC PyInit__guard(void);
 
 PyMODINIT_FUNC
 PyInit__guard(void)

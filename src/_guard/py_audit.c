@@ -80,8 +80,9 @@ audit_configure(PyObject *self, PyObject *args, PyObject *kw)
         wait = PyFloat_AsDouble(wait_obj);
         if (wait == -1.0 && PyErr_Occurred())
             return NULL;
-        if (!(wait >= 0 && wait <= 3600)) {
-            PyErr_SetString(PyExc_ValueError, "overflow_wait must be between 0 and 3600 seconds");
+        if (!(wait >= 0 && wait <= GUARD_AUDIT_WAIT_MAX)) {
+            PyErr_Format(PyExc_ValueError, "overflow_wait must be between 0 and %d seconds",
+                         GUARD_AUDIT_WAIT_MAX);
             return NULL;
         }
     }

@@ -10,22 +10,6 @@
 #include "seccomp.h"
 #include "seccomp_trap.h"
 
-static const char *const mode_names[] = {
-    [GUARD_SC_ERRNO] = "errno",
-    [GUARD_SC_TRAP] = "trap",
-    [GUARD_SC_LOG] = "log",
-    [GUARD_SC_KILL] = "kill",
-};
-
-static const char *const kind_names[] = {
-    [GUARD_SC_DENY] = "deny",
-    [GUARD_SC_ENOSYS] = "enosys",
-    [GUARD_SC_NS_FLAGS] = "ns_flags",
-    [GUARD_SC_PERSONALITY] = "personality",
-    [GUARD_SC_IOCTL_TIOCSTI] = "ioctl_tiocsti",
-    [GUARD_SC_SOCKET_MPTCP] = "socket_mptcp",
-};
-
 /* The architecture named by ARG (None: native); NULL with ValueError. */
 static const struct guard_sc_arch *
 arch_arg(PyObject *arg)
@@ -65,8 +49,8 @@ seccomp_build(PyObject *self, PyObject *args, PyObject *kw)
     if (!PyArg_ParseTupleAndKeywords(args, kw, "s|O:seccomp_build", kwlist, &mode_s, &arch_o))
         return NULL;
     int mode = -1;
-    for (int m = 0; m < 4; m++) {
-        if (strcmp(mode_s, mode_names[m]) == 0)
+    for (int m = 0; m < GUARD_SC_MODE_COUNT; m++) {
+        if (strcmp(mode_s, guard_sc_mode_names[m]) == 0)
             mode = m;
     }
     if (mode < 0) {
@@ -107,7 +91,7 @@ seccomp_build(PyObject *self, PyObject *args, PyObject *kw)
         int nr = guard_seccomp_nr(arch, r->name);
         if (nr < 0)
             continue;
-        PyObject *t = Py_BuildValue("(siss)", r->name, nr, kind_names[r->kind], r->why);
+        PyObject *t = Py_BuildValue("(siss)", r->name, nr, guard_sc_kind_names[r->kind], r->why);
         if (t == NULL || PyList_Append(denied, t) < 0) {
             Py_XDECREF(t);
             goto done;

@@ -16,7 +16,7 @@ struct guard_ring {
      * length and tail % capacity the oldest slot, so no slot is kept empty. */
     uint64_t head;
     uint64_t tail;
-    uint64_t kicks;          /* bumped by guard_ring_wake_all */
+    uint64_t kicks; /* bumped by guard_ring_wake_all */
     size_t high_water;
     uint64_t dropped;
     uint64_t full_events;
@@ -146,7 +146,8 @@ guard_ring_restore_drops(guard_ring *r, const guard_ring_drops *d)
     pthread_mutex_lock(&r->lock);
     if (r->pending.count == 0) {
         r->pending = *d;
-    } else {
+    }
+    else {
         if (d->first_seq < r->pending.first_seq)
             r->pending.first_seq = d->first_seq;
         if (d->last_seq > r->pending.last_seq)

@@ -35,12 +35,12 @@ typedef struct guard_ring_drops {
 
 typedef struct guard_ring_stats {
     size_t capacity;
-    size_t length;          /* records waiting now */
-    size_t high_water;      /* most records ever waiting at once */
+    size_t length;     /* records waiting now */
+    size_t high_water; /* most records ever waiting at once */
     uint64_t pushed;
     uint64_t popped;
-    uint64_t dropped;       /* lifetime total of guard_ring_note_drop calls */
-    uint64_t full_events;   /* pushes refused because the ring was full */
+    uint64_t dropped;     /* lifetime total of guard_ring_note_drop calls */
+    uint64_t full_events; /* pushes refused because the ring was full */
 } guard_ring_stats;
 
 /* Creates a ring of CAPACITY slots into *OUT.  -EINVAL (0 or too large), -ENOMEM. */

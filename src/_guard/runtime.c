@@ -8,6 +8,7 @@
 #include "runtime.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 /* ---- the process-wide block ------------------------------------------------------ */
@@ -87,22 +88,6 @@ strv_from(PyObject *spec, const char *key, char ***out, size_t *n)
 }
 
 static int
-spec_flag(PyObject *d, const char *key, int dflt)
-{
-    PyObject *v = PyDict_GetItemString(d, key);
-    if (v == NULL)
-        return dflt;
-    return PyObject_IsTrue(v);
-}
-
-static int
-spec_str_is(PyObject *d, const char *key, const char *value)
-{
-    PyObject *v = PyDict_GetItemString(d, key);
-    return v != NULL && PyUnicode_Check(v) && PyUnicode_CompareWithASCIIString(v, value) == 0;
-}
-
-static int
 bad_spec(const char *what, const char *item, int err)
 {
     PyErr_Format(PyExc_ValueError, "compiled policy: %s '%s' rejected by the matcher (%s)",
@@ -151,64 +136,253 @@ add_each(PyObject *spec, const char *key, int (*add)(void *, const char *), void
     return 0;
 }
 
+/* ---- the spec's keys: one table per level ----------------------------------------
+ *
+ * Every key of GuardSpec and ExtensionSpec (python/sdk_guard/_guard.pyi) has one row:
+ * how it is read and where it lands.  _guard.SPEC_KEYS and _guard.EXTENSION_SPEC_KEYS
+ * are built from these rows, and tests/python/test_contracts.py checks them against the
+ * stub and Policy.to_spec(), so a key cannot be added on one side only.  A new boolean
+ * capability is one SPEC_CAP row. */
+
+enum spec_kind {
+    SPEC_NAME,      /* required str, kept as a PyObject (offset: PyObject *) */
+    SPEC_CSTR,      /* required str, copied (offset: char *) */
+    SPEC_MODULES,   /* list of module patterns (offset: guard_modset) */
+    SPEC_PATHS,     /* list of absolute paths (offset: guard_pathset) */
+    SPEC_NET,       /* list of net rules (offset: guard_netset) */
+    SPEC_STRINGS,   /* list of str (offset: char **, count: size_t) */
+    SPEC_THREAD_IDS, /* list of thread idents (offset: unsigned long *, count: size_t) */
+    SPEC_CAP,       /* bool granting capability CAP (offset: unsigned caps) */
+    SPEC_CAP_LIST,  /* list of capability names (offset: unsigned bitmask) */
+    SPEC_IS,        /* str; the int at offset is 1 when it equals VALUE */
+    SPEC_HINTS,     /* dict module -> hint, copied (offset: PyObject *) */
+    SPEC_EXTENSIONS, /* list of ExtensionSpec, compiled by guard_runtime_compile */
+    SPEC_PYTHON,    /* read by the Python side only (the finder) */
+};
+
+struct spec_key {
+    const char *key;
+    enum spec_kind kind;
+    size_t offset;
+    size_t count;       /* SPEC_STRINGS: offset of the size_t count */
+    int cap;            /* SPEC_CAP: the capability; its default is DEFAULT */
+    int dflt;
+    const char *value;  /* SPEC_IS */
+};
+
+#define EXT(field) offsetof(guard_ext, field)
+#define RT(field) offsetof(guard_runtime, field)
+
+static const struct spec_key extension_keys[] = {
+    {"name", SPEC_NAME, EXT(name)},
+    {"package", SPEC_CSTR, EXT(package)},
+    {"path", SPEC_PYTHON},
+    {"imports_allow", SPEC_MODULES, EXT(imports_allow)},
+    {"imports_deny", SPEC_MODULES, EXT(imports_deny)},
+    {"fs_read", SPEC_PATHS, EXT(fs_read)},
+    {"fs_write", SPEC_PATHS, EXT(fs_write)},
+    {"net_connect", SPEC_NET, EXT(net_connect)},
+    {"net_bind", SPEC_NET, EXT(net_bind)},
+    {"net_resolve", SPEC_STRINGS, EXT(resolve), EXT(nresolve)},
+    {"process_spawn", SPEC_CAP, EXT(caps), 0, GUARD_CAP_PROCESS_SPAWN, 0},
+    {"process_signal", SPEC_CAP, EXT(caps), 0, GUARD_CAP_PROCESS_SIGNAL, 0},
+    {"native", SPEC_CAP, EXT(caps), 0, GUARD_CAP_NATIVE, 0},
+    {"introspection", SPEC_CAP, EXT(caps), 0, GUARD_CAP_INTROSPECTION, 0},
+    {"dynamic_code", SPEC_CAP, EXT(caps), 0, GUARD_CAP_DYNAMIC_CODE, 0},
+    {"threads", SPEC_CAP, EXT(caps), 0, GUARD_CAP_THREADS, 1},
+    {"process_env", SPEC_CAP, EXT(caps), 0, GUARD_CAP_PROCESS_ENV, 0},
+    {"approve", SPEC_CAP_LIST, EXT(approve)},
+};
+
+static const struct spec_key guard_keys[] = {
+    {"mode", SPEC_IS, RT(monitor), 0, 0, 0, "monitor"},
+    {"audit", SPEC_IS, RT(audit_all), 0, 0, 0, "all"},
+    {"unattributed", SPEC_IS, RT(unattributed_allow), 0, 0, 0, "allow"},
+    {"subinterpreters", SPEC_IS, RT(subinterp_allow), 0, 0, 0, "allow"},
+    {"trusted", SPEC_STRINGS, RT(trusted), RT(ntrusted)},
+    {"public", SPEC_STRINGS, RT(public_mods), RT(npublic)},
+    {"private", SPEC_STRINGS, RT(private_mods), RT(nprivate)},
+    {"hints", SPEC_HINTS, RT(hints)},
+    {"import_roots", SPEC_PATHS, RT(import_roots)},
+    /* files of host.private modules: never an extension's */
+    {"private_paths", SPEC_PATHS, RT(private_paths)},
+    /* idents of the threads running at install (other than the main thread): host
+     * threads, whatever code their stacks hold */
+    {"host_threads", SPEC_THREAD_IDS, RT(host_threads), RT(nhost_threads)},
+    {"extensions", SPEC_EXTENSIONS},
+};
+
+#undef EXT
+#undef RT
+
+#define AT(base, key, type) ((type *)((char *)(base) + (key)->offset))
+
+/* The required str at D[KEY->key]; NULL with ValueError naming the level's needs. */
+static PyObject *
+required_str(PyObject *d, const struct spec_key *key)
+{
+    PyObject *v = PyDict_GetItemString(d, key->key);
+    if (v == NULL || !PyUnicode_Check(v)) {
+        PyErr_SetString(PyExc_ValueError, "compiled policy: extension needs str name and package");
+        return NULL;
+    }
+    return v;
+}
+
+/* Capability bits named by D[KEY->key] (a list of str) into *MASK.  0 or -1. */
 static int
-compile_ext(PyObject *d, guard_ext *e, size_t index, PyMethodDef *import_def)
+read_cap_list(PyObject *d, const char *key, unsigned *mask)
 {
     char **v;
     size_t n;
-    PyObject *name = PyDict_GetItemString(d, "name");
-    PyObject *package = PyDict_GetItemString(d, "package");
-    if (name == NULL || !PyUnicode_Check(name) || package == NULL || !PyUnicode_Check(package)) {
-        PyErr_SetString(PyExc_ValueError, "compiled policy: extension needs str name and package");
-        return -1;
-    }
-    e->name = Py_NewRef(name);
-    const char *pkg = PyUnicode_AsUTF8(package);
-    if (pkg == NULL)
-        return -1;
-    e->package = strdup(pkg);
-    if (e->package == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    if (add_each(d, "imports_allow", add_module, &e->imports_allow) < 0 ||
-        add_each(d, "imports_deny", add_module, &e->imports_deny) < 0 ||
-        add_each(d, "fs_read", add_path, &e->fs_read) < 0 ||
-        add_each(d, "fs_write", add_path, &e->fs_write) < 0 ||
-        add_each(d, "net_connect", add_net, &e->net_connect) < 0 ||
-        add_each(d, "net_bind", add_net, &e->net_bind) < 0)
-        return -1;
-    if (strv_from(d, "net_resolve", &e->resolve, &e->nresolve) < 0)
-        return -1;
-    static const struct { const char *key; int cap; } flags[] = {
-        {"process_spawn", GUARD_CAP_PROCESS_SPAWN}, {"process_signal", GUARD_CAP_PROCESS_SIGNAL},
-        {"native", GUARD_CAP_NATIVE}, {"introspection", GUARD_CAP_INTROSPECTION},
-        {"dynamic_code", GUARD_CAP_DYNAMIC_CODE}, {"threads", GUARD_CAP_THREADS},
-        {"process_env", GUARD_CAP_PROCESS_ENV}};
-    for (size_t k = 0; k < sizeof flags / sizeof flags[0]; k++) {
-        int f = spec_flag(d, flags[k].key, flags[k].cap == GUARD_CAP_THREADS);
-        if (f < 0)
-            return -1;
-        if (f)
-            e->caps |= 1u << flags[k].cap;
-    }
-    if (strv_from(d, "approve", &v, &n) < 0)
+    if (strv_from(d, key, &v, &n) < 0)
         return -1;
     for (size_t i = 0; i < n; i++) {
         int found = 0;
         for (int c = 0; c < GUARD_CAP_COUNT; c++) {
             if (strcmp(v[i], guard_cap_names[c]) == 0) {
-                e->approve |= 1u << c;
+                *mask |= 1u << c;
                 found = 1;
             }
         }
         if (!found) {
-            PyErr_Format(PyExc_ValueError, "compiled policy: unknown capability '%s' in approve", v[i]);
+            PyErr_Format(PyExc_ValueError, "compiled policy: unknown capability '%s' in %s",
+                         v[i], key);
             free_strv(v, n);
             return -1;
         }
     }
     free_strv(v, n);
+    return 0;
+}
+
+/* Copies the ints of D[KEY] into a new vector of thread idents.  0 or -1. */
+static int
+read_thread_ids(PyObject *d, const char *key, unsigned long **out, size_t *n)
+{
+    PyObject *list = PyDict_GetItemString(d, key);
+    if (list == NULL || list == Py_None)
+        return 0;
+    PyObject *seq = PySequence_Fast(list, key);
+    if (seq == NULL)
+        return -1;
+    Py_ssize_t len = PySequence_Fast_GET_SIZE(seq);
+    *out = PyMem_RawCalloc((size_t)len + 1, sizeof(unsigned long));
+    if (*out == NULL) {
+        Py_DECREF(seq);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < len; i++) {
+        unsigned long id = PyLong_AsUnsignedLong(PySequence_Fast_ITEMS(seq)[i]);
+        if (id == (unsigned long)-1 && PyErr_Occurred()) {
+            Py_DECREF(seq);
+            return -1;
+        }
+        (*out)[(*n)++] = id;
+    }
+    Py_DECREF(seq);
+    return 0;
+}
+
+/* Reads one row of the table from D into the struct at BASE.  0 or -1. */
+static int
+read_key(PyObject *d, const struct spec_key *key, void *base)
+{
+    PyObject *v;
+    const char *s;
+    int f;
+    switch (key->kind) {
+    case SPEC_NAME:
+        if ((v = required_str(d, key)) == NULL)
+            return -1;
+        *AT(base, key, PyObject *) = Py_NewRef(v);
+        return 0;
+    case SPEC_CSTR:
+        if ((v = required_str(d, key)) == NULL || (s = PyUnicode_AsUTF8(v)) == NULL)
+            return -1;
+        if ((*AT(base, key, char *) = strdup(s)) == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        return 0;
+    case SPEC_MODULES:
+        return add_each(d, key->key, add_module, AT(base, key, guard_modset));
+    case SPEC_PATHS:
+        return add_each(d, key->key, add_path, AT(base, key, guard_pathset));
+    case SPEC_NET:
+        return add_each(d, key->key, add_net, AT(base, key, guard_netset));
+    case SPEC_STRINGS:
+        return strv_from(d, key->key, AT(base, key, char **),
+                         (size_t *)((char *)base + key->count));
+    case SPEC_THREAD_IDS:
+        return read_thread_ids(d, key->key, AT(base, key, unsigned long *),
+                               (size_t *)((char *)base + key->count));
+    case SPEC_CAP:
+        v = PyDict_GetItemString(d, key->key);
+        f = v == NULL ? key->dflt : PyObject_IsTrue(v);
+        if (f < 0)
+            return -1;
+        if (f)
+            *AT(base, key, unsigned) |= 1u << key->cap;
+        return 0;
+    case SPEC_CAP_LIST:
+        return read_cap_list(d, key->key, AT(base, key, unsigned));
+    case SPEC_IS:
+        v = PyDict_GetItemString(d, key->key);
+        *AT(base, key, int) = v != NULL && PyUnicode_Check(v) &&
+                              PyUnicode_CompareWithASCIIString(v, key->value) == 0;
+        return 0;
+    case SPEC_HINTS:
+        v = PyDict_GetItemString(d, key->key);
+        v = v && PyDict_Check(v) ? PyDict_Copy(v) : PyDict_New();
+        *AT(base, key, PyObject *) = v;
+        return v == NULL ? -1 : 0;
+    case SPEC_EXTENSIONS:
+    case SPEC_PYTHON:
+        return 0;
+    }
+    return 0;
+}
+
+#undef AT
+
+static int
+read_keys(PyObject *d, const struct spec_key *keys, size_t n, void *base)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (read_key(d, &keys[i], base) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+key_names(const struct spec_key *keys, size_t n)
+{
+    PyObject *t = PyTuple_New((Py_ssize_t)n);
+    for (size_t i = 0; t != NULL && i < n; i++) {
+        PyObject *s = PyUnicode_FromString(keys[i].key);
+        if (s == NULL)
+            Py_CLEAR(t);
+        else
+            PyTuple_SET_ITEM(t, (Py_ssize_t)i, s);
+    }
+    return t;
+}
+
+PyObject *
+guard_runtime_spec_keys(int extension)
+{
+    return extension ? key_names(extension_keys, Py_ARRAY_LENGTH(extension_keys))
+                     : key_names(guard_keys, Py_ARRAY_LENGTH(guard_keys));
+}
+
+static int
+compile_ext(PyObject *d, guard_ext *e, size_t index, PyMethodDef *import_def)
+{
+    if (read_keys(d, extension_keys, Py_ARRAY_LENGTH(extension_keys), e) < 0)
+        return -1;
 
     /* The extension's builtins: the interpreter's, with __import__ checked and the
      * import machinery's back doors (__loader__, __spec__) removed. */
@@ -233,35 +407,6 @@ compile_ext(PyObject *d, guard_ext *e, size_t index, PyMethodDef *import_def)
     return 0;
 }
 
-/* SPEC["host_threads"]: idents of the threads that were running at install (other
- * than the main thread): host threads, whatever code their stacks hold. */
-static int
-host_threads_from(PyObject *spec, guard_runtime *rt)
-{
-    PyObject *list = PyDict_GetItemString(spec, "host_threads");
-    if (list == NULL || list == Py_None)
-        return 0;
-    PyObject *seq = PySequence_Fast(list, "spec['host_threads'] must be a list");
-    if (seq == NULL)
-        return -1;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-    rt->host_threads = PyMem_RawCalloc((size_t)n + 1, sizeof(unsigned long));
-    if (rt->host_threads == NULL) {
-        Py_DECREF(seq);
-        PyErr_NoMemory();
-        return -1;
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        unsigned long id = PyLong_AsUnsignedLong(PySequence_Fast_ITEMS(seq)[i]);
-        if (id == (unsigned long)-1 && PyErr_Occurred()) {
-            Py_DECREF(seq);
-            return -1;
-        }
-        rt->host_threads[rt->nhost_threads++] = id;
-    }
-    Py_DECREF(seq);
-    return 0;
-}
 
 /* pathlib's classes, _socket.socket with its family member, functools.partial. */
 static int
@@ -309,22 +454,7 @@ guard_runtime_compile(PyObject *spec, PyObject *violation, PyObject *import_erro
             PyErr_SetString(PyExc_ValueError, "compiled policy has no 'extensions'");
         return -1;
     }
-    rt->monitor = spec_str_is(spec, "mode", "monitor");
-    rt->audit_all = spec_str_is(spec, "audit", "all");
-    rt->unattributed_allow = spec_str_is(spec, "unattributed", "allow");
-    rt->subinterp_allow = spec_str_is(spec, "subinterpreters", "allow");
-    if (strv_from(spec, "trusted", &rt->trusted, &rt->ntrusted) < 0 ||
-        strv_from(spec, "private", &rt->private_mods, &rt->nprivate) < 0 ||
-        strv_from(spec, "public", &rt->public_mods, &rt->npublic) < 0)
-        goto error;
-    if (add_each(spec, "import_roots", add_path, &rt->import_roots) < 0 ||
-        add_each(spec, "private_paths", add_path, &rt->private_paths) < 0)
-        goto error;
-    if (host_threads_from(spec, rt) < 0)
-        goto error;
-    PyObject *hints = PyDict_GetItemString(spec, "hints");
-    rt->hints = hints && PyDict_Check(hints) ? PyDict_Copy(hints) : PyDict_New();
-    if (rt->hints == NULL)
+    if (read_keys(spec, guard_keys, Py_ARRAY_LENGTH(guard_keys), rt) < 0)
         goto error;
     rt->next = (size_t)PySequence_Fast_GET_SIZE(seq);
     rt->ext = PyMem_RawCalloc(rt->next + 1, sizeof(guard_ext));

@@ -9,7 +9,7 @@
 #include "pyerr.h"
 #include "policy.h"
 
-/* Capabilities, DESIGN.md names; a bitmask position each. */
+/* Capabilities, named as docs/design.md spells them; a bitmask position each. */
 enum guard_cap {
     GUARD_CAP_IMPORT, GUARD_CAP_FS_READ, GUARD_CAP_FS_WRITE, GUARD_CAP_NET_CONNECT,
     GUARD_CAP_NET_BIND, GUARD_CAP_NET_RESOLVE, GUARD_CAP_PROCESS_SPAWN,
@@ -81,6 +81,9 @@ GUARD_INTERNAL extern _Thread_local int guard_via_machinery;
 GUARD_INTERNAL int guard_runtime_compile(PyObject *spec, PyObject *violation,
                                          PyObject *import_error, PyObject *finder,
                                          PyMethodDef *import_def, guard_runtime *rt);
+/* The keys install() reads, as a tuple of str: the spec's top level (EXTENSION 0) or
+ * one extension's (EXTENSION 1), in table order.  NULL with an exception. */
+GUARD_INTERNAL PyObject *guard_runtime_spec_keys(int extension);
 /* Makes RT the installed policy of this interpreter. */
 GUARD_INTERNAL void guard_runtime_publish(const guard_runtime *rt);
 

@@ -197,7 +197,14 @@ guard_seccomp_deny_action(enum guard_sc_mode mode)
     }
 }
 
-static const char *const kind_label[] = {
+const char *const guard_sc_mode_names[GUARD_SC_MODE_COUNT] = {
+    [GUARD_SC_ERRNO] = "errno",
+    [GUARD_SC_TRAP] = "trap",
+    [GUARD_SC_LOG] = "log",
+    [GUARD_SC_KILL] = "kill",
+};
+
+const char *const guard_sc_kind_names[GUARD_SC_KIND_COUNT] = {
     [GUARD_SC_DENY] = "deny",
     [GUARD_SC_ENOSYS] = "enosys",
     [GUARD_SC_NS_FLAGS] = "ns_flags",
@@ -234,7 +241,7 @@ make_ranges(const struct guard_sc_arch *arch, struct range *r, size_t cap)
         int nr = guard_seccomp_nr(arch, guard_seccomp_rules[i].name);
         if (nr < 0)
             continue;           /* not on this architecture (iopl on aarch64, ...) */
-        e[ne++] = (struct entry){(uint32_t)nr, kind_label[guard_seccomp_rules[i].kind]};
+        e[ne++] = (struct entry){(uint32_t)nr, guard_sc_kind_names[guard_seccomp_rules[i].kind]};
     }
     qsort(e, ne, sizeof e[0], by_nr);
     size_t n = 0;

@@ -29,6 +29,8 @@ enum guard_sc_mode {
     GUARD_SC_LOG,               /* SECCOMP_RET_LOG: allowed, logged by the kernel */
     GUARD_SC_KILL,              /* SECCOMP_RET_KILL_PROCESS (never KILL_THREAD) */
 };
+/* Not an enumerator, so a switch over the modes stays checked for exhaustiveness. */
+#define GUARD_SC_MODE_COUNT (GUARD_SC_KILL + 1)
 
 enum guard_sc_kind {
     GUARD_SC_DENY,              /* the mode's action */
@@ -38,6 +40,14 @@ enum guard_sc_kind {
     GUARD_SC_IOCTL_TIOCSTI,     /* the mode's action if args[1] is TIOCSTI */
     GUARD_SC_SOCKET_MPTCP,      /* the mode's action if args[2] is IPPROTO_MPTCP */
 };
+/* The last kind + 1 (not an enumerator: switches over kinds stay exhaustive). */
+#define GUARD_SC_KIND_COUNT (GUARD_SC_SOCKET_MPTCP + 1)
+
+/* The policy's name of each mode ("errno", "trap", "log", "kill") and the label of each
+ * kind ("deny", "enosys", ...): the program's labels, explain's text and the Python
+ * side (_guard.SECCOMP_MODES, SECCOMP_KINDS) all use these. */
+extern const char *const guard_sc_mode_names[GUARD_SC_MODE_COUNT];
+extern const char *const guard_sc_kind_names[GUARD_SC_KIND_COUNT];
 
 /* socket(2) protocol of Multipath TCP, which Landlock's TCP rules do not cover.  The
  * kernel reads the protocol as int: only the low half. */

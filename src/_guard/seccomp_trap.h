@@ -10,13 +10,13 @@
 
 #include <stdint.h>
 
-#define GUARD_TRAP_RING_SIZE 256u   /* power of two */
+#define GUARD_TRAP_RING_SIZE 256u /* power of two */
 
 struct guard_trap_record {
-    int nr;                 /* syscall number (si_syscall) */
-    uint32_t arch;          /* AUDIT_ARCH_* (si_arch) */
-    int tid;                /* thread that made the call */
-    uint64_t ip;            /* address of the syscall instruction */
+    int nr;        /* syscall number (si_syscall) */
+    uint32_t arch; /* AUDIT_ARCH_* (si_arch) */
+    int tid;       /* thread that made the call */
+    uint64_t ip;   /* address of the syscall instruction */
     uint64_t args[6];
 };
 

@@ -28,12 +28,6 @@ SWALLOWED: dict[str, tuple[str, ...]] = {
 }
 
 # guard + lockdown parts that fail for reasons outside this suite's library code.
-LOCKDOWN_XFAIL: dict[str, str] = {
-    "numpy": "OpenBLAS starts its worker threads when numpy is imported (before "
-             "lockdown), and Landlock ABI < 8 cannot confine existing threads: "
-             "lockdown(threads='refuse') refuses",
-    "pandas": "imports numpy: OpenBLAS threads exist before lockdown (see numpy)",
-}
 
 
 def _installed(lib: str) -> bool:
@@ -97,9 +91,7 @@ def test_library_works_in_an_extension_in_monitor_mode_without_would_deny_noise(
     assert set(caps) <= set(SWALLOWED.get(lib, ())), got["denials"]
 
 
-@pytest.mark.parametrize("lib", [
-    pytest.param(lib, marks=pytest.mark.xfail(strict=True, reason=LOCKDOWN_XFAIL[lib]))
-    if lib in LOCKDOWN_XFAIL else lib for lib in LIBS])
+@pytest.mark.parametrize("lib", LIBS)
 def test_library_works_in_an_extension_under_the_guard_and_lockdown(
         lib: str, tmp_path: Path, loopback_port: int,
         baseline: dict[str, dict[str, Any]]) -> None:

@@ -292,11 +292,13 @@ else:
     from sdk_guard import audit
     mem = audit.add_sink(audit.MemorySink())
     policy = sg.Policy.from_dict(W.natural_policy(w, paths, cfg["port"], cfg["policy_mode"]))
-    guard = sg.install(policy)
-    ext = guard.import_extension(w.package)
     if cfg["mode"] == "lockdown":
+        # The safe order for a worker: lock down first, then install and run (the
+        # libraries install() initialises, and their threads, start inside the domain).
         report = sg.lockdown(policy)
         res["lockdown"] = report.status
+    guard = sg.install(policy)
+    ext = guard.import_extension(w.package)
 t1 = time.perf_counter()
 out = None
 best = None

@@ -1,5 +1,6 @@
 """Shared set-up for the escape corpus: a hostile extension `evil` loaded by a host
-application `hostapp` (trusted, private; its public SDK is `sdk`) in a fresh child interpreter, with a canary file outside the
+application `hostapp` (trusted, private; its public SDK is `sdk`) in a fresh child
+interpreter, with a canary file outside the
 extension's policy and a marker path a spawned command would create.
 
 Each attack is a function `run_<name>()` in the extension's source.  The child installs

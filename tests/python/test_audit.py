@@ -6,7 +6,6 @@ counter are process-wide, like the hook that feeds them.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys

@@ -512,7 +512,7 @@ def test_relationship_loads_are_filtered_by_org(tmp_path: Path) -> None:
         __tablename__ = "orders"
         id: Mapped[int] = mapped_column(primary_key=True)
         org_id: Mapped[str] = mapped_column(String(128))
-        lines: Mapped[list["Line"]] = relationship(back_populates="order")
+        lines: Mapped[list[Line]] = relationship(back_populates="order")
 
     class Line(Base):
         __tablename__ = "lines"

@@ -28,7 +28,8 @@ MODULES = {
     "plugins/acme/m_fallback.py": (
         "try:\n    import csv\n    HAVE = True\nexcept ImportError:\n    HAVE = False\n"),
     "plugins/acme/m_uses_lib.py": "import extlib2\nOK = extlib2.use_csv()\n",
-    "plugins/acme/sub/__init__.py": "from . import helper\nfrom .helper import VALUE\nfrom .. import sibling\n",
+    "plugins/acme/sub/__init__.py": (
+        "from . import helper\nfrom .helper import VALUE\nfrom .. import sibling\n"),
     "plugins/acme/sub/helper.py": "VALUE = 42\n",
     "plugins/acme/sibling.py": "NAME = 'sibling'\n",
     "plugins/beta/m_denied.py": "import json\n",

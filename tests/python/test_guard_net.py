@@ -49,8 +49,10 @@ faulthandler.dump_traceback_later(40, exit=True)
 
 IP_BODY = LISTEN + r'''
 acme_pol = POLICY["extensions"]["acme"]
-acme_pol["net.connect"] = [f"127.0.0.1:{P1}", f"127.0.0.1:{PU}", f"127.0.0.0/8:{P2 + 1000 if P2 < 60000 else 1}",
-                           f"[::1]:{P1}", f"127.0.0.3:{P2 + 2000 if P2 < 60000 else 100}-{P2 + 2005 if P2 < 60000 else 105}"]
+acme_pol["net.connect"] = [f"127.0.0.1:{P1}", f"127.0.0.1:{PU}",
+                           f"127.0.0.0/8:{P2 + 1000 if P2 < 60000 else 1}", f"[::1]:{P1}",
+                           f"127.0.0.3:{P2 + 2000 if P2 < 60000 else 100}"
+                           f"-{P2 + 2005 if P2 < 60000 else 105}"]
 acme_pol["net.bind"] = [f"127.0.0.1:{PB}"]
 ''' + gk.INSTALL + r'''
 # The socket helpers are host code: run them from the extension so it is charged.
@@ -228,7 +230,8 @@ S_OUT = unix_server(os.path.join(OUTSIDE, "out.sock"))
 S_ABS = unix_server("\0sdk-guard-test-%d" % os.getpid())
 attempt("unix_connect_allowed", acme.call, unix().connect, os.path.join(DATA, "out", "in.sock"))
 attempt("unix_connect_denied", acme.call, unix().connect, os.path.join(OUTSIDE, "out.sock"))
-attempt("unix_connect_bytes_denied", acme.call, unix().connect, os.fsencode(os.path.join(OUTSIDE, "out.sock")))
+attempt("unix_connect_bytes_denied", acme.call, unix().connect,
+        os.fsencode(os.path.join(OUTSIDE, "out.sock")))
 attempt("unix_bind_denied", acme.call, unix().bind, os.path.join(OUTSIDE, "new.sock"))
 attempt("unix_abstract_denied", acme.call, unix().connect, "\0sdk-guard-test-%d" % os.getpid())
 attempt("unix_abstract_bytes_denied", acme.call, unix().connect, b"\0sdk-guard-test-%d" % os.getpid())

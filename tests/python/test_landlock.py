@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from harness import run_child, run_child_json
+from harness import run_child_json
 
 from sdk_guard import _guard  # a broken extension fails the whole module, loudly
 
@@ -510,7 +510,8 @@ work = {
     "fractions": fractions.Fraction(1, 3) * 3 == 1,
     "statistics": statistics.median([3, 1, 2]) == 2,
     "csv": next(csv.reader(io.StringIO("a,b\\n"))) == ["a", "b"],
-    "zoneinfo": datetime.datetime(2026, 1, 1, tzinfo=zoneinfo.ZoneInfo("Europe/Paris")).utcoffset().seconds == 3600,
+    "zoneinfo": datetime.datetime(
+        2026, 1, 1, tzinfo=zoneinfo.ZoneInfo("Europe/Paris")).utcoffset().seconds == 3600,
     "hash": hashlib.sha256(b"x").hexdigest()[:4] == "2d71",
     "gzip": gzip.decompress(gzip.compress(b"abc")) == b"abc",
     "uuid": len(str(uuid.uuid4())) == 36,

@@ -76,7 +76,7 @@ def _deny(ext: str, what: str, reason: str, rule: str) -> PolicyViolation:
 
 def _require_own(extension: str, what: str) -> None:
     """Refuse when extension code other than EXTENSION is on the stack: host SDK code
-    serving an extension acts for that extension (DESIGN.md, attribution), so the
+    serving an extension acts for that extension (docs/design.md, attribution), so the
     innermost extension frame is whose storage this is."""
     if not _guard.is_installed():
         return
@@ -191,7 +191,7 @@ class Storage:
                               f"{name!r} is not a valid table name: use lower-case letters, "
                               "digits and single underscores (at most "
                               f"{_MAX_IDENT - len(prefix)} characters)")
-        setattr(cls, "__tablename__", prefix + name)
+        setattr(cls, "__tablename__", prefix + name)  # noqa: B010 (cls is typed as type)
         scope = cls.__dict__.get("__sdk_guard_scope__", "org")
         if scope not in SCOPES:
             raise PolicyError(f"data.{ext}.{cls.__name__}.__sdk_guard_scope__",
@@ -545,7 +545,7 @@ def _stamp_and_check(s: ScopedSession, flush_context: Any, instances: Any) -> No
         mapper: Any = sa.inspect(cls)
         pk_cols = mapper.primary_key
         keys = [tuple(mapper.primary_key_from_instance(o)) for o in objs]
-        conds = [sa.and_(*[c == v for c, v in zip(pk_cols, k)]) for k in keys]
+        conds = [sa.and_(*[c == v for c, v in zip(pk_cols, k, strict=True)]) for k in keys]
         table = mapper.local_table
         where = sa.and_(sa.or_(*conds), table.c[ORG_COLUMN] == ctx.org)
         if cls in store._user_models:
