@@ -9,7 +9,7 @@ import os
 import tomllib
 
 from setuptools import Extension, setup
-from setuptools.command.build_py import build_py
+from setuptools.command.build_py import build_py  # type: ignore[import-untyped]
 
 # The SDK_GUARD_POLICY start-up hook: a .pth file at the top of site-packages, whose one
 # line (kept in sdk_guard._startup so tests check the shipped text) costs a dict lookup
@@ -20,7 +20,7 @@ PTH_LINE = ('import os; os.environ.get("SDK_GUARD_POLICY") and '
             '__import__("sdk_guard._startup")._startup.from_environment()\n')
 
 
-class build_py_with_pth(build_py):
+class build_py_with_pth(build_py):  # type: ignore[misc]
     def run(self) -> None:
         super().run()
         target = os.path.join(self.build_lib, PTH_NAME)

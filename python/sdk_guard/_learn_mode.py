@@ -18,7 +18,7 @@ def sidecar(trail: str | os.PathLike[str]) -> str:
     return os.fspath(trail) + ".policy.json"
 
 
-def apply(policy: Any, spec: dict[str, Any], trail: str) -> None:
+def apply(policy: Any, spec: Any, trail: str) -> None:
     """Switch SPEC (the install spec of POLICY) to learning: monitor + record all."""
     from . import audit
 

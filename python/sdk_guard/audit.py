@@ -37,7 +37,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from . import _guard
 from .errors import PolicyError
@@ -853,6 +853,8 @@ def configure(config: Mapping[str, Any], placeholders: Mapping[str, str] | None 
 
 
 _TELEMETRY_SINKS: Final = ("JournaldSink", "OTelLogSink", "SyslogSink")
+if TYPE_CHECKING:
+    from ._telemetry_sinks import JournaldSink, OTelLogSink, SyslogSink
 
 
 def __getattr__(name: str) -> Any:

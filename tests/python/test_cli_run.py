@@ -94,8 +94,8 @@ def test_run_with_a_bad_policy_exits_2_before_the_program_starts(app: Path) -> N
     assert not (app / "ran").exists()
 
 
-def test_run_lockdown_confines_the_program_and_allow_read_widens_it(app: Path,
-                                                                    tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_run_lockdown_confines_the_program_and_allow_read_widens_it(
+        app: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
     secret_dir = tmp_path_factory.mktemp("outside")
     (secret_dir / "f.txt").write_text("data")
     (app / "reader.py").write_text(textwrap.dedent(f"""
