@@ -381,6 +381,24 @@ done(tmp=t, mode=oct(stat.S_IMODE(os.stat(t["path"]).st_mode)), env=os.environ["
     assert _gone(out["tmp"]["path"])
 
 
+def test_private_tmp_is_emptied_at_exit_under_an_installed_guard() -> None:
+    """The atexit cleanup runs with no host frame on the stack: it must still count as
+    the host's (sdk_guard's own code), not be refused as unattributed at exit."""
+    require_landlock()
+    proc = subprocess.run(
+        [sys.executable, "-c", PRELUDE + """
+p = sg.Policy.from_dict({"version": 1, "lockdown": {"seccomp": "off"}})
+r = sg.lockdown(p)
+sg.install(p)
+path = r.landlock["tmp"]["path"]
+open(os.path.join(path, "f"), "w").close()
+print(path, flush=True)
+""", "{}"], env=child_env(), capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and "PolicyViolation" not in proc.stderr, proc.stderr
+    assert _gone(proc.stdout.strip())
+
+
 def test_private_tmp_is_removed_even_when_the_worker_is_killed() -> None:
     require_landlock()
     proc = subprocess.Popen(
