@@ -500,7 +500,7 @@ def _dependency_modules(roots: list[str]) -> list[str]:
 
 
 def _preload_libraries(policy: Policy, spec: GuardSpec) -> dict[str, str]:
-    """Library initialisation under host authority (see README, "Library
+    """Library initialisation under host authority (see docs/process-guard.md, "Library
     initialisation"): runs inside install(), before any extension is loaded through
     the guard, so no extension code can have changed what the import finds or what
     the library's initialisation calls.  Returns {library: outcome}."""
