@@ -23,7 +23,7 @@ _LINK = re.compile(r"(?<!!)\[(?:[^\]\[]|\[[^\]]*\])*\]\(([^)\s]+)(?:\s+\"[^\"]*\
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 _TEST_PATH = re.compile(r"(?<![\w/.])tests/[A-Za-z0-9_./-]*[A-Za-z0-9_/]")
 _TEST_FILE = re.compile(r"(?<![\w/.])(test_\w+\.(?:py|c))\b")
-_TEST_NAME = re.compile(r"`(test_\w+)`")
+_TEST_NAME = re.compile(r"`(test_\w+)`|\.py::(test_\w+)")
 
 
 def _rel(page: Path) -> str:
@@ -148,7 +148,8 @@ def test_every_test_function_the_docs_name_is_defined() -> None:
     missing = []
     for page in PAGES:
         for number, line in _prose_lines(page):
-            for name in _TEST_NAME.findall(line):
+            for bare, qualified in _TEST_NAME.findall(line):
+                name = bare or qualified
                 if name not in defined:
                     missing.append(f"{_rel(page)}:{number}: {name}")
     assert not missing, "tests named in the docs but defined nowhere under tests/:\n" + "\n".join(
