@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import random
+import string
 import sys
 import tempfile
 import threading
@@ -674,14 +675,37 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _check_text(value: str, key: str) -> None:
+    """A NUL or a lone surrogate reaches no file system, logger or terminal intact."""
+    _expect("\0" not in value, key, "contains a NUL character; remove it")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PolicyError(key, f"{ascii(value)[:80]} contains a lone surrogate, which is not "
+                               "a character; write valid Unicode") from None
+
+
+def _placeholder_fields(value: str, key: str) -> list[tuple[str, str | None]]:
+    """(literal, placeholder name or None) pieces of VALUE; a literal brace is doubled."""
+    try:
+        parsed = list(string.Formatter().parse(value))
+    except ValueError as exc:
+        raise PolicyError(key, f"{value!r}: {exc}; a literal brace is doubled ({{{{ or }}}})"
+                          ) from None
+    out: list[tuple[str, str | None]] = []
+    for literal, field, spec, conv in parsed:
+        _expect(field is None or (not spec and not conv and f"{{{field}}}" in _PLACEHOLDERS),
+                key, f"unknown placeholder in {value!r}; use one of {', '.join(_PLACEHOLDERS)} "
+                     "(a literal brace is doubled)")
+        out.append((literal, field))
+    return out
+
+
 def _check_path(value: Any, key: str) -> str:
     _expect(isinstance(value, str) and value.strip() != "", key,
             'must be a non-empty path string, e.g. "{data}/audit.jsonl"')
-    rest = value
-    for ph in _PLACEHOLDERS:
-        rest = rest.replace(ph, "")
-    _expect("{" not in rest and "}" not in rest, key,
-            f"unknown placeholder in {value!r}; use one of {', '.join(_PLACEHOLDERS)}")
+    _check_text(value, key)
+    _placeholder_fields(value, key)
     return str(value)
 
 
@@ -689,17 +713,17 @@ def _parse_sink(entry: Any, key: str) -> dict[str, Any]:
     _expect(isinstance(entry, Mapping), key,
             'must be a table such as {type = "jsonl", path = "{data}/audit.jsonl"}')
     kind = entry.get("type")
-    _expect(kind in _SINK_KEYS, f"{key}.type",
+    _expect(isinstance(kind, str) and kind in _SINK_KEYS, f"{key}.type",
             f"must be one of {', '.join(sorted(_SINK_KEYS))}, not {kind!r}")
     for k in entry:
-        _expect(k in _SINK_KEYS[kind], f"{key}.{k}",
+        _expect(isinstance(k, str) and k in _SINK_KEYS[kind], f"{key}.{k}",
                 f"unknown key for a {kind} sink; allowed: {', '.join(sorted(_SINK_KEYS[kind]))}")
     out: dict[str, Any] = {"type": kind}
     if kind == "jsonl":
         _expect("path" in entry, f"{key}.path", 'is required, e.g. path = "{data}/audit.jsonl"')
         out["path"] = _check_path(entry["path"], f"{key}.path")
         flush_mode = entry.get("flush", "line")
-        _expect(flush_mode in ("line", "batch"), f"{key}.flush",
+        _expect(isinstance(flush_mode, str) and flush_mode in ("line", "batch"), f"{key}.flush",
                 f'must be "line" or "batch", not {flush_mode!r}')
         out["flush"] = flush_mode
         fsync = entry.get("fsync", False)
@@ -717,6 +741,7 @@ def _parse_sink(entry: Any, key: str) -> dict[str, Any]:
         logger = entry.get("logger", "sdk_guard.audit")
         _expect(isinstance(logger, str) and logger != "", f"{key}.logger",
                 'must be a logger name, e.g. "sdk_guard.audit"')
+        _check_text(logger, f"{key}.logger")
         out["logger"] = logger
         for lk, default in (("level", "INFO"), ("deny_level", "WARNING")):
             lv = entry.get(lk, default)
@@ -740,7 +765,7 @@ def parse_config(section: Mapping[str, Any] | None) -> dict[str, Any]:
     _expect(isinstance(section, Mapping), "audit", "must be a table")
     allowed = {"sinks", "ring_capacity", "overflow_wait", "spans"}
     for k in section:
-        _expect(k in allowed, f"audit.{k}", f"unknown key; allowed: {', '.join(sorted(allowed))}")
+        _expect(isinstance(k, str) and k in allowed, f"audit.{k}", f"unknown key; allowed: {', '.join(sorted(allowed))}")
     raw_sinks = section.get("sinks", [])
     _expect(isinstance(raw_sinks, list), "audit.sinks",
             'must be a list of tables, e.g. sinks = [{type = "jsonl", path = "{data}/audit.jsonl"}]')
@@ -762,15 +787,17 @@ def parse_config(section: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def _expand(path: str, placeholders: Mapping[str, str], key: str) -> str:
-    values = {"{home}": os.path.expanduser("~"), "{tmp}": tempfile.gettempdir(),
-              "{prefix}": sys.prefix}
-    values.update({f"{{{k.strip('{}')}}}": v for k, v in placeholders.items()})
-    for ph in _PLACEHOLDERS:
-        if ph in path:
-            _expect(ph in values, key, f"{ph} is not defined here; pass {ph.strip('{}')}=... "
+    values = {"home": os.path.expanduser("~"), "tmp": tempfile.gettempdir(),
+              "prefix": sys.prefix}
+    values.update({k.strip("{}"): os.fspath(v) for k, v in placeholders.items()})
+    out: list[str] = []
+    for literal, field in _placeholder_fields(path, key):
+        out.append(literal)
+        if field is not None:
+            _expect(field in values, key, f"{{{field}}} is not defined here; pass {field}=... "
                     "to configure() or use an absolute path")
-            path = path.replace(ph, os.fspath(values[ph]))
-    return path
+            out.append(values[field])
+    return "".join(out)
 
 
 def configure(config: Mapping[str, Any], placeholders: Mapping[str, str] | None = None
