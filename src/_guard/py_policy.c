@@ -247,7 +247,7 @@ PyMethodDef guard_policy_methods[] = {
      "kind is \"ip\" or \"name\"; raises ValueError for a malformed or out-of-range rule."},
     {"parse_ip", py_parse_ip, METH_O,
      "parse_ip(text) -> (4 | 6, packed bytes) or None when TEXT is not an IP literal.\n\n"
-     "Accepts every inet_aton IPv4 form; IPv4-mapped/compatible IPv6 become IPv4."},
+     "Accepts every inet_aton IPv4 form; IPv4-mapped IPv6 becomes IPv4 (IPv4-compatible stays IPv6)."},
     {"path_normalize", py_path_normalize, METH_VARARGS,
      "path_normalize(path, cwd=None) -> str: lexical normalisation, no filesystem access."},
     {"path_resolve", py_path_resolve, METH_O,
