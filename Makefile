@@ -4,7 +4,7 @@
 PYTHON ?= python3
 CTEST_BUILD ?= build/ctest
 
-.PHONY: deps build demo test pytest ctest ctest-asan bench clean
+.PHONY: deps build demo test pytest ctest ctest-asan bench clean fuzz fuzz-py fuzz-c
 
 deps:
 	PYTHON=$(PYTHON) scripts/install-deps
@@ -27,6 +27,19 @@ ctest-asan:
 	$(MAKE) ctest CTEST_BUILD=build/asan CMAKE_ARGS=-DSDK_GUARD_SANITIZE=ON
 
 test: pytest ctest
+
+# Fuzzing, time-boxed: the Hypothesis suites (tests/fuzz, profile from
+# SDK_GUARD_FUZZ_PROFILE: ci by default, about two minutes) and the libFuzzer harnesses
+# of the pure-C core (FUZZ_SECONDS each, built with clang).  The corpus of past
+# failures is replayed by ctest on every `make test`.
+FUZZ_SECONDS ?= 15
+fuzz: fuzz-py fuzz-c
+
+fuzz-py: build
+	$(PYTHON) -m pytest -q tests/fuzz
+
+fuzz-c: deps
+	scripts/fuzz-c $(FUZZ_SECONDS)
 
 bench: build
 	$(PYTHON) bench/run_all.py

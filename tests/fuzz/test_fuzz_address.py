@@ -98,7 +98,7 @@ PAST_FAILURES = ["::1:1", "::1.2.3.4", "::2", "::127.0.0.1", "0X7.", "0x7f.1.",
                  "::ffff:1.2.3.4", "1.2.3.4 ", "017700000001", "0x00000000000000000001"]
 
 
-@settings(max_examples=scaled(1500))
+@settings(max_examples=scaled(800))
 @given(addresses())
 @example("::1:1")
 @example("::127.0.0.1")
@@ -120,7 +120,7 @@ def _rule_kind(spec: str) -> tuple[str, str] | None:
     return kind, addr
 
 
-@settings(max_examples=scaled(1000))
+@settings(max_examples=scaled(500))
 @given(addresses(), st.booleans())
 @example("0X7.", False)
 @example("0x7f.1", True)
