@@ -122,7 +122,7 @@ def span(kind: str, name: str, *, user: str | None = None, org: str | None = Non
             _guard.emit("audit", "audit.span", "open", target=sp.name, extra={
                 "span_id": sp.id, "span_kind": kind, "span_name": sp.name,
                 "parent": parent.id if parent is not None else None,
-                "attrs": {str(k): v for k, v in attrs.items()}})
+                "attrs": plain_copy(attrs)})
         yield sp
     finally:
         _SPAN_VAR.reset(token)
@@ -163,7 +163,7 @@ def emit(layer: str, capability: str, decision: str, *, principal: str | None = 
          extra: Mapping[str, Any] | None = None) -> int:
     """Record one event from Python (lockdown reports, approvals); returns its seq."""
     return _guard.emit(layer, capability, decision, principal, target, rule,
-                       dict(extra) if extra is not None else None)
+                       plain_copy(dict(extra)) if extra is not None else None)
 
 
 # ---- sinks -------------------------------------------------------------------------
@@ -301,7 +301,49 @@ class LoggingSink(Sink):
             self.logger.log(lvl, "%s", _dumps(record), extra={"audit": record})
 
 
-_encoder = json.JSONEncoder(separators=(",", ":"), default=str)
+_TYPE_NAME = type.__dict__["__name__"]
+
+
+def opaque(value: object) -> str:
+    """What the trail shows for a value that is not plain JSON data: its type's name,
+    read through type's own descriptor -- never the value's __str__/__repr__ (nor a
+    metaclass's __name__), which would run the value's code in the writer thread."""
+    return f"<{_TYPE_NAME.__get__(type(value))}>"
+
+
+def plain_copy(value: object, depth: int = 0) -> Any:
+    """VALUE as exact built-in JSON data, copied: str/int/float/bool/None as they are
+    (subclasses reduced to the built-in value), lists/tuples and str-keyed dicts copied
+    item by item, anything else (or anything nested past 16 levels) as opaque(). Reads
+    no method the value's class could have replaced."""
+    if value is None or type(value) in (bool, str, int, float):
+        return value
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, int):
+        return int.__index__(value)
+    if isinstance(value, float):
+        return float.__float__(value)
+    if depth >= 16:
+        return opaque(value)
+    if type(value) in (list, tuple):
+        return [plain_copy(v, depth + 1) for v in list.__iter__(value)  # type: ignore[arg-type]
+                ] if type(value) is list else [plain_copy(v, depth + 1) for v in
+                                                tuple.__iter__(value)]  # type: ignore[arg-type]
+    if type(value) is dict:
+        out: dict[str, Any] = {}
+        for k, v in dict.items(value):  # type: ignore[arg-type]
+            key = k if type(k) is str else opaque(k)
+            out[key] = plain_copy(v, depth + 1)
+        return out
+    return opaque(value)
+
+
+# The writer formats records the C side built from copied built-in values; a value
+# that is anything else anyway is shown by its type name, never by calling into it.
+_encoder = json.JSONEncoder(separators=(",", ":"), default=opaque)
 
 
 def _dumps(record: Record) -> str:

@@ -92,3 +92,52 @@ def test_every_binding_raises_only_type_or_value_errors_on_odd_arguments() -> No
                 except (TypeError, ValueError, OverflowError, OSError):
                     pass
     assert calls > 1000
+
+
+def test_audit_plain_copy_reads_no_method_of_a_foreign_value() -> None:
+    from sdk_guard import audit
+
+    ran: list[str] = []
+
+    class S(str):
+        def __str__(self) -> str:
+            ran.append("str")
+            return "x"
+
+        def __iter__(self):  # type: ignore[no-untyped-def]
+            ran.append("iter")
+            return iter(())
+
+    class D(dict):  # type: ignore[type-arg]
+        def items(self):  # type: ignore[no-untyped-def]
+            ran.append("items")
+            return []
+
+    class Meta(type):
+        @property
+        def __name__(cls) -> str:  # type: ignore[override]
+            ran.append("meta")
+            return "m"
+
+    class Odd(metaclass=Meta):
+        def __repr__(self) -> str:
+            ran.append("repr")
+            return "odd"
+
+    value = {"s": S("v"), "d": D(a=1), "o": Odd(), "l": [S("w"), (1, 2.5, None, True)],
+             "deep": deep(40)}
+    copied = audit.plain_copy(value)
+    assert ran == []
+    assert copied["s"] == "v" and type(copied["s"]) is str
+    assert copied["d"] == "<D>" and copied["o"] == "<Odd>"
+    assert copied["l"] == ["w", [1, 2.5, None, True]]
+    # The writer's encoder shows a non-JSON value by its type name, never by its code.
+    assert audit._dumps({"target": Odd(), "n": [Odd()]}) == '{"target":"<Odd>","n":["<Odd>"]}'
+    assert ran == []
+
+
+def deep(n: int) -> list[object]:
+    v: list[object] = []
+    for _ in range(n):
+        v = [v]
+    return v
