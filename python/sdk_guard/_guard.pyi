@@ -1,10 +1,14 @@
 """Type stubs for sdk_guard._guard (one section per C unit)."""
 from contextvars import ContextVar
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 __version__: str
 
-# ---- audit.c -------------------------------------------------------------------
+# ---- module.c / gate.c -------------------------------------------------------------
+# Entry points refused to extension callers (each is gated once, in gate.c).
+HOST_ONLY: tuple[str, ...]
+
+# ---- py_audit.c ----------------------------------------------------------------
 AUDIT_RING_DEFAULT_CAPACITY: int
 span_var: ContextVar[tuple[Any, ...]]
 
@@ -20,7 +24,7 @@ def audit_deliver(max: int = ..., /) -> int: ...
 def audit_wait(timeout: float, /) -> bool: ...
 def audit_wake() -> None: ...
 
-# ---- hook.c / attrib.c -----------------------------------------------------------
+# ---- py_guard.c -------------------------------------------------------------------
 def install(spec: dict[str, Any], violation: type[BaseException],
             import_error: type[BaseException], guard_error: type[BaseException],
             finder: object) -> None: ...
@@ -35,6 +39,8 @@ def is_installed() -> bool: ...
 def subinterpreter_denials() -> int: ...
 def code_owner(code: object, /) -> str | None: ...
 def check_importer(name: str, /) -> None: ...
+def deny(principal: str, capability: str, target: str, rule: str | None = None,
+         why: str | None = None, *, import_error: bool = False) -> NoReturn: ...
 
 # ---- py_policy.c -------------------------------------------------------------------
 def parse_ip(text: str, /) -> tuple[int, bytes] | None: ...

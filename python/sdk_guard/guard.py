@@ -101,7 +101,7 @@ class _GuardFinder(importlib.abc.MetaPathFinder):
                 return spec
             if isinstance(spec.loader, importlib.machinery.ExtensionFileLoader) \
                     and not self._native.get(principal, False):
-                _refuse_native(principal, fullname, spec.origin)
+                _refuse_native(principal, fullname)
             spec.loader = _ExtensionLoader(spec.loader, principal)
             return spec
         importer = _guard.importer()
@@ -109,19 +109,14 @@ class _GuardFinder(importlib.abc.MetaPathFinder):
             return None
         spec = self._other_spec(fullname, path, target)
         if spec is not None and isinstance(spec.loader, importlib.machinery.ExtensionFileLoader):
-            _refuse_native(importer, fullname, spec.origin)
+            _refuse_native(importer, fullname)
         return None
 
 
-def _refuse_native(principal: str, fullname: str, origin: str | None) -> NoReturn:
-    """A native module refused to an extension without `native`: recorded, then raised."""
-    rule = f"extensions.{principal}.native"
-    seq = _guard.emit("guard", "native", "deny", principal=principal, target=fullname,
-                      rule=rule)
-    raise ImportBoundaryError(
-        f"extension {principal!r} may not load native module {fullname} ({origin}) "
-        f"(policy key {rule}); to allow it, set {rule} = true",
-        principal=principal, capability="native", target=fullname, rule=rule, event_id=seq)
+def _refuse_native(principal: str, fullname: str) -> NoReturn:
+    """A native module refused to an extension without `native`: one record and one
+    ImportBoundaryError carrying its event_id, built in C like every other denial."""
+    _guard.deny(principal, "native", fullname, import_error=True)
 
 
 class Guard:

@@ -7,7 +7,7 @@
  * module prefix *and* the frame's globals are that module's own __dict__, so a forged
  * __name__ or co_filename does not make code trusted), or library code (transparent).
  */
-#include "guard.h"
+#include "attrib.h"
 
 #if PY_VERSION_HEX >= 0x030C0000
 #  define GUARD_REQUEST_EXTRA PyUnstable_Eval_RequestCodeExtraIndex
@@ -69,8 +69,9 @@ set_tag(PyObject *code, int tag)
     return GUARD_SET_EXTRA(code, code_extra_index, (void *)(intptr_t)tag);
 }
 
-int
-guard_ext_for_module(const char *name)
+/* Extension index whose package covers module NAME, or -1. */
+static int
+ext_for_module(const char *name)
 {
     for (size_t i = 0; i < guard_rt.next; i++) {
         if (guard_module_under(name, guard_rt.ext[i].package))
@@ -135,7 +136,7 @@ classify(PyObject *code, PyObject *globals)
         PyErr_Clear();
     }
     else {
-        int ext = guard_ext_for_module(cname);
+        int ext = ext_for_module(cname);
         if (ext >= 0)
             tag = GUARD_TAG_EXT0 + ext;
         else if (is_trusted_name(cname))

@@ -5,7 +5,8 @@
  * variable, takes the next `seq` and pushes the record into the ring (ring.c).
  * Consumer side: sdk_guard.audit's writer thread waits with audit_wait() (GIL
  * released) and calls audit_deliver(), which pops records in ring order and hands
- * each to the dispatcher set by set_audit_dispatcher().
+ * each to the dispatcher set by set_audit_dispatcher().  Those entry points, and
+ * their host-only gates, are in py_audit.c; this file never decides anything.
  *
  * Ordering: `seq` is read, stored into the record and pushed with no Python code
  * running in between (only a PyLong allocation, which never triggers the GC), all
@@ -29,7 +30,7 @@
  * Reading it costs one context lookup and borrowed tuple items; it happens only for
  * an event that is recorded, never for allowed, unlogged ones.
  */
-#include "guard.h"
+#include "audit.h"
 #include "ring.h"
 
 #include <pthread.h>
@@ -76,12 +77,6 @@ static struct {
     unsigned long delivering_thread;  /* ident of the thread inside audit_deliver */
     PyObject *keys[K_COUNT];      /* interned record keys */
 } audit_state;
-
-PyObject *
-guard_audit_span_var(void)
-{
-    return audit_state.span_var;
-}
 
 static PyObject *
 iso_timestamp(void)
@@ -313,38 +308,23 @@ keep_undelivered(PyObject *rec)
     guard_ring_note_drop(audit_state.ring, seq >= 0 ? (uint64_t)seq : 0);
 }
 
-static PyObject *
-set_audit_dispatcher(PyObject *self, PyObject *fn)
+
+void
+guard_audit_set_dispatcher(PyObject *fn)
 {
-    /* Extension code may not steer, drain, resize or forge the audit trail. */
-    if (guard_require_host("set_audit_dispatcher") < 0)
-        return NULL;
-    if (fn != Py_None && !PyCallable_Check(fn)) {
-        PyErr_SetString(PyExc_TypeError, "dispatcher must be callable or None");
-        return NULL;
-    }
-    Py_XSETREF(audit_state.dispatcher, fn == Py_None ? NULL : Py_NewRef(fn));
-    if (fn == Py_None)
+    Py_XSETREF(audit_state.dispatcher, Py_XNewRef(fn));
+    if (fn == NULL)
         audit_state.consumer_thread = 0;
     audit_state.stuck = 0;      /* a new consumer deserves a wait */
     /* Producers waiting for a consumer that just left must stop waiting. */
     guard_ring_wake_all(audit_state.ring);
-    Py_RETURN_NONE;
 }
 
-/* Hands up to MAX queued records, oldest first, to the dispatcher; returns how many
- * were taken from the ring. */
-static PyObject *
-audit_deliver(PyObject *self, PyObject *args)
+Py_ssize_t
+guard_audit_deliver(Py_ssize_t max)
 {
-    /* Extension code may not steer, drain, resize or forge the audit trail. */
-    if (guard_require_host("audit_deliver") < 0)
-        return NULL;
-    Py_ssize_t max = PY_SSIZE_T_MAX;
-    if (!PyArg_ParseTuple(args, "|n:audit_deliver", &max))
-        return NULL;
     if (surface_drops() < 0)
-        return NULL;
+        return -1;
     unsigned long outer = audit_state.delivering_thread;
     audit_state.delivering_thread = PyThread_get_thread_ident();
     Py_ssize_t total = 0;
@@ -376,41 +356,29 @@ audit_deliver(PyObject *self, PyObject *args)
         }
         if (surface_drops() < 0) {
             audit_state.delivering_thread = outer;
-            return NULL;
+            return -1;
         }
     }
     audit_state.delivering_thread = outer;
-    return PyLong_FromSsize_t(total);
+    return total;
 }
 
-/* Blocks (GIL released) until a record is queued or TIMEOUT seconds pass; marks the
- * caller as the consumer thread.  Returns whether records are waiting. */
-static PyObject *
-audit_wait(PyObject *self, PyObject *arg)
+int
+guard_audit_wait(int64_t ns)
 {
-    double timeout = PyFloat_AsDouble(arg);
-    if (timeout == -1.0 && PyErr_Occurred())
-        return NULL;
-    if (timeout != timeout) {
-        PyErr_SetString(PyExc_ValueError, "audit_wait: timeout is NaN");
-        return NULL;
-    }
     audit_state.consumer_thread = PyThread_get_thread_ident();
     int rc;
-    /* Converting a double beyond int64 is undefined: a huge timeout waits forever. */
-    int64_t ns = timeout < 0 || timeout >= 9.2e9 ? -1 : (int64_t)(timeout * 1e9);
     Py_BEGIN_ALLOW_THREADS
     rc = guard_ring_wait_items(audit_state.ring, ns);
     Py_END_ALLOW_THREADS
     (void)rc;
-    return PyBool_FromLong(guard_ring_len(audit_state.ring) > 0);
+    return guard_ring_len(audit_state.ring) > 0;
 }
 
-static PyObject *
-audit_wake(PyObject *self, PyObject *unused)
+void
+guard_audit_wake(void)
 {
     guard_ring_wake_all(audit_state.ring);
-    Py_RETURN_NONE;
 }
 
 /* Moves every queued record into OUT; 0 or -1 (records already moved stay in OUT). */
@@ -430,14 +398,9 @@ pop_all_into(PyObject *out)
     return rc;
 }
 
-/* Returns and clears the records no dispatcher took, then everything still queued,
- * then the `dropped` report for pending drops: seq order. */
-static PyObject *
-take_undelivered(PyObject *self, PyObject *unused)
+PyObject *
+guard_audit_take_undelivered(void)
 {
-    /* Extension code may not steer, drain, resize or forge the audit trail. */
-    if (guard_require_host("take_undelivered") < 0)
-        return NULL;
     PyObject *fresh = PyList_New(0);
     if (fresh == NULL)
         return NULL;
@@ -450,8 +413,8 @@ take_undelivered(PyObject *self, PyObject *unused)
     return out;
 }
 
-static PyObject *
-audit_counters(PyObject *self, PyObject *unused)
+PyObject *
+guard_audit_counters(void)
 {
     guard_ring_stats st;
     guard_ring_get_stats(audit_state.ring, &st);
@@ -467,46 +430,27 @@ audit_counters(PyObject *self, PyObject *unused)
                          "overflow_wait", audit_state.overflow_wait);
 }
 
-/* Changes the ring capacity (only while it is empty) and/or the overflow wait. */
-static PyObject *
-audit_configure(PyObject *self, PyObject *args, PyObject *kw)
+double
+guard_audit_overflow_wait(void)
 {
-    /* Extension code may not steer, drain, resize or forge the audit trail. */
-    if (guard_require_host("audit_configure") < 0)
-        return NULL;
-    static char *kwlist[] = {"capacity", "overflow_wait", NULL};
-    PyObject *cap_obj = Py_None, *wait_obj = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$OO:audit_configure", kwlist, &cap_obj,
-                                     &wait_obj))
-        return NULL;
-    double wait = audit_state.overflow_wait;
-    if (wait_obj != Py_None) {
-        wait = PyFloat_AsDouble(wait_obj);
-        if (wait == -1.0 && PyErr_Occurred())
-            return NULL;
-        if (!(wait >= 0 && wait <= 3600)) {
-            PyErr_SetString(PyExc_ValueError, "overflow_wait must be between 0 and 3600 seconds");
-            return NULL;
-        }
-    }
-    if (cap_obj != Py_None) {
-        Py_ssize_t cap = PyNumber_AsSsize_t(cap_obj, PyExc_OverflowError);
-        if (cap == -1 && PyErr_Occurred())
-            return NULL;
-        if (cap < 1 || (size_t)cap > GUARD_RING_MAX_CAPACITY) {
-            PyErr_Format(PyExc_ValueError, "ring capacity must be between 1 and %u",
-                         GUARD_RING_MAX_CAPACITY);
-            return NULL;
-        }
+    return audit_state.overflow_wait;
+}
+
+int
+guard_audit_configure(size_t capacity, double overflow_wait)
+{
+    if (capacity != 0) {
         if (guard_ring_len(audit_state.ring) != 0) {
             PyErr_SetString(PyExc_RuntimeError,
                             "the audit ring can only be resized while empty; flush first");
-            return NULL;
+            return -1;
         }
         guard_ring *fresh;
-        int rc = guard_ring_new((size_t)cap, &fresh);
-        if (rc < 0)
-            return guard_errno_error(rc, "audit ring");
+        int rc = guard_ring_new(capacity, &fresh);
+        if (rc < 0) {
+            guard_errno_error(rc, "audit ring");
+            return -1;
+        }
         guard_ring_drops d;
         guard_ring_take_drops(audit_state.ring, &d);
         guard_ring_restore_drops(fresh, &d);
@@ -517,63 +461,9 @@ audit_configure(PyObject *self, PyObject *args, PyObject *kw)
         audit_state.ring = fresh;
         audit_state.stuck = 0;  /* its pop count starts again from 0 */
     }
-    audit_state.overflow_wait = wait;
-    return audit_counters(self, NULL);
+    audit_state.overflow_wait = overflow_wait;
+    return 0;
 }
-
-/* Emits a record from Python (lockdown reports, egress setup); returns its seq. */
-static PyObject *
-emit_record(PyObject *self, PyObject *args, PyObject *kw)
-{
-    /* Extension code may not steer, drain, resize or forge the audit trail. */
-    if (guard_require_host("emit") < 0)
-        return NULL;
-    static char *kwlist[] = {"layer", "capability", "decision", "principal", "target",
-                             "rule", "extra", NULL};
-    const char *layer, *cap, *decision;
-    PyObject *principal = NULL, *target = NULL, *rule = NULL, *extra = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "sss|OOOO:emit", kwlist, &layer, &cap,
-                                     &decision, &principal, &target, &rule, &extra))
-        return NULL;
-    if (extra == Py_None)
-        extra = NULL;
-    if (extra != NULL && !PyDict_Check(extra)) {
-        PyErr_SetString(PyExc_TypeError, "extra must be a dict");
-        return NULL;
-    }
-    guard_event ev = {layer, principal == Py_None ? NULL : principal, cap,
-                      target == Py_None ? NULL : target, decision,
-                      rule == Py_None ? NULL : rule, extra};
-    long long seq = guard_audit_emit(&ev);
-    if (seq < 0)
-        return NULL;
-    return PyLong_FromLongLong(seq);
-}
-
-PyMethodDef guard_audit_methods[] = {
-    {"set_audit_dispatcher", set_audit_dispatcher, METH_O,
-     "set_audit_dispatcher(fn)\n--\n\n"
-     "fn(record) receives every record from audit_deliver(), in seq order; None detaches\n"
-     "the consumer (records then stay queued for take_undelivered())."},
-    {"take_undelivered", take_undelivered, METH_NOARGS,
-     "take_undelivered()\n--\n\nReturn and clear records no dispatcher accepted plus all queued ones."},
-    {"audit_counters", audit_counters, METH_NOARGS,
-     "audit_counters()\n--\n\nnext_seq, dropped, undelivered, ring capacity and fill counters."},
-    {"audit_configure", (PyCFunction)(void (*)(void))audit_configure,
-     METH_VARARGS | METH_KEYWORDS,
-     "audit_configure(*, capacity=None, overflow_wait=None)\n--\n\n"
-     "Resize the (empty) ring and/or set how long producers wait on a full ring."},
-    {"audit_deliver", audit_deliver, METH_VARARGS,
-     "audit_deliver(max=...)\n--\n\nHand up to max queued records to the dispatcher; return the count."},
-    {"audit_wait", audit_wait, METH_O,
-     "audit_wait(timeout)\n--\n\nWait (GIL released) until records are queued; return whether any are."},
-    {"audit_wake", audit_wake, METH_NOARGS,
-     "audit_wake()\n--\n\nEnd every audit_wait() and overflow wait now."},
-    {"emit", (PyCFunction)(void (*)(void))emit_record, METH_VARARGS | METH_KEYWORDS,
-     "emit(layer, capability, decision, principal=None, target=None, rule=None, extra=None)\n--\n\n"
-     "Record one audit event; returns its seq."},
-    {NULL, NULL, 0, NULL},
-};
 
 /* The parent's consumer thread does not exist in a fork child, and the ring lock
  * may have been held by a thread that did not survive the fork. */

@@ -1,5 +1,12 @@
-/* module.c - sdk_guard._guard: module definition and initialisation (PEP 489). */
-#include "guard.h"
+/* module.c - sdk_guard._guard: module definition and initialisation (PEP 489).
+ *
+ * The top layer: it adds each unit's method table (host-only entries behind the gate)
+ * and runs each unit's initialisation.  Nothing includes or calls into this file.
+ */
+#include "audit.h"
+#include "gate.h"
+#include "hook.h"
+#include "py_units.h"
 
 /* GUARD_PRETEND_FREE_THREADED lets the tests build the refusal on a GIL interpreter
  * (defining Py_GIL_DISABLED there would change Python.h's inline functions). */
@@ -11,18 +18,23 @@
 #  define GUARD_FREE_THREADED 0
 #endif
 
-/* Python-facing units turn errno into an exception here and nowhere else. */
-PyObject *
-guard_errno_error(int neg_errno, const char *context)
+static int
+init_hook(PyObject *module)
 {
-    int err = neg_errno < 0 ? -neg_errno : neg_errno;
-    PyObject *args = Py_BuildValue("(is)", err, context ? context : strerror(err));
-    if (args == NULL)
-        return NULL;
-    PyErr_SetObject(PyExc_OSError, args);
-    Py_DECREF(args);
-    return NULL;
+    return guard_hook_init();
 }
+
+/* Each unit: its method table and its initialisation (NULL: none). */
+static const struct {
+    const guard_method *methods;
+    int (*init)(PyObject *module);
+} units[] = {
+    {guard_guard_methods, init_hook},
+    {guard_audit_methods, guard_audit_init},
+    {guard_policy_methods, NULL},
+    {guard_landlock_methods, NULL},
+    {guard_seccomp_methods, NULL},
+};
 
 static int
 guard_exec(PyObject *module)
@@ -34,19 +46,33 @@ guard_exec(PyObject *module)
                         "free threading; use a GIL build of CPython 3.11-3.14");
         return -1;
     }
-    if (PyModule_AddFunctions(module, guard_hook_methods) < 0 ||
-        PyModule_AddFunctions(module, guard_audit_methods) < 0 ||
-        PyModule_AddFunctions(module, guard_policy_methods) < 0 ||
-        PyModule_AddFunctions(module, guard_landlock_methods) < 0 ||
-        PyModule_AddFunctions(module, guard_seccomp_methods) < 0)
+    PyObject *host_only = PyList_New(0);
+    if (host_only == NULL)
         return -1;
-    if (guard_audit_init(module) < 0)
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (guard_gate_add_methods(module, units[i].methods, host_only) < 0)
+            goto error;
+    }
+    /* The names extension code is refused: tests/python/test_guard_gates.py calls
+     * each one from an extension. */
+    PyObject *names = PyList_AsTuple(host_only);
+    Py_CLEAR(host_only);
+    if (names == NULL)
         return -1;
-    if (guard_hook_init(module) < 0)
+    int added = PyModule_AddObjectRef(module, "HOST_ONLY", names);
+    Py_DECREF(names);
+    if (added < 0)
         return -1;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (units[i].init != NULL && units[i].init(module) < 0)
+            return -1;
+    }
     if (PyModule_AddStringConstant(module, "__version__", "0.1.0") < 0)
         return -1;
     return 0;
+error:
+    Py_XDECREF(host_only);
+    return -1;
 }
 
 static PyModuleDef_Slot guard_slots[] = {

@@ -5,7 +5,7 @@
  * guard_errno_error(); a failure of one rule is returned as data so the report can
  * name it and the caller can decide (skip, or refuse under `require`).
  */
-#include "guard.h"
+#include "gate.h"
 #include "landlock.h"
 
 #include <dirent.h>
@@ -268,27 +268,27 @@ landlock_constants(PyObject *self, PyObject *unused)
         "RESTRICT_TSYNC", GUARD_LL_RESTRICT_TSYNC, "FS_FILE_RIGHTS", GUARD_LL_FS_FILE_RIGHTS);
 }
 
-PyMethodDef guard_landlock_methods[] = {
-    {"landlock_probe", landlock_probe, METH_NOARGS,
-     "landlock_probe()\n--\n\nABI, errata, and why not: {abi, errno, reason, errata, errata_errno}."},
-    {"landlock_compat", landlock_compat, METH_VARARGS,
-     "landlock_compat(abi, fs, net, scoped, restrict_flags)\n--\n\n"
-     "Best-effort downgrade: {handled: (fs, net, scoped, flags), dropped: (...), "
-     "refer_always_denied}."},
-    {"landlock_build", landlock_build, METH_VARARGS,
-     "landlock_build(abi, (fs, net, scoped), paths, ports)\n--\n\n"
-     "Create a ruleset and add rules; returns (fd, [(errno, is_dir, granted, resolved)], [errno])."},
-    {"landlock_restrict", landlock_restrict, METH_VARARGS,
-     "landlock_restrict(fd, flags)\n--\n\nSet NO_NEW_PRIVS and enforce the ruleset."},
-    {"set_no_new_privs", set_no_new_privs, METH_NOARGS,
-     "set_no_new_privs()\n--\n\nprctl(PR_SET_NO_NEW_PRIVS, 1) on the calling thread."},
-    {"get_no_new_privs", get_no_new_privs, METH_NOARGS,
-     "get_no_new_privs()\n--\n\nWhether the calling thread has no_new_privs."},
-    {"os_threads", os_threads, METH_NOARGS,
-     "os_threads()\n--\n\nSorted thread ids of this process (/proc/self/task)."},
-    {"landlock_explain", landlock_explain, METH_VARARGS,
-     "landlock_explain(stage, errno)\n--\n\nWhat errno means at stage probe|create|add_rule|restrict."},
-    {"landlock_constants", landlock_constants, METH_NOARGS,
-     "landlock_constants()\n--\n\nThe Landlock UAPI values this build knows."},
-    {NULL, NULL, 0, NULL},
+const guard_method guard_landlock_methods[] = {
+    {{"landlock_probe", landlock_probe, METH_NOARGS,
+      "landlock_probe()\n--\n\nABI, errata, and why not: {abi, errno, reason, errata, errata_errno}."}, GUARD_OPEN},
+    {{"landlock_compat", landlock_compat, METH_VARARGS,
+      "landlock_compat(abi, fs, net, scoped, restrict_flags)\n--\n\n"
+      "Best-effort downgrade: {handled: (fs, net, scoped, flags), dropped: (...), "
+      "refer_always_denied}."}, GUARD_OPEN},
+    {{"landlock_build", landlock_build, METH_VARARGS,
+      "landlock_build(abi, (fs, net, scoped), paths, ports)\n--\n\n"
+      "Create a ruleset and add rules; returns (fd, [(errno, is_dir, granted, resolved)], [errno])."}, GUARD_OPEN},
+    {{"landlock_restrict", landlock_restrict, METH_VARARGS,
+      "landlock_restrict(fd, flags)\n--\n\nSet NO_NEW_PRIVS and enforce the ruleset."}, GUARD_OPEN},
+    {{"set_no_new_privs", set_no_new_privs, METH_NOARGS,
+      "set_no_new_privs()\n--\n\nprctl(PR_SET_NO_NEW_PRIVS, 1) on the calling thread."}, GUARD_OPEN},
+    {{"get_no_new_privs", get_no_new_privs, METH_NOARGS,
+      "get_no_new_privs()\n--\n\nWhether the calling thread has no_new_privs."}, GUARD_OPEN},
+    {{"os_threads", os_threads, METH_NOARGS,
+      "os_threads()\n--\n\nSorted thread ids of this process (/proc/self/task)."}, GUARD_OPEN},
+    {{"landlock_explain", landlock_explain, METH_VARARGS,
+      "landlock_explain(stage, errno)\n--\n\nWhat errno means at stage probe|create|add_rule|restrict."}, GUARD_OPEN},
+    {{"landlock_constants", landlock_constants, METH_NOARGS,
+      "landlock_constants()\n--\n\nThe Landlock UAPI values this build knows."}, GUARD_OPEN},
+    {{NULL, NULL, 0, NULL}, GUARD_OPEN},
 };

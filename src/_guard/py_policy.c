@@ -1,6 +1,6 @@
 /* py_policy.c - Python bindings for the policy unit: the same C matchers the hook
  * uses, exposed so policy validation and tests exercise exactly that code. */
-#include "guard.h"
+#include "gate.h"
 #include "policy.h"
 
 #include <arpa/inet.h>
@@ -241,22 +241,22 @@ py_net_match(PyObject *module, PyObject *args)
     return res;
 }
 
-PyMethodDef guard_policy_methods[] = {
-    {"parse_net_rule", py_parse_net_rule, METH_O,
-     "parse_net_rule(spec) -> (kind, address_or_name, prefixlen_or_None, port_lo, port_hi)\n\n"
-     "kind is \"ip\" or \"name\"; raises ValueError for a malformed or out-of-range rule."},
-    {"parse_ip", py_parse_ip, METH_O,
-     "parse_ip(text) -> (4 | 6, packed bytes) or None when TEXT is not an IP literal.\n\n"
-     "Accepts every inet_aton IPv4 form; IPv4-mapped IPv6 becomes IPv4 (IPv4-compatible stays IPv6)."},
-    {"path_normalize", py_path_normalize, METH_VARARGS,
-     "path_normalize(path, cwd=None) -> str: lexical normalisation, no filesystem access."},
-    {"path_resolve", py_path_resolve, METH_O,
-     "path_resolve(path) -> str: resolve symlinks and \"..\" as the kernel will."},
-    {"module_match", py_module_match, METH_VARARGS,
-     "module_match(patterns, name) -> bool"},
-    {"path_match", py_path_match, METH_VARARGS,
-     "path_match(paths, resolved_path) -> bool"},
-    {"net_match", py_net_match, METH_VARARGS,
-     "net_match(rules, host_or_ip, port) -> bool"},
-    {NULL, NULL, 0, NULL},
+const guard_method guard_policy_methods[] = {
+    {{"parse_net_rule", py_parse_net_rule, METH_O,
+      "parse_net_rule(spec) -> (kind, address_or_name, prefixlen_or_None, port_lo, port_hi)\n\n"
+      "kind is \"ip\" or \"name\"; raises ValueError for a malformed or out-of-range rule."}, GUARD_OPEN},
+    {{"parse_ip", py_parse_ip, METH_O,
+      "parse_ip(text) -> (4 | 6, packed bytes) or None when TEXT is not an IP literal.\n\n"
+      "Accepts every inet_aton IPv4 form; IPv4-mapped IPv6 becomes IPv4 (IPv4-compatible stays IPv6)."}, GUARD_OPEN},
+    {{"path_normalize", py_path_normalize, METH_VARARGS,
+      "path_normalize(path, cwd=None) -> str: lexical normalisation, no filesystem access."}, GUARD_OPEN},
+    {{"path_resolve", py_path_resolve, METH_O,
+      "path_resolve(path) -> str: resolve symlinks and \"..\" as the kernel will."}, GUARD_OPEN},
+    {{"module_match", py_module_match, METH_VARARGS,
+      "module_match(patterns, name) -> bool"}, GUARD_OPEN},
+    {{"path_match", py_path_match, METH_VARARGS,
+      "path_match(paths, resolved_path) -> bool"}, GUARD_OPEN},
+    {{"net_match", py_net_match, METH_VARARGS,
+      "net_match(rules, host_or_ip, port) -> bool"}, GUARD_OPEN},
+    {{NULL, NULL, 0, NULL}, GUARD_OPEN},
 };

@@ -1,6 +1,6 @@
 /* py_seccomp.c - Python bindings for the seccomp unit (seccomp.c, sasm.c, bpf_sim.c,
  * seccomp_trap.c).  Programs cross the boundary as bytes of struct sock_filter. */
-#include "guard.h"
+#include "gate.h"
 
 #include <errno.h>
 #include <linux/seccomp.h>
@@ -428,34 +428,34 @@ seccomp_syscall_nr(PyObject *self, PyObject *args)
     return PyLong_FromLong(nr);
 }
 
-PyMethodDef guard_seccomp_methods[] = {
-    {"seccomp_build", (PyCFunction)(void (*)(void))seccomp_build, METH_VARARGS | METH_KEYWORDS,
-     "seccomp_build(mode, arch=None)\n--\n\n"
-     "Assemble the lockdown program; returns {program, labels, denied, arch, audit_arch, "
-     "deny_action, instructions}."},
-    {"seccomp_disasm", seccomp_disasm, METH_VARARGS,
-     "seccomp_disasm(program, labels=None)\n--\n\nOne line of assembly per instruction."},
-    {"seccomp_simulate", (PyCFunction)(void (*)(void))seccomp_simulate,
-     METH_VARARGS | METH_KEYWORDS,
-     "seccomp_simulate(program, nr, arch, args=(), ip=0)\n--\n\n"
-     "Run the program in bpf_sim; returns {ret, action, executed}."},
-    {"seccomp_const_allow", seccomp_const_allow, METH_VARARGS,
-     "seccomp_const_allow(program, arch, nr)\n--\n\n"
-     "True if the kernel's action cache would mark (arch, nr) always-allow."},
-    {"seccomp_probe", seccomp_probe, METH_NOARGS,
-     "seccomp_probe()\n--\n\nKernel support: actions_avail, filter flags, current mode, arch."},
-    {"seccomp_install", seccomp_install, METH_VARARGS,
-     "seccomp_install(program, flags)\n--\n\n"
-     "NO_NEW_PRIVS + SECCOMP_SET_MODE_FILTER; OSError(ESRCH) names a TSYNC failure's thread."},
-    {"seccomp_trap_install", seccomp_trap_install, METH_NOARGS,
-     "seccomp_trap_install()\n--\n\nInstall the guard's SIGSYS handler (trap mode)."},
-    {"seccomp_trap_active", seccomp_trap_active, METH_NOARGS,
-     "seccomp_trap_active()\n--\n\nTrue while the guard's SIGSYS handler is installed."},
-    {"seccomp_trap_drain", seccomp_trap_drain, METH_NOARGS,
-     "seccomp_trap_drain()\n--\n\n(records, dropped) from the trap ring, oldest first."},
-    {"seccomp_syscall_name", seccomp_syscall_name, METH_VARARGS,
-     "seccomp_syscall_name(nr, arch=None)\n--\n\nThe syscall's name, or None."},
-    {"seccomp_syscall_nr", seccomp_syscall_nr, METH_VARARGS,
-     "seccomp_syscall_nr(name, arch=None)\n--\n\nThe syscall's number, or None."},
-    {NULL, NULL, 0, NULL},
+const guard_method guard_seccomp_methods[] = {
+    {{"seccomp_build", (PyCFunction)(void (*)(void))seccomp_build, METH_VARARGS | METH_KEYWORDS,
+      "seccomp_build(mode, arch=None)\n--\n\n"
+      "Assemble the lockdown program; returns {program, labels, denied, arch, audit_arch, "
+      "deny_action, instructions}."}, GUARD_OPEN},
+    {{"seccomp_disasm", seccomp_disasm, METH_VARARGS,
+      "seccomp_disasm(program, labels=None)\n--\n\nOne line of assembly per instruction."}, GUARD_OPEN},
+    {{"seccomp_simulate", (PyCFunction)(void (*)(void))seccomp_simulate,
+      METH_VARARGS | METH_KEYWORDS,
+      "seccomp_simulate(program, nr, arch, args=(), ip=0)\n--\n\n"
+      "Run the program in bpf_sim; returns {ret, action, executed}."}, GUARD_OPEN},
+    {{"seccomp_const_allow", seccomp_const_allow, METH_VARARGS,
+      "seccomp_const_allow(program, arch, nr)\n--\n\n"
+      "True if the kernel's action cache would mark (arch, nr) always-allow."}, GUARD_OPEN},
+    {{"seccomp_probe", seccomp_probe, METH_NOARGS,
+      "seccomp_probe()\n--\n\nKernel support: actions_avail, filter flags, current mode, arch."}, GUARD_OPEN},
+    {{"seccomp_install", seccomp_install, METH_VARARGS,
+      "seccomp_install(program, flags)\n--\n\n"
+      "NO_NEW_PRIVS + SECCOMP_SET_MODE_FILTER; OSError(ESRCH) names a TSYNC failure's thread."}, GUARD_OPEN},
+    {{"seccomp_trap_install", seccomp_trap_install, METH_NOARGS,
+      "seccomp_trap_install()\n--\n\nInstall the guard's SIGSYS handler (trap mode)."}, GUARD_OPEN},
+    {{"seccomp_trap_active", seccomp_trap_active, METH_NOARGS,
+      "seccomp_trap_active()\n--\n\nTrue while the guard's SIGSYS handler is installed."}, GUARD_OPEN},
+    {{"seccomp_trap_drain", seccomp_trap_drain, METH_NOARGS,
+      "seccomp_trap_drain()\n--\n\n(records, dropped) from the trap ring, oldest first."}, GUARD_HOST_ONLY},
+    {{"seccomp_syscall_name", seccomp_syscall_name, METH_VARARGS,
+      "seccomp_syscall_name(nr, arch=None)\n--\n\nThe syscall's name, or None."}, GUARD_OPEN},
+    {{"seccomp_syscall_nr", seccomp_syscall_nr, METH_VARARGS,
+      "seccomp_syscall_nr(name, arch=None)\n--\n\nThe syscall's number, or None."}, GUARD_OPEN},
+    {{NULL, NULL, 0, NULL}, GUARD_OPEN},
 };

@@ -1,52 +1,95 @@
 """Entry points that change the guard or the audit trail refuse extension callers, even
-when an extension can reach them (here it is simply allowed to import sdk_guard)."""
+when an extension can reach them (here it is simply allowed to import sdk_guard).
+
+The gated entry points are declared in the C method tables and listed by the module in
+_guard.HOST_ONLY; the test calls every name in that tuple, so an entry point marked
+host-only later is covered without touching this file."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from harness import run_child_json, write_tree
 
+# Entry points that can steer the guard, or drain, detach or forge audit and trap
+# records: each must be in _guard.HOST_ONLY.
+MUST_BE_GATED = {
+    "set_audit_dispatcher", "take_undelivered", "emit", "audit_configure", "audit_deliver",
+    "seccomp_trap_drain", "deny", "set_approver", "acting_as_enter", "prepare_module",
+    "wrap_thread_starter",
+}
 
-def test_extension_cannot_steer_the_guard_or_the_audit_trail(tmp_path: Path) -> None:
-    write_tree(tmp_path / "plugins", {
-        "acme/__init__.py": """
-            import sdk_guard
-            from sdk_guard import _guard
+EXTENSION = """
+    import sdk_guard
+    from sdk_guard import _guard
 
-            def attempt(name, fn, *args, **kw):
-                try:
-                    fn(*args, **kw)
-                    return "done"
-                except sdk_guard.PolicyViolation as e:
-                    return e.capability
+    # Arguments a real caller would pass: an ungated entry point would act on them.
+    ARGS = {
+        "set_audit_dispatcher": ((None,), {}),
+        "take_undelivered": ((), {}),
+        "emit": (("guard", "fs.read", "allow"), {}),
+        "audit_configure": ((), {"capacity": 8}),
+        "audit_deliver": ((), {}),
+        "seccomp_trap_drain": ((), {}),
+        "deny": (("acme", "fs.read", "/forged"), {}),
+        "set_approver": ((lambda *a: True,), {}),
+        "acting_as_enter": (("acme",), {}),
+        "prepare_module": (({}, "acme", None), {}),
+        # Any callable: ungated, it would come back wrapped.
+        "wrap_thread_starter": ((print,), {}),
+    }
 
-            def run():
-                return {
-                    "set_audit_dispatcher": attempt("d", _guard.set_audit_dispatcher, None),
-                    "take_undelivered": attempt("t", _guard.take_undelivered),
-                    "emit": attempt("e", _guard.emit, "guard", "fs.read", "allow"),
-                    "audit_configure": attempt("c", _guard.audit_configure, capacity=8),
-                    "set_approver": attempt("a", _guard.set_approver, lambda *a: True),
-                    "acting_as": attempt("s", _guard.acting_as_enter, "acme"),
-                    "prepare_module": attempt("p", _guard.prepare_module, {}, "acme", None),
-                }
-            """,
-    })
-    out = run_child_json(
-        """
-        import json, sys
-        import sdk_guard as sg
-        policy = sg.Policy.from_dict({"version": 1, "extensions": {"acme": {
-            "package": "acme", "path": sys.argv[1],
-            "imports": {"allow": ["sdk_guard", "sdk_guard.*"]}}}})
-        sink = sg.audit.MemorySink()
-        sg.audit.add_sink(sink)
-        guard = sg.install(policy)
-        result = guard.import_extension("acme").run()
-        sg.audit.flush()
-        denied = [r["target"] for r in sink.records if r.get("decision") == "deny"]
-        print(json.dumps({"result": result, "denied": denied}))
-        """, args=[str(tmp_path / "plugins")])
-    assert out["result"] == {name: "introspection" for name in out["result"]}
-    assert set(out["denied"]) == set(out["result"])
+    def attempt(name):
+        args, kw = ARGS.get(name, ((), {}))
+        try:
+            getattr(_guard, name)(*args, **kw)
+            return "done"
+        except sdk_guard.PolicyViolation as e:
+            if e.event_id is None:
+                return "no event_id"
+            return e.capability
+        except Exception as e:
+            return type(e).__name__
+
+    def run():
+        return {name: attempt(name) for name in _guard.HOST_ONLY}
+
+    def reach_originals():
+        # The wrapper's __self__ is an index, never the ungated function.
+        return {name: type(getattr(_guard, name).__self__).__name__
+                for name in _guard.HOST_ONLY}
+    """
+
+HOST = """
+    import json, sys
+    import sdk_guard as sg
+    from sdk_guard import _guard
+    policy = sg.Policy.from_dict({"version": 1, "extensions": {"acme": {
+        "package": "acme", "path": sys.argv[1],
+        "imports": {"allow": ["sdk_guard", "sdk_guard.*"]}}}})
+    sink = sg.audit.MemorySink()
+    sg.audit.add_sink(sink)
+    guard = sg.install(policy)
+    acme = guard.import_extension("acme")
+    result = acme.run()
+    selves = acme.reach_originals()
+    sg.audit.flush()
+    denied = [r["target"] for r in sink.records
+              if r.get("decision") == "deny" and r.get("capability") == "introspection"]
+    print(json.dumps({"host_only": list(_guard.HOST_ONLY), "result": result,
+                      "selves": selves, "denied": denied}))
+    """
+
+
+def test_extension_cannot_call_any_host_only_entry_point(tmp_path: Path) -> None:
+    write_tree(tmp_path / "plugins", {"acme/__init__.py": EXTENSION})
+    out = run_child_json(HOST, args=[str(tmp_path / "plugins")])
+    assert MUST_BE_GATED <= set(out["host_only"]), "mark these GUARD_HOST_ONLY in C"
+    assert out["result"] == {name: "introspection" for name in out["host_only"]}
+    # One deny record per refused call, naming the entry point.
+    assert sorted(out["denied"]) == sorted(out["host_only"])
+
+
+def test_gated_entry_point_does_not_expose_the_ungated_one(tmp_path: Path) -> None:
+    write_tree(tmp_path / "plugins", {"acme/__init__.py": EXTENSION})
+    out = run_child_json(HOST, args=[str(tmp_path / "plugins")])
+    assert out["selves"] == {name: "int" for name in out["host_only"]}

@@ -15,10 +15,10 @@ from harness import ROOT, run_child_json
 
 
 def mediated_events() -> list[str]:
-    """The names in hook.c's events[] table, plus one for the ctypes.* prefix rule."""
-    src = (ROOT / "src" / "_guard" / "hook.c").read_text()
+    """The names in events.c's events[] table, plus one for the ctypes.* prefix rule."""
+    src = (ROOT / "src" / "_guard" / "events.c").read_text()
     table = src[src.index("static const ev_entry events[]"):]
-    table = table[:table.index("{NULL, 0, 0, 0, 0}")]
+    table = table[:table.index("{NULL, 0, 0, 0, 0, 0}")]
     names = re.findall(r'\{"([^"]+)", H_', table)
     assert len(names) > 80, names
     return names + ["ctypes.odd_event"]
@@ -254,7 +254,7 @@ def test_mediated_event_table_is_parsed() -> None:
     events = mediated_events()
     assert "open" in events and "socket.connect" in events and "import" in events
     assert len(events) == len(set(events))
-    assert Path(ROOT / "src" / "_guard" / "hook.c").is_file()
+    assert Path(ROOT / "src" / "_guard" / "events.c").is_file()
 
 
 # Extension code that asks for an allowed module by a name that is a private one to

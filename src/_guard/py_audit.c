@@ -1,0 +1,159 @@
+/* py_audit.c - the audit trail's Python entry points.
+ *
+ * Extension code may not steer, drain, resize or forge the audit trail: every entry
+ * that could is marked GUARD_HOST_ONLY in the table below and gated once by gate.c.
+ */
+#include "audit.h"
+#include "gate.h"
+#include "ring.h"
+
+static PyObject *
+set_audit_dispatcher(PyObject *self, PyObject *fn)
+{
+    if (fn != Py_None && !PyCallable_Check(fn)) {
+        PyErr_SetString(PyExc_TypeError, "dispatcher must be callable or None");
+        return NULL;
+    }
+    guard_audit_set_dispatcher(fn == Py_None ? NULL : fn);
+    Py_RETURN_NONE;
+}
+
+/* Hands up to MAX queued records, oldest first, to the dispatcher; returns how many
+ * were taken from the ring. */
+static PyObject *
+audit_deliver(PyObject *self, PyObject *args)
+{
+    Py_ssize_t max = PY_SSIZE_T_MAX;
+    if (!PyArg_ParseTuple(args, "|n:audit_deliver", &max))
+        return NULL;
+    Py_ssize_t n = guard_audit_deliver(max);
+    return n < 0 ? NULL : PyLong_FromSsize_t(n);
+}
+
+/* Blocks (GIL released) until a record is queued or TIMEOUT seconds pass; marks the
+ * caller as the consumer thread.  Returns whether records are waiting. */
+static PyObject *
+audit_wait(PyObject *self, PyObject *arg)
+{
+    double timeout = PyFloat_AsDouble(arg);
+    if (timeout == -1.0 && PyErr_Occurred())
+        return NULL;
+    if (timeout != timeout) {
+        PyErr_SetString(PyExc_ValueError, "audit_wait: timeout is NaN");
+        return NULL;
+    }
+    /* Converting a double beyond int64 is undefined: a huge timeout waits forever. */
+    int64_t ns = timeout < 0 || timeout >= 9.2e9 ? -1 : (int64_t)(timeout * 1e9);
+    return PyBool_FromLong(guard_audit_wait(ns));
+}
+
+static PyObject *
+audit_wake(PyObject *self, PyObject *unused)
+{
+    guard_audit_wake();
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+take_undelivered(PyObject *self, PyObject *unused)
+{
+    return guard_audit_take_undelivered();
+}
+
+static PyObject *
+audit_counters(PyObject *self, PyObject *unused)
+{
+    return guard_audit_counters();
+}
+
+/* Changes the ring capacity (only while it is empty) and/or the overflow wait. */
+static PyObject *
+audit_configure(PyObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"capacity", "overflow_wait", NULL};
+    PyObject *cap_obj = Py_None, *wait_obj = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$OO:audit_configure", kwlist, &cap_obj,
+                                     &wait_obj))
+        return NULL;
+    double wait = guard_audit_overflow_wait();
+    if (wait_obj != Py_None) {
+        wait = PyFloat_AsDouble(wait_obj);
+        if (wait == -1.0 && PyErr_Occurred())
+            return NULL;
+        if (!(wait >= 0 && wait <= 3600)) {
+            PyErr_SetString(PyExc_ValueError, "overflow_wait must be between 0 and 3600 seconds");
+            return NULL;
+        }
+    }
+    size_t capacity = 0;
+    if (cap_obj != Py_None) {
+        Py_ssize_t cap = PyNumber_AsSsize_t(cap_obj, PyExc_OverflowError);
+        if (cap == -1 && PyErr_Occurred())
+            return NULL;
+        if (cap < 1 || (size_t)cap > GUARD_RING_MAX_CAPACITY) {
+            PyErr_Format(PyExc_ValueError, "ring capacity must be between 1 and %u",
+                         GUARD_RING_MAX_CAPACITY);
+            return NULL;
+        }
+        capacity = (size_t)cap;
+    }
+    if (guard_audit_configure(capacity, wait) < 0)
+        return NULL;
+    return guard_audit_counters();
+}
+
+/* Emits a record from Python (lockdown reports, egress setup); returns its seq. */
+static PyObject *
+emit_record(PyObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"layer", "capability", "decision", "principal", "target",
+                             "rule", "extra", NULL};
+    const char *layer, *cap, *decision;
+    PyObject *principal = NULL, *target = NULL, *rule = NULL, *extra = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "sss|OOOO:emit", kwlist, &layer, &cap,
+                                     &decision, &principal, &target, &rule, &extra))
+        return NULL;
+    if (extra == Py_None)
+        extra = NULL;
+    if (extra != NULL && !PyDict_Check(extra)) {
+        PyErr_SetString(PyExc_TypeError, "extra must be a dict");
+        return NULL;
+    }
+    guard_event ev = {layer, principal == Py_None ? NULL : principal, cap,
+                      target == Py_None ? NULL : target, decision,
+                      rule == Py_None ? NULL : rule, extra};
+    long long seq = guard_audit_emit(&ev);
+    if (seq < 0)
+        return NULL;
+    return PyLong_FromLongLong(seq);
+}
+
+const guard_method guard_audit_methods[] = {
+    {{"set_audit_dispatcher", set_audit_dispatcher, METH_O,
+      "set_audit_dispatcher(fn)\n--\n\n"
+      "fn(record) receives every record from audit_deliver(), in seq order; None detaches\n"
+      "the consumer (records then stay queued for take_undelivered())."}, GUARD_HOST_ONLY},
+    {{"take_undelivered", take_undelivered, METH_NOARGS,
+      "take_undelivered()\n--\n\nReturn and clear records no dispatcher accepted plus all queued ones."},
+     GUARD_HOST_ONLY},
+    {{"audit_counters", audit_counters, METH_NOARGS,
+      "audit_counters()\n--\n\nnext_seq, dropped, undelivered, ring capacity and fill counters."},
+     GUARD_OPEN},
+    {{"audit_configure", (PyCFunction)(void (*)(void))audit_configure,
+      METH_VARARGS | METH_KEYWORDS,
+      "audit_configure(*, capacity=None, overflow_wait=None)\n--\n\n"
+      "Resize the (empty) ring and/or set how long producers wait on a full ring."},
+     GUARD_HOST_ONLY},
+    {{"audit_deliver", audit_deliver, METH_VARARGS,
+      "audit_deliver(max=...)\n--\n\nHand up to max queued records to the dispatcher; return the count."},
+     GUARD_HOST_ONLY},
+    {{"audit_wait", audit_wait, METH_O,
+      "audit_wait(timeout)\n--\n\nWait (GIL released) until records are queued; return whether any are."},
+     GUARD_OPEN},
+    {{"audit_wake", audit_wake, METH_NOARGS,
+      "audit_wake()\n--\n\nEnd every audit_wait() and overflow wait now."}, GUARD_OPEN},
+    {{"emit", (PyCFunction)(void (*)(void))emit_record, METH_VARARGS | METH_KEYWORDS,
+      "emit(layer, capability, decision, principal=None, target=None, rule=None, extra=None)\n--\n\n"
+      "Record one audit event; returns its seq."}, GUARD_HOST_ONLY},
+    {{NULL, NULL, 0, NULL}, GUARD_OPEN},
+};
