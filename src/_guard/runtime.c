@@ -35,6 +35,20 @@ _Thread_local int guard_via_machinery;
 
 /* ---- compiling the spec ---------------------------------------------------------- */
 
+/* A copy of S from the raw allocator, the one free_strv() returns it to: strdup()'s
+ * malloc() block freed with PyMem_RawFree() aborts under -X dev and the debug
+ * allocators (PYTHONMALLOC=debug), which check every block's owner.  NULL if out of
+ * memory. */
+static char *
+raw_strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *copy = PyMem_RawMalloc(n);
+    if (copy != NULL)
+        memcpy(copy, s, n);
+    return copy;
+}
+
 static void
 free_strv(char **v, size_t n)
 {
@@ -72,7 +86,7 @@ strv_from(PyObject *spec, const char *key, char ***out, size_t *n)
             Py_DECREF(seq);
             return -1;
         }
-        v[i] = strdup(s);
+        v[i] = raw_strdup(s);
         if (v[i] == NULL) {
             free_strv(v, (size_t)i);
             Py_DECREF(seq);
@@ -166,7 +180,7 @@ compile_ext(PyObject *d, guard_ext *e, size_t index, PyMethodDef *import_def)
     const char *pkg = PyUnicode_AsUTF8(package);
     if (pkg == NULL)
         return -1;
-    e->package = strdup(pkg);
+    e->package = raw_strdup(pkg);
     if (e->package == NULL) {
         PyErr_NoMemory();
         return -1;
