@@ -8,6 +8,7 @@
 #include "runtime.h"
 
 #include <errno.h>
+#include <structmember.h>
 #include <string.h>
 
 /* ---- the process-wide block ------------------------------------------------------ */
@@ -246,6 +247,34 @@ compile_ext(PyObject *d, guard_ext *e, size_t index, PyMethodDef *import_def)
     return 0;
 }
 
+Py_ssize_t guard_pathlib_slots[GUARD_PL_N] = {-1, -1, -1, -1, -1, -1};
+
+/* Where PurePath keeps the slots its str() reads: member offsets from the class as
+ * install() finds it (the hook then reads instances without calling pathlib code). */
+static void
+capture_pathlib_slots(PyObject *purepath)
+{
+    static const char *const names[GUARD_PL_N] = {"_str", "_drv", "_root", "_parts",
+                                                  "_raw_paths", "_tail_cached"};
+    for (int i = 0; i < GUARD_PL_N; i++)
+        guard_pathlib_slots[i] = -1;
+    if (purepath == NULL || !PyType_Check(purepath))
+        return;
+    PyObject *mro = ((PyTypeObject *)purepath)->tp_mro;
+    for (int i = 0; i < GUARD_PL_N && mro != NULL && PyTuple_Check(mro); i++) {
+        for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(mro); k++) {
+            PyObject *dict = ((PyTypeObject *)PyTuple_GET_ITEM(mro, k))->tp_dict;
+            PyObject *d = dict ? PyDict_GetItemString(dict, names[i]) : NULL;
+            if (d != NULL && Py_IS_TYPE(d, &PyMemberDescr_Type) &&
+                ((PyMemberDescrObject *)d)->d_member->type == T_OBJECT_EX) {
+                guard_pathlib_slots[i] = ((PyMemberDescrObject *)d)->d_member->offset;
+                break;
+            }
+        }
+    }
+    PyErr_Clear();
+}
+
 /* pathlib's classes, _socket.socket with its family member, functools.partial. */
 static int
 capture_types(void)
@@ -261,6 +290,7 @@ capture_types(void)
             PyErr_Clear();
     }
     Py_DECREF(pathlib);
+    capture_pathlib_slots(guard_pathlib_types[0]);
     PyObject *sockmod = PyImport_ImportModule("_socket");
     PyObject *socktype = sockmod ? PyObject_GetAttrString(sockmod, "socket") : NULL;
     Py_XDECREF(sockmod);
