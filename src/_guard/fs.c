@@ -450,23 +450,51 @@ guard_fs_mediate(int ext, const ev_entry *e, PyObject *args)
         return guard_fs_check_path(ext, cap, a0, NULL, 0);
     }
     case H_SQLITE: {
+        /* sqlite3 reads its argument as a URI (uri=True, which the event does not
+         * carry) whether it came as str, bytes or a path object: each is looked at
+         * as the text sqlite3 will see.  A URI names its file and options in a syntax
+         * the guard does not parse, so a URI is refused. */
+        PyObject *text = NULL;
         if (a0 != NULL && PyUnicode_Check(a0)) {
-            const char *db = PyUnicode_AsUTF8(a0);
-            if (db == NULL)
+            text = PyUnicode_AsUTF8String(a0);
+            if (text == NULL)
+                PyErr_Clear();      /* surrogates: check_path below decides */
+        }
+        else if (a0 != NULL && PyBytes_Check(a0)) {
+            text = Py_NewRef(a0);
+        }
+        else if (a0 != NULL) {
+            int untrusted;
+            PyObject *str = pathlib_string(a0, &untrusted);
+            if (str == NULL && !untrusted)
                 return -1;
-            if (db[0] == '\0' || strcmp(db, ":memory:") == 0)
+            if (str != NULL) {
+                text = PyUnicode_AsUTF8String(str);
+                Py_DECREF(str);
+                if (text == NULL)
+                    PyErr_Clear();
+            }
+        }
+        if (text != NULL) {
+            const char *db = PyBytes_AS_STRING(text);
+            Py_ssize_t n = PyBytes_GET_SIZE(text);
+            int memory = n == 0 || strcmp(db, ":memory:") == 0;
+            int uri = n >= 5 && strncmp(db, "file:", 5) == 0;
+            Py_DECREF(text);
+            if (memory && PyUnicode_Check(a0))
                 return 0;
-            if (strncmp(db, "file:", 5) == 0) {
-                /* A URI: the guard does not parse its options; refuse. */
+            if (uri) {
                 PyObject *shown = guard_describe(a0);
                 if (shown == NULL)
                     return -1;
                 int rc = guard_decide(ext, GUARD_CAP_FS_WRITE, shown, 0,
-                                      "sqlite3 URI filenames are refused to extension code; pass "
-                                      "a plain path");
+                                      "sqlite3 URI filenames are refused to extension code; "
+                                      "pass a plain path");
                 Py_DECREF(shown);
                 return rc;
             }
+            if (memory)
+                return 0;
         }
         return guard_fs_check_path(ext, GUARD_CAP_FS_WRITE, a0, NULL, 0);
     }
