@@ -8,6 +8,7 @@
  * __name__ or co_filename does not make code trusted), or library code (transparent).
  */
 #include "attrib.h"
+#include "args.h"
 
 #if PY_VERSION_HEX >= 0x030C0000
 #  define GUARD_REQUEST_EXTRA PyUnstable_Eval_RequestCodeExtraIndex
@@ -109,11 +110,9 @@ globals_are_module(PyObject *globals, PyObject *name)
     PyObject *modules = PySys_GetObject("modules");   /* borrowed */
     if (modules == NULL || !PyDict_Check(modules))
         return 0;
-    PyObject *mod = PyDict_GetItemWithError(modules, name);  /* borrowed */
-    if (mod == NULL) {
-        PyErr_Clear();
+    PyObject *mod = guard_dict_get(modules, name);  /* borrowed; calls no key's __eq__ */
+    if (mod == NULL)
         return 0;
-    }
     if (!PyModule_Check(mod))
         return 0;
     return PyModule_GetDict(mod) == globals;
@@ -127,8 +126,7 @@ classify(PyObject *code, PyObject *globals)
     if (tag != GUARD_TAG_UNKNOWN)
         return tag;
     tag = GUARD_TAG_LIBRARY;
-    PyObject *name = globals && PyDict_Check(globals)
-                         ? PyDict_GetItemString(globals, "__name__") : NULL;  /* borrowed */
+    PyObject *name = guard_dict_get_str(globals, "__name__");  /* borrowed, no __eq__ */
     /* An exact str only: a subclass planted as a module's __name__ would run its
      * __hash__/__eq__ in the sys.modules lookup below, inside the hook. */
     const char *cname = name && PyUnicode_CheckExact(name) ? PyUnicode_AsUTF8(name) : NULL;

@@ -25,8 +25,8 @@ callable_ext(PyObject *func, int depth)
                     PyErr_Clear();
                     return -1;
                 }
-                PyObject *target = PyDict_Check(dict) ? PyDict_GetItemString(dict, "_target")
-                                                      : NULL;
+                /* No planted key's __eq__ runs here (see guard_dict_get). */
+                PyObject *target = guard_dict_get_str(dict, "_target");
                 Py_XINCREF(target);
                 Py_DECREF(dict);
                 if (target == NULL) {
