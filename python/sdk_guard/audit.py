@@ -11,14 +11,17 @@ backlog and is retried, and every failure shows up in :func:`stats` and as an
 Spans
 -----
 ``span(kind, name, **attrs)`` marks the action, task, model call or storage mutation
-on whose behalf code runs.  The span state is one tuple in the context variable
-``_guard.span_var`` (so asyncio tasks inherit it and threads get it via :func:`bind`)::
+on whose behalf code runs.  Only host code opens a span (an extension calling it gets
+PolicyViolation): a span names the user and org every record inside it carries.  The
+span state lives in a context variable the C side owns (so asyncio tasks inherit it
+and threads get it via :func:`bind`); its value is a SpanState only the C side can
+make, from exact-str copies, so extension code can neither forge nor alter one.
+``_guard.span_current()`` reads it as::
 
     (action_id, task_id, model_call_id, storage_mutation_id, user, org,
      span_path, innermost_span)
 
-``span_path`` is the tuple of enclosing span ids, outermost first.  The C side reads
-items 0-6 only when it records an event.
+``span_path`` is the tuple of enclosing span ids, outermost first.
 """
 from __future__ import annotations
 
@@ -54,8 +57,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 KINDS: Final = ("action", "task", "model_call", "storage_mutation")
 _KIND_INDEX: Final = {k: i for i, k in enumerate(KINDS)}
 _ID_PREFIX: Final = {"action": "a", "task": "t", "model_call": "m", "storage_mutation": "s"}
-_SPAN_VAR: contextvars.ContextVar[tuple[Any, ...]] = _guard.span_var
-_EMPTY_SPANS: Final = (None, None, None, None, None, None, (), None)
 
 # Records a failing sink keeps for retry; beyond this they are counted as lost.
 SINK_BACKLOG_MAX: Final = 10_000
@@ -110,13 +111,13 @@ def span(kind: str, name: str, *, user: str | None = None, org: str | None = Non
     index = _KIND_INDEX.get(kind)
     if index is None:
         raise ValueError(f"span kind must be one of {', '.join(KINDS)}, not {kind!r}")
-    outer = _SPAN_VAR.get(_EMPTY_SPANS)
+    outer = _guard.span_current()
     parent: Span | None = outer[7]
-    sp = Span(kind, str(name), attrs, parent,
+    user, org = _span_text(user, "user"), _span_text(org, "org")
+    sp = Span(kind, name if type(name) is str else str.__str__(str(name)), attrs, parent,
               user if user is not None else outer[4], org if org is not None else outer[5])
-    ids = list(outer[:4])
-    ids[index] = sp.id
-    token = _SPAN_VAR.set((*ids, sp.user, sp.org, (*outer[6], sp.id), sp))
+    # Host-only, checked on the caller of span(); the C side copies what it keeps.
+    token = _guard.span_enter(index, sp.id, sp, user, org)
     try:
         if _writer.active and _writer.record_spans:
             _guard.emit("audit", "audit.span", "open", target=sp.name, extra={
@@ -125,12 +126,20 @@ def span(kind: str, name: str, *, user: str | None = None, org: str | None = Non
                 "attrs": plain_copy(attrs)})
         yield sp
     finally:
-        _SPAN_VAR.reset(token)
+        _guard.span_exit(token)
+
+
+def _span_text(value: object, what: str) -> str | None:
+    if value is None or type(value) is str:
+        return value
+    if isinstance(value, str):
+        return str.__str__(value)
+    raise TypeError(f"span {what} must be a str or None, not {type(value).__name__}")
 
 
 def current_span() -> Span | None:
     """The innermost open span in this context, or None."""
-    innermost: Span | None = _SPAN_VAR.get(_EMPTY_SPANS)[7]
+    innermost: Span | None = _guard.span_current()[7]
     return innermost
 
 
@@ -314,8 +323,9 @@ def opaque(value: object) -> str:
 def plain_copy(value: object, depth: int = 0) -> Any:
     """VALUE as exact built-in JSON data, copied: str/int/float/bool/None as they are
     (subclasses reduced to the built-in value), lists/tuples and str-keyed dicts copied
-    item by item, anything else (or anything nested past 16 levels) as opaque(). Reads
-    no method the value's class could have replaced."""
+    item by item (keys that are not str left out), anything else (or anything nested
+    past 16 levels) as opaque().  Reads no method the value's class could have
+    replaced."""
     if value is None or type(value) in (bool, str, int, float):
         return value
     if isinstance(value, bool):
@@ -328,15 +338,18 @@ def plain_copy(value: object, depth: int = 0) -> Any:
         return float.__float__(value)
     if depth >= 16:
         return opaque(value)
-    if type(value) in (list, tuple):
-        return [plain_copy(v, depth + 1) for v in list.__iter__(value)  # type: ignore[arg-type]
-                ] if type(value) is list else [plain_copy(v, depth + 1) for v in
-                                                tuple.__iter__(value)]  # type: ignore[arg-type]
-    if type(value) is dict:
+    if isinstance(value, list):
+        items: list[object] = [list.__getitem__(value, i) for i in range(list.__len__(value))]
+        return [plain_copy(v, depth + 1) for v in items]
+    if isinstance(value, tuple):
+        return [plain_copy(tuple.__getitem__(value, i), depth + 1)
+                for i in range(tuple.__len__(value))]
+    if isinstance(value, dict):
         out: dict[str, Any] = {}
-        for k, v in dict.items(value):  # type: ignore[arg-type]
-            key = k if type(k) is str else opaque(k)
-            out[key] = plain_copy(v, depth + 1)
+        # dict.items, not value.items: the dict's own storage, whatever a subclass says.
+        for k, v in dict.items(value):
+            if isinstance(k, str):          # other keys are left out, as the C copy does
+                out[str.__str__(k)] = plain_copy(v, depth + 1)
         return out
     return opaque(value)
 

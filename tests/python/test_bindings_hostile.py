@@ -129,7 +129,7 @@ def test_audit_plain_copy_reads_no_method_of_a_foreign_value() -> None:
     copied = audit.plain_copy(value)
     assert ran == []
     assert copied["s"] == "v" and type(copied["s"]) is str
-    assert copied["d"] == "<D>" and copied["o"] == "<Odd>"
+    assert copied["d"] == {"a": 1} and copied["o"] == "<Odd>"   # D read as a dict, not via items()
     assert copied["l"] == ["w", [1, 2.5, None, True]]
     # The writer's encoder shows a non-JSON value by its type name, never by its code.
     assert audit._dumps({"target": Odd(), "n": [Odd()]}) == '{"target":"<Odd>","n":["<Odd>"]}'
