@@ -4,7 +4,7 @@
 PYTHON ?= python3
 CTEST_BUILD ?= build/ctest
 
-.PHONY: deps build demo test pytest ctest ctest-asan bench clean fuzz fuzz-py fuzz-c
+.PHONY: deps build demo test pytest ctest ctest-asan bench clean fuzz fuzz-py fuzz-c test-devmode cpython-suite
 
 deps:
 	PYTHON=$(PYTHON) scripts/install-deps
@@ -40,6 +40,20 @@ fuzz-py: build
 
 fuzz-c: deps
 	scripts/fuzz-c $(FUZZ_SECONDS)
+
+# The guard's behaviour suites with every child interpreter in dev mode and on the
+# debug allocators (install() once aborted there).
+test-devmode: build
+	PYTHONDEVMODE=1 PYTHONMALLOC=debug $(PYTHON) -m pytest -q -p no:cacheprovider \
+		tests/python/test_guard_crashes.py tests/python/test_guard_hostile_objects.py \
+		tests/python/test_guard_fs.py tests/python/test_guard_net.py \
+		tests/python/test_guard_imports.py tests/python/test_guard_threads_api.py \
+		tests/python/test_audit.py
+
+# CPython's own regression suite with and without the guard (CI part: time-boxed).
+CPYTHON_SELECTION ?= ci
+cpython-suite: build
+	$(PYTHON) tests/cpython/run_suite.py --selection $(CPYTHON_SELECTION) --time-box 170
 
 bench: build
 	$(PYTHON) bench/run_all.py
