@@ -114,9 +114,11 @@ KNOWN: dict[str, str] = {
     "test_code": "CAUSE NOT FOUND: a worker segfaults in CoExtra's ctypes free callback "
                  "(myfree) during garbage collection; the guard caches verdicts in a "
                  "co_extra slot of its own",
-    "test_pkgutil": "CAUSE NOT FOUND: after the module's tests, the worker cannot find "
-                    "the us-ascii codec when writing its JUnit result (LookupError); the "
-                    "tests themselves pass",
+    "test_pkgutil": "the guard keeps its finder first in sys.meta_path (so extension "
+                    "packages load through its loader); PEP302 tests insert an importer "
+                    "at index 0 and delete index 0 in tearDown, which removes the guard's "
+                    "finder instead, so their importer stays and answers later imports "
+                    "(the us-ascii codec: LookupError)",
 }
 
 SITECUSTOMIZE = '''\
