@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import socket
 
-from hypothesis import example, given, settings, strategies as st
-
 from conftest import scaled
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from sdk_guard import _guard
 
 
@@ -65,7 +65,7 @@ def ipv6_forms(draw: st.DrawFn) -> str:
     words = [format(draw(st.integers(0, 0xFFFF)), draw(st.sampled_from(["x", "X", "04x"])))
              for _ in range(draw(st.integers(0, 9)))]
     if draw(st.booleans()):
-        words[-2:] = [draw(ipv4_forms())] if words else [draw(ipv4_forms())]
+        words[-2:] = [draw(ipv4_forms())]
     text = ":".join(words)
     if draw(st.booleans()):
         cut = draw(st.integers(0, len(words)))

@@ -18,9 +18,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from hypothesis import example, given, settings, strategies as st
-
 from conftest import scaled
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from sdk_guard import _cli_audit
 from sdk_guard.__main__ import main
 

@@ -13,9 +13,9 @@ import json
 import tomllib
 from typing import Any
 
-from hypothesis import example, given, settings, strategies as st
-
 from conftest import scaled
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from sdk_guard import PolicyError
 from sdk_guard._cli_check import to_toml
 from sdk_guard.policy import Policy

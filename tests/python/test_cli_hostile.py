@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from harness import ROOT, child_env
 from sdk_guard import _cli_audit
 from sdk_guard.policy import Policy
@@ -22,7 +21,7 @@ from sdk_guard.policy import Policy
 
 def run_cli(*args: str | bytes, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
     proc = subprocess.run([sys.executable, "-m", "sdk_guard", *args], cwd=ROOT,
-                          env=child_env(), capture_output=True, timeout=timeout)
+                          env=child_env(), capture_output=True, timeout=timeout, check=False)
     assert b"Traceback" not in proc.stderr, proc.stderr.decode(errors="replace")
     return proc
 

@@ -16,9 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import guardkit as gk
+import pytest
 
 # Extension code: every hook a hostile object offers tries to read a file outside
 # acme's policy and records where it ran if that worked (inside the hook nothing is

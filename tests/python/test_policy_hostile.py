@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from sdk_guard import PolicyError
 from sdk_guard import audit as sg_audit
 from sdk_guard.lockdown import parse_spec
