@@ -109,10 +109,11 @@ KNOWN: dict[str, str] = {
     "test_os::TestInvalidFD.test_closerange":
         "skips itself when it cannot get two consecutive descriptors: the JSONL sink "
         "holds one",
-    # Not yet understood: listed so the run stays honest, each a follow-up.
-    "test_code": "CAUSE NOT FOUND: a worker segfaults in CoExtra's ctypes free callback "
-                 "(myfree) during garbage collection; the guard caches verdicts in a "
-                 "co_extra slot of its own",
+    "test_code": "CPython calls every registered co_extra free function, with NULL, for "
+                 "each code object whose extra array reaches its index; the guard tags "
+                 "code objects in co_extra, so CoExtra's ctypes free callback is called "
+                 "for them too, also after its thunk is gone at shutdown: a segfault in "
+                 "myfree",
     "test_pkgutil": "the guard keeps its finder first in sys.meta_path (so extension "
                     "packages load through its loader); PEP302 tests insert an importer "
                     "at index 0 and delete index 0 in tearDown, which removes the guard's "
