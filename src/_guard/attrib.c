@@ -103,19 +103,44 @@ is_trusted_name(const char *name)
     return 0;
 }
 
+/* Globals dicts already found to be the __dict__ of the module sys.modules knows by
+ * their __name__ (a trusted name).  guard_dict_get walks sys.modules, so a host frame
+ * would pay for a scan of every module on every mediated event; a dict found once is
+ * that module's for good (code exec'd in it by an extension is tagged as the
+ * extension's before its globals are looked at).  Strong references, never evicted:
+ * a freed dict's address reused by a foreign dict must not hit, and releasing one here
+ * could run destructors inside the hook.  Beyond the cap, lookups just scan again. */
+#define GUARD_VERIFIED_GLOBALS 256
+static PyObject *verified_globals[GUARD_VERIFIED_GLOBALS];
+static size_t nverified_globals;
+
+static int
+globals_verified(PyObject *globals)
+{
+    for (size_t i = 0; i < nverified_globals; i++) {
+        if (verified_globals[i] == globals)
+            return 1;
+    }
+    return 0;
+}
+
 /* Host code runs with the globals of the module sys.modules knows by that name. */
 static int
 globals_are_module(PyObject *globals, PyObject *name)
 {
+    if (globals_verified(globals))
+        return 1;
     PyObject *modules = PySys_GetObject("modules");   /* borrowed */
     if (modules == NULL || !PyDict_Check(modules))
         return 0;
     PyObject *mod = guard_dict_get(modules, name);  /* borrowed; calls no key's __eq__ */
     if (mod == NULL)
         return 0;
-    if (!PyModule_Check(mod))
+    if (!PyModule_Check(mod) || PyModule_GetDict(mod) != globals)
         return 0;
-    return PyModule_GetDict(mod) == globals;
+    if (nverified_globals < GUARD_VERIFIED_GLOBALS)
+        verified_globals[nverified_globals++] = Py_NewRef(globals);
+    return 1;
 }
 
 /* Returns the tag for a frame's code, classifying and caching it on first sight. */
