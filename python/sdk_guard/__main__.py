@@ -1,4 +1,4 @@
-"""``python -m sdk_guard``: check, version, probe, explain, audit."""
+"""``python -m sdk_guard``: check, version, probe, explain, audit, media."""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +8,7 @@ import sys
 
 # Each subcommand lives in sdk_guard._cli_<name> and provides
 # register(subparsers) -> None; the parser it adds sets func(args) -> int.
-COMMANDS = ("check", "version", "probe", "explain", "audit")
+COMMANDS = ("check", "version", "probe", "explain", "audit", "media", "egress")
 
 
 def build_parser() -> argparse.ArgumentParser:

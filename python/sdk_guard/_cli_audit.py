@@ -29,7 +29,7 @@ def register(subparsers: Any) -> None:
                    help="capability, e.g. net.connect; 'net.*' matches a family")
     p.add_argument("--decision", action="append",
                    help="deny, allow, would_deny, approved, refused (or audit's open/dropped/sink_failed)")
-    p.add_argument("--layer", action="append", help="guard, landlock, seccomp, egress, audit")
+    p.add_argument("--layer", action="append", help="guard, landlock, seccomp, egress, audit, media")
     p.add_argument("--span", action="append", metavar="ID",
                    help="a span id: matches events inside that span, at any depth")
     p.add_argument("--user", action="append")

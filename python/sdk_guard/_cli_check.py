@@ -58,7 +58,7 @@ def _emit_table(lines: list[str], header: str, table: dict[str, Any]) -> None:
 def to_toml(data: dict[str, Any]) -> str:
     """The resolved policy as TOML (the same structure Policy.from_toml reads)."""
     lines = [f"version = {data['version']}", ""]
-    for section in ("guard", "host", "lockdown", "audit"):
+    for section in ("guard", "host", "lockdown", "audit", "media"):
         if isinstance(data.get(section), dict):
             _emit_table(lines, section, data[section])
     for name, ext in data.get("extensions", {}).items():

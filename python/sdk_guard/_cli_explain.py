@@ -42,6 +42,10 @@ def _run(args: argparse.Namespace) -> int:
             out.append(f"  unavailable: {e}")
     out += ["", "## Landlock"]
     out += _landlock_lines(spec)
+    if getattr(args, "lockdown", False):
+        module = importlib.import_module("sdk_guard.lockdown")
+        out += ["", "## Landlock ruleset, in full"]
+        out += [f"  {line}" for line in module.describe_ruleset(policy)]
     print("\n".join(out))
     return 0
 
@@ -52,4 +56,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("policy", metavar="POLICY", help="policy file (TOML or JSON)")
     p.add_argument("--arch", choices=("x86_64", "aarch64"), default=None,
                    help="assemble for this architecture instead of the running one")
+    p.add_argument("--lockdown", action="store_true",
+                   help="also print the full effective Landlock ruleset, runtime grants "
+                        "included, each with its reason")
     p.set_defaults(func=_run)

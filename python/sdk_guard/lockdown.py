@@ -8,9 +8,12 @@ what the kernel enforces, at which ABI, and every right it dropped and why;
 *before* anything is applied.
 
 Order (each step can refuse; nothing is applied until every check passed):
-parse the spec, plan Landlock (probe, downgrade, build the ruleset fd) and seccomp,
-check ``require`` and threads, set NO_NEW_PRIVS, enforce Landlock, install seccomp,
-report (one audit record, layer ``landlock``).
+parse the spec, plan Landlock (probe, downgrade, runtime grants, the private
+temporary directory, build the ruleset fd) and seccomp, check ``require`` and threads
+(a refusal removes the temporary directory again), start its reaper, set
+NO_NEW_PRIVS, enforce Landlock, install seccomp, install the import notes, report
+(one audit record, layer ``landlock``).  What is granted automatically, and why:
+``sdk_guard._lockdown_runtime`` and docs/lockdown.md.
 """
 from __future__ import annotations
 
@@ -30,7 +33,8 @@ from typing import Any
 from . import _guard, audit
 from .errors import GuardError, PolicyError
 
-__all__ = ["LockdownReport", "describe_landlock", "lockdown", "parse_spec", "probe"]
+__all__ = ["LockdownReport", "describe_landlock", "describe_ruleset", "explain", "lockdown",
+           "parse_spec", "probe"]
 
 _C: dict[str, int] = _guard.landlock_constants()
 
@@ -79,12 +83,14 @@ _DEV_RW = _C["FS_READ_FILE"] | _C["FS_WRITE_FILE"] | _C["FS_TRUNCATE"]
 _SECCOMP_MODES = ("errno", "trap", "log", "kill", "off")
 _THREAD_MODES = ("refuse", "thread_local")
 _REQUIRABLE = ("landlock", "seccomp")
+_RUNTIME_MODES = ("auto", "minimal", "none")
+_TMP_MODES = ("private", "none")
 _KEYS = ("fs.read", "fs.write", "net.connect_tcp", "net.bind_tcp", "scope", "seccomp",
-         "threads", "require")
+         "threads", "require", "runtime", "tmp")
 _DEFAULTS: dict[str, Any] = {
     "fs.read": [], "fs.write": [], "net.connect_tcp": [], "net.bind_tcp": [],
     "scope": ["abstract_unix_socket", "signal"], "seccomp": "errno", "threads": "refuse",
-    "require": [],
+    "require": [], "runtime": "auto", "tmp": "private",
 }
 
 # Stdlib modules commonly imported lazily (inside functions, on first use).  They are
@@ -158,7 +164,7 @@ def parse_spec(section: Mapping[str, Any] | None,
     """Validates a ``[lockdown]`` section (nested or dotted keys) and returns it flat.
 
     The result has exactly the keys ``fs.read, fs.write, net.connect_tcp,
-    net.bind_tcp, scope, seccomp, threads, require`` with defaults filled in and
+    net.bind_tcp, scope, seccomp, threads, require, runtime, tmp`` with defaults filled in and
     templates expanded by ``expand(value, dotted_key)``; parsing it again gives the
     same dict.  Raises ``PolicyError`` whose ``key`` is the dotted path
     (``lockdown.net.connect_tcp[0]``).
@@ -210,9 +216,11 @@ def parse_spec(section: Mapping[str, Any] | None,
     if spec["seccomp"] not in _SECCOMP_MODES:
         raise PolicyError("lockdown.seccomp", f"{spec['seccomp']!r} is not one of "
                                               + ", ".join(map(repr, _SECCOMP_MODES)))
-    if spec["threads"] not in _THREAD_MODES:
-        raise PolicyError("lockdown.threads", f"{spec['threads']!r} is not one of "
-                                              + ", ".join(map(repr, _THREAD_MODES)))
+    for key, modes in (("threads", _THREAD_MODES), ("runtime", _RUNTIME_MODES),
+                       ("tmp", _TMP_MODES)):
+        if not isinstance(spec[key], str) or spec[key] not in modes:
+            raise PolicyError(f"lockdown.{key}", f"{spec[key]!r} is not one of "
+                                                 + ", ".join(map(repr, modes)))
     spec["require"] = _choices(spec, "require", _REQUIRABLE, "layer")
     return spec
 
@@ -278,23 +286,110 @@ def _scope_names(mask: int) -> list[str]:
 
 # ---- planning ----------------------------------------------------------------------
 
-def _runtime_paths() -> list[tuple[str, int, str]]:
-    """(path, rights, why) the interpreter itself needs after lockdown (read-only).
+class _Context:
+    """What lockdown() knows beyond the [lockdown] table: the Policy's extension paths
+    and whether the policy lets anything use the network by name."""
 
-    Nothing is stat()ed here: a missing path comes back from landlock_build as
-    ENOENT and is reported as skipped.
+    def __init__(self, policy: Any = None) -> None:
+        self.extension_paths: list[tuple[str, str]] = []
+        self.names = False
+        if policy is None or not hasattr(policy, "to_spec"):
+            return
+        try:
+            full = policy.to_spec()
+        except (GuardError, PolicyError, ValueError, KeyError, TypeError):
+            return  # a policy that cannot build its spec adds nothing here
+        for ext in full.get("extensions", ()):
+            if ext.get("path"):
+                self.extension_paths.append((str(ext["path"]), str(ext["name"])))
+            if ext.get("net_connect") or ext.get("net_resolve"):
+                self.names = True
+        data = getattr(policy, "data", None)
+        if isinstance(data, dict) and data.get("egress"):
+            self.names = True
+
+
+def _prefixes() -> tuple[str, ...]:
+    return tuple(os.path.abspath(p).rstrip("/") + "/" for p in
+                 {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix} if p)
+
+
+_SITE_NAMES = ("site-packages", "dist-packages")
+
+
+def _runtime_entry(path: str, prefixes: tuple[str, ...], stdlib: str) -> bool:
+    """A sys.path entry of the Python installation (stdlib, lib-dynload, a site
+    directory), as opposed to the application's own (script dir, cwd, PYTHONPATH)."""
+    if path == stdlib or (path + "/").startswith(prefixes):
+        return True
+    return any(part in _SITE_NAMES for part in path.split("/"))
+
+
+_CODE_SUFFIXES = tuple(importlib.machinery.SOURCE_SUFFIXES
+                       + importlib.machinery.BYTECODE_SUFFIXES
+                       + importlib.machinery.EXTENSION_SUFFIXES)
+
+
+def _app_code(entry: str, why: str) -> tuple[list[tuple[str, int, str]], list[str]]:
+    """Grants for what import needs from an application directory: listing it, its
+    code files, its packages and its __pycache__; and the names left ungranted."""
+    if os.path.isfile(entry):
+        return [(entry, FS_READ, f"{why} (zip archive on sys.path)")], []
+    grants: list[tuple[str, int, str]] = [
+        (entry, _C["FS_READ_DIR"], f"{why}: listing only, for the import system")]
+    left: list[str] = []
+    try:
+        it = os.scandir(entry)
+    except OSError:
+        return [], []
+    with it:
+        for de in it:
+            name = de.name
+            try:
+                is_dir = de.is_dir()
+            except OSError:
+                continue
+            if is_dir:
+                if name == "__pycache__":
+                    grants.append((de.path, FS_READ, f"{why}: compiled bytecode"))
+                elif name.isidentifier() and os.path.exists(de.path + "/__init__.py"):
+                    grants.append((de.path, FS_READ, f"{why}: package {name}"))
+                else:
+                    left.append(name + "/")
+            elif name.endswith(_CODE_SUFFIXES):
+                grants.append((de.path, _C["FS_READ_FILE"], f"{why}: module file"))
+            else:
+                left.append(name)
+    return grants, left
+
+
+def _runtime_paths(spec: dict[str, Any], ctx: _Context | None = None
+                   ) -> tuple[list[tuple[str, int, str]], list[dict[str, Any]]]:
+    """(path, rights, why) the interpreter needs after lockdown, and warnings.
+
+    ``spec["runtime"]`` chooses how much: ``none`` adds nothing; ``minimal`` the
+    interpreter (prefixes, stdlib and site directories, loaded extension modules, the
+    shared-library directories extension modules link, locale/zoneinfo/CA data,
+    /dev/null, /dev/urandom); ``auto`` (default) adds DNS configuration when the policy
+    allows network, the process's own /proc entry, /sys/devices/system/cpu, and what
+    import needs from application directories on sys.path.
     """
+    from . import _lockdown_runtime as rt
+
+    ctx = ctx or _Context()
+    mode = spec["runtime"]
+    warnings: list[dict[str, Any]] = []
+    if mode == "none":
+        return [], warnings
     out: list[tuple[str, int, str]] = []
     seen: set[str] = set()
-    # Most sys.path entries and extension modules lie under the interpreter's prefix:
-    # skipping those by a string test saves an abspath() each (lockdown() is timed in
-    # microseconds); the covering pass below would drop them anyway.
-    prefixes = tuple(os.path.abspath(p).rstrip("/") + "/" for p in
-                     {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix} if p)
+    prefixes = _prefixes()
 
     def add(path: str | None, why: str, rights: int = FS_READ) -> None:
         if not path:
             return
+        # Paths under the interpreter's prefixes are covered by the prefix rules below;
+        # a string test saves an abspath() each (lockdown() is timed in microseconds).
         if rights == FS_READ and path.startswith(prefixes) and "/." not in path:
             return
         path = os.path.abspath(path)
@@ -307,8 +402,22 @@ def _runtime_paths() -> list[tuple[str, int, str]]:
         if value and os.path.abspath(value) not in seen:
             seen.add(os.path.abspath(value))
             out.append((os.path.abspath(value), FS_READ, f"interpreter sys.{attr}"))
-    for entry in sys.path:
-        add(entry or os.curdir, "sys.path entry")
+    stdlib = os.path.dirname(os.__file__)
+    add(stdlib, "standard library")
+    app: list[tuple[str, str]] = []
+    site_dirs: list[str] = []
+    for i, entry in enumerate(sys.path):
+        if not isinstance(entry, str):
+            continue
+        path = os.path.abspath(entry or os.curdir)
+        if _runtime_entry(path, prefixes, stdlib):
+            add(path, "sys.path entry (Python installation)")
+            site_dirs.append(path)
+        else:
+            what = "current directory" if not entry else f"sys.path[{i}]"
+            app.append((path, f"{what} {path}"))
+    for path, name in ctx.extension_paths:
+        app.append((os.path.abspath(path), f"extensions.{name}.path"))
     suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
     for name, mod in list(sys.modules.items()):
         # Through __dict__: getattr() on the many modules without __file__ raises and
@@ -317,6 +426,19 @@ def _runtime_paths() -> list[tuple[str, int, str]]:
         f = ns.get("__file__") if type(ns) is dict else None
         if isinstance(f, str) and f.endswith(suffixes):
             add(f, f"loaded extension module {name}")
+
+    # Extension modules of the installation: lib-dynload and the site directories (the
+    # stdlib directory itself holds none, and walking it would walk site-packages twice).
+    scan = [d for d in dict.fromkeys(site_dirs) if d != stdlib and os.path.isdir(d)]
+    libs = rt.library_dirs(scan, suffixes)
+    for d, why in libs["dirs"]:
+        add(d, why)
+    add("/etc/ld.so.cache", "dynamic linker cache (finds shared libraries by name)")
+    for lib, needed_by in libs["outside"]:
+        warnings.append({"fd": None, "target": lib, "access": "read",
+                         "why": f"{needed_by} links {lib}, which is not in a library "
+                                "directory and is not granted; add its directory to "
+                                "[lockdown] fs.read if that module is used"})
     for p, why in (("/usr/share/zoneinfo", "time zone data"), ("/etc/localtime", "local time zone"),
                    ("/usr/share/locale", "locale messages"), ("/usr/lib/locale", "locale data"),
                    ("/etc/ssl/certs", "TLS CA certificates"),
@@ -331,21 +453,69 @@ def _runtime_paths() -> list[tuple[str, int, str]]:
         add(vp.capath, "TLS CA certificates (ssl default verify paths)")
     add("/dev/null", "null device", _DEV_RW)
     add("/dev/urandom", "random bytes")
+
+    if mode == "auto":
+        if spec["net.connect_tcp"] or spec["net.bind_tcp"] or ctx.names:
+            for f in rt.DNS_FILES:
+                add(f, "name resolution (the policy allows network)")
+            for d, why in libs["nss"]:
+                add(d, why)
+        # /proc/self is a magic link to /proc/<pid>: the rule must name the pid.  Its
+        # threads live beneath it (task/<tid>); another pid, including a forked
+        # child's own, is not beneath it.
+        add(f"/proc/{os.getpid()}", "this process's own /proc entry (read-only)")
+        add("/sys/devices/system/cpu", "CPU count and topology")
+        for path, why in app:
+            if path in seen:
+                continue
+            if path == "/":
+                # Listing / would be listing everything beneath it (rules apply beneath).
+                warnings.append({"fd": None, "target": path, "access": "read",
+                                 "why": f"{why} is the filesystem root: nothing is granted "
+                                        "there; run from the application's directory"})
+                continue
+            grants, left = _app_code(path, why)
+            for p, r, w in grants:
+                if p not in seen:
+                    seen.add(p)
+                    out.append((p, r, w))
+            if left:
+                warnings.append({
+                    "fd": None, "target": path, "access": "read",
+                    "why": f"{why}: only its code files and packages are readable; not "
+                           f"granted: {', '.join(sorted(left)[:8])}"
+                           + (f" and {len(left) - 8} more" if len(left) > 8 else "")
+                           + "; add what the program reads to [lockdown] fs.read"})
+    else:
+        for path, why in app:
+            warnings.append({
+                "fd": None, "target": path, "access": "read",
+                "why": f"{why} is not granted (lockdown.runtime = {mode!r}): modules there "
+                       f"cannot be imported after lockdown; add \"{path}\" (or its code "
+                       "files) to [lockdown] fs.read, or set [lockdown] runtime = \"auto\""})
     # A path beneath one already granted the same rights adds nothing (only a
     # directory can have paths beneath it, so no stat() is needed to decide).
     kept: list[tuple[str, int, str]] = []
+    rights_at: dict[str, int] = {}
     for p, r, why in sorted(out, key=lambda e: len(e[0])):
-        # Kept entries are few: test them as prefixes rather than walking P's parents.
-        covered = 0
-        for k, kr, _ in kept:
-            if p == k or p.startswith(k if k.endswith("/") else k + "/"):
-                covered |= kr
+        # Walk P's parents (a handful of dict lookups) rather than testing every kept
+        # entry as a prefix (quadratic in the per-file rules of application dirs).
+        covered = rights_at.get(p, 0)
+        parent = p
+        while parent not in ("/", ""):
+            parent = parent.rpartition("/")[0] or "/"
+            covered |= rights_at.get(parent, 0)
         if r & ~covered:
             kept.append((p, r, why))
-    return kept
+            rights_at[p] = rights_at.get(p, 0) | r
+    return kept, warnings
 
 
 def _preload() -> list[str]:
+    # lockdown()'s own helpers first: the notes module must be loaded before Landlock
+    # applies (runtime = "none" may leave its file unreadable).
+    from . import _lockdown_runtime  # noqa: F401
+    _notes()
     done = []
     for name in PRELOAD:
         if name in sys.modules:
@@ -358,20 +528,57 @@ def _preload() -> list[str]:
     return done
 
 
-def _settled_os_threads(grace: float = 0.25) -> list[int]:
-    """/proc/self/task, after giving threads that Python has already joined a moment to
-    leave: join() returns before the kernel has let the OS thread go, and a lockdown
-    right after joining the last worker must not see it.  Threads no live Python
-    thread accounts for (C library threads) are waited for only GRACE seconds."""
+# How long the last lockdown() would wait for unknown threads to leave (tests read it).
+_last_grace_ms = 250
+
+
+def _python_tids() -> set[int]:
+    return {t.native_id for t in threading.enumerate() if t.native_id is not None}
+
+
+def _comm(tid: int) -> str:
+    try:
+        with open(f"/proc/self/task/{tid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return "?"
+
+
+def _settled_os_threads(grace: float = 0.25) -> tuple[list[int], list[tuple[str, str, str]]]:
+    """/proc/self/task after giving threads that Python has already joined a moment to
+    leave (join() returns before the kernel has let the OS thread go, and a lockdown
+    right after joining the last worker must not see it), and the thread-pool
+    libraries mapped when threads remain that Python did not start.
+
+    A thread no live Python thread accounts for is waited for up to GRACE seconds,
+    unless it clearly is not Python's: its name differs from the process's (Python
+    threads keep the process's name), or a native thread-pool library (OpenBLAS, MKL,
+    OpenMP) is loaded; then only 10 ms are given."""
+    from . import _lockdown_runtime as rt
+
+    global _last_grace_ms
+    _last_grace_ms = int(grace * 1000)
     tids: list[int] = _guard.os_threads()
+    if len(tids) <= 1:
+        return tids, []
+    pools: list[tuple[str, str, str]] | None = None
     deadline = time.monotonic() + grace
-    while len(tids) > 1 and time.monotonic() < deadline:
-        alive = {t.native_id for t in threading.enumerate()}
-        if all(t in alive for t in tids):
+    while len(tids) > 1:
+        alive = _python_tids()
+        foreign = [t for t in tids if t not in alive]
+        if not foreign:
+            break
+        if pools is None:
+            main = _comm(os.getpid())
+            pools = rt.thread_pool_libraries()
+            if pools or any(_comm(t) != main for t in foreign):
+                deadline = min(deadline, time.monotonic() + 0.010)
+                _last_grace_ms = 10
+        if time.monotonic() >= deadline:
             break
         time.sleep(0.001)
         tids = _guard.os_threads()
-    return tids
+    return tids, (pools or [])
 
 
 def _thread_names() -> dict[int, str]:
@@ -386,12 +593,8 @@ def _describe_threads(tids: list[int]) -> str:
     py = _thread_names()
     parts = []
     for tid in tids:
-        try:
-            with open(f"/proc/self/task/{tid}/comm") as f:
-                comm = f.read().strip()
-        except OSError:
-            comm = "?"
-        parts.append(f"tid {tid} {comm!r}" + (f" [{py[tid]}]" if tid in py else ""))
+        parts.append(f"tid {tid} {_comm(tid)!r}" + (f" [{py[tid]}]" if tid in py
+                                                     else " [not a Python thread]"))
     return ", ".join(parts)
 
 
@@ -434,13 +637,79 @@ def _fd_warnings(rules: list[dict[str, Any]], skip: set[int]) -> list[dict[str, 
     return out
 
 
+class _PrivateTmp:
+    """A 0700 directory for this process's temporary files (systemd's PrivateTmp=).
+
+    Landlock lets the process empty it but not remove it (that needs remove_dir on its
+    parent), so a small reaper started before lockdown removes it once every copy of
+    this process's end of a pipe is closed: at exit, on any signal, even SIGKILL.  An
+    atexit handler empties it first, so an orderly exit leaves nothing behind at once.
+    """
+
+    def __init__(self) -> None:
+        # tempfile.mkdtemp() would first probe every candidate directory by writing a
+        # file in it (gettempdir()); one mkdir(2) in the first configured one is enough.
+        base = tempfile.tempdir or next(
+            (os.environ[k] for k in ("TMPDIR", "TEMP", "TMP") if os.environ.get(k)), "/tmp")
+        self.path = os.path.join(os.path.abspath(base), "sdk_guard-" + os.urandom(6).hex())
+        os.mkdir(self.path, 0o700)  # fails rather than reuse anything that exists
+        self.reaper: int | None = None
+
+    def discard(self) -> None:
+        try:
+            os.rmdir(self.path)
+        except OSError:
+            pass
+
+    def activate(self) -> dict[str, Any]:
+        info: dict[str, Any] = {"mode": "private", "path": self.path}
+        try:
+            self.reaper = self._spawn_reaper()
+            info["cleanup"] = f"at exit, and by reaper pid {self.reaper} on any exit or signal"
+        except OSError as e:
+            info["cleanup"] = ("at exit only (the directory itself stays if the process "
+                               f"is killed): the reaper could not start: {e}")
+        os.environ["TMPDIR"] = self.path
+        tempfile.tempdir = self.path
+        import atexit
+        import shutil
+
+        atexit.register(shutil.rmtree, self.path, True)
+        return info
+
+    def _spawn_reaper(self) -> int:
+        sh = "/bin/sh"
+        r, w = os.pipe()  # both O_CLOEXEC: only this process holds the write end
+        try:
+            # Reads until EOF (this process and any fork of it gone), then removes the
+            # directory; terminal signals are ignored so ^C cannot skip the cleanup.
+            script = 'trap "" INT TERM HUP QUIT; while read -r _; do :; done; exec rm -rf -- "$1"'
+            actions = [(os.POSIX_SPAWN_DUP2, r, 0),
+                       (os.POSIX_SPAWN_OPEN, 1, "/dev/null", os.O_WRONLY, 0),
+                       (os.POSIX_SPAWN_OPEN, 2, "/dev/null", os.O_WRONLY, 0)]
+            pid = os.posix_spawn(sh, [sh, "-c", script, "sdk_guard-tmp-reaper", self.path],
+                                 {"PATH": "/usr/bin:/bin"}, file_actions=actions, setsid=True)
+        except BaseException:
+            os.close(w)
+            raise
+        finally:
+            os.close(r)
+        _reaper_pipes.append(w)
+        return pid
+
+
+# Write ends of the reapers' pipes: kept open for the life of the process.
+_reaper_pipes: list[int] = []
+
+
 class _LandlockPlan:
     """A built (not yet enforced) ruleset and the report that describes it."""
 
-    def __init__(self, spec: dict[str, Any]) -> None:
+    def __init__(self, spec: dict[str, Any], ctx: _Context | None = None) -> None:
         self.fd = -1
         self.flags = 0
         self.refusal: str | None = None
+        self.tmp: _PrivateTmp | None = None
         info = _guard.landlock_probe()
         self.abi = int(info["abi"])
         errata = info["errata"]
@@ -452,6 +721,7 @@ class _LandlockPlan:
                               if errata & (1 << (n - 1))]),
             "reason": info["reason"], "rights": [], "dropped": [], "rules": [], "skipped": [],
             "scopes": [], "restrict_flags": [], "threads": {}, "preloaded": [], "warnings": [],
+            "runtime": spec["runtime"], "tmp": {"mode": spec["tmp"]},
         }
         if self.abi < 1:
             return
@@ -472,8 +742,17 @@ class _LandlockPlan:
 
         self.report["preloaded"] = _preload()
         wanted: list[tuple[str, int, str]] = []
-        for p, rights, why in _runtime_paths():
+        runtime, runtime_warnings = _runtime_paths(spec, ctx)
+        for p, rights, why in runtime:
             wanted.append((p, rights, f"runtime: {why}"))
+        if spec["tmp"] == "private":
+            try:
+                self.tmp = _PrivateTmp()
+                wanted.append((self.tmp.path, FS_WRITE,
+                               "lockdown.tmp: private temporary directory (TMPDIR)"))
+                self.report["tmp"]["path"] = self.tmp.path
+            except OSError as e:
+                self.report["tmp"].update(mode="none", why=f"cannot create it: {e}")
         for key, rights in (("fs.read", FS_READ), ("fs.write", FS_WRITE)):
             for i, p in enumerate(spec[key]):
                 wanted.append((os.path.abspath(p), rights, f"lockdown.{key}[{i}]"))
@@ -515,7 +794,7 @@ class _LandlockPlan:
                 self.report["rules"].append({"type": "port", "port": port,
                                              "access": _names(bit, _NET_RIGHTS),
                                              "source": source})
-        self.report["warnings"] = _fd_warnings(self.report["rules"], {self.fd})
+        self.report["warnings"] = _fd_warnings(self.report["rules"], {self.fd}) + runtime_warnings
         self.report["status"] = "planned"
 
     def _rights(self, h_fs: int, d_fs: int, h_net: int, d_net: int, h_scoped: int,
@@ -548,9 +827,14 @@ class _LandlockPlan:
         self.report["dropped"] = dropped
 
     def _threads(self, spec: dict[str, Any], tsync: bool) -> None:
-        tids = _settled_os_threads()
+        tids, pools = _settled_os_threads()
         me = threading.get_native_id()
         info: dict[str, Any] = {"count": len(tids), "policy": spec["threads"]}
+        foreign = [t for t in tids if t not in _python_tids()]
+        if foreign:
+            info["not_python"] = foreign
+        if pools:
+            info["thread_pools"] = [{"library": n, "path": p, "fix": f} for n, p, f in pools]
         if len(tids) <= 1:
             info["mode"] = "single"
         elif tsync:
@@ -560,6 +844,17 @@ class _LandlockPlan:
             info["unconfined"] = [t for t in tids if t != me]
             info["why"] = (f"Landlock ABI {self.abi} < 8 has no TSYNC: only the calling "
                            f"thread (tid {me}) and threads it starts later are confined")
+        elif foreign and pools:
+            info["mode"] = "refused"
+            libs = "; ".join(f"{n} ({p})" for n, p, _ in pools)
+            fixes = " or ".join(dict.fromkeys(f for _, _, f in pools))
+            self.refusal = (
+                f"{len(foreign)} native thread(s) that Python did not start are running "
+                f"({_describe_threads(foreign)}): the thread pool of {libs}, started when "
+                f"it was loaded. Landlock ABI {self.abi} < 8 cannot confine threads that "
+                f"already exist. Fix: set {fixes} in the environment before the process "
+                "starts, or call lockdown() before importing numpy (or the library that "
+                "loads it): shared libraries stay loadable after lockdown")
         else:
             info["mode"] = "refused"
             self.refusal = (
@@ -573,6 +868,13 @@ class _LandlockPlan:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+    def discard_tmp(self) -> None:
+        """Nothing was applied: the private directory goes again."""
+        if self.tmp is not None:
+            self.tmp.discard()
+            self.tmp = None
+            self.report["tmp"] = {"mode": "none", "why": "lockdown was refused"}
 
     def level(self) -> str:
         """full | partial | none, as if enforced."""
@@ -638,6 +940,7 @@ def lockdown(policy: Any = None, *, spec: Mapping[str, Any] | None = None,
     enforced, or when threads cannot be confined; in those cases nothing is applied.
     """
     global _applied
+    ctx = _Context(policy)
     if policy is not None and spec is not None:
         raise GuardError("lockdown() takes a policy or a spec, not both")
     if policy is not None:
@@ -655,7 +958,7 @@ def lockdown(policy: Any = None, *, spec: Mapping[str, Any] | None = None,
         if _applied is not None:
             raise GuardError("lockdown() already ran in this process; its report is "
                              f"{_applied!r} (Landlock and seccomp cannot be undone or redone)")
-        ll = _LandlockPlan(parsed)
+        ll = _LandlockPlan(parsed, ctx)
         try:
             sc_plan, sc_report = _seccomp_plan(parsed["seccomp"])
             if (ll.fd >= 0 and ll.handled[1] and sc_report.get("status") != "full"
@@ -689,11 +992,16 @@ def lockdown(policy: Any = None, *, spec: Mapping[str, Any] | None = None,
                 problems.append(f"seccomp would be {sc_report.get('status')}, not full"
                                 + (f" ({sc_report['reason']})" if sc_report.get("reason") else ""))
             if problems:
+                ll.discard_tmp()
                 ll.report["status"] = "refused"
                 report["status"] = "none"
                 _emit(report, "deny")
                 raise GuardError("lockdown refused, nothing was applied: " + " | ".join(problems))
 
+            notes = _notes() if ll.fd >= 0 else None  # its file may be unreadable after
+            if ll.tmp is not None:
+                # Before Landlock: the reaper is a program, and execute is never granted.
+                ll.report["tmp"] = ll.tmp.activate()
             _guard.set_no_new_privs()
             report["no_new_privs"] = True
             _applied = LockdownReport(report)
@@ -714,6 +1022,8 @@ def lockdown(policy: Any = None, *, spec: Mapping[str, Any] | None = None,
                     report["seccomp"] = dict(report["seccomp"], status="none",
                                              reason=f"install failed: {e}")
             report["status"] = _overall(ll.report["status"], report["seccomp"]["status"])
+            if notes is not None and ll.report["status"] != "none":
+                notes.install(ll.report, parsed["runtime"])
             failed = [layer for layer in parsed["require"]
                       if report[layer]["status"] != "full"]
             _emit(report, "deny" if failed else "allow")
@@ -722,8 +1032,35 @@ def lockdown(policy: Any = None, *, spec: Mapping[str, Any] | None = None,
                                  f"the process is in the state the report describes: "
                                  f"{_applied.as_dict()}") from sc_error
             return _applied
+        except BaseException:
+            if _applied is None:
+                ll.discard_tmp()
+            raise
         finally:
             ll.close()
+
+
+def _notes() -> Any:
+    """sdk_guard/_lockdown_notes.py, loaded as library code (see its docstring)."""
+    name = "_sdk_guard_lockdown_notes"
+    mod = sys.modules.get(name)
+    if mod is None:
+        import importlib.util
+
+        path = os.path.join(os.path.dirname(__file__), "_lockdown_notes.py")
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+    return mod
+
+
+def explain(exc: BaseException) -> BaseException:
+    """Adds a note (PEP 678) to an OSError that Landlock caused after lockdown(),
+    naming the path that was not granted and the [lockdown] key that grants it.
+    Import failures get this note automatically; returns EXC."""
+    return _notes().explain(exc)  # type: ignore[no-any-return]
 
 
 # ---- explain / probe ---------------------------------------------------------------
@@ -745,12 +1082,47 @@ def describe_landlock(spec: Mapping[str, Any] | None,
         lines.append("bind       no TCP port (Landlock ABI >= 4)")
     for name in s["scope"]:
         lines.append(f"scope      {name}: no IPC outside the domain (Landlock ABI >= 6)")
-    lines.append("read       the interpreter's own paths (prefix, sys.path, extension modules, "
-                 "zoneinfo, locale, CA certificates, /dev/null, /dev/urandom)")
+    lines.append(f"runtime    {s['runtime']}: " + {
+        "auto": "the interpreter's own paths, shared-library directories, DNS files when "
+                "network is allowed, /proc/<own pid>, /sys/devices/system/cpu, code files "
+                "of application directories on sys.path (explain --lockdown lists them)",
+        "minimal": "the interpreter's own paths and shared-library directories only",
+        "none": "nothing beyond the policy's own rules"}[s["runtime"]])
+    lines.append(f"tmp        {s['tmp']}" + (": a 0700 directory, read+write, TMPDIR, removed "
+                                             "at exit" if s["tmp"] == "private" else ""))
     lines.append(f"threads    {s['threads']} (without TSYNC, Landlock ABI >= 8)")
     lines.append(f"seccomp    {s['seccomp']}")
     if s["require"]:
         lines.append(f"require    {', '.join(s['require'])} fully enforced, or lockdown() raises")
+    return lines
+
+
+def describe_ruleset(policy: Any = None, spec: Mapping[str, Any] | None = None) -> list[str]:
+    """The full effective ruleset lockdown() would build in THIS process: the policy's
+    rules and every runtime grant with its reason.  Nothing is created or applied."""
+    if policy is not None:
+        spec = policy.lockdown_spec()
+    s = parse_spec(spec)
+    runtime, warnings = _runtime_paths(s, _Context(policy))
+    rows: list[tuple[str, int, str]] = [(p, r, f"runtime: {why}") for p, r, why in runtime]
+    if s["tmp"] == "private":
+        rows.append((os.path.join(tempfile.gettempdir(), "sdk_guard-XXXXXXXX"), FS_WRITE,
+                     "lockdown.tmp: private temporary directory (TMPDIR), created by lockdown()"))
+    for key, rights in (("fs.read", FS_READ), ("fs.write", FS_WRITE)):
+        for i, p in enumerate(s[key]):
+            rows.append((os.path.abspath(p), rights, f"lockdown.{key}[{i}]"))
+    lines = [(f"# effective Landlock ruleset (runtime = {s['runtime']!r}, tmp = {s['tmp']!r}); "
+              f"runtime grants as computed in this process (pid {os.getpid()}): a worker's "
+              "own pid, sys.path and loaded modules decide its own; nothing was applied")]
+    for p, r, why in rows:
+        verb = "read+write" if r & _C["FS_WRITE_FILE"] else (
+            "list" if r == _C["FS_READ_DIR"] else "read")
+        lines.append(f"{verb:<10} {p}  ({why})")
+    for key, verb in (("net.connect_tcp", "connect"), ("net.bind_tcp", "bind")):
+        for i, port in enumerate(s[key]):
+            lines.append(f"{verb:<10} tcp port {port}  (lockdown.{key}[{i}], Landlock ABI >= 4)")
+    for w in warnings:
+        lines.append(f"warning    {w['target']}: {w['why']}")
     return lines
 
 
@@ -800,13 +1172,10 @@ def probe() -> dict[str, Any]:
     errata = info["errata"]
     status = _status_fields()
     cg = _cgroup2()
-    cap_eff = int(status.get("CapEff", "0"), 16)
-    caps = {"CAP_NET_ADMIN": 12, "CAP_SYS_ADMIN": 21, "CAP_BPF": 39}
-    have = {name: bool(cap_eff >> bit & 1) for name, bit in caps.items()}
-    backends = {"nft": _which("nft"), "iptables": _which("iptables"),
-                "cgroup_bpf": bool(cg["mount"]) and (have["CAP_BPF"] or have["CAP_SYS_ADMIN"])}
-    can_egress = have["CAP_NET_ADMIN"] and bool(cg["mount"]) and bool(
-        backends["nft"] or backends["iptables"] or backends["cgroup_bpf"])
+    # Egress: whether each backend could actually be applied here, and why not (write
+    # access to the cgroup2 tree, CAP_NET_ADMIN, the tools, what is implemented).
+    from . import egress
+
     actions = (_read("/proc/sys/kernel/seccomp/actions_avail") or "").split()
     return {
         "kernel": os.uname().release,
@@ -831,13 +1200,7 @@ def probe() -> dict[str, Any]:
             "prepare_available": _seccomp_prepare_available(),
         },
         "cgroup_v2": cg,
-        "egress": {
-            "can_apply": can_egress,
-            "capabilities": have,
-            "backends": backends,
-            "reason": None if can_egress else (
-                "needs CAP_NET_ADMIN, a cgroup v2 mount and nft/iptables or cgroup BPF"),
-        },
+        "egress": egress.probe(),
     }
 
 

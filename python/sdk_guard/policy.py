@@ -124,7 +124,8 @@ _EXT_STRINGS = ("package", "path")
 _EXT_KEYS = _EXT_STRINGS + _EXT_LISTS + tuple(_EXT_BOOLS)
 _EXT_GROUPS = ("imports", "fs", "net", "process")
 
-_TOP_KEYS = ("version", "guard", "host", "extensions", "lockdown", "audit")
+_TOP_KEYS = ("version", "guard", "host", "extensions", "lockdown", "audit", "media",
+             "egress")
 _GUARD_KEYS = ("mode", "audit", "unattributed", "subinterpreters")
 _HOST_KEYS = ("trusted", "public", "private", "hints", "data")
 
@@ -651,7 +652,7 @@ def _nested(ext: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _delegate(section_name: str, raw: object, templates: _Templates) -> Any:
-    """Validates [lockdown] / [audit] with the module that owns that section."""
+    """Validates [lockdown] / [audit] / [media] with the module that owns that section."""
     section = _table(raw, section_name)
     # Imported here: those modules import this one, and only policies with the section
     # need them.
@@ -691,6 +692,7 @@ class Policy:
 
     data: dict[str, Any]
     """The validated, template-expanded policy as plain data (defaults filled in)."""
+    _media: Any = None
 
     def __init__(self, data: dict[str, Any], flat: dict[str, dict[str, Any]],
                  lockdown: Any, audit: Any, source: str | None = None,
@@ -751,6 +753,12 @@ class Policy:
         lockdown = (_delegate("lockdown", d["lockdown"], templates)
                     if "lockdown" in d else None)
         audit = _delegate("audit", d["audit"], templates) if "audit" in d else None
+        media = _delegate("media", d["media"], templates) if "media" in d else None
+        for i, who in enumerate(media.mint if media is not None else ()):
+            if who not in exts:
+                raise PolicyError(f"media.mint[{i}]", f"{who!r} is not an extension in this "
+                                                      "policy; name one of [extensions]")
+        egress = _delegate("egress", d["egress"], templates) if "egress" in d else None
 
         # data is itself a policy: strings that went through template expansion keep
         # their literal braces doubled, so from_dict(data) reads back the same paths.
@@ -765,8 +773,14 @@ class Policy:
             data["lockdown"] = _escaped(lockdown, ("fs.read", "fs.write"))
         if audit is not None:
             data["audit"] = audit
+        if media is not None:
+            data["media"] = media.as_dict()
+        if egress is not None:
+            data["egress"] = egress
         defined = {k: v for k, v in templates.values.items() if v is not None}
-        return cls(data, exts, lockdown, audit, source, defined)
+        policy = cls(data, exts, lockdown, audit, source, defined)
+        policy._media = media
+        return policy
 
     @classmethod
     def from_toml(cls, path_or_text: str | os.PathLike[str], *,
@@ -850,6 +864,11 @@ class Policy:
         """The [audit] section as sdk_guard.audit.parse_config returned it, or None when
         the policy has no [audit] section."""
         return copy.deepcopy(self._audit)
+
+    def media_config(self) -> Any:
+        """The [media] section as sdk_guard.media.parse_config returned it (a
+        MediaConfig), or None when the policy has no [media] section."""
+        return self._media
 
     def to_spec(self) -> dict[str, Any]:
         """The flat structure the C hook's install() consumes (presets expanded, paths

@@ -34,6 +34,7 @@ static const struct {
     {guard_policy_methods, NULL},
     {guard_landlock_methods, NULL},
     {guard_seccomp_methods, NULL},
+    {guard_egress_methods, NULL},
 };
 
 static int

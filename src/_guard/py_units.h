@@ -12,5 +12,6 @@ GUARD_INTERNAL extern const guard_method guard_audit_methods[];     /* py_audit.
 GUARD_INTERNAL extern const guard_method guard_policy_methods[];    /* py_policy.c */
 GUARD_INTERNAL extern const guard_method guard_landlock_methods[];  /* py_landlock.c */
 GUARD_INTERNAL extern const guard_method guard_seccomp_methods[];   /* py_seccomp.c */
+GUARD_INTERNAL extern const guard_method guard_egress_methods[];    /* py_egress.c */
 
 #endif
