@@ -17,9 +17,10 @@
  * when pathlib joins or encodes them.  So the hook calls no pathlib code: it reads the
  * slots pathlib's own str() would read, in the order it reads them, straight from the
  * instance (member offsets captured from the class at install), and accepts a path
- * only if every slot it reads holds an exact str (or an exact list of exact str).
+ * only if every slot that is set holds an exact str (or an exact list of exact str).
  * Anything else -- a subclass, a partly-parsed state pathlib never produces, a
  * Windows flavour -- is refused with "pass str(path)". */
+
 /* The object in slot I of O (borrowed), or NULL when unset or unknown. */
 static PyObject *
 pl_slot(PyObject *o, int i)
@@ -38,13 +39,6 @@ exact_str_list(PyObject *v)
             return 0;
     }
     return 1;
-}
-
-/* "/".join(ITEMS[FROM:]) appended to OUT (a list of exact str), as bytes pieces. */
-static int
-pl_append(PyObject *out, PyObject *s)
-{
-    return PyList_Append(out, s);
 }
 
 /* The string pathlib's str() of O would give, or NULL: *UNTRUSTED set when O is not a
@@ -118,7 +112,7 @@ pathlib_string(PyObject *o, int *untrusted)
                     if (PyList_SetSlice(pieces, 0, PyList_GET_SIZE(pieces), NULL) < 0)
                         goto fail_pieces;
                 }
-                if (pl_append(pieces, part) < 0)
+                if (PyList_Append(pieces, part) < 0)
                     goto fail_pieces;
             }
             PyObject *sep = PyUnicode_FromString("/");
