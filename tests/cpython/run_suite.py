@@ -282,6 +282,16 @@ def main(argv: list[str] | None = None) -> int:
     opts = ap.parse_args(argv)
     modules = (opts.modules.split(",") if opts.modules
                else CI_SELECTION if opts.selection == "ci" else BROAD_SELECTION)
+    # The selection names modules of several CPython versions: keep the ones this
+    # interpreter's test package has (a module file or a package directory).
+    have = subprocess.run(
+        [opts.python, "-c", "import os, test; print('\\n'.join(os.listdir(os.path.dirname("
+         "test.__file__))))"], capture_output=True, text=True, check=False).stdout.split()
+    names = {n[:-3] if n.endswith(".py") else n for n in have}
+    missing = [m for m in modules if m not in names]
+    modules = [m for m in modules if m in names]
+    if missing:
+        print(f"  not in this CPython's test package: {', '.join(missing)}")
     work = Path(tempfile.mkdtemp(prefix="sdk_guard-cpython-suite-"))
     try:
         plain = run(opts.python, modules, False, work, opts.jobs, opts.timeout, opts.time_box)
