@@ -8,7 +8,8 @@ PYTHON ?= python3
 CTEST_BUILD ?= build/ctest
 DEPS_STAMP := build/.deps-$(notdir $(PYTHON))
 
-.PHONY: deps build demo test pytest ctest ctest-asan lint bench clean
+.PHONY: deps build demo test pytest ctest ctest-asan lint bench clean fuzz fuzz-py fuzz-c \
+	test-devmode cpython-suite
 
 $(DEPS_STAMP): scripts/install-deps requirements-dev.txt
 	PYTHON=$(PYTHON) scripts/install-deps
@@ -37,6 +38,33 @@ test: pytest ctest
 
 lint: $(DEPS_STAMP)
 	scripts/lint
+
+# Fuzzing, time-boxed: the Hypothesis suites (tests/fuzz, profile from
+# SDK_GUARD_FUZZ_PROFILE: ci by default, about two minutes) and the libFuzzer harnesses
+# of the pure-C core (FUZZ_SECONDS each, built with clang).  The corpus of past
+# failures is replayed by ctest on every `make test`.
+FUZZ_SECONDS ?= 15
+fuzz: fuzz-py fuzz-c
+
+fuzz-py: build
+	$(PYTHON) -m pytest -q tests/fuzz
+
+fuzz-c: $(DEPS_STAMP)
+	scripts/fuzz-c $(FUZZ_SECONDS)
+
+# The guard's behaviour suites with every child interpreter in dev mode and on the
+# debug allocators (install() once aborted there).
+test-devmode: build
+	PYTHONDEVMODE=1 PYTHONMALLOC=debug $(PYTHON) -m pytest -q -p no:cacheprovider \
+		tests/python/test_guard_crashes.py tests/python/test_guard_hostile_objects.py \
+		tests/python/test_guard_fs.py tests/python/test_guard_net.py \
+		tests/python/test_guard_imports.py tests/python/test_guard_threads_api.py \
+		tests/python/test_audit.py
+
+# CPython's own regression suite with and without the guard (CI part: time-boxed).
+CPYTHON_SELECTION ?= ci
+cpython-suite: build
+	$(PYTHON) tests/cpython/run_suite.py --selection $(CPYTHON_SELECTION) --time-box 170
 
 bench: $(DEPS_STAMP) build
 	$(PYTHON) bench/run_all.py

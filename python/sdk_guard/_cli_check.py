@@ -20,10 +20,12 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
-        if not value:
+        # An unset optional key inside an inline table (a sink's max_bytes) is left out:
+        # TOML has no null, and leaving it out means the same default.
+        items = [(k, v) for k, v in value.items() if v is not None]
+        if not items:
             return "{}"
-        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}"
-                                for k, v in value.items()) + " }"
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in items) + " }"
     if value is None:
         # TOML has no null: an unset optional key is shown as a comment by the caller.
         raise ValueError("None has no TOML form")

@@ -1,6 +1,5 @@
 """Type stubs for sdk_guard._guard (one section per C unit)."""
 from collections.abc import Callable
-from contextvars import ContextVar
 from typing import Any, Literal, NoReturn, NotRequired, TypedDict
 
 # ---- runtime.c: the install spec (Policy.to_spec()), one row per key in runtime.c ----
@@ -69,7 +68,13 @@ HOST_ONLY: tuple[str, ...]
 
 # ---- py_audit.c ----------------------------------------------------------------
 AUDIT_RING_DEFAULT_CAPACITY: int
-span_var: ContextVar[tuple[Any, ...]]
+# The span state is host-only: no variable is exported; these are sdk_guard.audit.span's.
+def span_enter(kind_index: int, id: str, span: object, user: str | None,
+               org: str | None, /) -> object: ...
+def span_identity(user: str | None, org: str | None, /) -> object: ...
+def span_otel(pair: tuple[str, str] | None, /) -> object: ...
+def span_exit(token: object, /) -> None: ...
+def span_current() -> tuple[Any, ...]: ...
 
 def emit(layer: str, capability: str, decision: str, principal: str | None = None,
          target: str | None = None, rule: str | None = None,

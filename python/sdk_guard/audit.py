@@ -11,8 +11,12 @@ backlog and is retried, and every failure shows up in :func:`stats` and as an
 Spans
 -----
 ``span(kind, name, **attrs)`` marks the action, task, model call or storage mutation
-on whose behalf code runs.  The span state is one tuple in the context variable
-``_guard.span_var`` (so asyncio tasks inherit it and threads get it via :func:`bind`)::
+on whose behalf code runs.  Only host code opens a span (an extension calling it gets
+PolicyViolation): a span names the user and org every record inside it carries.  The
+span state lives in a context variable the C side owns (so asyncio tasks inherit it
+and threads get it via :func:`bind`); its value is a SpanState only the C side can
+make, from exact-str copies, so extension code can neither forge nor alter one.
+``_guard.span_current()`` reads it as::
 
     (action_id, task_id, model_call_id, storage_mutation_id, user, org,
      span_path, innermost_span[, (otel_trace_id, otel_span_id)])
@@ -31,6 +35,7 @@ import json
 import logging
 import os
 import random
+import string
 import sys
 import tempfile
 import threading
@@ -55,8 +60,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 KINDS: Final = ("action", "task", "model_call", "storage_mutation")
 _KIND_INDEX: Final = {k: i for i, k in enumerate(KINDS)}
 _ID_PREFIX: Final = {"action": "a", "task": "t", "model_call": "m", "storage_mutation": "s"}
-_SPAN_VAR: contextvars.ContextVar[tuple[Any, ...]] = _guard.span_var
-_EMPTY_SPANS: Final = (None, None, None, None, None, None, (), None)
 
 # Records a failing sink keeps for retry; beyond this they are counted as lost.
 SINK_BACKLOG_MAX: Final = 10_000
@@ -111,39 +114,46 @@ def span(kind: str, name: str, *, user: str | None = None, org: str | None = Non
     index = _KIND_INDEX.get(kind)
     if index is None:
         raise ValueError(f"span kind must be one of {', '.join(KINDS)}, not {kind!r}")
-    outer = _SPAN_VAR.get(_EMPTY_SPANS)
+    outer = _guard.span_current()
     parent: Span | None = outer[7]
-    sp = Span(kind, str(name), attrs, parent,
+    user, org = _span_text(user, "user"), _span_text(org, "org")
+    sp = Span(kind, name if type(name) is str else str.__str__(str(name)), attrs, parent,
               user if user is not None else outer[4], org if org is not None else outer[5])
-    ids = list(outer[:4])
-    ids[index] = sp.id
-    token = _SPAN_VAR.set((*ids, sp.user, sp.org, (*outer[6], sp.id), sp, *outer[8:9]))
+    # Host-only, checked on the caller of span(); the C side copies what it keeps.
+    token = _guard.span_enter(index, sp.id, sp, user, org)
     try:
         if _writer.active and _writer.record_spans:
             _guard.emit("audit", "audit.span", "open", target=sp.name, extra={
                 "span_id": sp.id, "span_kind": kind, "span_name": sp.name,
                 "parent": parent.id if parent is not None else None,
-                "attrs": {str(k): v for k, v in attrs.items()}})
+                "attrs": plain_copy(attrs)})
         yield sp
     finally:
-        _SPAN_VAR.reset(token)
+        _guard.span_exit(token)
 
 
-def _set_identity(user: str | None, org: str | None) -> contextvars.Token[tuple[Any, ...]]:
+def _span_text(value: object, what: str) -> str | None:
+    if value is None or type(value) is str:
+        return value
+    if isinstance(value, str):
+        return str.__str__(value)
+    raise TypeError(f"span {what} must be a str or None, not {type(value).__name__}")
+
+
+def _set_identity(user: str | None, org: str | None) -> object:
     """Make USER/ORG the identity of every record in this context until the returned
-    token is passed to :func:`_reset_identity` (sdk_guard.context.request uses it; the
-    only place that knows where the span state keeps user and org)."""
-    outer = _SPAN_VAR.get(_EMPTY_SPANS)
-    return _SPAN_VAR.set((*outer[:4], user, org, *outer[6:]))
+    token is passed to :func:`_reset_identity` (sdk_guard.context.request uses it).
+    Host-only like span(): the C side copies them into a new span state."""
+    return _guard.span_identity(user, org)
 
 
-def _reset_identity(token: contextvars.Token[tuple[Any, ...]]) -> None:
-    _SPAN_VAR.reset(token)
+def _reset_identity(token: object) -> None:
+    _guard.span_exit(token)
 
 
 def current_span() -> Span | None:
     """The innermost open span in this context, or None."""
-    innermost: Span | None = _SPAN_VAR.get(_EMPTY_SPANS)[7]
+    innermost: Span | None = _guard.span_current()[7]
     return innermost
 
 
@@ -176,7 +186,7 @@ def emit(layer: str, capability: str, decision: str, *, principal: str | None = 
          extra: Mapping[str, Any] | None = None) -> int:
     """Record one event from Python (lockdown reports, approvals); returns its seq."""
     return _guard.emit(layer, capability, decision, principal, target, rule,
-                       dict(extra) if extra is not None else None)
+                       plain_copy(dict(extra)) if extra is not None else None)
 
 
 # ---- sinks -------------------------------------------------------------------------
@@ -314,7 +324,53 @@ class LoggingSink(Sink):
             self.logger.log(lvl, "%s", _dumps(record), extra={"audit": record})
 
 
-_encoder = json.JSONEncoder(separators=(",", ":"), default=str)
+_TYPE_NAME = type.__dict__["__name__"]
+
+
+def opaque(value: object) -> str:
+    """What the trail shows for a value that is not plain JSON data: its type's name,
+    read through type's own descriptor -- never the value's __str__/__repr__ (nor a
+    metaclass's __name__), which would run the value's code in the writer thread."""
+    return f"<{_TYPE_NAME.__get__(type(value))}>"
+
+
+def plain_copy(value: object, depth: int = 0) -> Any:
+    """VALUE as exact built-in JSON data, copied: str/int/float/bool/None as they are
+    (subclasses reduced to the built-in value), lists/tuples and str-keyed dicts copied
+    item by item (keys that are not str left out), anything else (or anything nested
+    past 16 levels) as opaque().  Reads no method the value's class could have
+    replaced."""
+    if value is None or type(value) in (bool, str, int, float):
+        return value
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, int):
+        return int.__index__(value)
+    if isinstance(value, float):
+        return float.__float__(value)
+    if depth >= 16:
+        return opaque(value)
+    if isinstance(value, list):
+        items: list[object] = [list.__getitem__(value, i) for i in range(list.__len__(value))]
+        return [plain_copy(v, depth + 1) for v in items]
+    if isinstance(value, tuple):
+        return [plain_copy(tuple.__getitem__(value, i), depth + 1)
+                for i in range(tuple.__len__(value))]
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        # dict.items, not value.items: the dict's own storage, whatever a subclass says.
+        for k, v in dict.items(value):
+            if isinstance(k, str):          # other keys are left out, as the C copy does
+                out[str.__str__(k)] = plain_copy(v, depth + 1)
+        return out
+    return opaque(value)
+
+
+# The writer formats records the C side built from copied built-in values; a value
+# that is anything else anyway is shown by its type name, never by calling into it.
+_encoder = json.JSONEncoder(separators=(",", ":"), default=opaque)
 
 
 class DefaultLogSink(LoggingSink):
@@ -719,14 +775,37 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _check_text(value: str, key: str) -> None:
+    """A NUL or a lone surrogate reaches no file system, logger or terminal intact."""
+    _expect("\0" not in value, key, "contains a NUL character; remove it")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PolicyError(key, f"{ascii(value)[:80]} contains a lone surrogate, which is not "
+                               "a character; write valid Unicode") from None
+
+
+def _placeholder_fields(value: str, key: str) -> list[tuple[str, str | None]]:
+    """(literal, placeholder name or None) pieces of VALUE; a literal brace is doubled."""
+    try:
+        parsed = list(string.Formatter().parse(value))
+    except ValueError as exc:
+        raise PolicyError(key, f"{value!r}: {exc}; a literal brace is doubled ({{{{ or }}}})"
+                          ) from None
+    out: list[tuple[str, str | None]] = []
+    for literal, field, spec, conv in parsed:
+        _expect(field is None or (not spec and not conv and f"{{{field}}}" in _PLACEHOLDERS),
+                key, f"unknown placeholder in {value!r}; use one of {', '.join(_PLACEHOLDERS)} "
+                     "(a literal brace is doubled)")
+        out.append((literal, field))
+    return out
+
+
 def _check_path(value: Any, key: str) -> str:
     _expect(isinstance(value, str) and value.strip() != "", key,
             'must be a non-empty path string, e.g. "{data}/audit.jsonl"')
-    rest = value
-    for ph in _PLACEHOLDERS:
-        rest = rest.replace(ph, "")
-    _expect("{" not in rest and "}" not in rest, key,
-            f"unknown placeholder in {value!r}; use one of {', '.join(_PLACEHOLDERS)}")
+    _check_text(value, key)
+    _placeholder_fields(value, key)
     return str(value)
 
 
@@ -734,17 +813,17 @@ def _parse_sink(entry: Any, key: str) -> dict[str, Any]:
     _expect(isinstance(entry, Mapping), key,
             'must be a table such as {type = "jsonl", path = "{data}/audit.jsonl"}')
     kind = entry.get("type")
-    _expect(kind in _SINK_KEYS, f"{key}.type",
+    _expect(isinstance(kind, str) and kind in _SINK_KEYS, f"{key}.type",
             f"must be one of {', '.join(sorted(_SINK_KEYS))}, not {kind!r}")
     for k in entry:
-        _expect(k in _SINK_KEYS[kind], f"{key}.{k}",
+        _expect(isinstance(k, str) and k in _SINK_KEYS[kind], f"{key}.{k}",
                 f"unknown key for a {kind} sink; allowed: {', '.join(sorted(_SINK_KEYS[kind]))}")
     out: dict[str, Any] = {"type": kind}
     if kind == "jsonl":
         _expect("path" in entry, f"{key}.path", 'is required, e.g. path = "{data}/audit.jsonl"')
         out["path"] = _check_path(entry["path"], f"{key}.path")
         flush_mode = entry.get("flush", "line")
-        _expect(flush_mode in ("line", "batch"), f"{key}.flush",
+        _expect(isinstance(flush_mode, str) and flush_mode in ("line", "batch"), f"{key}.flush",
                 f'must be "line" or "batch", not {flush_mode!r}')
         out["flush"] = flush_mode
         fsync = entry.get("fsync", False)
@@ -762,6 +841,7 @@ def _parse_sink(entry: Any, key: str) -> dict[str, Any]:
         logger = entry.get("logger", "sdk_guard.audit")
         _expect(isinstance(logger, str) and logger != "", f"{key}.logger",
                 'must be a logger name, e.g. "sdk_guard.audit"')
+        _check_text(logger, f"{key}.logger")
         out["logger"] = logger
         for lk, default in (("level", "INFO"), ("deny_level", "WARNING")):
             lv = entry.get(lk, default)
@@ -785,7 +865,8 @@ def parse_config(section: Mapping[str, Any] | None) -> dict[str, Any]:
     _expect(isinstance(section, Mapping), "audit", "must be a table")
     allowed = {"sinks", "ring_capacity", "overflow_wait", "spans"}
     for k in section:
-        _expect(k in allowed, f"audit.{k}", f"unknown key; allowed: {', '.join(sorted(allowed))}")
+        _expect(isinstance(k, str) and k in allowed, f"audit.{k}",
+                f"unknown key; allowed: {', '.join(sorted(allowed))}")
     raw_sinks = section.get("sinks", [])
     _expect(isinstance(raw_sinks, list), "audit.sinks",
             'must be a list of tables, e.g. sinks = [{type = "jsonl", path = "{data}/audit.jsonl"}]')
@@ -811,15 +892,17 @@ def parse_config(section: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def _expand(path: str, placeholders: Mapping[str, str], key: str) -> str:
-    values = {"{home}": os.path.expanduser("~"), "{tmp}": tempfile.gettempdir(),
-              "{prefix}": sys.prefix}
-    values.update({f"{{{k.strip('{}')}}}": v for k, v in placeholders.items()})
-    for ph in _PLACEHOLDERS:
-        if ph in path:
-            _expect(ph in values, key, f"{ph} is not defined here; pass {ph.strip('{}')}=... "
+    values = {"home": os.path.expanduser("~"), "tmp": tempfile.gettempdir(),
+              "prefix": sys.prefix}
+    values.update({k.strip("{}"): os.fspath(v) for k, v in placeholders.items()})
+    out: list[str] = []
+    for literal, field in _placeholder_fields(path, key):
+        out.append(literal)
+        if field is not None:
+            _expect(field in values, key, f"{{{field}}} is not defined here; pass {field}=... "
                     "to configure() or use an absolute path")
-            path = path.replace(ph, os.fspath(values[ph]))
-    return path
+            out.append(values[field])
+    return "".join(out)
 
 
 def configure(config: Mapping[str, Any], placeholders: Mapping[str, str] | None = None

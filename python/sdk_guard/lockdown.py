@@ -22,6 +22,7 @@ import importlib
 import importlib.machinery
 import os
 import stat
+import string
 import sys
 import tempfile
 import threading
@@ -86,21 +87,29 @@ _ERRATA_NAMES = {1: "tcp_socket_identification", 2: "scoped_signal_same_process"
 # ---- spec ------------------------------------------------------------------------
 
 def _default_expand(value: str, key: str) -> str:
-    """Expands {home}, {tmp}, {prefix}; {data} only exists relative to a Policy."""
-    out = value
-    if "{" not in out:
-        return out
+    """Expands {home}, {tmp}, {prefix}; {data} only exists relative to a Policy.  A
+    literal brace is doubled ({{ or }}), as in a Policy's templates."""
+    if "{" not in value and "}" not in value:
+        return value
     subst: dict[str, Callable[[], str]] = {
         "home": lambda: os.path.expanduser("~"), "tmp": tempfile.gettempdir,
         "prefix": lambda: sys.prefix}
-    for name, real in subst.items():
-        if "{" + name + "}" in out:
-            out = out.replace("{" + name + "}", real())
-    if "{" in out and "}" in out[out.index("{"):]:
-        raise PolicyError(key, f"{value!r} uses a template lockdown(spec=...) cannot expand "
-                               "({home}, {tmp} and {prefix} can); pass the Policy, or a "
-                               "concrete path")
-    return out
+    out: list[str] = []
+    try:
+        fields = list(string.Formatter().parse(value))
+    except ValueError as exc:
+        raise PolicyError(key, f"{value!r}: {exc}; a literal brace is doubled ({{{{ or }}}})"
+                          ) from None
+    for literal, field, spec, conv in fields:
+        out.append(literal)
+        if field is None:
+            continue
+        if spec or conv or field not in subst:
+            raise PolicyError(key, f"{value!r} uses a template lockdown(spec=...) cannot expand "
+                                   "({home}, {tmp} and {prefix} can); pass the Policy, or a "
+                                   "concrete path (a literal brace is doubled)")
+        out.append(subst[field]())
+    return "".join(out)
 
 
 def _flatten(section: Mapping[str, Any]) -> dict[str, Any]:
@@ -160,6 +169,11 @@ def parse_spec(section: Mapping[str, Any] | None,
             real = expand(p, k)
             if not isinstance(real, str) or not real or "\0" in real:
                 raise PolicyError(k, f"{p!r} expands to an unusable path {real!r}")
+            try:
+                real.encode("utf-8")
+            except UnicodeEncodeError:
+                raise PolicyError(k, f"{p!r} contains a lone surrogate, which is not a "
+                                     "character; write valid Unicode") from None
             paths.append(real)
         spec[key] = paths
 
@@ -170,7 +184,8 @@ def parse_spec(section: Mapping[str, Any] | None,
             if isinstance(port, bool) or not isinstance(port, int):
                 raise PolicyError(k, f"must be a TCP port number (an integer), not {port!r}")
             if not 1 <= port <= 65535:
-                raise PolicyError(k, f"port {port} is outside 1-65535")
+                shown = port if abs(port) < 1 << 64 else f"<{port.bit_length()}-bit number>"
+                raise PolicyError(k, f"port {shown} is outside 1-65535")
             ports.append(port)
         spec[key] = ports
 

@@ -68,18 +68,15 @@ class _Token:
 def _wrap(runtime: Any) -> Any:
     from opentelemetry.context.context import _RuntimeContext
 
-    span_var = _guard.span_var
-
     class GuardedRuntimeContext(_RuntimeContext):
         """OpenTelemetry's runtime context, also mirroring the span ids into
         sdk_guard's span state (one context variable set per attach)."""
 
         def attach(self, context: Any) -> Any:
             inner = runtime.attach(context)
-            state = span_var.get(_EMPTY)
-            ids = _ids_of(context)
-            new = (*state[:8], ids) if ids is not None else tuple(state[:8])
-            return _Token(inner, span_var.set(new))
+            # The C side copies the pair into a new span state (host-only: this
+            # method is sdk_guard's code, whoever attached the context).
+            return _Token(inner, _guard.span_otel(_ids_of(context)))
 
         def get_current(self) -> Any:
             return runtime.get_current()
@@ -87,7 +84,7 @@ def _wrap(runtime: Any) -> Any:
         def detach(self, token: Any) -> None:
             if isinstance(token, _Token):
                 try:
-                    span_var.reset(token.ours)
+                    _guard.span_exit(token.ours)
                 except ValueError:
                     pass      # detached in another context: OpenTelemetry reports it
                 runtime.detach(token.inner)
@@ -113,8 +110,7 @@ def enable_trace_ids() -> bool:
         current = otel_context.get_current()
         ids = _ids_of(current)
         if ids is not None:
-            state = _guard.span_var.get(_EMPTY)
-            _guard.span_var.set((*state[:8], ids))
+            _guard.span_otel(ids)
         _enabled = True
         return True
 

@@ -231,7 +231,84 @@ def _flatten(section: Mapping[str, Any], key: str) -> dict[str, Any]:
     return flat
 
 
+# ---- the shape every policy input must have ----------------------------------------
+
+# No policy needs deeper nesting than [extensions.NAME.net] = {connect = [...]}; a
+# limit well above that keeps a hostile file from exhausting the C stack or the
+# recursion limit in copying, validating or printing it.
+_MAX_DEPTH = 16
+# No policy value is a number beyond 64 bits; a larger one cannot even be printed in an
+# error message once it exceeds sys.get_int_max_str_digits().
+_MAX_INT = 1 << 64
+
+
+def _check_shape(doc: Mapping[str, Any]) -> None:
+    """Refuses, as a PolicyError naming the dotted key, what no validator downstream is
+    built to see: nesting deeper than _MAX_DEPTH (or a structure that contains itself),
+    a non-string key, a string with a NUL or a lone surrogate (neither reaches a file
+    system, a log or a terminal intact) and an integer beyond 64 bits.  Iterative, so
+    the check itself cannot exhaust the stack."""
+    stack: list[tuple[object, str, int]] = [(doc, "", 0)]
+    while stack:
+        value, key, depth = stack.pop()
+        if depth > _MAX_DEPTH:
+            raise PolicyError(key, f"is nested more than {_MAX_DEPTH} levels deep; a policy "
+                                   "needs a few levels (tables of lists of strings)")
+        if isinstance(value, Mapping):
+            for name, sub in value.items():
+                if not isinstance(name, str):
+                    raise PolicyError(key, f"keys must be strings, not {_type_name(name)} "
+                                           f"{_short_repr(name)}")
+                _check_text(name, key, "a key here")
+                stack.append((sub, _join(key, name), depth + 1))
+        elif isinstance(value, (list, tuple)):
+            for i, sub in enumerate(value):
+                stack.append((sub, f"{key}[{i}]", depth + 1))
+        elif isinstance(value, str):
+            _check_text(value, key, "the value")
+        elif isinstance(value, int) and not isinstance(value, bool):
+            if not -_MAX_INT < value < _MAX_INT:
+                raise PolicyError(key, "is a number too large for any policy value "
+                                       "(more than 64 bits)")
+
+
+def _check_text(text: str, key: str, what: str) -> None:
+    if "\0" in text:
+        raise PolicyError(key, f"{what} contains a NUL character; remove it")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise PolicyError(key, f"{what} {_short_repr(text)} contains a lone surrogate "
+                               f"({ascii(text[exc.start])}) at position {exc.start}, which "
+                               "is not a character; write valid Unicode") from None
+
+
+def _short_repr(value: object, limit: int = 80) -> str:
+    """repr() for messages: ASCII-only and bounded, so a message always prints."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= _MAX_INT:
+        return f"<{value.bit_length()}-bit number>"
+    try:
+        text = ascii(value)
+    except Exception:  # a foreign __repr__ is not ours to trust
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _escape_braces(text: str) -> str:
+    """A literal string as a template that expands back to it ({ and } doubled)."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
 # ---- templates ---------------------------------------------------------------------
+
+def _template_fields(value: str, key: str) -> list[tuple[str, str | None, str | None,
+                                                     str | None]]:
+    try:
+        return list(string.Formatter().parse(value))
+    except ValueError as exc:
+        raise PolicyError(key, f"{value!r}: {exc}; templates are written {{data}}, and a "
+                               "literal brace is doubled ({{ or }})") from None
+
 
 class _Templates:
     """Expands {data} {home} {tmp} {prefix} (and caller variables) in policy strings."""
@@ -243,23 +320,25 @@ class _Templates:
             "tmp": tempfile.gettempdir(),
             "prefix": sys.prefix,
         }
+        if variables is not None and not isinstance(variables, Mapping):
+            raise PolicyError("", f"variables must be a mapping of template names to paths, "
+                                  f"not {_type_name(variables)}")
         for name, value in (variables or {}).items():
             if not isinstance(name, str) or not _IDENT.match(name):
-                raise PolicyError("", f"variables: {name!r} is not a template name; use an "
-                                      "identifier such as \"data\"")
-            if not isinstance(value, (str, os.PathLike)):
+                raise PolicyError("", f"variables: {_short_repr(name)} is not a template name; "
+                                      "use an identifier such as \"data\"")
+            if isinstance(value, os.PathLike):
+                value = os.fspath(value)
+            if not isinstance(value, str):
                 raise PolicyError("", f"variables[{name!r}] must be a string path, "
                                       f"not {_type_name(value)}")
-            self.values[name] = os.fspath(value)
+            _check_text(value, "", f"variables[{name!r}]")
+            self.values[name] = value
         self.data_from_variables = self.values["data"] is not None
 
     def expand(self, value: str, key: str) -> str:
         out: list[str] = []
-        try:
-            fields = list(string.Formatter().parse(value))
-        except ValueError as exc:
-            raise PolicyError(key, f"{value!r}: {exc}; templates are written {{data}}, and a "
-                                   "literal brace is doubled ({{ or }})") from None
+        fields = _template_fields(value, key)
         for literal, field, spec, conv in fields:
             out.append(literal)
             if field is None:
@@ -309,6 +388,9 @@ def _net_rule_fix(spec: str) -> str:
         lo_hi = port.split("-", 1)
         if not all(p.isdigit() and p.isascii() for p in lo_hi):
             return f'{spec!r}: port {port!r} must be a number 1..65535, a range "LO-HI" or "*"'
+        if any(len(p.lstrip("0")) > 5 for p in lo_hi):
+            return (f"{_short_repr(spec)}: port {_short_repr(port)} is out of range; use "
+                    '1..65535 (or "*" for any port)')
         nums = [int(p) for p in lo_hi]
         bad = [n for n in nums if not 1 <= n <= 65535]
         if bad:
@@ -452,7 +534,7 @@ def _parse_host(raw: object, templates: _Templates) -> dict[str, Any]:
     data = section.get("data")
     if data is not None:
         text = _str(data, "host.data", '"/var/lib/myapp"')
-        if "{data}" in text:
+        if any(field == "data" for _, field, _, _ in _template_fields(text, "host.data")):
             raise PolicyError("host.data", "cannot refer to itself; use {home}, {tmp}, "
                                            "{prefix} or an absolute path")
         expanded = templates.expand(text, "host.data")
@@ -562,6 +644,18 @@ def _parse_extension(name: str, raw: object, host: Mapping[str, Any],
     return ext
 
 
+def _escaped(section: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    """SECTION with the expanded strings (or lists of them) at KEYS as templates."""
+    out = dict(section)
+    for k in keys:
+        v = out.get(k)
+        if isinstance(v, str):
+            out[k] = _escape_braces(v)
+        elif isinstance(v, list):
+            out[k] = [_escape_braces(x) if isinstance(x, str) else x for x in v]
+    return out
+
+
 def _nested(ext: Mapping[str, Any]) -> dict[str, Any]:
     """The flat validated extension as the nested structure TOML would produce."""
     out: dict[str, Any] = {}
@@ -592,6 +686,19 @@ def _delegate(section_name: str, raw: object, templates: _Templates) -> Any:
         raise
     except (TypeError, ValueError) as exc:
         raise PolicyError(section_name, str(exc)) from None
+
+
+def _read_text(path: Path) -> str:
+    """The file's text; bytes that are not UTF-8 are a PolicyError saying where (an
+    OSError, e.g. a missing file, propagates: that is not a bad policy)."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise PolicyError("", f"{_short_repr(os.fsdecode(path), 200)}: not UTF-8 text "
+                              f"(byte 0x{raw[exc.start]:02x} at offset {exc.start}, line "
+                              f"{line}); policies are UTF-8") from None
 
 
 # ---- the Policy ------------------------------------------------------------------------
@@ -628,6 +735,7 @@ class Policy:
         """
         if not isinstance(d, Mapping):
             raise PolicyError("", f"a policy is a table (dict), not {_type_name(d)}")
+        _check_shape(d)
         d = copy.deepcopy(dict(d))
         for name in d:
             if name not in _TOP_KEYS:
@@ -636,7 +744,8 @@ class Policy:
             raise PolicyError("version", "is required; add version = 1 at the top")
         version = d["version"]
         if isinstance(version, bool) or not isinstance(version, int) or version != 1:
-            raise PolicyError("version", f"must be 1 (the only policy version), not {version!r}")
+            raise PolicyError("version", f"must be 1 (the only policy version), not "
+                                         f"{_short_repr(version)}")
 
         templates = _Templates(variables)
         guard = _parse_guard(d.get("guard", {}))
@@ -669,14 +778,17 @@ class Policy:
         egress = _delegate("egress", d["egress"], templates) if "egress" in d else None
         actions = _delegate("actions", d["actions"], templates) if "actions" in d else None
 
+        # data is itself a policy: strings that went through template expansion keep
+        # their literal braces doubled, so from_dict(data) reads back the same paths.
         data: dict[str, Any] = {
             "version": 1,
             "guard": guard,
-            "host": host,
-            "extensions": {n: _nested(e) for n, e in exts.items()},
+            "host": _escaped(host, ("data",)),
+            "extensions": {n: _nested(_escaped(e, ("path", "fs.read", "fs.write")))
+                           for n, e in exts.items()},
         }
         if lockdown is not None:
-            data["lockdown"] = lockdown
+            data["lockdown"] = _escaped(lockdown, ("fs.read", "fs.write"))
         if audit is not None:
             data["audit"] = audit
         if media is not None:
@@ -699,8 +811,8 @@ class Policy:
                 isinstance(path_or_text, str) and "\n" not in path_or_text
                 and "=" not in path_or_text):
             path = Path(path_or_text)
-            return cls._from_toml_text(path.read_text(encoding="utf-8"), variables,
-                                       path.resolve().parent, str(path))
+            return cls._from_toml_text(_read_text(path), variables,
+                                       path.resolve().parent, os.fsdecode(path))
         if not isinstance(path_or_text, str):
             raise TypeError(f"from_toml() takes a path or TOML text, not "
                             f"{type(path_or_text).__name__}")
@@ -709,11 +821,16 @@ class Policy:
     @classmethod
     def _from_toml_text(cls, text: str, variables: Mapping[str, str] | None,
                         base_dir: Path | None, source: str | None) -> Policy:
+        where = f"{_short_repr(source, 200)}: " if source else ""
         try:
             d = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            where = f"{source}: " if source else ""
             raise PolicyError("", f"{where}not valid TOML: {exc}") from None
+        except RecursionError:
+            raise PolicyError("", f"{where}not a usable policy: arrays or tables are nested "
+                                  "too deeply") from None
+        except ValueError as exc:      # e.g. an integer beyond int()'s digit limit
+            raise PolicyError("", f"{where}not a usable policy: {exc}") from None
         return cls.from_dict(d, variables=variables, base_dir=base_dir, source=source)
 
     @classmethod
@@ -725,13 +842,20 @@ class Policy:
         if suffix == ".toml":
             return cls.from_toml(path, variables=variables)
         if suffix == ".json":
+            where = _short_repr(os.fsdecode(path), 200)
             try:
-                d = json.loads(path.read_text(encoding="utf-8"))
+                d = json.loads(_read_text(path))
             except json.JSONDecodeError as exc:
-                raise PolicyError("", f"{path}: not valid JSON: {exc}") from None
+                raise PolicyError("", f"{where}: not valid JSON: {exc}") from None
+            except RecursionError:
+                raise PolicyError("", f"{where}: not a usable policy: arrays or objects are "
+                                      "nested too deeply") from None
+            except ValueError as exc:  # e.g. an integer beyond int()'s digit limit
+                raise PolicyError("", f"{where}: not a usable policy: {exc}") from None
             return cls.from_dict(d, variables=variables, base_dir=path.resolve().parent,
                                  source=str(path))
-        raise PolicyError("", f"{path}: unknown policy file type {suffix or '(none)'!r}; "
+        raise PolicyError("", f"{_short_repr(os.fsdecode(path), 200)}: unknown policy file "
+                              f"type {_short_repr(suffix or '(none)')}; "
                               "use a .toml or .json file")
 
     # -- views

@@ -1,6 +1,8 @@
 /* args.c - describing audit-event arguments for messages and records. */
 #include "args.h"
 
+#include <string.h>
+
 #include <limits.h>
 
 int
@@ -67,4 +69,42 @@ guard_describe2(const char *fmt, PyObject *a, PyObject *b)
     Py_XDECREF(da);
     Py_XDECREF(db);
     return r;
+}
+
+PyObject *
+guard_dict_get(PyObject *d, PyObject *key)
+{
+    if (d == NULL || key == NULL || !PyDict_Check(d) || !PyUnicode_CheckExact(key))
+        return NULL;
+    Py_ssize_t pos = 0, len = PyUnicode_GET_LENGTH(key);
+    PyObject *k, *v;
+    while (PyDict_Next(d, &pos, &k, &v)) {
+        if (k == key)
+            return v;
+        if (PyUnicode_CheckExact(k) && PyUnicode_GET_LENGTH(k) == len &&
+            PyUnicode_Compare(k, key) == 0)
+            return v;
+    }
+    return NULL;
+}
+
+PyObject *
+guard_dict_get_str(PyObject *d, const char *key)
+{
+    if (d == NULL || !PyDict_Check(d))
+        return NULL;
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    while (PyDict_Next(d, &pos, &k, &v)) {
+        if (!PyUnicode_CheckExact(k))
+            continue;
+        const char *u = PyUnicode_AsUTF8(k);
+        if (u == NULL) {
+            PyErr_Clear(); /* a key with lone surrogates is not KEY */
+            continue;
+        }
+        if (strcmp(u, key) == 0)
+            return v;
+    }
+    return NULL;
 }

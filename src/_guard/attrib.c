@@ -8,6 +8,7 @@
  * __name__ or co_filename does not make code trusted), or library code (transparent).
  */
 #include "attrib.h"
+#include "args.h"
 
 #if PY_VERSION_HEX >= 0x030C0000
 #  define GUARD_REQUEST_EXTRA PyUnstable_Eval_RequestCodeExtraIndex
@@ -105,21 +106,44 @@ is_trusted_name(const char *name)
     return 0;
 }
 
+/* Globals dicts already found to be the __dict__ of the module sys.modules knows by
+ * their __name__ (a trusted name).  guard_dict_get walks sys.modules, so a host frame
+ * would pay for a scan of every module on every mediated event; a dict found once is
+ * that module's for good (code exec'd in it by an extension is tagged as the
+ * extension's before its globals are looked at).  Strong references, never evicted:
+ * a freed dict's address reused by a foreign dict must not hit, and releasing one here
+ * could run destructors inside the hook.  Beyond the cap, lookups just scan again. */
+#define GUARD_VERIFIED_GLOBALS 256
+static PyObject *verified_globals[GUARD_VERIFIED_GLOBALS];
+static size_t nverified_globals;
+
+static int
+globals_verified(PyObject *globals)
+{
+    for (size_t i = 0; i < nverified_globals; i++) {
+        if (verified_globals[i] == globals)
+            return 1;
+    }
+    return 0;
+}
+
 /* Host code runs with the globals of the module sys.modules knows by that name. */
 static int
 globals_are_module(PyObject *globals, PyObject *name)
 {
+    if (globals_verified(globals))
+        return 1;
     PyObject *modules = PySys_GetObject("modules");   /* borrowed */
     if (modules == NULL || !PyDict_Check(modules))
         return 0;
-    PyObject *mod = PyDict_GetItemWithError(modules, name);  /* borrowed */
-    if (mod == NULL) {
-        PyErr_Clear();
+    PyObject *mod = guard_dict_get(modules, name);  /* borrowed; calls no key's __eq__ */
+    if (mod == NULL)
         return 0;
-    }
-    if (!PyModule_Check(mod))
+    if (!PyModule_Check(mod) || PyModule_GetDict(mod) != globals)
         return 0;
-    return PyModule_GetDict(mod) == globals;
+    if (nverified_globals < GUARD_VERIFIED_GLOBALS)
+        verified_globals[nverified_globals++] = Py_NewRef(globals);
+    return 1;
 }
 
 /* Returns the tag for a frame's code, classifying and caching it on first sight. */
@@ -130,8 +154,7 @@ classify(PyObject *code, PyObject *globals)
     if (tag != GUARD_TAG_UNKNOWN)
         return tag;
     tag = GUARD_TAG_LIBRARY;
-    PyObject *name = globals && PyDict_Check(globals)
-                         ? PyDict_GetItemString(globals, "__name__") : NULL;  /* borrowed */
+    PyObject *name = guard_dict_get_str(globals, "__name__");  /* borrowed, no __eq__ */
     /* An exact str only: a subclass planted as a module's __name__ would run its
      * __hash__/__eq__ in the sys.modules lookup below, inside the hook. */
     const char *cname = name && PyUnicode_CheckExact(name) ? PyUnicode_AsUTF8(name) : NULL;
@@ -288,7 +311,7 @@ guard_attrib_last_library(PyObject **module, PyObject **where)
     *module = *where = NULL;
     if (lib_code == NULL || lib_globals == NULL || !PyDict_Check(lib_globals))
         return 0;
-    PyObject *name = PyDict_GetItemString(lib_globals, "__name__");     /* borrowed */
+    PyObject *name = guard_dict_get_str(lib_globals, "__name__");  /* borrowed, no __eq__ */
     if (name == NULL || !PyUnicode_CheckExact(name))
         return 0;
     Py_ssize_t dot = PyUnicode_FindChar(name, '.', 0, PyUnicode_GET_LENGTH(name), 1);

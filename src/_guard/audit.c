@@ -21,8 +21,13 @@
  * counted by guard_ring_note_drop, and the consumer surfaces the count as a
  * `dropped` record (layer "audit") at the next delivery.
  *
- * Span tuple layout (the value of the "sdk_guard.spans" context variable, written
- * only by sdk_guard.audit.span; documented there too):
+ * Span state: the value of the "sdk_guard.spans" context variable is a SpanState, a
+ * type only this file can instantiate (no constructor, not exported), wrapping a
+ * tuple it built from exact built-in values.  The variable itself is reachable by
+ * anyone (contextvars.copy_context() lists it), so what makes the state host-only
+ * is that extension code can neither make a SpanState nor change one: setting the
+ * variable to anything else reads as "no span", and only the host-only
+ * span_enter() (sdk_guard.audit.span) makes new ones.  Tuple layout:
  *   0 action id | None      1 task id | None      2 model_call id | None
  *   3 storage_mutation id | None                  4 user | None    5 org | None
  *   6 span path: tuple of span ids, outermost first (copied into a list)
@@ -41,7 +46,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SPAN_TUPLE_MIN 7
+#define SPAN_TUPLE_LEN 8
 #define DELIVER_CHUNK 256
 /* Records the dispatcher refused are kept for take_undelivered() up to this many;
  * beyond it they are counted as dropped like a ring overflow. */
@@ -79,6 +84,228 @@ static struct {
     unsigned long delivering_thread;  /* ident of the thread inside audit_deliver */
     PyObject *keys[K_COUNT];      /* interned record keys */
 } audit_state;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *t;                /* the span tuple (layout above) */
+} span_state;
+
+static void
+span_state_dealloc(PyObject *self)
+{
+    Py_XDECREF(((span_state *)self)->t);
+    Py_TYPE(self)->tp_free(self);
+}
+
+static PyTypeObject span_state_type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "sdk_guard._guard.SpanState",
+    .tp_basicsize = sizeof(span_state),
+    .tp_dealloc = span_state_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .tp_doc = "The enclosing spans; made only by sdk_guard.audit.span.",
+};
+
+/* The current span tuple (borrowed from a new reference in *HOLD, which the caller
+ * releases), or NULL when no span is open or the variable holds anything but a
+ * SpanState.  -1 only on error. */
+static int
+current_spans(PyObject **hold, PyObject **tuple)
+{
+    *tuple = NULL;
+    if (PyContextVar_Get(audit_state.span_var, NULL, hold) < 0)
+        return -1;
+    if (*hold != NULL && Py_IS_TYPE(*hold, &span_state_type))
+        *tuple = ((span_state *)*hold)->t;
+    return 0;
+}
+
+/* An exact str copy of V (a str or str subclass), None for None; NULL with TypeError
+ * naming WHAT otherwise.  Reads no method of V. */
+static PyObject *
+exact_text(PyObject *v, const char *what)
+{
+    if (v == Py_None || PyUnicode_CheckExact(v))
+        return Py_NewRef(v);
+    if (PyUnicode_Check(v))
+        return PyUnicode_FromObject(v);       /* a copy, no __str__ */
+    PyErr_Format(PyExc_TypeError, "span %s must be str or None, not %.100s", what,
+                 Py_TYPE(v)->tp_name);
+    return NULL;
+}
+
+PyObject *
+guard_audit_span_enter(int kind, PyObject *id, PyObject *span, PyObject *user, PyObject *org)
+{
+    if (kind < 0 || kind > 3) {
+        PyErr_SetString(PyExc_ValueError, "span kind index must be 0..3");
+        return NULL;
+    }
+    PyObject *hold = NULL, *outer, *token = NULL;
+    PyObject *t = NULL, *path = NULL, *copies[3] = {NULL, NULL, NULL};
+    if (current_spans(&hold, &outer) < 0)
+        return NULL;
+    copies[0] = exact_text(id, "id");
+    copies[1] = copies[0] ? exact_text(user, "user") : NULL;
+    copies[2] = copies[1] ? exact_text(org, "org") : NULL;
+    if (copies[2] == NULL)
+        goto done;
+    if (copies[0] == Py_None) {
+        PyErr_SetString(PyExc_TypeError, "span id must be str");
+        goto done;
+    }
+    /* The OpenTelemetry pair (item 8), if any, stays with the spans opened inside. */
+    PyObject *otel = outer && PyTuple_GET_SIZE(outer) > SPAN_TUPLE_LEN
+                     ? PyTuple_GET_ITEM(outer, SPAN_TUPLE_LEN) : NULL;
+    t = PyTuple_New(SPAN_TUPLE_LEN + (otel != NULL));
+    if (t == NULL)
+        goto done;
+    if (otel != NULL)
+        PyTuple_SET_ITEM(t, SPAN_TUPLE_LEN, Py_NewRef(otel));
+    for (int i = 0; i < 4; i++) {
+        PyObject *v = i == kind ? copies[0] : outer ? PyTuple_GET_ITEM(outer, i) : Py_None;
+        PyTuple_SET_ITEM(t, i, Py_NewRef(v));
+    }
+    /* user/org given here apply inside; None keeps the enclosing span's. */
+    for (int i = 1; i <= 2; i++) {
+        PyObject *v = copies[i] != Py_None ? copies[i]
+                      : outer ? PyTuple_GET_ITEM(outer, 3 + i) : Py_None;
+        PyTuple_SET_ITEM(t, 3 + i, Py_NewRef(v));
+    }
+    PyObject *outer_path = outer ? PyTuple_GET_ITEM(outer, 6) : NULL;
+    Py_ssize_t n = outer_path ? PyTuple_GET_SIZE(outer_path) : 0;
+    path = PyTuple_New(n + 1);
+    if (path == NULL)
+        goto done;
+    for (Py_ssize_t i = 0; i < n; i++)
+        PyTuple_SET_ITEM(path, i, Py_NewRef(PyTuple_GET_ITEM(outer_path, i)));
+    PyTuple_SET_ITEM(path, n, Py_NewRef(copies[0]));
+    PyTuple_SET_ITEM(t, 6, path);
+    path = NULL;
+    PyTuple_SET_ITEM(t, 7, Py_NewRef(span));
+    span_state *st = PyObject_New(span_state, &span_state_type);
+    if (st == NULL)
+        goto done;
+    st->t = t;
+    t = NULL;
+    token = PyContextVar_Set(audit_state.span_var, (PyObject *)st);
+    Py_DECREF(st);
+done:
+    for (int i = 0; i < 3; i++)
+        Py_XDECREF(copies[i]);
+    Py_XDECREF(path);
+    Py_XDECREF(t);
+    Py_XDECREF(hold);
+    return token;
+}
+
+/* An exact (str, str) copy of PAIR, a 2-tuple of str; NULL with TypeError otherwise. */
+static PyObject *
+exact_pair(PyObject *pair)
+{
+    if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+        PyErr_SetString(PyExc_TypeError, "span ids must be a (trace_id, span_id) pair");
+        return NULL;
+    }
+    PyObject *a = exact_text(PyTuple_GET_ITEM(pair, 0), "trace id");
+    PyObject *b = a ? exact_text(PyTuple_GET_ITEM(pair, 1), "span id") : NULL;
+    PyObject *r = NULL;
+    if (b != NULL && (a == Py_None || b == Py_None))
+        PyErr_SetString(PyExc_TypeError, "span ids must be str");
+    else if (b != NULL)
+        r = PyTuple_Pack(2, a, b);
+    Py_XDECREF(a);
+    Py_XDECREF(b);
+    return r;
+}
+
+PyObject *
+guard_audit_span_amend(PyObject *user, PyObject *org, PyObject *otel)
+{
+    PyObject *hold = NULL, *outer, *token = NULL, *t = NULL;
+    PyObject *u = NULL, *o = NULL, *pair = NULL;
+    if (current_spans(&hold, &outer) < 0)
+        return NULL;
+    if (user != NULL && ((u = exact_text(user, "user")) == NULL ||
+                         (o = exact_text(org, "org")) == NULL))
+        goto done;
+    if (otel != NULL && otel != Py_None && (pair = exact_pair(otel)) == NULL)
+        goto done;
+    PyObject *old_pair = outer && PyTuple_GET_SIZE(outer) > SPAN_TUPLE_LEN
+                         ? PyTuple_GET_ITEM(outer, SPAN_TUPLE_LEN) : NULL;
+    PyObject *keep_pair = otel == NULL ? old_pair : pair;
+    t = PyTuple_New(SPAN_TUPLE_LEN + (keep_pair != NULL));
+    if (t == NULL)
+        goto done;
+    for (int i = 0; i < SPAN_TUPLE_LEN; i++) {
+        PyObject *v = outer ? PyTuple_GET_ITEM(outer, i) : Py_None;
+        if (i == 4 && u != NULL)
+            v = u;
+        else if (i == 5 && o != NULL)
+            v = o;
+        PyTuple_SET_ITEM(t, i, Py_NewRef(v));
+    }
+    if (outer == NULL) {
+        PyObject *empty = PyTuple_New(0);
+        if (empty == NULL)
+            goto done;
+        Py_SETREF(((PyTupleObject *)t)->ob_item[6], empty);
+    }
+    if (keep_pair != NULL)
+        PyTuple_SET_ITEM(t, SPAN_TUPLE_LEN, Py_NewRef(keep_pair));
+    span_state *st = PyObject_New(span_state, &span_state_type);
+    if (st == NULL)
+        goto done;
+    st->t = t;
+    t = NULL;
+    token = PyContextVar_Set(audit_state.span_var, (PyObject *)st);
+    Py_DECREF(st);
+done:
+    Py_XDECREF(u);
+    Py_XDECREF(o);
+    Py_XDECREF(pair);
+    Py_XDECREF(t);
+    Py_XDECREF(hold);
+    return token;
+}
+
+int
+guard_audit_span_exit(PyObject *token)
+{
+    if (!PyContextToken_CheckExact(token)) {
+        PyErr_Format(PyExc_TypeError, "span_exit() takes the token span_enter() returned, "
+                     "not %.100s", Py_TYPE(token)->tp_name);
+        return -1;
+    }
+    return PyContextVar_Reset(audit_state.span_var, token);
+}
+
+PyObject *
+guard_audit_span_current(void)
+{
+    PyObject *hold = NULL, *t;
+    if (current_spans(&hold, &t) < 0)
+        return NULL;
+    PyObject *r;
+    if (t != NULL) {
+        r = Py_NewRef(t);
+    }
+    else {
+        r = PyTuple_Pack(SPAN_TUPLE_LEN, Py_None, Py_None, Py_None, Py_None, Py_None,
+                         Py_None, Py_None, Py_None);
+        if (r != NULL) {
+            PyObject *empty = PyTuple_New(0);
+            if (empty == NULL) {
+                Py_CLEAR(r);
+            }
+            else {
+                Py_SETREF(((PyTupleObject *)r)->ob_item[6], empty);
+            }
+        }
+    }
+    Py_XDECREF(hold);
+    return r;
+}
 
 static PyObject *
 iso_timestamp(void)
@@ -122,28 +349,28 @@ set_obj(PyObject *rec, int key, PyObject *val)
 static int
 add_spans(PyObject *rec)
 {
-    PyObject *val = NULL;
-    if (PyContextVar_Get(audit_state.span_var, NULL, &val) < 0)
+    PyObject *val = NULL, *t;
+    if (current_spans(&val, &t) < 0)
         return -1;
-    int ok = val != NULL && PyTuple_Check(val) && PyTuple_GET_SIZE(val) >= SPAN_TUPLE_MIN;
+    int ok = t != NULL;
     PyObject *span = PyDict_New();
     if (span == NULL)
         goto error;
     for (int i = 0; i < 4; i++) {
-        if (set_obj(span, K_ACTION + i, ok ? PyTuple_GET_ITEM(val, i) : NULL) < 0)
+        if (set_obj(span, K_ACTION + i, ok ? PyTuple_GET_ITEM(t, i) : NULL) < 0)
             goto error;
     }
     if (PyDict_SetItem(rec, audit_state.keys[K_SPAN], span) < 0 ||
-        set_obj(rec, K_USER, ok ? PyTuple_GET_ITEM(val, 4) : NULL) < 0 ||
-        set_obj(rec, K_ORG, ok ? PyTuple_GET_ITEM(val, 5) : NULL) < 0)
+        set_obj(rec, K_USER, ok ? PyTuple_GET_ITEM(t, 4) : NULL) < 0 ||
+        set_obj(rec, K_ORG, ok ? PyTuple_GET_ITEM(t, 5) : NULL) < 0)
         goto error;
     /* A fresh list: records hold plain JSON types and share nothing mutable. */
-    PyObject *path = ok ? PyTuple_GET_ITEM(val, 6) : NULL;
+    PyObject *path = ok ? PyTuple_GET_ITEM(t, 6) : NULL;
     if (set_new(rec, K_SPAN_PATH, path != NULL && PyTuple_Check(path)
                                       ? PySequence_List(path) : PyList_New(0)) < 0)
         goto error;
     /* OpenTelemetry ids only as an exact (str, str) pair: nothing foreign is called. */
-    PyObject *trace = ok && PyTuple_GET_SIZE(val) > 8 ? PyTuple_GET_ITEM(val, 8) : NULL;
+    PyObject *trace = ok && PyTuple_GET_SIZE(t) > 8 ? PyTuple_GET_ITEM(t, 8) : NULL;
     if (trace != NULL && PyTuple_CheckExact(trace) && PyTuple_GET_SIZE(trace) == 2 &&
         PyUnicode_CheckExact(PyTuple_GET_ITEM(trace, 0)) &&
         PyUnicode_CheckExact(PyTuple_GET_ITEM(trace, 1))) {
@@ -521,12 +748,13 @@ guard_audit_init(PyObject *module)
         audit_state.fallback = PyList_New(0);
         if (audit_state.fallback == NULL)
             return -1;
+        if (PyType_Ready(&span_state_type) < 0)
+            return -1;
         audit_state.span_var = PyContextVar_New("sdk_guard.spans", NULL);
         if (audit_state.span_var == NULL)
             return -1;
     }
-    if (PyModule_AddObjectRef(module, "span_var", audit_state.span_var) < 0 ||
-        PyModule_AddIntConstant(module, "AUDIT_RING_DEFAULT_CAPACITY",
+    if (PyModule_AddIntConstant(module, "AUDIT_RING_DEFAULT_CAPACITY",
                                 GUARD_RING_DEFAULT_CAPACITY) < 0)
         return -1;
     return 0;

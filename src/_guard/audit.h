@@ -50,8 +50,26 @@ GUARD_INTERNAL double guard_audit_overflow_wait(void);
  * the overflow wait.  0, or -1 with an exception. */
 GUARD_INTERNAL int guard_audit_configure(size_t capacity, double overflow_wait);
 
+/* Opens a span of KIND (0 action .. 3 storage_mutation) with id ID inside the current
+ * ones: sets the span variable to a new SpanState (exact-str copies of ID, USER and
+ * ORG; None keeps the enclosing user/org) holding SPAN for current_span().  Returns
+ * the context token, or NULL with an exception.  Host-only (see py_audit.c). */
+GUARD_INTERNAL PyObject *guard_audit_span_enter(int kind, PyObject *id, PyObject *span,
+                                                PyObject *user, PyObject *org);
+/* Sets the span variable to a copy of the current SpanState with USER and ORG (exact
+ * str copies, None clears) replaced when USER is not NULL, and the OpenTelemetry pair
+ * (item 8) replaced when OTEL is not NULL (a (str, str) tuple; None removes it).  The
+ * spans stay as they are.  Returns the token guard_audit_span_exit() takes, or NULL
+ * with an exception. */
+GUARD_INTERNAL PyObject *guard_audit_span_amend(PyObject *user, PyObject *org, PyObject *otel);
+/* Closes the span TOKEN opened.  0, or -1 with an exception. */
+GUARD_INTERNAL int guard_audit_span_exit(PyObject *token);
+/* The current span tuple (ids, user, org, path, innermost Span), all None and an
+ * empty path when none is open.  New reference, or NULL with an exception. */
+GUARD_INTERNAL PyObject *guard_audit_span_current(void);
+
 /* Creates the ring, the span variable and the interned keys once per process and
- * adds span_var and AUDIT_RING_DEFAULT_CAPACITY to MODULE.  0 or -1. */
+ * adds AUDIT_RING_DEFAULT_CAPACITY to MODULE (the span variable is not exported). */
 GUARD_INTERNAL int guard_audit_init(PyObject *module);
 
 #endif

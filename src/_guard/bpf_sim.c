@@ -193,6 +193,11 @@ guard_bpf_const_allow(const struct sock_filter *prog, unsigned n, uint32_t arch,
         case BPF_RET | BPF_K:
             return ins->k == SECCOMP_RET_ALLOW;
         case BPF_JMP | BPF_JA:
+            /* Forward and inside the program, as guard_bpf_check demands: an offset
+             * that wraps pc would loop forever.  Every jump moves pc forward, so the
+             * walk ends within N steps. */
+            if (ins->k >= n - pc - 1)
+                return 0;
             pc += ins->k;
             break;
         case BPF_JMP | BPF_JEQ | BPF_K:

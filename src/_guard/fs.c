@@ -9,19 +9,145 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* pathlib's own path classes are trusted to return what they hold; any other
- * os.PathLike from an extension could answer differently when the real call asks
- * again (a time-of-check/time-of-use swap), so it is refused. */
-static int
-trusted_pathlike(PyObject *o)
+/* pathlib paths are read from their slots, never through their methods.
+ *
+ * A pathlib class is an ordinary Python class: its methods (__fspath__, __str__,
+ * _format_parsed_parts, ...) can be replaced by any code in the process, and its slots
+ * hold whatever an extension assigned -- a str or list subclass whose methods run
+ * when pathlib joins or encodes them.  So the hook calls no pathlib code: it reads the
+ * slots pathlib's own str() would read, in the order it reads them, straight from the
+ * instance (member offsets captured from the class at install), and accepts a path
+ * only if every slot that is set holds an exact str (or an exact list of exact str).
+ * Anything else -- a subclass, a partly-parsed state pathlib never produces, a
+ * Windows flavour -- is refused with "pass str(path)". */
+
+/* The object in slot I of O (borrowed), or NULL when unset or unknown. */
+static PyObject *
+pl_slot(PyObject *o, int i)
 {
-    /* By identity with the classes pathlib exported at install: a class's __module__
-     * is whatever its body or metaclass says (and "pathlib._local" on 3.13). */
-    for (size_t i = 0; i < GUARD_NPATHLIB; i++) {
-        if (guard_pathlib_types[i] != NULL && (PyObject *)Py_TYPE(o) == guard_pathlib_types[i])
-            return 1;
+    Py_ssize_t off = guard_pathlib_slots[i];
+    return off < 0 ? NULL : *(PyObject **)((char *)o + off);
+}
+
+static int
+exact_str_list(PyObject *v)
+{
+    if (v == NULL || !PyList_CheckExact(v))
+        return 0;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(v); i++) {
+        if (!PyUnicode_CheckExact(PyList_GET_ITEM(v, i)))
+            return 0;
     }
-    return 0;
+    return 1;
+}
+
+/* The string pathlib's str() of O would give, or NULL: *UNTRUSTED set when O is not a
+ * posix pathlib path made of exact built-in values (no exception), else an exception. */
+static PyObject *
+pathlib_string(PyObject *o, int *untrusted)
+{
+    *untrusted = 1;
+    PyTypeObject *t = Py_TYPE(o);
+    /* By identity with the classes pathlib exported at install: a class's __module__
+     * is whatever its body or metaclass says (and "pathlib._local" on 3.13).  The
+     * Windows flavours join with another separator: refused. */
+    static const int posix[GUARD_NPATHLIB] = {1, 1, 0, 1, 1, 0};
+    int known = 0;
+    for (size_t i = 0; i < GUARD_NPATHLIB; i++)
+        known |= posix[i] && guard_pathlib_types[i] == (PyObject *)t;
+    if (!known || guard_pathlib_slots[GUARD_PL_STR] < 0 || guard_pathlib_slots[GUARD_PL_DRV] < 0 ||
+        guard_pathlib_slots[GUARD_PL_ROOT] < 0)
+        return NULL;
+    /* Every slot that is set must hold its built-in type, whether or not this
+     * conversion reads it: the library reads the others after the hook. */
+    for (int i = 0; i < GUARD_PL_N; i++) {
+        PyObject *v = pl_slot(o, i);
+        if (v == NULL)
+            continue;
+        int list_slot = i == GUARD_PL_PARTS || i == GUARD_PL_RAW || i == GUARD_PL_TAIL;
+        if (list_slot ? !exact_str_list(v) : !PyUnicode_CheckExact(v))
+            return NULL;
+    }
+    PyObject *str = pl_slot(o, GUARD_PL_STR);
+    if (str != NULL) {
+        if (!PyUnicode_CheckExact(str))
+            return NULL;
+        *untrusted = 0;
+        return Py_NewRef(str);
+    }
+    PyObject *drv = pl_slot(o, GUARD_PL_DRV), *root = pl_slot(o, GUARD_PL_ROOT), *parts = NULL;
+    Py_ssize_t first = 0;
+    if (guard_pathlib_slots[GUARD_PL_PARTS] >= 0) {
+        /* 3.11: _drv, _root and _parts are set together when the path is made. */
+        parts = pl_slot(o, GUARD_PL_PARTS);
+        if (drv == NULL || root == NULL || !exact_str_list(parts))
+            return NULL;
+        if (!PyUnicode_CheckExact(drv) || !PyUnicode_CheckExact(root))
+            return NULL;
+        first = PyUnicode_GET_LENGTH(drv) || PyUnicode_GET_LENGTH(root) ? 1 : 0;
+    }
+    else if (guard_pathlib_slots[GUARD_PL_RAW] >= 0 && guard_pathlib_slots[GUARD_PL_TAIL] >= 0) {
+        /* 3.12+: the parsed parts when all three are cached (pathlib sets them
+         * together), else the raw arguments pathlib would parse. */
+        PyObject *tail = pl_slot(o, GUARD_PL_TAIL);
+        if (drv != NULL || root != NULL || tail != NULL) {
+            if (drv == NULL || root == NULL || !PyUnicode_CheckExact(drv) ||
+                !PyUnicode_CheckExact(root) || !exact_str_list(tail))
+                return NULL;
+            parts = tail;
+        }
+        else {
+            PyObject *raw = pl_slot(o, GUARD_PL_RAW);
+            if (!exact_str_list(raw))
+                return NULL;
+            /* posixpath.join(*raw): an absolute part restarts the path. */
+            PyObject *pieces = PyList_New(0);
+            if (pieces == NULL) {
+                *untrusted = 0;
+                return NULL;
+            }
+            for (Py_ssize_t i = 0; i < PyList_GET_SIZE(raw); i++) {
+                PyObject *part = PyList_GET_ITEM(raw, i);
+                if (PyUnicode_GET_LENGTH(part) > 0 && PyUnicode_READ_CHAR(part, 0) == '/') {
+                    if (PyList_SetSlice(pieces, 0, PyList_GET_SIZE(pieces), NULL) < 0)
+                        goto fail_pieces;
+                }
+                if (PyList_Append(pieces, part) < 0)
+                    goto fail_pieces;
+            }
+            PyObject *sep = PyUnicode_FromString("/");
+            PyObject *joined = sep ? PyUnicode_Join(sep, pieces) : NULL;
+            Py_XDECREF(sep);
+            Py_DECREF(pieces);
+            *untrusted = 0;
+            if (joined != NULL && PyUnicode_GET_LENGTH(joined) == 0)
+                Py_SETREF(joined, PyUnicode_FromString("."));
+            return joined;
+        fail_pieces:
+            Py_DECREF(pieces);
+            *untrusted = 0;
+            return NULL;
+        }
+    }
+    else {
+        return NULL;
+    }
+    /* drv + root + "/".join(parts[first:]), or "." when that is empty. */
+    *untrusted = 0;
+    PyObject *rest = PyList_GetSlice(parts, first, PyList_GET_SIZE(parts));
+    PyObject *sep = rest ? PyUnicode_FromString("/") : NULL;
+    PyObject *joined = sep ? PyUnicode_Join(sep, rest) : NULL;
+    Py_XDECREF(sep);
+    Py_XDECREF(rest);
+    if (joined == NULL)
+        return NULL;
+    PyObject *head = PyUnicode_Concat(drv, root);
+    PyObject *full = head ? PyUnicode_Concat(head, joined) : NULL;
+    Py_XDECREF(head);
+    Py_DECREF(joined);
+    if (full != NULL && PyUnicode_GET_LENGTH(full) == 0)
+        Py_SETREF(full, PyUnicode_FromString("."));
+    return full;
 }
 
 enum { PATH_OK = 0, PATH_UNRESOLVABLE = 1, PATH_UNTRUSTED = 2, PATH_STREAM = 3 };
@@ -85,13 +211,15 @@ resolve_path_arg(PyObject *o, PyObject *dir_fd, int unknown_dir_fd, char *out, s
     }
     else {
         if (!PyUnicode_Check(o) && !PyBytes_Check(o)) {
-            if (!trusted_pathlike(o)) {
+            int untrusted;
+            PyObject *str = pathlib_string(o, &untrusted);
+            if (str == NULL) {
+                if (!untrusted)
+                    return -1;
                 *shown = guard_describe(o);
                 return *shown ? PATH_UNTRUSTED : -1;
             }
-            o = PyOS_FSPath(o);
-            if (o == NULL)
-                return -1;
+            o = str;
         }
         else {
             Py_INCREF(o);
@@ -341,23 +469,51 @@ guard_fs_mediate(int ext, const ev_entry *e, PyObject *args)
         return guard_fs_check_path(ext, cap, a0, NULL, 0);
     }
     case H_SQLITE: {
+        /* sqlite3 reads its argument as a URI (uri=True, which the event does not
+         * carry) whether it came as str, bytes or a path object: each is looked at
+         * as the text sqlite3 will see.  A URI names its file and options in a syntax
+         * the guard does not parse, so a URI is refused. */
+        PyObject *text = NULL;
         if (a0 != NULL && PyUnicode_Check(a0)) {
-            const char *db = PyUnicode_AsUTF8(a0);
-            if (db == NULL)
+            text = PyUnicode_AsUTF8String(a0);
+            if (text == NULL)
+                PyErr_Clear();      /* surrogates: check_path below decides */
+        }
+        else if (a0 != NULL && PyBytes_Check(a0)) {
+            text = Py_NewRef(a0);
+        }
+        else if (a0 != NULL) {
+            int untrusted;
+            PyObject *str = pathlib_string(a0, &untrusted);
+            if (str == NULL && !untrusted)
                 return -1;
-            if (db[0] == '\0' || strcmp(db, ":memory:") == 0)
+            if (str != NULL) {
+                text = PyUnicode_AsUTF8String(str);
+                Py_DECREF(str);
+                if (text == NULL)
+                    PyErr_Clear();
+            }
+        }
+        if (text != NULL) {
+            const char *db = PyBytes_AS_STRING(text);
+            Py_ssize_t n = PyBytes_GET_SIZE(text);
+            int memory = n == 0 || strcmp(db, ":memory:") == 0;
+            int uri = n >= 5 && strncmp(db, "file:", 5) == 0;
+            Py_DECREF(text);
+            if (memory && PyUnicode_Check(a0))
                 return 0;
-            if (strncmp(db, "file:", 5) == 0) {
-                /* A URI: the guard does not parse its options; refuse. */
+            if (uri) {
                 PyObject *shown = guard_describe(a0);
                 if (shown == NULL)
                     return -1;
                 int rc = guard_decide(ext, GUARD_CAP_FS_WRITE, shown, 0,
-                                      "sqlite3 URI filenames are refused to extension code; pass "
-                                      "a plain path");
+                                      "sqlite3 URI filenames are refused to extension code; "
+                                      "pass a plain path");
                 Py_DECREF(shown);
                 return rc;
             }
+            if (memory)
+                return 0;
         }
         return guard_fs_check_path(ext, GUARD_CAP_FS_WRITE, a0, NULL, 0);
     }

@@ -1,5 +1,6 @@
 /* gate.c - the one gate in front of every host-only entry point. */
 #include "gate.h"
+#include "args.h"
 
 /* The gate's verdict once the caller is known: an extension is refused. */
 static int
@@ -35,10 +36,11 @@ require_host_caller(const char *what)
 {
     PyFrameObject *f = PyEval_GetFrame();       /* borrowed */
     PyObject *g = f ? PyFrame_GetGlobals(f) : NULL;
-    PyObject *name = g ? PyDict_GetItemString(g, "__name__") : NULL;     /* borrowed */
-    const char *c = name && PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : NULL;
+    /* Lookups that call no planted key's __eq__ (see guard_dict_get). */
+    PyObject *name = guard_dict_get_str(g, "__name__");                   /* borrowed */
+    const char *c = name && PyUnicode_CheckExact(name) ? PyUnicode_AsUTF8(name) : NULL;
     PyObject *modules = PySys_GetObject("modules");                       /* borrowed */
-    PyObject *mod = c && modules ? PyDict_GetItemWithError(modules, name) : NULL;
+    PyObject *mod = c && modules ? guard_dict_get(modules, name) : NULL;
     int wrapped = c && guard_module_under(c, "sdk_guard") && mod && PyModule_Check(mod) &&
                   PyModule_GetDict(mod) == g;
     Py_XDECREF(g);

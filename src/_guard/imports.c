@@ -201,10 +201,11 @@ absolute_name(PyObject *name, PyObject *globals, int level, char *out, size_t ou
     }
     PyObject *pkg = NULL;
     if (globals != NULL && PyDict_Check(globals)) {
-        pkg = PyDict_GetItemString(globals, "__package__");
+        /* Lookups that call no planted key's __eq__ (see guard_dict_get). */
+        pkg = guard_dict_get_str(globals, "__package__");
         if (pkg == NULL || pkg == Py_None) {
-            pkg = PyDict_GetItemString(globals, "__name__");
-            if (pkg != NULL && PyDict_GetItemString(globals, "__path__") == NULL) {
+            pkg = guard_dict_get_str(globals, "__name__");
+            if (pkg != NULL && guard_dict_get_str(globals, "__path__") == NULL) {
                 /* a module, not a package: its package is the parent */
                 const char *m = PyUnicode_Check(pkg) ? PyUnicode_AsUTF8(pkg) : NULL;
                 if (m == NULL)
@@ -430,7 +431,7 @@ guarded_import(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObjec
     PyObject *modules = PySys_GetObject("modules");
     /* Owned: the attribute lookups below run module code that may replace it there.
      * ABSNAME may point into NAME, which is alive for the whole call. */
-    PyObject *base = modules ? PyDict_GetItemString(modules, absname) : NULL;
+    PyObject *base = modules ? guard_dict_get_str(modules, absname) : NULL;
     base = Py_NewRef(base != NULL ? base : mod);
     for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++) {
         PyObject *item = PySequence_Fast_ITEMS(seq)[i];

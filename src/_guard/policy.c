@@ -612,15 +612,14 @@ guard_ip_parse(const char *text, guard_ip *out)
 void
 guard_ip_canonical(guard_ip *ip)
 {
-    static const uint8_t zero[12] = {0};
+    /* Only IPv4-mapped addresses (::ffff:a.b.c.d) reach IPv4: the kernel sends them on
+     * the IPv4 stack.  IPv4-compatible ones (::a.b.c.d, e.g. "::1:1") are IPv6
+     * destinations to Linux (a sit tunnel may carry them), so they stay IPv6 -- reading
+     * "::1:1" as 0.1.0.1 would decide on an address nobody connects to. */
+    static const uint8_t zero[10] = {0};
     if (ip->family != 6)
         return;
-    int mapped = memcmp(ip->bytes, zero, 10) == 0 && ip->bytes[10] == 0xff &&
-                 ip->bytes[11] == 0xff;
-    int compat = memcmp(ip->bytes, zero, 12) == 0 &&
-                 !(ip->bytes[12] == 0 && ip->bytes[13] == 0 && ip->bytes[14] == 0 &&
-                   ip->bytes[15] <= 1);
-    if (!mapped && !compat)
+    if (memcmp(ip->bytes, zero, 10) != 0 || ip->bytes[10] != 0xff || ip->bytes[11] != 0xff)
         return;
     uint8_t v4[4];
     memcpy(v4, ip->bytes + 12, 4);
@@ -804,8 +803,14 @@ guard_netrule_parse(const char *spec, guard_netrule *out)
     }
     if (spec[0] == '[' || !valid_hostname(buf, hostlen))
         return -EINVAL;
-    if (buf[hostlen - 1] == '.')
+    if (buf[hostlen - 1] == '.') {
         buf[hostlen - 1] = '\0';
+        /* Names are compared without their root dot, so "0X7." would be stored as
+         * "0x7" -- which the C library reads as the address 0.0.0.7.  A rule is a name
+         * only if no spelling of it is an address. */
+        if (guard_ip_parse(buf, &ip) == 0)
+            return -EINVAL;
+    }
     for (char *c = buf; *c; c++)
         if (*c >= 'A' && *c <= 'Z')
             *c = (char)(*c - 'A' + 'a');

@@ -75,10 +75,12 @@ typedef struct guard_ip {
 
 /* Parse an IP literal as the C library will treat it: IPv4 in every inet_aton form
  * ("127.1", "0x7f.1", "2130706433", "0177.0.0.1"), IPv6 with or without brackets.
- * IPv4-mapped (::ffff:a.b.c.d) and IPv4-compatible (::a.b.c.d, not :: or ::1) become
- * IPv4.  Returns 0 or -EINVAL when TEXT is not an IP literal (for example a host name). */
+ * IPv4-mapped (::ffff:a.b.c.d) becomes IPv4; IPv4-compatible (::a.b.c.d) stays IPv6,
+ * as the kernel routes it.  Agrees with getaddrinfo(AI_NUMERICHOST) on every string
+ * without brackets or a zone (tests/fuzz checks it).  Returns 0 or -EINVAL when TEXT
+ * is not an IP literal (for example a host name). */
 int guard_ip_parse(const char *text, guard_ip *out);
-/* Maps an IPv6 guard_ip that is IPv4-mapped/compatible to IPv4, in place. */
+/* Maps an IPv6 guard_ip that is IPv4-mapped to IPv4, in place. */
 void guard_ip_canonical(guard_ip *ip);
 /* 1 for 0.0.0.0 and :: (the kernel treats connect() to them as loopback). */
 int guard_ip_is_unspecified(const guard_ip *ip);

@@ -103,6 +103,59 @@ audit_configure(PyObject *self, PyObject *args, PyObject *kw)
     return guard_audit_counters();
 }
 
+/* V copied into exact built-in JSON data: str/int/float/bool/None as exact values
+ * (subclasses reduced to the built-in value), lists/tuples and dicts copied item by
+ * item (their own storage read directly: no __iter__/items() of a subclass), anything
+ * else -- and anything nested past 16 levels -- as "<TypeName>".  No method of V or
+ * its items runs, so what the audit writer formats later is host data it owns.
+ * New reference, or NULL with an exception. */
+static PyObject *
+plain_copy(PyObject *v, int depth)
+{
+    if (v == Py_None || v == Py_True || v == Py_False || PyUnicode_CheckExact(v) ||
+        PyLong_CheckExact(v) || PyFloat_CheckExact(v))
+        return Py_NewRef(v);
+    if (PyUnicode_Check(v))
+        return PyUnicode_FromObject(v);
+    if (PyLong_Check(v))
+        return PyNumber_Index(v);     /* an int subclass: an exact copy, no __index__ */
+    if (PyFloat_Check(v))
+        return PyFloat_FromDouble(PyFloat_AS_DOUBLE(v));
+    if (depth < 16 && (PyList_Check(v) || PyTuple_Check(v))) {
+        Py_ssize_t n = PyList_Check(v) ? PyList_GET_SIZE(v) : PyTuple_GET_SIZE(v);
+        PyObject *out = PyList_New(0);
+        for (Py_ssize_t i = 0; out != NULL && i < n; i++) {
+            /* Re-read the size: copying an item cannot run code, but stay in bounds. */
+            if (i >= (PyList_Check(v) ? PyList_GET_SIZE(v) : PyTuple_GET_SIZE(v)))
+                break;
+            PyObject *item = PyList_Check(v) ? PyList_GET_ITEM(v, i) : PyTuple_GET_ITEM(v, i);
+            PyObject *c = plain_copy(item, depth + 1);
+            if (c == NULL || PyList_Append(out, c) < 0)
+                Py_CLEAR(out);
+            Py_XDECREF(c);
+        }
+        return out;
+    }
+    if (depth < 16 && PyDict_Check(v)) {
+        PyObject *out = PyDict_New(), *k, *item;
+        Py_ssize_t pos = 0;
+        while (out != NULL && PyDict_Next(v, &pos, &k, &item)) {
+            PyObject *ck = PyUnicode_CheckExact(k) ? Py_NewRef(k) : plain_copy(k, 16);
+            PyObject *cv = ck ? plain_copy(item, depth + 1) : NULL;
+            if (cv == NULL || !PyUnicode_Check(ck) || PyDict_SetItem(out, ck, cv) < 0) {
+                if (cv != NULL && ck != NULL && !PyUnicode_Check(ck))
+                    PyErr_Clear();      /* a non-str key (an int): left out */
+                else
+                    Py_CLEAR(out);
+            }
+            Py_XDECREF(ck);
+            Py_XDECREF(cv);
+        }
+        return out;
+    }
+    return PyUnicode_FromFormat("<%.100s>", Py_TYPE(v)->tp_name);
+}
+
 /* Emits a record from Python (lockdown reports, egress setup); returns its seq. */
 static PyObject *
 emit_record(PyObject *self, PyObject *args, PyObject *kw)
@@ -120,16 +173,89 @@ emit_record(PyObject *self, PyObject *args, PyObject *kw)
         PyErr_SetString(PyExc_TypeError, "extra must be a dict");
         return NULL;
     }
-    guard_event ev = {layer, principal == Py_None ? NULL : principal, cap,
-                      target == Py_None ? NULL : target, decision,
-                      rule == Py_None ? NULL : rule, extra};
+    /* The record holds copies: the writer thread formats them later, as host code. */
+    PyObject *c[4] = {NULL, NULL, NULL, NULL};
+    PyObject *in[4] = {principal, target, rule, extra};
+    for (int i = 0; i < 4; i++) {
+        if (in[i] == NULL || in[i] == Py_None)
+            continue;
+        c[i] = plain_copy(in[i], 0);
+        if (c[i] == NULL)
+            goto fail;
+    }
+    guard_event ev = {layer, c[0], cap, c[1], decision, c[2], c[3]};
     long long seq = guard_audit_emit(&ev);
+    for (int i = 0; i < 4; i++)
+        Py_XDECREF(c[i]);
     if (seq < 0)
         return NULL;
     return PyLong_FromLongLong(seq);
+fail:
+    for (int i = 0; i < 4; i++)
+        Py_XDECREF(c[i]);
+    return NULL;
+}
+
+static PyObject *
+span_enter(PyObject *self, PyObject *args)
+{
+    int kind;
+    PyObject *id, *span, *user, *org;
+    if (!PyArg_ParseTuple(args, "iOOOO:span_enter", &kind, &id, &span, &user, &org))
+        return NULL;
+    return guard_audit_span_enter(kind, id, span, user, org);
+}
+
+static PyObject *
+span_identity(PyObject *self, PyObject *args)
+{
+    PyObject *user, *org;
+    if (!PyArg_ParseTuple(args, "OO:span_identity", &user, &org))
+        return NULL;
+    return guard_audit_span_amend(user, org, NULL);
+}
+
+static PyObject *
+span_otel(PyObject *self, PyObject *pair)
+{
+    return guard_audit_span_amend(NULL, NULL, pair);
+}
+
+static PyObject *
+span_exit(PyObject *self, PyObject *token)
+{
+    if (guard_audit_span_exit(token) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+span_current(PyObject *self, PyObject *unused)
+{
+    return guard_audit_span_current();
 }
 
 const guard_method guard_audit_methods[] = {
+    /* A span names the action, task, user and org every record inside it carries:
+     * only host code opens (and closes) one.  sdk_guard.audit.span wraps these, so
+     * its caller is asked. */
+    {{"span_enter", span_enter, METH_VARARGS,
+      "span_enter(kind_index, id, span, user, org) -> token\n--\n\n"
+      "Open a span inside the current ones (sdk_guard.audit.span is the API)."},
+     GUARD_HOST_ONLY_CALLER},
+    {{"span_identity", span_identity, METH_VARARGS,
+      "span_identity(user, org) -> token\n--\n\n"
+      "Make USER/ORG the identity of every record in this context (sdk_guard.request)\n"
+      "until span_exit(token)."}, GUARD_HOST_ONLY_CALLER},
+    {{"span_otel", span_otel, METH_O,
+      "span_otel(pair) -> token\n--\n\n"
+      "Carry the current OpenTelemetry (trace_id, span_id) pair (None: none) in records\n"
+      "until span_exit(token)."}, GUARD_HOST_ONLY_CALLER},
+    {{"span_exit", span_exit, METH_O,
+      "span_exit(token)\n--\n\nClose the span span_enter() opened."}, GUARD_HOST_ONLY_CALLER},
+    {{"span_current", span_current, METH_NOARGS,
+      "span_current() -> (action, task, model_call, storage_mutation, user, org, path, span)"},
+     GUARD_OPEN},
     {{"set_audit_dispatcher", set_audit_dispatcher, METH_O,
       "set_audit_dispatcher(fn)\n--\n\n"
       "fn(record) receives every record from audit_deliver(), in seq order; None detaches\n"

@@ -53,6 +53,17 @@ acting_as_enter(PyObject *self, PyObject *name)
 static PyObject *
 acting_as_exit(PyObject *self, PyObject *token)
 {
+    /* Before install() there is no variable to reset (it was a NULL dereference), and
+     * only a token acting_as_enter() returned can reset it. */
+    if (guard_rt.principal_var == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "sdk_guard is not installed");
+        return NULL;
+    }
+    if (!PyContextToken_CheckExact(token)) {
+        PyErr_Format(PyExc_TypeError, "acting_as_exit() takes the token acting_as_enter() "
+                     "returned, not %.100s", Py_TYPE(token)->tp_name);
+        return NULL;
+    }
     if (PyContextVar_Reset(guard_rt.principal_var, token) < 0)
         return NULL;
     Py_RETURN_NONE;

@@ -57,6 +57,18 @@ landlock_compat(PyObject *self, PyObject *args)
     return res;
 }
 
+/* 0 if ITEM (element I of argument WHAT) is a tuple, else -1 with a TypeError that
+ * names the argument: PyArg_ParseTuple on a non-tuple is a SystemError. */
+static int
+item_is_tuple(PyObject *item, const char *what, Py_ssize_t i, const char *shape)
+{
+    if (PyTuple_Check(item))
+        return 0;
+    PyErr_Format(PyExc_TypeError, "landlock_build: %s[%zd] must be a tuple %s, not %.100s",
+                 what, i, shape, Py_TYPE(item)->tp_name);
+    return -1;
+}
+
 /* landlock_build(abi, (fs, net, scoped), paths, ports) -> (fd, path_results, port_results)
  *
  * PATHS: sequence of (path, wanted_fs); PORTS: sequence of (port, net_access).
@@ -97,6 +109,8 @@ landlock_build(PyObject *self, PyObject *args)
     for (Py_ssize_t i = 0; i < np; i++) {
         PyObject *item = PySequence_Fast_GET_ITEM(path_seq, i), *path_bytes = NULL;
         unsigned long long wanted;
+        if (item_is_tuple(item, "paths", i, "(path, access)") < 0)
+            goto err_close_ruleset;
         if (!PyArg_ParseTuple(item, "O&K:landlock_build path", PyUnicode_FSConverter,
                               &path_bytes, &wanted))
             goto err_close_ruleset;
@@ -120,8 +134,9 @@ landlock_build(PyObject *self, PyObject *args)
         goto err_close_ruleset;
     for (Py_ssize_t i = 0; i < nq; i++) {
         unsigned long long port, access;
-        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(port_seq, i), "KK:landlock_build port",
-                              &port, &access))
+        PyObject *item = PySequence_Fast_GET_ITEM(port_seq, i);
+        if (item_is_tuple(item, "ports", i, "(port, access)") < 0 ||
+            !PyArg_ParseTuple(item, "KK:landlock_build port", &port, &access))
             goto err_close_ruleset;
         int rc = guard_landlock_add_port(fd, port, access);
         PyObject *r = PyLong_FromLong(-rc);

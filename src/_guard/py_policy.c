@@ -247,7 +247,7 @@ const guard_method guard_policy_methods[] = {
       "kind is \"ip\" or \"name\"; raises ValueError for a malformed or out-of-range rule."}, GUARD_OPEN},
     {{"parse_ip", py_parse_ip, METH_O,
       "parse_ip(text) -> (4 | 6, packed bytes) or None when TEXT is not an IP literal.\n\n"
-      "Accepts every inet_aton IPv4 form; IPv4-mapped/compatible IPv6 become IPv4."}, GUARD_OPEN},
+      "Accepts every inet_aton IPv4 form; IPv4-mapped IPv6 becomes IPv4 (IPv4-compatible stays IPv6)."}, GUARD_OPEN},
     {{"path_normalize", py_path_normalize, METH_VARARGS,
       "path_normalize(path, cwd=None) -> str: lexical normalisation, no filesystem access."}, GUARD_OPEN},
     {{"path_resolve", py_path_resolve, METH_O,

@@ -16,6 +16,11 @@ arch_arg(PyObject *arg)
 {
     const char *name = NULL;
     if (arg != NULL && arg != Py_None) {
+        if (!PyUnicode_Check(arg)) {
+            PyErr_Format(PyExc_TypeError, "arch must be str or None, not %.100s",
+                         Py_TYPE(arg)->tp_name);
+            return NULL;
+        }
         name = PyUnicode_AsUTF8(arg);
         if (name == NULL)
             return NULL;
@@ -138,7 +143,14 @@ seccomp_disasm(PyObject *self, PyObject *args)
         for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(seq); i++) {
             int pos;
             const char *name;
-            if (!PyArg_ParseTuple(PyTuple_GET_ITEM(seq, i), "is", &pos, &name))
+            PyObject *item = PyTuple_GET_ITEM(seq, i);
+            if (!PyTuple_Check(item)) {
+                /* PyArg_ParseTuple on a non-tuple is a SystemError. */
+                PyErr_Format(PyExc_TypeError, "seccomp_disasm: labels[%zd] must be a tuple "
+                             "(position, name), not %.100s", i, Py_TYPE(item)->tp_name);
+                goto done;
+            }
+            if (!PyArg_ParseTuple(item, "is:seccomp_disasm label", &pos, &name))
                 goto done;
             if (pos >= 0 && (unsigned)pos <= n && names[pos] == NULL)
                 names[pos] = name;

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <structmember.h>
 #include <string.h>
 
 /* ---- the process-wide block ------------------------------------------------------ */
@@ -35,6 +36,20 @@ _Thread_local int guard_in_hook;
 _Thread_local int guard_via_machinery;
 
 /* ---- compiling the spec ---------------------------------------------------------- */
+
+/* A copy of S from the raw allocator, the one free_strv() returns it to: strdup()'s
+ * malloc() block freed with PyMem_RawFree() aborts under -X dev and the debug
+ * allocators (PYTHONMALLOC=debug), which check every block's owner.  NULL if out of
+ * memory. */
+static char *
+raw_strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *copy = PyMem_RawMalloc(n);
+    if (copy != NULL)
+        memcpy(copy, s, n);
+    return copy;
+}
 
 static void
 free_strv(char **v, size_t n)
@@ -73,7 +88,7 @@ strv_from(PyObject *spec, const char *key, char ***out, size_t *n)
             Py_DECREF(seq);
             return -1;
         }
-        v[i] = strdup(s);
+        v[i] = raw_strdup(s);
         if (v[i] == NULL) {
             free_strv(v, (size_t)i);
             Py_DECREF(seq);
@@ -301,7 +316,7 @@ read_key(PyObject *d, const struct spec_key *key, void *base)
     case SPEC_CSTR:
         if ((v = required_str(d, key)) == NULL || (s = PyUnicode_AsUTF8(v)) == NULL)
             return -1;
-        if ((*AT(base, key, char *) = strdup(s)) == NULL) {
+        if ((*AT(base, key, char *) = raw_strdup(s)) == NULL) {
             PyErr_NoMemory();
             return -1;
         }
@@ -408,6 +423,34 @@ compile_ext(PyObject *d, guard_ext *e, size_t index, PyMethodDef *import_def)
 }
 
 
+Py_ssize_t guard_pathlib_slots[GUARD_PL_N] = {-1, -1, -1, -1, -1, -1};
+
+/* Where PurePath keeps the slots its str() reads: member offsets from the class as
+ * install() finds it (the hook then reads instances without calling pathlib code). */
+static void
+capture_pathlib_slots(PyObject *purepath)
+{
+    static const char *const names[GUARD_PL_N] = {"_str", "_drv", "_root", "_parts",
+                                                  "_raw_paths", "_tail_cached"};
+    for (int i = 0; i < GUARD_PL_N; i++)
+        guard_pathlib_slots[i] = -1;
+    if (purepath == NULL || !PyType_Check(purepath))
+        return;
+    PyObject *mro = ((PyTypeObject *)purepath)->tp_mro;
+    for (int i = 0; i < GUARD_PL_N && mro != NULL && PyTuple_Check(mro); i++) {
+        for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(mro); k++) {
+            PyObject *dict = ((PyTypeObject *)PyTuple_GET_ITEM(mro, k))->tp_dict;
+            PyObject *d = dict ? PyDict_GetItemString(dict, names[i]) : NULL;
+            if (d != NULL && Py_IS_TYPE(d, &PyMemberDescr_Type) &&
+                ((PyMemberDescrObject *)d)->d_member->type == T_OBJECT_EX) {
+                guard_pathlib_slots[i] = ((PyMemberDescrObject *)d)->d_member->offset;
+                break;
+            }
+        }
+    }
+    PyErr_Clear();
+}
+
 /* pathlib's classes, _socket.socket with its family member, functools.partial. */
 static int
 capture_types(void)
@@ -423,6 +466,7 @@ capture_types(void)
             PyErr_Clear();
     }
     Py_DECREF(pathlib);
+    capture_pathlib_slots(guard_pathlib_types[0]);
     PyObject *sockmod = PyImport_ImportModule("_socket");
     PyObject *socktype = sockmod ? PyObject_GetAttrString(sockmod, "socket") : NULL;
     Py_XDECREF(sockmod);

@@ -61,6 +61,11 @@ GUARD_INTERNAL extern guard_runtime guard_rt;
 /* Types the hook recognises by identity, captured from host code at install. */
 #define GUARD_NPATHLIB 6
 GUARD_INTERNAL extern PyObject *guard_pathlib_types[GUARD_NPATHLIB];
+/* Offsets in a PurePath instance of the slots its str() reads (-1: this CPython's
+ * pathlib has no such slot), captured at install; see fs.c pathlib_string(). */
+enum { GUARD_PL_STR, GUARD_PL_DRV, GUARD_PL_ROOT, GUARD_PL_PARTS, GUARD_PL_RAW, GUARD_PL_TAIL,
+       GUARD_PL_N };
+GUARD_INTERNAL extern Py_ssize_t guard_pathlib_slots[GUARD_PL_N];
 GUARD_INTERNAL extern PyTypeObject *guard_socket_type;     /* _socket.socket */
 GUARD_INTERNAL extern PyObject *guard_socket_family;       /* its C "family" member */
 GUARD_INTERNAL extern PyTypeObject *guard_partial_type;    /* functools.partial */

@@ -297,6 +297,22 @@ test_sim_counts_and_faults(void)
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
     };
     CHECK(guard_bpf_const_allow(arg_load, 2, 0, 0) == 0);
+    /* A ja whose offset wraps pc back to itself (k = 0xffffffff) looped forever in the
+     * const-allow walk; every walk must end, with "not constant-allow". */
+    struct sock_filter wrap[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, GUARD_SD_NR),
+        BPF_STMT(BPF_JMP | BPF_JA, 0xffffffffu),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    CHECK(guard_bpf_check(wrap, 3) == -EINVAL);
+    CHECK(guard_bpf_const_allow(wrap, 3, 0, 0) == 0);
+    CHECK(guard_bpf_run(wrap, 3, &d, &r, NULL) == -EINVAL);
+    wrap[1].k = 0xfffffffeu;    /* back one instruction */
+    CHECK(guard_bpf_const_allow(wrap, 3, 0, 0) == 0);
+    CHECK(guard_bpf_run(wrap, 3, &d, &r, NULL) == -EINVAL);
+    wrap[1].k = 1;              /* past the end */
+    CHECK(guard_bpf_const_allow(wrap, 3, 0, 0) == 0);
+    CHECK(guard_bpf_run(wrap, 3, &d, &r, NULL) == -EINVAL);
 }
 
 int

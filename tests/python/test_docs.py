@@ -23,7 +23,8 @@ _LINK = re.compile(r"(?<!!)\[(?:[^\]\[]|\[[^\]]*\])*\]\(([^)\s]+)(?:\s+\"[^\"]*\
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 _TEST_PATH = re.compile(r"(?<![\w/.])tests/[A-Za-z0-9_./-]*[A-Za-z0-9_/]")
 _TEST_FILE = re.compile(r"(?<![\w/.])(test_\w+\.(?:py|c))\b")
-_TEST_NAME = re.compile(r"`(test_\w+)`|\.py::(test_\w+)")
+_TEST_TOKEN = re.compile(r"(?<![\w/])(test_\w+)(\.\w+)?(\*?)")
+_QUALIFIED = re.compile(r"::(test_\w+\*?)")
 
 
 def _rel(page: Path) -> str:
@@ -135,23 +136,52 @@ def test_every_test_path_the_docs_name_exists() -> None:
 
 @cache
 def _defined_test_names() -> frozenset[str]:
+    """Test functions under tests/ (Python defs, C functions) and test file stems (ctest)."""
     names: set[str] = set()
     for path in (ROOT / "tests").rglob("*.py"):
         names.update(re.findall(r"^\s*(?:async\s+)?def\s+(test_\w+)", path.read_text(), re.M))
     for path in (ROOT / "tests").rglob("*.c"):
         names.update(re.findall(r"\b(test_\w+)\s*\(", path.read_text(errors="replace")))
+    names.update(p.stem for p in (ROOT / "tests").rglob("test_*") if p.is_file())
     return frozenset(names)
 
 
-def test_every_test_function_the_docs_name_is_defined() -> None:
+def _is_defined(name: str, defined: frozenset[str]) -> bool:
+    if name.endswith("*"):  # test_key_colliding_* names a family
+        return any(d.startswith(name[:-1]) for d in defined)
+    return name in defined
+
+
+def claimed_test_names(page: Path) -> list[tuple[int, str]]:
+    """(line, name) of each test a claims table names: the cells of every column whose
+    header says "test", plus every `file.py::test_name` anywhere on the page."""
+    found: list[tuple[int, str]] = []
+    columns: list[int] = []
+    previous_was_table = False
+    for number, line in _prose_lines(page):
+        is_table = line.lstrip().startswith("|")
+        cells = [c.strip() for c in line.strip().strip("|").split("|")] if is_table else []
+        if is_table and not previous_was_table:
+            columns = [i for i, c in enumerate(cells) if "test" in c.lower()]
+        elif is_table and not set(line.strip()) <= set("|-: "):
+            for i in columns:
+                if i < len(cells):
+                    for m in _TEST_TOKEN.finditer(cells[i]):
+                        if m.group(2) not in (".py", ".c"):
+                            found.append((number, m.group(1) + m.group(3)))
+        previous_was_table = is_table
+        found.extend((number, name) for name in _QUALIFIED.findall(line))
+    return found
+
+
+def test_every_test_function_the_docs_claims_tables_name_is_defined() -> None:
     defined = _defined_test_names()
-    missing = []
-    for page in PAGES:
-        for number, line in _prose_lines(page):
-            for bare, qualified in _TEST_NAME.findall(line):
-                name = bare or qualified
-                if name not in defined:
-                    missing.append(f"{_rel(page)}:{number}: {name}")
+    missing = [
+        f"{_rel(page)}:{number}: {name}"
+        for page in PAGES
+        for number, name in claimed_test_names(page)
+        if not _is_defined(name, defined)
+    ]
     assert not missing, "tests named in the docs but defined nowhere under tests/:\n" + "\n".join(
         missing
     )
@@ -169,3 +199,18 @@ def test_the_link_checker_catches_a_broken_anchor_and_a_missing_file(tmp_path: P
     assert targets == ["#claims---tests", "#cost-python-benchxpy", "#claims-tests", "nothing.md"]
     assert "claims-tests" not in anchors(page)
     assert not (tmp_path / "nothing.md").exists()
+
+
+def test_the_claims_check_reads_test_columns_only(tmp_path: Path) -> None:
+    page = tmp_path / "p.md"
+    page.write_text(
+        "| module | reason |\n|---|---|\n| `test_code` | CPython's own |\n\n"
+        "| claim | test |\n|---|---|\n"
+        "| x | `test_no_such_test_anywhere`, `tests/python/test_docs.py`, `test_docs.py::test_a*` |\n"
+    )
+    names = [name for _, name in claimed_test_names(page)]
+    assert names == ["test_no_such_test_anywhere", "test_a*", "test_a*"]
+    defined = _defined_test_names()
+    assert not _is_defined("test_no_such_test_anywhere", defined)
+    assert _is_defined("test_the_claims_check_*", defined)
+    assert _is_defined("test_every_relative_link_and_anchor_resolves", defined)
