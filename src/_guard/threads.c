@@ -89,6 +89,16 @@ entry_call(PyObject *capsule, PyObject *args, PyObject *kw)
     PyObject *func = t->func;
     t->func = NULL;
     PyObject *r = PyObject_Call(func, args, kw);
+    if (r == NULL && !PyErr_ExceptionMatches(PyExc_SystemExit)) {
+        /* Reported here, against the target, exactly as _thread reports it: otherwise
+         * sys.unraisablehook would see this entry point as the object. */
+#if PY_VERSION_HEX >= 0x030D0000
+        PyErr_FormatUnraisable("Exception ignored in thread started by %R", func);
+#else
+        _PyErr_WriteUnraisableMsg("in thread started by", func);
+#endif
+        r = Py_NewRef(Py_None);
+    }
     Py_DECREF(func);
     return r;
 }

@@ -94,10 +94,6 @@ KNOWN: dict[str, str] = {
         "the test counts threads: the audit writer thread is one more",
     "test_threading::ThreadTests.test_no_refcycle_through_target":
         "the checked thread starter holds the target until the thread starts",
-    "test_thread::ThreadRunningTests.test_unraisable_exception":
-        "a thread starts in the guard's entry point (it marks whose thread it is, then "
-        "calls the target), so the unraisable hook's object is that entry point, not the "
-        "target",
     "test_inspect::TestSignatureDefinitions.test_thread_module_has_signatures":
         "the checked _thread.start_new_thread wrapper has no text signature",
     "test_trace::TestCoverage.test_coverage_ignore":

@@ -274,3 +274,33 @@ def test_monitor_mode_allows_and_records_would_deny(tmp_path: Any) -> None:
     assert recs["fs.read"]["target"] == str(tmp_path / "outside" / "secret.txt")
     assert recs["import"]["decision"] == "would_deny"
     assert all(a["decision"] == "would_deny" for a in r["_audit"]), r["_audit"]
+
+
+UNRAISABLE = r'''
+import _thread, threading
+if "acme" not in globals():           # the run without the guard imports it plainly
+    sys.path.insert(0, os.path.join(BASE, "plugins"))
+    import acme
+seen = []
+done = threading.Event()
+def hook(u):
+    seen.append((u.object is acme.boom, u.object is None, type(u.exc_value).__name__,
+                 (u.err_msg or "").replace(repr(acme.boom), "<target>")))
+    done.set()
+sys.unraisablehook = hook
+attempt("ext_raw_thread", acme.call, _thread.start_new_thread, acme.boom, ())
+done.wait(10)
+R["seen"] = [list(s) for s in seen]
+'''
+
+
+def test_a_thread_target_that_raises_is_reported_against_the_target(tmp_path: Any) -> None:
+    """The guard's entry point runs first in every checked thread; an exception the
+    target raises still reaches sys.unraisablehook exactly as _thread reports it
+    without the guard (the target as its object, or None on 3.13+, and its message)."""
+    files = {"plugins/acme/__init__.py": gk.ACME + "\ndef boom():\n    raise ValueError('boom')\n"}
+    guarded = gk.run(tmp_path / "guarded", UNRAISABLE, files=files)
+    plain = gk.run(tmp_path / "plain", UNRAISABLE, files=files, install=False)
+    assert guarded["ext_raw_thread"]["ok"] is True, guarded["ext_raw_thread"]
+    assert len(plain["seen"]) == 1 and plain["seen"][0][2] == "ValueError", plain
+    assert guarded["seen"] == plain["seen"], (guarded["seen"], plain["seen"])
