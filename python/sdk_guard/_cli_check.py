@@ -66,12 +66,13 @@ def to_toml(data: dict[str, Any]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _parse_vars(pairs: list[str]) -> dict[str, str]:
+def parse_vars(pairs: list[str]) -> dict[str, str]:
+    """--var NAME=VALUE pairs as a dict; ValueError naming the pair and the fix."""
     out = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or not name:
-            raise SystemExit(f"--var {pair!r}: write NAME=VALUE, e.g. --var data=/srv/app")
+            raise ValueError(f"--var {pair!r}: write NAME=VALUE, e.g. --var data=/srv/app")
         out[name] = value
     return out
 
@@ -99,7 +100,12 @@ def _run(args: argparse.Namespace) -> int:
         print("check: name a POLICY file (or --schema)", file=sys.stderr)
         return 2
     try:
-        policy = Policy.from_file(args.policy, variables=_parse_vars(args.var) or None)
+        variables = parse_vars(args.var)
+    except ValueError as exc:
+        print(f"check: {exc}", file=sys.stderr)
+        return 2
+    try:
+        policy = Policy.from_file(args.policy, variables=variables or None)
     except PolicyError as exc:
         print(f"{args.policy}: invalid policy: {exc}", file=sys.stderr)
         return 1

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _learn
+from ._cli_check import parse_vars
 from ._learn_mode import ENV as LEARN_ENV
 
 
@@ -29,16 +30,6 @@ def _raw(path: str) -> dict[str, Any]:
     raw: dict[str, Any] = (json.loads(text) if path.lower().endswith(".json")
                            else tomllib.loads(text))
     return raw
-
-
-def _parse_vars(pairs: list[str]) -> dict[str, str]:
-    out = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise ValueError(f"--var {pair!r}: write NAME=VALUE, e.g. --var data=/srv/app")
-        out[name] = value
-    return out
 
 
 def _record_run(args: argparse.Namespace, trail: Path) -> int:
@@ -70,7 +61,7 @@ def _run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     try:
-        variables = _parse_vars(args.var)
+        variables = parse_vars(args.var)
         raw = _raw(args.policy)
         Policy.from_file(args.policy, variables=variables or None)   # fail early
     except (PolicyError, ValueError, OSError) as exc:

@@ -14,19 +14,10 @@ import sys
 from types import TracebackType
 from typing import Any
 
+from ._cli_check import parse_vars
 from ._startup import EXIT_BAD_POLICY, describe_failure, start
 
 _OWN_FILES = (os.path.abspath(__file__), os.path.abspath(runpy.__file__))
-
-
-def _parse_vars(pairs: list[str]) -> dict[str, str]:
-    out = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise ValueError(f"--var {pair!r}: write NAME=VALUE, e.g. --var data=/srv/app")
-        out[name] = value
-    return out
 
 
 def _user_traceback(tb: TracebackType | None) -> TracebackType | None:
@@ -51,7 +42,7 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_BAD_POLICY
     script = ""
     try:
-        variables = _parse_vars(args.var)
+        variables = parse_vars(args.var)
         if args.module is None:
             script = os.path.abspath(program[0])
             if not os.path.exists(script):

@@ -134,6 +134,22 @@ exact_text(PyObject *v, const char *what)
     return NULL;
 }
 
+/* Sets the span variable to a new SpanState holding T (a reference this steals) and
+ * returns the variable's token, or NULL with an exception. */
+static PyObject *
+publish_state(PyObject *t)
+{
+    span_state *st = PyObject_New(span_state, &span_state_type);
+    if (st == NULL) {
+        Py_DECREF(t);
+        return NULL;
+    }
+    st->t = t;
+    PyObject *token = PyContextVar_Set(audit_state.span_var, (PyObject *)st);
+    Py_DECREF(st);
+    return token;
+}
+
 PyObject *
 guard_audit_span_enter(int kind, PyObject *id, PyObject *span, PyObject *user, PyObject *org)
 {
@@ -183,13 +199,8 @@ guard_audit_span_enter(int kind, PyObject *id, PyObject *span, PyObject *user, P
     PyTuple_SET_ITEM(t, 6, path);
     path = NULL;
     PyTuple_SET_ITEM(t, 7, Py_NewRef(span));
-    span_state *st = PyObject_New(span_state, &span_state_type);
-    if (st == NULL)
-        goto done;
-    st->t = t;
+    token = publish_state(t);
     t = NULL;
-    token = PyContextVar_Set(audit_state.span_var, (PyObject *)st);
-    Py_DECREF(st);
 done:
     for (int i = 0; i < 3; i++)
         Py_XDECREF(copies[i]);
@@ -253,13 +264,8 @@ guard_audit_span_amend(PyObject *user, PyObject *org, PyObject *otel)
     }
     if (keep_pair != NULL)
         PyTuple_SET_ITEM(t, SPAN_TUPLE_LEN, Py_NewRef(keep_pair));
-    span_state *st = PyObject_New(span_state, &span_state_type);
-    if (st == NULL)
-        goto done;
-    st->t = t;
+    token = publish_state(t);
     t = NULL;
-    token = PyContextVar_Set(audit_state.span_var, (PyObject *)st);
-    Py_DECREF(st);
 done:
     Py_XDECREF(u);
     Py_XDECREF(o);

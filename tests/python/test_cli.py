@@ -93,6 +93,8 @@ def test_check_missing_file_and_variables(tmp_path: Path,
     assert rc == 1 and "host.data" in err
     rc, out, _ = run_inline(capsys, "check", "--var", "data=/opt/d", "--json", str(p))
     assert rc == 0 and json.loads(out)["extensions"]["acme"]["fs"]["read"] == ["/opt/d/acme"]
+    rc, _, err = run_inline(capsys, "check", "--var", "data", str(p))
+    assert rc == 2 and "write NAME=VALUE" in err
 
 
 def test_version_reports_versions_and_free_threading(capsys: pytest.CaptureFixture[str]) -> None:
