@@ -18,7 +18,7 @@ from typing import Any
 
 import subprocess
 
-from harness import run_child, run_child_json, write_tree
+from _support.child import run_child, run_child_json, write_tree
 
 SECRET = "TOPSECRET-canary"
 

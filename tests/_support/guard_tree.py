@@ -27,7 +27,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from harness import run_child_json, write_tree
+from _support.child import run_child_json, write_tree
 
 # The same operations in the SDK (host code) and in extlib (library code), so each
 # test can compare who is charged for one operation reached either way.

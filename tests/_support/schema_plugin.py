@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "python" / "sdk_guard" / "schema" / "audit-event.json"
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "python" / "sdk_guard" / "schema" / "audit-event.json"
 
 if "SDK_GUARD_AUDIT_TEE" not in os.environ:
     fd, _tee = tempfile.mkstemp(prefix="sdk_guard-suite-audit-", suffix=".jsonl")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import child_env, run_child_json, write_tree
+from _support.child import child_env, run_child_json, write_tree
 
 EXT = {
     "acme/__init__.py": """

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from harness import child_env, run_child_json, write_tree
+from _support.child import child_env, run_child_json, write_tree
 
 HOST = """
 import json, sys

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness import run_child_json, write_tree
+from _support.child import run_child_json, write_tree
 
 THREADS = 8
 PER_THREAD = 10_000

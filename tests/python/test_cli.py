@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import ROOT, child_env
+from _support.child import ROOT, child_env
 from sdk_guard import _cli_check, _cli_version
 from sdk_guard.policy import Policy
 

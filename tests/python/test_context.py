@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness import run_child_json, write_tree
+from _support.child import run_child_json, write_tree
 
 ACME = {
     "acme/__init__.py": """

@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 import pytest
-from harness import child_env, run_child
+from _support.child import child_env, run_child
 
 
 def test_acting_as_exit_before_install_raises_instead_of_crashing() -> None:

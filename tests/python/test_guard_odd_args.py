@@ -10,8 +10,8 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-import guardkit as gk
-from harness import ROOT, run_child_json
+from _support import guard_tree as gk
+from _support.child import ROOT, run_child_json
 
 
 def mediated_events() -> list[str]:

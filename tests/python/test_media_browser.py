@@ -14,12 +14,12 @@ import subprocess
 import sys
 
 import pytest
-from harness import ROOT, child_env
+from _support.child import ROOT, child_env
 
 CHILD = r"""
 import json, subprocess, sys, tempfile
-sys.path[:0] = [sys.argv[1] + "/tests/python", sys.argv[1] + "/examples"]
-from mediakit import AsgiServer, Origin, png
+sys.path[:0] = [sys.argv[1] + "/tests", sys.argv[1] + "/examples"]
+from _support.media_origin import AsgiServer, Origin, png
 import media_host
 
 origin = Origin("127.0.0.1")
@@ -36,7 +36,7 @@ with tempfile.TemporaryDirectory() as profile:
          f"--user-data-dir={profile}", "--virtual-time-budget=15000", "--dump-dom",
          host.base + "/"],
         capture_output=True, text=True, timeout=120)
-page = __import__("mediakit").get(host.base + "/")
+page = __import__("_support.media_origin", fromlist=["get"]).get(host.base + "/")
 host.close()
 origin.close()
 print(json.dumps({"dom": proc.stdout, "rc": proc.returncode, "stderr": proc.stderr[-2000:],

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness import ROOT, run_child_json
-from mediakit import Origin, StubResolver, make_ca, png
+from _support.child import ROOT, run_child_json
+from _support.media_origin import Origin, StubResolver, make_ca, png
 from sdk_guard import audit
 from sdk_guard.media import Fetcher, MediaError
 from sdk_guard.media.fetch import CHUNK
@@ -61,8 +61,8 @@ def test_names_resolving_to_each_forbidden_range_are_refused_before_any_connect(
     # fetcher makes; the stub resolver answers one forbidden address per name.
     out = run_child_json(f"""
         import json, sys
-        sys.path.insert(0, {str(ROOT / "tests" / "python")!r})
-        from mediakit import StubResolver
+        sys.path.insert(0, {str(ROOT / "tests")!r})
+        from _support.media_origin import StubResolver
         from sdk_guard.media import Fetcher, MediaError
         events = []
         def hook(ev, args):

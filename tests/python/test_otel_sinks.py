@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import run_child_json, write_tree
+from _support.child import run_child_json, write_tree
 
 pytest.importorskip("opentelemetry.sdk", reason="opentelemetry-sdk is in requirements-dev.txt")
 
