@@ -399,7 +399,7 @@ def test_postgresql_extension_walking_to_the_raw_connection_under_the_guard_stay
     out = run_child_json(
         """
         import json, sys
-        sys.path.insert(0, sys.argv[3])
+        sys.path[:0] = [sys.argv[3], sys.argv[3] + "/.."]  # test_data, and _support for it
         import sdk_guard as sg
         from sqlalchemy import select
         from sdk_guard.data import Storage
@@ -447,7 +447,7 @@ def test_extension_cannot_open_another_extensions_storage_through_the_sdk(
     out = run_child_json(
         """
         import json, sys
-        sys.path.insert(0, sys.argv[2])
+        sys.path[:0] = [sys.argv[2], sys.argv[2] + "/.."]  # test_data, and _support for it
         import sdk_guard as sg
         from sdk_guard.data import Storage
         from test_data import Models
@@ -474,7 +474,7 @@ def test_every_write_runs_inside_a_storage_mutation_span(tmp_path: Path) -> None
     out = run_child_json(
         """
         import json, sys
-        sys.path.insert(0, sys.argv[2])
+        sys.path[:0] = [sys.argv[2], sys.argv[2] + "/.."]  # test_data, and _support for it
         import sdk_guard as sg
         from sqlalchemy import delete, select, update
         from sdk_guard.data import Storage
