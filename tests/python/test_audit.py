@@ -165,7 +165,7 @@ def test_sigkill_mid_stream_leaves_no_torn_lines(tmp_path: Path, flush: str) -> 
     import textwrap
     # No suite-wide tee here: the kill could tear the tee's line too.
     proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)],
-                            env=child_env({"SDK_GUARD_AUDIT_TEE": ""}),
+                            env=child_env({"SUITE_AUDIT_TEE": ""}),
                             stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None and proc.stdout.readline() == "go\n"
     deadline = time.monotonic() + 10
