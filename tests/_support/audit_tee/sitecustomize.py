@@ -44,13 +44,14 @@ AUDIT_MODULE = "sdk_guard.audit"
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def _default_with_tee(audit: Any, path: str) -> Any:
-    """A DefaultLogSink (same class name, same logging) that also tees every record."""
+def _default_with_tee(audit: Any, tee: Any) -> Any:
+    """A DefaultLogSink (same class name, same logging) that also writes every record
+    to TEE (which it does not close: the tee outlives it)."""
 
     class DefaultLogSink(audit.DefaultLogSink):  # type: ignore[misc]
         def __init__(self) -> None:
             super().__init__()
-            self.tee = audit.JsonlSink(path, flush="batch", name=TEE_NAME)
+            self.tee = tee
 
         def write(self, record: dict[str, Any]) -> None:
             self.tee.write(record)
@@ -60,10 +61,6 @@ def _default_with_tee(audit: Any, path: str) -> Any:
             self.tee.end_batch()
             super().end_batch()
 
-        def close(self) -> None:
-            self.tee.close()
-            super().close()
-
     return DefaultLogSink()
 
 
@@ -72,15 +69,17 @@ class _Tee:
 
     def __init__(self, audit: Any, path: str) -> None:
         self.audit = audit
-        self.path = path
-        self.sink: Any = None       # the plain tee, once a sink of the child's is attached
+        # Opened now, at the import, as a child's own early sinks are: a Landlock
+        # domain applied later (lockdown() before install()) cannot keep it out.
+        self.jsonl = audit.JsonlSink(path, flush="batch", name=TEE_NAME)
+        self.sink: Any = None       # the tee as a sink, once a sink of the child's is attached
         self.add_sink: Callable[[Any], Any] = audit.add_sink
         self.sinks: Callable[[], tuple[Any, ...]] = audit.sinks
         self.stats: Callable[[], dict[str, Any]] = audit.stats
 
     def _attach(self) -> None:
         if self.sink is None:
-            self.sink = self.audit.JsonlSink(self.path, flush="batch", name=TEE_NAME)
+            self.sink = self.jsonl
             self.add_sink(self.sink)
 
     def install(self) -> None:
@@ -97,7 +96,7 @@ class _Tee:
         def attach_default_sink() -> bool:
             if any(s is not tee.sink for s in tee.sinks()):
                 return False
-            tee.add_sink(_default_with_tee(audit, tee.path))
+            tee.add_sink(_default_with_tee(audit, tee.jsonl))
             return True
 
         @functools.wraps(self.sinks)
