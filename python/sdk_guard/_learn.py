@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._cli_check import _emit_table, _toml_key, _toml_value
+from ._cli.check import _emit_table, _toml_key, _toml_value
 
 _BOOL_CAPS = {
     "process.spawn": "starting a process escapes every in-process check (the child runs "

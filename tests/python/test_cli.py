@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness import ROOT, child_env
-from sdk_guard import _cli_check, _cli_version
+from sdk_guard._cli import check as cli_check, version as cli_version
 from sdk_guard.policy import Policy
 
 GOOD = """
@@ -39,8 +39,8 @@ def run_module(*args: str) -> subprocess.CompletedProcess[str]:
 def run_inline(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command", required=True)
-    _cli_check.register(sub)
-    _cli_version.register(sub)
+    cli_check.register(sub)
+    cli_version.register(sub)
     ns = parser.parse_args(list(args))
     rc = ns.func(ns)
     out, err = capsys.readouterr()

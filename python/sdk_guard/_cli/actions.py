@@ -12,17 +12,17 @@ import importlib
 import json
 import sys
 
-from .errors import GuardError, PolicyError
+from ..errors import GuardError, PolicyError
 
 
 def _run(args: argparse.Namespace) -> int:
-    from . import actions
+    from .. import actions
     for d in args.path or []:
         sys.path.insert(0, d)
     try:
         guard = None
         if args.policy:
-            from . import Policy, install
+            from .. import Policy, install
             guard = install(Policy.from_file(args.policy))
         # Host modules first: extensions may import the SDK they provide.
         for mod in args.imports or []:

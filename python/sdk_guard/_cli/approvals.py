@@ -12,7 +12,7 @@ import json
 import os
 import sys
 
-from .approvals import default_operator, open_store
+from ..approvals import default_operator, open_store
 
 
 def _when(ts: float) -> str:

@@ -6,8 +6,8 @@ import json
 import sys
 from typing import Any
 
-from .errors import PolicyError
-from .policy import Policy
+from ..errors import PolicyError
+from ..policy import Policy
 
 
 def _toml_value(value: Any) -> str:
@@ -82,7 +82,7 @@ def _schema_problems(path: str) -> list[str] | None:
     import tomllib
     from pathlib import Path
 
-    from ._schema import schema_errors
+    from .._schema import schema_errors
     text = Path(path).read_text(encoding="utf-8")
     doc = json.loads(text) if path.lower().endswith(".json") else tomllib.loads(text)
     try:
@@ -93,7 +93,7 @@ def _schema_problems(path: str) -> list[str] | None:
 
 def _run(args: argparse.Namespace) -> int:
     if args.schema:
-        from ._schema import policy_schema_text
+        from .._schema import policy_schema_text
         print(policy_schema_text(), end="")
         return 0
     if args.policy is None:

@@ -13,12 +13,12 @@ import signal
 import sys
 from typing import Any
 
-from .errors import GuardError, PolicyError
+from ..errors import GuardError, PolicyError
 
 
 def _run(args: argparse.Namespace) -> int:
-    from . import audit, egress
-    from .policy import Policy
+    from .. import audit, egress
+    from ..policy import Policy
 
     cmd = list(args.cmd)
     if cmd and cmd[0] == "--":
@@ -63,7 +63,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _cleanup(args: argparse.Namespace) -> int:
-    from . import egress
+    from .. import egress
 
     print(json.dumps(egress.cleanup(), sort_keys=True))
     return 0

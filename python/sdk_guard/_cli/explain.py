@@ -13,7 +13,7 @@ import importlib
 import sys
 from typing import Any
 
-from .errors import GuardError, PolicyError
+from ..errors import GuardError, PolicyError
 
 
 def _landlock_lines(spec: Any) -> list[str]:
@@ -42,7 +42,7 @@ def _listing(items: list[str], none: str) -> str:
 
 def extension_sentences(policy: Any) -> list[str]:
     """Per extension, what it may and may not do, as plain sentences."""
-    from .policy import PRESETS
+    from ..policy import PRESETS
     data = policy.data
     host = data["host"]
     enforce = data["guard"]["mode"] == "enforce"
@@ -109,7 +109,7 @@ def extension_sentences(policy: Any) -> list[str]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from . import Policy, seccomp
+    from .. import Policy, seccomp
     try:
         policy = Policy.from_file(args.policy)
         spec = policy.lockdown_spec()

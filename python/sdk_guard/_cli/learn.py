@@ -20,9 +20,9 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from . import _learn
-from ._cli_check import parse_vars
-from ._learn_mode import ENV as LEARN_ENV
+from .. import _learn
+from .check import parse_vars
+from .._learn_mode import ENV as LEARN_ENV
 
 
 def _raw(path: str) -> dict[str, Any]:
@@ -53,8 +53,8 @@ def _record_run(args: argparse.Namespace, trail: Path) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .errors import PolicyError
-    from .policy import Policy
+    from ..errors import PolicyError
+    from ..policy import Policy
 
     if bool(args.from_trail) == bool(args.command):
         print("learn: give a command after -- or --from-trail FILE (one of them)",

@@ -32,9 +32,9 @@ def _keys(args: argparse.Namespace) -> list[str]:
 
 
 def _proxy(args: argparse.Namespace) -> object:
-    from .errors import PolicyError
-    from .media import MediaProxy
-    from .policy import Policy
+    from ..errors import PolicyError
+    from ..media import MediaProxy
+    from ..policy import Policy
     try:
         policy = Policy.from_file(args.policy)
     except PolicyError as exc:
@@ -44,7 +44,7 @@ def _proxy(args: argparse.Namespace) -> object:
     except ValueError as exc:
         raise SystemExit(f"sdk_guard media: {exc}") from None
     if args.command_media == "serve":
-        from . import audit
+        from .. import audit
         if policy.audit_config() is not None:
             audit.configure(policy.audit_config(), policy.variables)
         else:
@@ -76,7 +76,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _url(args: argparse.Namespace) -> int:
-    from .media import MediaError
+    from ..media import MediaError
     proxy = _proxy(args)
     try:
         print(proxy.url_for(args.url, principal=args.principal,  # type: ignore[attr-defined]

@@ -14,8 +14,8 @@ import sys
 from types import TracebackType
 from typing import Any
 
-from ._cli_check import parse_vars
-from ._startup import EXIT_BAD_POLICY, describe_failure, start
+from .check import parse_vars
+from .._startup import EXIT_BAD_POLICY, describe_failure, start
 
 _OWN_FILES = (os.path.abspath(__file__), os.path.abspath(runpy.__file__))
 
@@ -35,7 +35,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.module is None and not program:
         print("run: name a script or -m MODULE to run", file=sys.stderr)
         return EXIT_BAD_POLICY
-    from . import current_guard
+    from .. import current_guard
     if current_guard() is not None:
         print("run: sdk_guard is already installed in this interpreter (SDK_GUARD_POLICY?); "
               "unset SDK_GUARD_POLICY or set SDK_GUARD_DISABLE=1", file=sys.stderr)

@@ -9,7 +9,7 @@ import sysconfig
 
 
 def versions() -> dict[str, object]:
-    from . import __version__, _guard
+    from .. import __version__, _guard
     gil_disabled = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
     is_gil_enabled = getattr(sys, "_is_gil_enabled", None)
     return {
