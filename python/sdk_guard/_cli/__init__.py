@@ -12,11 +12,11 @@ import sys
 from typing import Protocol
 
 from . import actions, approvals, audit, check, egress, explain, learn, media, probe, run, version
+from ._common import Subparsers
 
 
 class Command(Protocol):
-    def register(self, subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-        ...
+    def register(self, subparsers: Subparsers) -> None: ...
 
 
 COMMANDS: dict[str, Command] = {

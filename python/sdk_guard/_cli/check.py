@@ -4,21 +4,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
 
 from ..errors import PolicyError
 from .._toml import to_toml
 from ..policy import Policy
-
-
-def parse_vars(pairs: list[str]) -> dict[str, str]:
-    """--var NAME=VALUE pairs as a dict; ValueError naming the pair and the fix."""
-    out = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise ValueError(f"--var {pair!r}: write NAME=VALUE, e.g. --var data=/srv/app")
-        out[name] = value
-    return out
+from ._common import Subparsers, add_command, add_var_option, fail, parse_vars, show
 
 
 def _schema_problems(path: str) -> list[str] | None:
@@ -41,21 +32,17 @@ def _run(args: argparse.Namespace) -> int:
         print(policy_schema_text(), end="")
         return 0
     if args.policy is None:
-        print("check: name a POLICY file (or --schema)", file=sys.stderr)
-        return 2
+        return fail("check: name a POLICY file (or --schema)", 2)
     try:
         variables = parse_vars(args.var)
     except ValueError as exc:
-        print(f"check: {exc}", file=sys.stderr)
-        return 2
+        return fail(f"check: {exc}", 2)
     try:
         policy = Policy.from_file(args.policy, variables=variables or None)
     except PolicyError as exc:
-        print(f"{args.policy}: invalid policy: {exc}", file=sys.stderr)
-        return 1
+        return fail(f"{args.policy}: invalid policy: {exc}", 1)
     except OSError as exc:
-        print(f"{args.policy}: cannot read policy: {exc.strerror or exc}", file=sys.stderr)
-        return 1
+        return fail(f"{args.policy}: cannot read policy: {exc.strerror or exc}", 1)
     problems = _schema_problems(args.policy)
     if problems is None:
         print(f"{args.policy}: JSON Schema not checked (jsonschema is not installed: "
@@ -65,18 +52,18 @@ def _run(args: argparse.Namespace) -> int:
         for p in problems:
             print(f"{args.policy}: schema: {p}", file=sys.stderr)
         return 1
-    if args.json:
-        doc = {"policy": policy.data, "spec": policy.to_spec()} if args.spec else policy.data
-        print(json.dumps(doc, indent=2, default=str))
-    else:
-        print(f"# {args.policy}: valid; resolved (templates expanded, paths resolved)")
-        print(to_toml(policy.data), end="")
-    return 0
+    doc = {"policy": policy.data, "spec": policy.to_spec()} if args.json and args.spec else policy.data
+    return show(doc, _resolved(args.policy, policy), as_json=args.json, default=str)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = subparsers.add_parser(
-        "check", help="validate a policy file and print it resolved",
+def _resolved(path: str, policy: Policy) -> Iterator[str]:
+    yield f"# {path}: valid; resolved (templates expanded, paths resolved)"
+    yield to_toml(policy.data).removesuffix("\n")
+
+
+def register(subparsers: Subparsers) -> None:
+    p = add_command(
+        subparsers, "check", _run, help="validate a policy file and print it resolved",
         description="Validate POLICY (.toml or .json).  A valid policy is printed with "
                     "defaults filled in, templates expanded and paths resolved; an invalid "
                     "one prints the offending key and the fix on stderr and exits 1.  The file is "
@@ -87,6 +74,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--json", action="store_true", help="print JSON instead of TOML")
     p.add_argument("--spec", action="store_true",
                    help="with --json, also print the flat spec the Process Guard installs")
-    p.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
-                   help="set a template variable, e.g. --var data=/srv/app (repeatable)")
-    p.set_defaults(func=_run)
+    add_var_option(p)
