@@ -34,6 +34,8 @@ def _run(args: argparse.Namespace) -> int:
                 guard.import_extension(name)
     except (PolicyError, GuardError, ImportError) as exc:
         return fail(f"actions: {exc}", 2)
+    except OSError as exc:
+        return fail(f"actions: cannot read policy {args.policy}: {exc.strerror or exc}", 2)
     rows = actions.registry()
     return show(rows, _lines(rows), as_json=args.json)
 
