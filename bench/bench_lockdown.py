@@ -43,7 +43,7 @@ P = json.loads(sys.argv[1])
 
 SDK = COMMON + """
 import sdk_guard as sg
-lockdown_mod = sys.modules["sdk_guard.lockdown"]
+lockdown_mod = sys.modules["sdk_guard._lockdown"]
 if not P["cold"]:
     lockdown_mod._preload()
     import fcntl
@@ -72,7 +72,7 @@ print(json.dumps({"ns": dt,
 
 CORE = COMMON + """
 from sdk_guard import _guard
-from sdk_guard.lockdown import _FS_ALL
+from sdk_guard._lockdown import _FS_ALL
 names = {k.lower().replace("fs_", "fs."): v for k, v in _guard.landlock_constants().items()}
 rules = [(p, sum(names[a] for a in acc)) for p, acc in P["rules"]]
 rules.append((f"/proc/{os.getpid()}", names["fs.read_file"] | names["fs.read_dir"]))

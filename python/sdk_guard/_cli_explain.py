@@ -18,7 +18,7 @@ from .errors import GuardError, PolicyError
 
 def _landlock_lines(spec: Any) -> list[str]:
     # By module path: the package attribute ``lockdown`` is the function, not the module.
-    module = importlib.import_module("sdk_guard.lockdown")
+    module = importlib.import_module("sdk_guard._lockdown")
     describe = getattr(module, "describe_landlock", None)
     if describe is None:
         return ["  unavailable (sdk_guard.lockdown.describe_landlock is not in this build)"]
@@ -129,7 +129,7 @@ def _run(args: argparse.Namespace) -> int:
     out += ["", "## Landlock"]
     out += _landlock_lines(spec)
     if getattr(args, "lockdown", False):
-        module = importlib.import_module("sdk_guard.lockdown")
+        module = importlib.import_module("sdk_guard._lockdown")
         out += ["", "## Landlock ruleset, in full"]
         out += [f"  {line}" for line in module.describe_ruleset(policy)]
     print("\n".join(out))

@@ -673,7 +673,8 @@ def _delegate(section_name: str, raw: object, templates: _Templates) -> Any:
     section = _table(raw, section_name)
     # Imported here: those modules import this one, and only policies with the section
     # need them.
-    module = importlib.import_module(f"sdk_guard.{section_name}")
+    module = importlib.import_module("sdk_guard._lockdown" if section_name == "lockdown"
+                                     else f"sdk_guard.{section_name}")
     fn = getattr(module, "parse_spec" if section_name == "lockdown" else "parse_config", None)
     if fn is None:
         raise PolicyError(section_name, f"the [{section_name}] section is not available in "

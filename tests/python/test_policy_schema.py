@@ -28,7 +28,7 @@ from test_policy import DATA, MALFORMED, TOML, base
 
 SCHEMA = policy_schema()
 # By module path: the package attribute ``lockdown`` is the function.
-lockdown_mod = importlib.import_module("sdk_guard.lockdown")
+lockdown_mod = importlib.import_module("sdk_guard._lockdown")
 
 # Malformed policies a schema cannot refuse (the loader does, naming the key): overlaps
 # between sections, address and port arithmetic, keywords, templates that are not set.
