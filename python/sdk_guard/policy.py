@@ -673,7 +673,7 @@ def _delegate(section_name: str, raw: object, templates: _Templates) -> Any:
     section = _table(raw, section_name)
     # Imported here: those modules import this one, and only policies with the section
     # need them.
-    module = importlib.import_module("sdk_guard._lockdown" if section_name == "lockdown"
+    module = importlib.import_module("sdk_guard._lockdown_spec" if section_name == "lockdown"
                                      else f"sdk_guard.{section_name}")
     fn = getattr(module, "parse_spec" if section_name == "lockdown" else "parse_config", None)
     if fn is None:

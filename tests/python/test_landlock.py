@@ -675,7 +675,7 @@ done(status=r.landlock["status"], read_out=attempt(open, P["out"] + "/f.txt"))
 
 def test_parse_spec_rejects_bad_input_with_dotted_keys() -> None:
     out = child("""
-from sdk_guard._lockdown import parse_spec
+from sdk_guard._lockdown_spec import parse_spec
 from sdk_guard.errors import PolicyError
 ident = lambda v, k: v
 cases = {

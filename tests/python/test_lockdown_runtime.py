@@ -523,7 +523,7 @@ def test_openblas_single_threaded_or_numpy_after_lockdown_works() -> None:
 
 def test_runtime_and_tmp_keys_are_validated() -> None:
     out = child("""
-from sdk_guard._lockdown import parse_spec
+from sdk_guard._lockdown_spec import parse_spec
 from sdk_guard.errors import PolicyError
 res = {}
 for name, sec in {"runtime": {"runtime": "everything"}, "tmp": {"tmp": "shared"},
