@@ -9,20 +9,15 @@ installed.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from typing import Any
 
 from .errors import GuardError, PolicyError
+from .landlock import describe_landlock, describe_ruleset
 
 
 def _landlock_lines(spec: Any) -> list[str]:
-    # By module path: the package attribute ``lockdown`` is the function, not the module.
-    module = importlib.import_module("sdk_guard._lockdown")
-    describe = getattr(module, "describe_landlock", None)
-    if describe is None:
-        return ["  unavailable (sdk_guard.lockdown.describe_landlock is not in this build)"]
-    return [f"  {line}" for line in describe(spec)]
+    return [f"  {line}" for line in describe_landlock(spec)]
 
 
 _FLAGS = (
@@ -129,9 +124,8 @@ def _run(args: argparse.Namespace) -> int:
     out += ["", "## Landlock"]
     out += _landlock_lines(spec)
     if getattr(args, "lockdown", False):
-        module = importlib.import_module("sdk_guard._lockdown")
         out += ["", "## Landlock ruleset, in full"]
-        out += [f"  {line}" for line in module.describe_ruleset(policy)]
+        out += [f"  {line}" for line in describe_ruleset(policy)]
     print("\n".join(out))
     return 0
 

@@ -762,7 +762,7 @@ done(nosys=e("probe", errno.ENOSYS), notsup=e("probe", errno.EOPNOTSUPP),
 def test_best_effort_downgrade_is_reported_for_older_abis() -> None:
     # The table is in tests/c/test_landlock_abi.c; this checks the Python view of it.
     out = child("""
-from sdk_guard._lockdown import _FS_ALL, _NET_ALL
+from sdk_guard.landlock import _FS_ALL, _NET_ALL
 res = {}
 for abi in range(0, 9):
     c = sg._guard.landlock_compat(abi, _FS_ALL, _NET_ALL, 3, 8)
@@ -779,7 +779,7 @@ done(res=res)
 
 def test_describe_landlock_lists_the_rules_a_spec_would_add() -> None:
     out = child("""
-from sdk_guard._lockdown import describe_landlock
+from sdk_guard.landlock import describe_landlock
 lines = describe_landlock({"fs": {"read": ["/srv/in"], "write": ["/srv/out"]},
                            "net.connect_tcp": [443], "scope": ["signal"]}, lambda v, k: v)
 done(lines=lines, nnp=sg._guard.get_no_new_privs())
