@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ._lockdown import probe
+from ._probe import probe
 
 
 def _run(args: argparse.Namespace) -> int:

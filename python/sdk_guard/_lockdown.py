@@ -17,7 +17,6 @@ NO_NEW_PRIVS, enforce Landlock, install seccomp, install the import notes, repor
 """
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -25,9 +24,9 @@ from typing import Any
 from . import _guard, audit
 from ._lockdown_spec import parse_spec
 from .errors import GuardError
-from .landlock import _C, _ERRATA_NAMES, _Context, _LandlockPlan, _notes
+from .landlock import _Context, _LandlockPlan, _notes
 
-__all__ = ["LockdownReport", "lockdown", "probe"]
+__all__ = ["LockdownReport", "lockdown"]
 
 
 # ---- report ------------------------------------------------------------------------
@@ -90,6 +89,14 @@ _lock = threading.Lock()
 _applied: LockdownReport | None = None
 
 
+def _mptcp_enabled() -> bool:
+    try:
+        with open("/proc/sys/net/mptcp/enabled") as f:
+            return f.read().strip() == "1"
+    except OSError:
+        return False
+
+
 def _overall(ll: str, sc: str) -> str:
     levels = [s for s in (ll, sc) if s != "off"]
     if levels and all(s == "full" for s in levels):
@@ -138,7 +145,7 @@ def lockdown(policy: Any = None, *, spec: Mapping[str, Any] | None = None,
         try:
             sc_plan, sc_report = _seccomp_plan(parsed["seccomp"])
             if (ll.fd >= 0 and ll.handled[1] and sc_report.get("status") != "full"
-                    and (_read("/proc/sys/net/mptcp/enabled") or "").strip() == "1"):
+                    and _mptcp_enabled()):
                 # Only the seccomp filter refuses IPPROTO_MPTCP sockets, which Landlock's
                 # TCP rules do not cover.
                 ll.report["warnings"].append({
@@ -215,87 +222,3 @@ def lockdown(policy: Any = None, *, spec: Mapping[str, Any] | None = None,
             raise
         finally:
             ll.close()
-
-
-def _read(path: str) -> str | None:
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return None
-
-
-def _status_fields() -> dict[str, str]:
-    out = {}
-    for line in (_read("/proc/self/status") or "").splitlines():
-        k, _, v = line.partition(":")
-        out[k] = v.strip()
-    return out
-
-
-def _cgroup2() -> dict[str, Any]:
-    mount = None
-    for line in (_read("/proc/self/mountinfo") or "").splitlines():
-        pre, sep, post = line.partition(" - ")
-        if sep and post.split(" ", 1)[0] == "cgroup2":
-            mount = pre.split(" ")[4]
-            break
-    own = None
-    for line in (_read("/proc/self/cgroup") or "").splitlines():
-        if line.startswith("0::"):
-            own = line[3:]
-    return {"mount": mount, "cgroup": own,
-            "reason": None if mount else "no cgroup2 filesystem in /proc/self/mountinfo"}
-
-
-def _which(name: str) -> str | None:
-    for d in ("/usr/sbin", "/sbin", "/usr/bin", "/bin"):
-        p = os.path.join(d, name)
-        if os.access(p, os.X_OK):
-            return p
-    return None
-
-
-def probe() -> dict[str, Any]:
-    """What this kernel and process offer: Landlock, seccomp, cgroup v2, egress."""
-    info = _guard.landlock_probe()
-    abi = int(info["abi"])
-    errata = info["errata"]
-    status = _status_fields()
-    cg = _cgroup2()
-    # Egress: whether each backend could actually be applied here, and why not (write
-    # access to the cgroup2 tree, CAP_NET_ADMIN, the tools, what is implemented).
-    from . import egress
-
-    actions = (_read("/proc/sys/kernel/seccomp/actions_avail") or "").split()
-    return {
-        "kernel": os.uname().release,
-        "arch": os.uname().machine,
-        "landlock": {
-            "available": abi >= 1, "abi": abi, "abi_newest_known": _C["ABI_NEWEST"],
-            "errno": info["errno"], "reason": info["reason"], "errata": errata,
-            "errata_fixed": ([] if errata is None else
-                             [_ERRATA_NAMES.get(n, f"erratum_{n}") for n in range(1, 32)
-                              if errata & (1 << (n - 1))]),
-            "tsync": abi >= 8, "net_tcp": abi >= 4, "scopes": abi >= 6,
-            "confined_by_sdk_guard": _applied is not None,
-        },
-        "no_new_privs": bool(_guard.get_no_new_privs()),
-        "seccomp": {
-            "available": bool(actions) or "Seccomp" in status,
-            "mode": {"0": "disabled", "1": "strict", "2": "filter"}.get(status.get("Seccomp", ""),
-                                                                        "unknown"),
-            "filters": int(status["Seccomp_filters"]) if "Seccomp_filters" in status else None,
-            "actions_avail": actions,
-            "actions_logged": (_read("/proc/sys/kernel/seccomp/actions_logged") or "").split(),
-            "prepare_available": _seccomp_prepare_available(),
-        },
-        "cgroup_v2": cg,
-        "egress": egress.probe(),
-    }
-
-
-def _seccomp_prepare_available() -> bool:
-    from . import seccomp
-
-    return hasattr(seccomp, "prepare")
