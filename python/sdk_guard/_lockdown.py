@@ -24,7 +24,8 @@ from typing import Any
 from . import _guard, audit
 from ._lockdown_spec import parse_spec
 from .errors import GuardError
-from .landlock import _Context, _LandlockPlan, _notes
+from . import landlock
+from .landlock import _notes
 
 __all__ = ["LockdownReport", "lockdown"]
 
@@ -123,7 +124,6 @@ def lockdown(policy: Any = None, *, spec: Mapping[str, Any] | None = None,
     enforced, or when threads cannot be confined; in those cases nothing is applied.
     """
     global _applied
-    ctx = _Context(policy)
     if policy is not None and spec is not None:
         raise GuardError("lockdown() takes a policy or a spec, not both")
     if policy is not None:
@@ -141,10 +141,10 @@ def lockdown(policy: Any = None, *, spec: Mapping[str, Any] | None = None,
         if _applied is not None:
             raise GuardError("lockdown() already ran in this process; its report is "
                              f"{_applied!r} (Landlock and seccomp cannot be undone or redone)")
-        ll = _LandlockPlan(parsed, ctx)
+        ll = landlock.prepare(parsed, policy)
         try:
             sc_plan, sc_report = _seccomp_plan(parsed["seccomp"])
-            if (ll.fd >= 0 and ll.handled[1] and sc_report.get("status") != "full"
+            if (ll.status != "none" and ll.handled[1] and sc_report.get("status") != "full"
                     and _mptcp_enabled()):
                 # Only the seccomp filter refuses IPPROTO_MPTCP sockets, which Landlock's
                 # TCP rules do not cover.
@@ -160,13 +160,12 @@ def lockdown(policy: Any = None, *, spec: Mapping[str, Any] | None = None,
             problems = []
             if ll.refusal:
                 problems.append(ll.refusal)
-            ll_level = ll.level()
             if "landlock" in parsed["require"]:
-                if ll_level != "full":
+                if ll.status != "full":
                     why = ll.report["reason"] or "; ".join(
                         f"{d['right']}: {d['why']}" for d in ll.report["dropped"]
                         if d.get("effect") == "not_enforced") or ll.report["threads"].get("why")
-                    problems.append(f"Landlock would be {ll_level}, not full ({why})")
+                    problems.append(f"Landlock would be {ll.status}, not full ({why})")
                 missing = [s for s in ll.report["skipped"]
                            if "path" in s and s["source"].startswith("lockdown.")]
                 if missing:
@@ -182,21 +181,18 @@ def lockdown(policy: Any = None, *, spec: Mapping[str, Any] | None = None,
                 _emit(report, "deny")
                 raise GuardError("lockdown refused, nothing was applied: " + " | ".join(problems))
 
-            notes = _notes() if ll.fd >= 0 else None  # its file may be unreadable after
+            notes = _notes() if ll.status != "none" else None  # its file may be unreadable after
             if ll.tmp is not None:
                 # Before Landlock: the reaper is a program, and execute is never granted.
                 ll.report["tmp"] = ll.tmp.activate()
             _guard.set_no_new_privs()
             report["no_new_privs"] = True
             _applied = LockdownReport(report)
-            if ll.fd >= 0:
+            if ll.status != "none":
                 try:
                     ll.apply()
-                    ll.report["status"] = ll_level
-                except OSError as e:
-                    ll.report["status"] = "none"
-                    ll.report["reason"] = f"landlock_restrict_self failed: {e.strerror}"
-            ll.close()
+                except GuardError:
+                    pass  # ll.report now says none and why; require is checked below
             sc_error = None
             if sc_plan is not None:
                 try:

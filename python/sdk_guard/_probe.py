@@ -8,7 +8,7 @@ import os
 from typing import Any
 
 from . import _guard, _lockdown
-from .landlock import _C, _ERRATA_NAMES
+from .landlock import _C, errata_names
 
 __all__ = ["probe"]
 
@@ -70,9 +70,7 @@ def probe() -> dict[str, Any]:
         "landlock": {
             "available": abi >= 1, "abi": abi, "abi_newest_known": _C["ABI_NEWEST"],
             "errno": info["errno"], "reason": info["reason"], "errata": errata,
-            "errata_fixed": ([] if errata is None else
-                             [_ERRATA_NAMES.get(n, f"erratum_{n}") for n in range(1, 32)
-                              if errata & (1 << (n - 1))]),
+            "errata_fixed": errata_names(errata),
             "tsync": abi >= 8, "net_tcp": abi >= 4, "scopes": abi >= 6,
             "confined_by_sdk_guard": _lockdown._applied is not None,
         },

@@ -24,7 +24,8 @@ from . import _guard
 from ._lockdown_spec import _default_expand, parse_spec
 from .errors import GuardError, PolicyError
 
-__all__ = ["FS_READ", "FS_WRITE", "PRELOAD", "describe_landlock", "describe_ruleset", "explain"]
+__all__ = ["FS_READ", "FS_WRITE", "PRELOAD", "LandlockPlan", "describe_landlock", "describe_ruleset",
+           "errata_names", "explain", "prepare"]
 
 
 _C: dict[str, int] = _guard.landlock_constants()
@@ -59,7 +60,15 @@ PRELOAD = (
     "string", "textwrap", "fnmatch", "zoneinfo", "unicodedata", "stringprep",
 )
 
+# Landlock errata (the kernel's landlock_get_errata bits, 1-based), by name.
 _ERRATA_NAMES = {1: "tcp_socket_identification", 2: "scoped_signal_same_process"}
+
+
+def errata_names(errata: int | None) -> list[str]:
+    """The fixed errata in the kernel's bit mask, by name (erratum_N if unnamed here)."""
+    if errata is None:
+        return []
+    return [_ERRATA_NAMES.get(n, f"erratum_{n}") for n in range(1, 32) if errata & (1 << (n - 1))]
 
 
 def _names(mask: int, table: Iterable[tuple[str, int, int]]) -> list[str]:
@@ -494,23 +503,31 @@ class _PrivateTmp:
 _reaper_pipes: list[int] = []
 
 
-class _LandlockPlan:
-    """A built (not yet enforced) ruleset and the report that describes it."""
+class LandlockPlan:
+    """A built, not yet enforced ruleset and the report that describes it; made by
+    :func:`prepare`, enforced once by :meth:`apply`.
+
+    ``status`` is what enforcing it would give: ``full``, ``partial`` (a right this
+    ABI cannot handle, or only the calling thread confined) or ``none`` (no ruleset:
+    ``report["reason"]`` says why).  ``refusal`` is set when lockdown() must refuse
+    (threads it cannot confine).  ``report`` is the JSON-serialisable dict that becomes
+    ``LockdownReport.landlock``.
+    """
 
     def __init__(self, spec: dict[str, Any], ctx: _Context | None = None) -> None:
-        self.fd = -1
-        self.flags = 0
+        self._fd = -1
+        self._flags = 0
+        self._applied = False
+        self.status = "none"
         self.refusal: str | None = None
+        self.handled: tuple[int, int, int] = (0, 0, 0)
         self.tmp: _PrivateTmp | None = None
         info = _guard.landlock_probe()
         self.abi = int(info["abi"])
         errata = info["errata"]
         self.report: dict[str, Any] = {
             "status": "none", "abi": self.abi, "abi_newest_known": _C["ABI_NEWEST"],
-            "errata": errata,
-            "errata_fixed": ([] if errata is None else
-                             [_ERRATA_NAMES.get(n, f"erratum_{n}") for n in range(1, 32)
-                              if errata & (1 << (n - 1))]),
+            "errata": errata, "errata_fixed": errata_names(errata),
             "reason": info["reason"], "rights": [], "dropped": [], "rules": [], "skipped": [],
             "scopes": [], "restrict_flags": [], "threads": {}, "preloaded": [], "warnings": [],
             "runtime": spec["runtime"], "tmp": {"mode": spec["tmp"]},
@@ -529,8 +546,8 @@ class _LandlockPlan:
                      compat["refer_always_denied"])
         self.report["scopes"] = _scope_names(h_scoped)
         self._threads(spec, bool(h_flags & _TSYNC))
-        self.flags = h_flags & _TSYNC if self.report["threads"].get("mode") == "tsync" else 0
-        self.report["restrict_flags"] = ["tsync"] if self.flags else []
+        self._flags = h_flags & _TSYNC if self.report["threads"].get("mode") == "tsync" else 0
+        self.report["restrict_flags"] = ["tsync"] if self._flags else []
 
         self.report["preloaded"] = _preload()
         wanted: list[tuple[str, int, str]] = []
@@ -559,7 +576,7 @@ class _LandlockPlan:
                                            "TCP is not restricted on this kernel"})
 
         try:
-            self.fd, path_res, port_res = _guard.landlock_build(
+            self._fd, path_res, port_res = _guard.landlock_build(
                 self.abi, self.handled, [(p, r) for p, r, _ in wanted],
                 [(port, bit) for port, bit, _ in ports])
         except OSError as e:
@@ -586,8 +603,13 @@ class _LandlockPlan:
                 self.report["rules"].append({"type": "port", "port": port,
                                              "access": _names(bit, _NET_RIGHTS),
                                              "source": source})
-        self.report["warnings"] = _fd_warnings(self.report["rules"], {self.fd}) + runtime_warnings
+        self.report["warnings"] = _fd_warnings(self.report["rules"], {self._fd}) + runtime_warnings
         self.report["status"] = "planned"
+        weak = [d for d in self.report["dropped"] if d.get("effect") == "not_enforced"]
+        if weak or self.report["threads"].get("mode") == "thread_local":
+            self.status = "partial"
+        else:
+            self.status = "full"
 
     def _rights(self, h_fs: int, d_fs: int, h_net: int, d_net: int, h_scoped: int,
                 d_scoped: int, refer_always_denied: bool) -> None:
@@ -657,9 +679,10 @@ class _LandlockPlan:
         self.report["threads"] = info
 
     def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
+        """Closes the ruleset fd (apply() does it too); nothing is enforced after."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
     def discard_tmp(self) -> None:
         """Nothing was applied: the private directory goes again."""
@@ -668,20 +691,38 @@ class _LandlockPlan:
             self.tmp = None
             self.report["tmp"] = {"mode": "none", "why": "lockdown was refused"}
 
-    def level(self) -> str:
-        """full | partial | none, as if enforced."""
-        if self.fd < 0:
-            return "none"
-        weak = [d for d in self.report["dropped"] if d.get("effect") == "not_enforced"]
-        if weak or self.report["threads"].get("mode") == "thread_local":
-            return "partial"
-        return "full"
-
     def apply(self) -> None:
+        """Enforces the ruleset (landlock_restrict_self) and closes it.  Raises
+        GuardError when nothing was enforced: no ruleset, already applied or closed,
+        or the kernel refused (then ``status`` and ``report`` say ``none`` and why)."""
+        if self._applied or self._fd < 0:
+            raise GuardError("Landlock cannot be applied: " + (
+                "this plan was already applied" if self._applied else
+                str(self.report.get("reason") or "the ruleset was closed")))
+        self._applied = True
         try:
-            _guard.landlock_restrict(self.fd, self.flags)
+            _guard.landlock_restrict(self._fd, self._flags)
+        except OSError as e:
+            self.status = "none"
+            self.report["status"] = "none"
+            self.report["reason"] = f"landlock_restrict_self failed: {e.strerror}"
+            raise GuardError(f"Landlock was not enforced: {self.report['reason']}") from e
         finally:
             self.close()
+        self.report["status"] = self.status
+
+    def __repr__(self) -> str:
+        return (f"<LandlockPlan abi={self.abi} status={self.status} "
+                f"rules={len(self.report['rules'])}>")
+
+
+def prepare(spec: dict[str, Any], policy: Any = None) -> LandlockPlan:
+    """Plans the ruleset for SPEC, a ``[lockdown]`` table as ``parse_spec()`` returns
+    it, in this process: probes the ABI, settles threads, computes the runtime grants,
+    creates the private temporary directory and builds the ruleset fd.  Enforces
+    nothing.  POLICY (a ``Policy``) adds its extensions' paths, and DNS files when it
+    lets anything use the network by name."""
+    return LandlockPlan(spec, _Context(policy))
 
 
 def _notes() -> Any:

@@ -792,6 +792,38 @@ done(lines=lines, nnp=sg._guard.get_no_new_privs())
     assert out["nnp"] is False  # describing applies nothing
 
 
+def test_landlock_plan_enforces_nothing_until_applied_and_applies_once(
+        tree: dict[str, str]) -> None:
+    # The Landlock layer on its own, the shape of sdk_guard.seccomp: prepare() builds
+    # and reports, apply() enforces.
+    require_landlock()
+    out = child("""
+from sdk_guard import landlock
+from sdk_guard._lockdown_spec import parse_spec
+plan = landlock.prepare(parse_spec({"fs": {"read": [P["ro"]]}, "tmp": "none"}))
+res = {"status": plan.status, "report_status": plan.report["status"],
+       "repr": repr(plan), "before": attempt(open, P["out"] + "/f.txt"),
+       "nnp": sg._guard.get_no_new_privs()}
+sg._guard.set_no_new_privs()
+plan.apply()
+res["after_status"] = plan.report["status"]
+res["after_out"] = attempt(open, P["out"] + "/f.txt")
+res["after_ro"] = attempt(open, P["ro"] + "/f.txt")
+try:
+    plan.apply()
+except sg.GuardError as e:
+    res["again"] = str(e)
+done(**res)
+""", tree)
+    # full, or partial on a kernel whose ABI lacks a right; either way what applies.
+    assert out["status"] in ("full", "partial") and out["report_status"] == "planned"
+    assert out["repr"].startswith("<LandlockPlan abi=") and f"status={out['status']}" in out["repr"]
+    assert out["before"] == "ok" and out["nnp"] is False
+    assert out["after_status"] == out["status"]
+    assert out["after_out"] == "EACCES" and out["after_ro"] == "ok"
+    assert "already applied" in out["again"]
+
+
 def test_lockdown_applies_landlock_and_seccomp_and_reports_both(tree: dict[str, str]) -> None:
     require_landlock()
     out = child("""
