@@ -71,11 +71,10 @@ def _copy_json(v: Any) -> Any:
 def _seccomp_plan(mode: str) -> tuple[Any, dict[str, Any]]:
     if mode == "off":
         return None, {"status": "off", "mode": "off"}
+    # Imported on first use, not to dodge a cycle: seccomp registers an at-fork
+    # handler, which a process that never locks down does without.
     from . import seccomp
 
-    if not hasattr(seccomp, "prepare"):
-        return None, {"status": "none", "mode": mode,
-                      "reason": "sdk_guard.seccomp.prepare is not available in this build"}
     try:
         plan = seccomp.prepare(mode)
     except GuardError as e:

@@ -82,14 +82,7 @@ def probe() -> dict[str, Any]:
             "filters": int(status["Seccomp_filters"]) if "Seccomp_filters" in status else None,
             "actions_avail": actions,
             "actions_logged": (_read("/proc/sys/kernel/seccomp/actions_logged") or "").split(),
-            "prepare_available": _seccomp_prepare_available(),
         },
         "cgroup_v2": cg,
         "egress": egress.probe(),
     }
-
-
-def _seccomp_prepare_available() -> bool:
-    from . import seccomp
-
-    return hasattr(seccomp, "prepare")

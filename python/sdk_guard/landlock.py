@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from . import _guard
+from . import _lockdown_runtime as rt
 from ._lockdown_spec import _default_expand, parse_spec
 from .errors import GuardError, PolicyError
 
@@ -169,8 +170,6 @@ def _runtime_paths(spec: dict[str, Any], ctx: _Context | None = None
     allows network, the process's own /proc entry, /sys/devices/system/cpu, and what
     import needs from application directories on sys.path.
     """
-    from . import _lockdown_runtime as rt
-
     ctx = ctx or _Context()
     mode = spec["runtime"]
     warnings: list[dict[str, Any]] = []
@@ -307,9 +306,8 @@ def _runtime_paths(spec: dict[str, Any], ctx: _Context | None = None
 
 
 def _preload() -> list[str]:
-    # lockdown()'s own helpers first: the notes module must be loaded before Landlock
+    # lockdown()'s own helper first: the notes module must be loaded before Landlock
     # applies (runtime = "none" may leave its file unreadable).
-    from . import _lockdown_runtime  # noqa: F401
     _notes()
     done = []
     for name in PRELOAD:
@@ -349,8 +347,6 @@ def _settled_os_threads(grace: float = 0.25) -> tuple[list[int], list[tuple[str,
     unless it clearly is not Python's: its name differs from the process's (Python
     threads keep the process's name), or a native thread-pool library (OpenBLAS, MKL,
     OpenMP) is loaded; then only 10 ms are given."""
-    from . import _lockdown_runtime as rt
-
     global _last_grace_ms
     _last_grace_ms = int(grace * 1000)
     tids: list[int] = _guard.os_threads()

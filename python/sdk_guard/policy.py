@@ -675,10 +675,7 @@ def _delegate(section_name: str, raw: object, templates: _Templates) -> Any:
     # need them.
     module = importlib.import_module("sdk_guard._lockdown_spec" if section_name == "lockdown"
                                      else f"sdk_guard.{section_name}")
-    fn = getattr(module, "parse_spec" if section_name == "lockdown" else "parse_config", None)
-    if fn is None:
-        raise PolicyError(section_name, f"the [{section_name}] section is not available in "
-                                        "this build of sdk_guard; remove it")
+    fn = getattr(module, "parse_spec" if section_name == "lockdown" else "parse_config")
     try:
         if section_name == "lockdown":
             return fn(section, templates.expand)
