@@ -792,6 +792,30 @@ done(lines=lines, nnp=sg._guard.get_no_new_privs())
     assert out["nnp"] is False  # describing applies nothing
 
 
+def test_lockdown_names_are_importable_where_docs_lockdown_md_says() -> None:
+    # docs/lockdown.md "Where it lives": the function sg.lockdown is not shadowing a
+    # module any more, because there is no module of that name.
+    import importlib
+    import inspect
+
+    import sdk_guard as sg
+    from sdk_guard import landlock, seccomp
+
+    assert inspect.isfunction(sg.lockdown) and inspect.isfunction(sg.probe)
+    assert sg.LockdownReport.__module__ == "sdk_guard._lockdown"
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("sdk_guard.lockdown")
+    documented = {"prepare", "LandlockPlan", "explain", "describe_landlock", "describe_ruleset",
+                  "errata_names", "FS_READ", "FS_WRITE", "PRELOAD"}
+    assert set(landlock.__all__) == documented
+    assert all(hasattr(landlock, name) for name in documented)
+    # The two layers have one shape: prepare() -> a plan with status, report, apply().
+    for plan in (landlock.LandlockPlan, seccomp.SeccompPlan):
+        assert callable(plan.apply)
+    assert landlock.errata_names(0b101) == ["tcp_socket_identification", "erratum_3"]
+    assert landlock.errata_names(None) == []
+
+
 def test_landlock_plan_enforces_nothing_until_applied_and_applies_once(
         tree: dict[str, str]) -> None:
     # The Landlock layer on its own, the shape of sdk_guard.seccomp: prepare() builds
