@@ -21,11 +21,10 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from . import _guard, audit
+from . import _guard, audit, landlock
 from ._lockdown_spec import parse_spec
 from .errors import GuardError
-from . import landlock
-from .landlock import _notes
+from .landlock import LandlockPlan, _notes
 
 __all__ = ["LockdownReport", "lockdown"]
 
@@ -97,6 +96,41 @@ def _mptcp_enabled() -> bool:
         return False
 
 
+def _warn_mptcp(ll: LandlockPlan, sc_report: dict[str, Any], mode: str) -> None:
+    """Only the seccomp filter refuses IPPROTO_MPTCP sockets, which Landlock's TCP rules
+    do not cover: say so when TCP rules apply and the filter will not be in place."""
+    if (ll.status != "none" and ll.handled[1] and sc_report.get("status") != "full"
+            and _mptcp_enabled()):
+        ll.report["warnings"].append({
+            "fd": None, "target": "net.mptcp", "access": "connect/bind",
+            "why": "Multipath TCP sockets reach any port around the TCP rules: "
+                   "net.mptcp.enabled is 1 and the seccomp filter that refuses "
+                   f"them is {sc_report.get('status')} (lockdown.seccomp = {mode!r})"})
+
+
+def _refusals(ll: LandlockPlan, sc_report: dict[str, Any], require: list[str]) -> list[str]:
+    """Why lockdown() must refuse before applying anything: threads Landlock cannot
+    confine, or a required layer short of full; empty when it may go ahead."""
+    problems = []
+    if ll.refusal:
+        problems.append(ll.refusal)
+    if "landlock" in require:
+        if ll.status != "full":
+            why = ll.report["reason"] or "; ".join(
+                f"{d['right']}: {d['why']}" for d in ll.report["dropped"]
+                if d.get("effect") == "not_enforced") or ll.report["threads"].get("why")
+            problems.append(f"Landlock would be {ll.status}, not full ({why})")
+        missing = [s for s in ll.report["skipped"]
+                   if "path" in s and s["source"].startswith("lockdown.")]
+        if missing:
+            problems.append("paths in the policy cannot be added: " + "; ".join(
+                f"{s['source']} {s['path']}: {s['why']}" for s in missing))
+    if "seccomp" in require and sc_report.get("status") != "full":
+        problems.append(f"seccomp would be {sc_report.get('status')}, not full"
+                        + (f" ({sc_report['reason']})" if sc_report.get("reason") else ""))
+    return problems
+
+
 def _overall(ll: str, sc: str) -> str:
     levels = [s for s in (ll, sc) if s != "off"]
     if levels and all(s == "full" for s in levels):
@@ -143,36 +177,11 @@ def lockdown(policy: Any = None, *, spec: Mapping[str, Any] | None = None,
         ll = landlock.prepare(parsed, policy)
         try:
             sc_plan, sc_report = _seccomp_plan(parsed["seccomp"])
-            if (ll.status != "none" and ll.handled[1] and sc_report.get("status") != "full"
-                    and _mptcp_enabled()):
-                # Only the seccomp filter refuses IPPROTO_MPTCP sockets, which Landlock's
-                # TCP rules do not cover.
-                ll.report["warnings"].append({
-                    "fd": None, "target": "net.mptcp", "access": "connect/bind",
-                    "why": "Multipath TCP sockets reach any port around the TCP rules: "
-                           "net.mptcp.enabled is 1 and the seccomp filter that refuses "
-                           f"them is {sc_report.get('status')} (lockdown.seccomp = "
-                           f"{parsed['seccomp']!r})"})
+            _warn_mptcp(ll, sc_report, parsed["seccomp"])
             report: dict[str, Any] = {"status": "none", "landlock": ll.report,
                                       "seccomp": sc_report, "require": parsed["require"],
                                       "no_new_privs": bool(_guard.get_no_new_privs())}
-            problems = []
-            if ll.refusal:
-                problems.append(ll.refusal)
-            if "landlock" in parsed["require"]:
-                if ll.status != "full":
-                    why = ll.report["reason"] or "; ".join(
-                        f"{d['right']}: {d['why']}" for d in ll.report["dropped"]
-                        if d.get("effect") == "not_enforced") or ll.report["threads"].get("why")
-                    problems.append(f"Landlock would be {ll.status}, not full ({why})")
-                missing = [s for s in ll.report["skipped"]
-                           if "path" in s and s["source"].startswith("lockdown.")]
-                if missing:
-                    problems.append("paths in the policy cannot be added: " + "; ".join(
-                        f"{s['source']} {s['path']}: {s['why']}" for s in missing))
-            if "seccomp" in parsed["require"] and sc_report.get("status") != "full":
-                problems.append(f"seccomp would be {sc_report.get('status')}, not full"
-                                + (f" ({sc_report['reason']})" if sc_report.get("reason") else ""))
+            problems = _refusals(ll, sc_report, parsed["require"])
             if problems:
                 ll.discard_tmp()
                 ll.report["status"] = "refused"
