@@ -874,7 +874,7 @@ class Policy:
         return dict(self._variables)
 
     def lockdown_spec(self) -> Any:
-        """The [lockdown] section as sdk_guard.lockdown.parse_spec returned it, or None
+        """The [lockdown] section as sdk_guard._lockdown_spec.parse_spec returned it, or None
         when the policy has no [lockdown] section."""
         return copy.deepcopy(self._lockdown)
 
