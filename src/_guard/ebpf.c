@@ -48,7 +48,7 @@ guard_ebpf_free(struct guard_ebpf *a)
 {
     free(a->insns);
     free(a->target);
-    free(a->labels);
+    guard_bpf_labels_free(&a->labels);
     memset(a, 0, sizeof(*a));
 }
 
@@ -64,23 +64,8 @@ fail(struct guard_ebpf *a, int err)
 static int
 label_id(struct guard_ebpf *a, const char *name)
 {
-    if (strlen(name) > GUARD_EBPF_NAME_MAX)
-        return fail(a, -ENAMETOOLONG);
-    for (unsigned i = 0; i < a->nlabels; i++)
-        if (strcmp(a->labels[i].name, name) == 0)
-            return (int)i;
-    if (a->nlabels == a->cap_labels) {
-        unsigned cap = a->cap_labels ? a->cap_labels * 2 : 16;
-        struct guard_ebpf_label *l = realloc(a->labels, cap * sizeof(*l));
-        if (l == NULL)
-            return fail(a, -ENOMEM);
-        a->labels = l;
-        a->cap_labels = cap;
-    }
-    struct guard_ebpf_label *l = &a->labels[a->nlabels];
-    snprintf(l->name, sizeof(l->name), "%s", name);
-    l->pos = -1;
-    return (int)a->nlabels++;
+    int id = guard_bpf_labels_id(&a->labels, name, GUARD_EBPF_NAME_MAX);
+    return id < 0 ? fail(a, id) : id;
 }
 
 int
@@ -88,13 +73,8 @@ guard_ebpf_label(struct guard_ebpf *a, const char *name)
 {
     if (a->err)
         return a->err;
-    int id = label_id(a, name);
-    if (id < 0)
-        return id;
-    if (a->labels[id].pos >= 0)
-        return fail(a, -EEXIST);
-    a->labels[id].pos = (int)a->len;
-    return 0;
+    int rc = guard_bpf_labels_define(&a->labels, name, GUARD_EBPF_NAME_MAX, (int)a->len);
+    return rc < 0 ? fail(a, rc) : 0;
 }
 
 static int
@@ -164,7 +144,7 @@ guard_ebpf_finish(struct guard_ebpf *a)
     for (unsigned pc = 0; pc < a->len; pc++) {
         if (a->target[pc] < 0)
             continue;
-        int pos = a->labels[a->target[pc]].pos;
+        int pos = a->labels.v[a->target[pc]].pos;
         if (pos < 0)
             return fail(a, -ENOENT);
         long off = (long)pos - (long)pc - 1;
@@ -332,11 +312,11 @@ emit_event(struct guard_ebpf *a, enum guard_ebpf_kind kind, int ringbuf_fd)
 static bool
 referenced(const struct guard_ebpf *a, const char *name)
 {
-    for (unsigned i = 0; i < a->nlabels; i++)
-        if (strcmp(a->labels[i].name, name) == 0)
-            for (unsigned pc = 0; pc < a->len; pc++)
-                if (a->target[pc] == (int)i)
-                    return true;
+    int id = guard_bpf_labels_find(&a->labels, name);
+    for (unsigned pc = 0; id >= 0 && pc < a->len; pc++) {
+        if (a->target[pc] == id)
+            return true;
+    }
     return false;
 }
 

@@ -24,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bpf_labels.h"
+
 #define GUARD_EBPF_NAME_MAX 31
 #define GUARD_EBPF_MAX_INSNS 65536
 
@@ -48,17 +50,11 @@ struct guard_ebpf_event {
     uint8_t addr[16];           /* destination, network order (IPv4 in addr[0..3]) */
 };
 
-struct guard_ebpf_label {
-    char name[GUARD_EBPF_NAME_MAX + 1];
-    int pos;
-};
-
 struct guard_ebpf {
     struct bpf_insn *insns;
     int *target;                /* label id per instruction, or -1 */
     unsigned len, cap;
-    struct guard_ebpf_label *labels;
-    unsigned nlabels, cap_labels;
+    struct guard_bpf_labels labels; /* names and positions (bpf_labels.h) */
     int err;
 };
 

@@ -81,10 +81,10 @@ seccomp_build(PyObject *self, PyObject *args, PyObject *kw)
     denied = PyList_New(0);
     if (prog == NULL || labels == NULL || denied == NULL)
         goto done;
-    for (unsigned i = 0; i < a.nlabels; i++) {
-        if (a.labels[i].name[0] == '.')
+    for (unsigned i = 0; i < a.labels.n; i++) {
+        if (a.labels.v[i].name[0] == '.')
             continue;           /* the assembler's internal labels */
-        PyObject *t = Py_BuildValue("(is)", a.labels[i].pos, a.labels[i].name);
+        PyObject *t = Py_BuildValue("(is)", a.labels.v[i].pos, a.labels.v[i].name);
         if (t == NULL || PyList_Append(labels, t) < 0) {
             Py_XDECREF(t);
             goto done;

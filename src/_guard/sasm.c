@@ -20,7 +20,7 @@ guard_sasm_free(struct guard_sasm *a)
     free(a->insns);
     free(a->tgt_t);
     free(a->tgt_f);
-    free(a->labels);
+    guard_bpf_labels_free(&a->labels);
     guard_sasm_init(a);
 }
 
@@ -36,24 +36,8 @@ fail(struct guard_sasm *a, int err)
 static int
 label_id(struct guard_sasm *a, const char *name)
 {
-    for (unsigned i = 0; i < a->nlabels; i++) {
-        if (strcmp(a->labels[i].name, name) == 0)
-            return (int)i;
-    }
-    if (strlen(name) > GUARD_SASM_NAME_MAX)
-        return fail(a, -ENAMETOOLONG);
-    if (a->nlabels == a->cap_labels) {
-        unsigned cap = a->cap_labels ? a->cap_labels * 2 : 32;
-        struct guard_sasm_label *l = realloc(a->labels, cap * sizeof *l);
-        if (l == NULL)
-            return fail(a, -ENOMEM);
-        a->labels = l;
-        a->cap_labels = cap;
-    }
-    struct guard_sasm_label *l = &a->labels[a->nlabels];
-    memcpy(l->name, name, strlen(name) + 1);
-    l->pos = -1;
-    return (int)a->nlabels++;
+    int id = guard_bpf_labels_id(&a->labels, name, GUARD_SASM_NAME_MAX);
+    return id < 0 ? fail(a, id) : id;
 }
 
 int
@@ -61,13 +45,8 @@ guard_sasm_label(struct guard_sasm *a, const char *name)
 {
     if (a->err)
         return a->err;
-    int id = label_id(a, name);
-    if (id < 0)
-        return id;
-    if (a->labels[id].pos >= 0)
-        return fail(a, -EEXIST);
-    a->labels[id].pos = (int)a->len;
-    return 0;
+    int rc = guard_bpf_labels_define(&a->labels, name, GUARD_SASM_NAME_MAX, (int)a->len);
+    return rc < 0 ? fail(a, rc) : 0;
 }
 
 /* Appends one instruction with label ids TT/TF (-1 for none). */
@@ -160,19 +139,15 @@ guard_sasm_ret(struct guard_sasm *a, uint32_t action)
 static void
 anon(struct guard_sasm *a, char *buf, size_t n)
 {
-    snprintf(buf, n, ".%u.%u", a->len, a->nlabels);
+    snprintf(buf, n, ".%u.%u", a->len, a->labels.n);
 }
 
 /* Defines the internal label END if a jump referenced it. */
 static void
 label_if_used(struct guard_sasm *a, const char *end)
 {
-    for (unsigned i = 0; i < a->nlabels; i++) {
-        if (strcmp(a->labels[i].name, end) == 0) {
-            guard_sasm_label(a, end);
-            return;
-        }
-    }
+    if (guard_bpf_labels_find(&a->labels, end) >= 0)
+        guard_sasm_label(a, end);
 }
 
 /* Emits BODY's jumps with NULL targets meaning "after the whole test". */
@@ -240,7 +215,7 @@ guard_sasm_arg_jge64(struct guard_sasm *a, unsigned arg, uint64_t value,
 static long
 displacement(const struct guard_sasm *a, unsigned pc, int id)
 {
-    int pos = a->labels[id].pos;
+    int pos = a->labels.v[id].pos;
     if (pos < 0)
         return -ENOENT;
     if ((unsigned)pos <= pc)
@@ -282,8 +257,8 @@ guard_sasm_finish(struct guard_sasm *a)
         }
     }
     /* A jump past the last instruction is a label at len: the kernel would refuse it. */
-    for (unsigned i = 0; i < a->nlabels; i++) {
-        if (a->labels[i].pos >= (int)a->len)
+    for (unsigned i = 0; i < a->labels.n; i++) {
+        if (a->labels.v[i].pos >= (int)a->len)
             return fail(a, -EINVAL);
     }
     return 0;
@@ -292,9 +267,9 @@ guard_sasm_finish(struct guard_sasm *a)
 const char *
 guard_sasm_label_at(const struct guard_sasm *a, unsigned pos)
 {
-    for (unsigned i = 0; i < a->nlabels; i++) {
-        if (a->labels[i].pos == (int)pos && a->labels[i].name[0] != '.')
-            return a->labels[i].name;
+    for (unsigned i = 0; i < a->labels.n; i++) {
+        if (a->labels.v[i].pos == (int)pos && a->labels.v[i].name[0] != '.')
+            return a->labels.v[i].name;
     }
     return NULL;
 }

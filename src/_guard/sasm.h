@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bpf_labels.h"
+
 #define GUARD_SASM_NAME_MAX 47
 
 /* struct seccomp_data offsets; arguments are little-endian 64-bit words. */
@@ -32,17 +34,11 @@
 #  define GUARD_SD_ARG_HI(i) GUARD_SD_ARG(i)
 #endif
 
-struct guard_sasm_label {
-    char name[GUARD_SASM_NAME_MAX + 1];
-    int pos;                    /* instruction index, or -1 while only referenced */
-};
-
 struct guard_sasm {
     struct sock_filter *insns;
     int *tgt_t, *tgt_f;         /* label id per jump slot, or -1 (k / jt / jf as given) */
     unsigned len, cap;
-    struct guard_sasm_label *labels;
-    unsigned nlabels, cap_labels;
+    struct guard_bpf_labels labels; /* names and positions (bpf_labels.h) */
     int err;                    /* first error, sticky */
 };
 
