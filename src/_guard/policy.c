@@ -929,3 +929,25 @@ guard_netset_free(guard_netset *set)
     set->rules = NULL;
     set->n = set->cap = 0;
 }
+
+int
+guard_rules_add(enum guard_rules_kind kind, void *set, const char *text)
+{
+    guard_netrule rule;
+    int rc;
+    switch (kind) {
+    case GUARD_RULES_MODULES:
+        return guard_modset_add(set, text);
+    case GUARD_RULES_PATHS:
+        return guard_pathset_add(set, text);
+    case GUARD_RULES_NET:
+        rc = guard_netrule_parse(text, &rule);
+        if (rc < 0)
+            return rc;
+        rc = guard_netset_add(set, &rule);
+        if (rc < 0)
+            guard_netrule_free(&rule);
+        return rc;
+    }
+    return -EINVAL;
+}

@@ -116,4 +116,19 @@ int guard_netset_match_name(const guard_netset *set, const char *name, unsigned 
 int guard_netset_has_name(const guard_netset *set, const char *name);
 void guard_netset_free(guard_netset *set);
 
+/* ---- rule lists by kind ----------------------------------------------------------- */
+
+/* The three kinds of rule list a policy names.  The install spec (runtime.c) and the
+ * validation bindings (py_policy.c) both load a list of rule strings through
+ * guard_rules_add(), so a rule means the same to both. */
+enum guard_rules_kind {
+    GUARD_RULES_MODULES, /* SET is a guard_modset */
+    GUARD_RULES_PATHS,   /* SET is a guard_pathset */
+    GUARD_RULES_NET,     /* SET is a guard_netset; the text is parsed first */
+};
+
+/* Adds the rule TEXT to SET of KIND.  0, or the errno of the parse or the add: -EINVAL
+ * (malformed), -ERANGE (out of range), -ENOMEM; SET is unchanged on failure. */
+int guard_rules_add(enum guard_rules_kind kind, void *set, const char *text);
+
 #endif

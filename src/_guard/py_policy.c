@@ -126,10 +126,10 @@ py_path_resolve(PyObject *module, PyObject *arg)
     return res;
 }
 
-/* Calls ADD(set, item) for every str in the list/tuple SEQ; -1 with an exception. */
+/* Adds every str in the list/tuple SEQ to SET, a matcher set of KIND (policy.h), as
+ * the install spec does (runtime.c).  0, or -1 with an exception naming WHAT. */
 static int
-fill_strings(PyObject *seq, const char *what, int (*add)(void *, const char *, PyObject *),
-             void *set)
+fill_strings(PyObject *seq, const char *what, enum guard_rules_kind kind, void *set)
 {
     PyObject *fast = PySequence_Fast(seq, "expected a list of str");
     if (fast == NULL)
@@ -150,7 +150,7 @@ fill_strings(PyObject *seq, const char *what, int (*add)(void *, const char *, P
             PyErr_Format(PyExc_ValueError, "%s contains a NUL byte: %R", what, item);
             goto error;
         }
-        int rc = add(set, s, item);
+        int rc = guard_rules_add(kind, set, s);
         if (rc < 0) {
             policy_error(rc, what, item);
             goto error;
@@ -163,31 +163,6 @@ error:
     return -1;
 }
 
-static int
-add_module(void *set, const char *s, PyObject *item)
-{
-    return guard_modset_add(set, s);
-}
-
-static int
-add_path(void *set, const char *s, PyObject *item)
-{
-    return guard_pathset_add(set, s);
-}
-
-static int
-add_net(void *set, const char *s, PyObject *item)
-{
-    guard_netrule r;
-    int rc = guard_netrule_parse(s, &r);
-    if (rc < 0)
-        return rc;
-    rc = guard_netset_add(set, &r);
-    if (rc < 0)
-        guard_netrule_free(&r);
-    return rc;
-}
-
 static PyObject *
 py_module_match(PyObject *module, PyObject *args)
 {
@@ -197,7 +172,7 @@ py_module_match(PyObject *module, PyObject *args)
         return NULL;
     guard_modset set = {0};
     PyObject *res = NULL;
-    if (fill_strings(patterns, "module pattern", add_module, &set) == 0)
+    if (fill_strings(patterns, "module pattern", GUARD_RULES_MODULES, &set) == 0)
         res = PyBool_FromLong(guard_modset_match(&set, name));
     guard_modset_free(&set);
     return res;
@@ -211,7 +186,7 @@ py_path_match(PyObject *module, PyObject *args)
         return NULL;
     guard_pathset set = {0};
     PyObject *res = NULL;
-    if (fill_strings(paths, "path rule", add_path, &set) == 0)
+    if (fill_strings(paths, "path rule", GUARD_RULES_PATHS, &set) == 0)
         res = PyBool_FromLong(guard_pathset_match(&set, PyBytes_AS_STRING(path)));
     guard_pathset_free(&set);
     Py_DECREF(path);
@@ -230,7 +205,7 @@ py_net_match(PyObject *module, PyObject *args)
         return PyErr_Format(PyExc_ValueError, "port must be 0..65535, not %d", port);
     guard_netset set = {0};
     PyObject *res = NULL;
-    if (fill_strings(rules, "net rule", add_net, &set) == 0) {
+    if (fill_strings(rules, "net rule", GUARD_RULES_NET, &set) == 0) {
         guard_ip ip;
         int m = guard_ip_parse(target, &ip) == 0
                     ? guard_netset_match_ip(&set, &ip, (unsigned)port)

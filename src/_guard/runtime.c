@@ -110,37 +110,17 @@ bad_spec(const char *what, const char *item, int err)
     return -1;
 }
 
-static int
-add_module(void *set, const char *item)
-{
-    return guard_modset_add(set, item);
-}
-
-static int
-add_path(void *set, const char *item)
-{
-    return guard_pathset_add(set, item);
-}
-
-static int
-add_net(void *set, const char *item)
-{
-    guard_netrule rule;
-    int r = guard_netrule_parse(item, &rule);
-    return r < 0 ? r : guard_netset_add(set, &rule);
-}
-
-/* Adds every str of SPEC[KEY] to SET with ADD (a pure-C matcher's add function).
+/* Adds every str of SPEC[KEY] to SET, a matcher set of KIND (policy.h).
  * 0, or -1 with ValueError naming the entry the matcher rejected. */
 static int
-add_each(PyObject *spec, const char *key, int (*add)(void *, const char *), void *set)
+add_each(PyObject *spec, const char *key, enum guard_rules_kind kind, void *set)
 {
     char **v;
     size_t n;
     if (strv_from(spec, key, &v, &n) < 0)
         return -1;
     for (size_t i = 0; i < n; i++) {
-        int r = add(set, v[i]);
+        int r = guard_rules_add(kind, set, v[i]);
         if (r < 0) {
             bad_spec(key, v[i], r);
             free_strv(v, n);
@@ -322,11 +302,11 @@ read_key(PyObject *d, const struct spec_key *key, void *base)
         }
         return 0;
     case SPEC_MODULES:
-        return add_each(d, key->key, add_module, AT(base, key, guard_modset));
+        return add_each(d, key->key, GUARD_RULES_MODULES, AT(base, key, guard_modset));
     case SPEC_PATHS:
-        return add_each(d, key->key, add_path, AT(base, key, guard_pathset));
+        return add_each(d, key->key, GUARD_RULES_PATHS, AT(base, key, guard_pathset));
     case SPEC_NET:
-        return add_each(d, key->key, add_net, AT(base, key, guard_netset));
+        return add_each(d, key->key, GUARD_RULES_NET, AT(base, key, guard_netset));
     case SPEC_STRINGS:
         return strv_from(d, key->key, AT(base, key, char **),
                          (size_t *)((char *)base + key->count));

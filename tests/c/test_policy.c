@@ -551,6 +551,37 @@ test_net_match(void)
     CHECK(set.n == 0 && set.rules == NULL, "netset freed");
 }
 
+/* guard_rules_add: the one loader the install spec and the bindings share. */
+static void
+test_rules_add(void)
+{
+    guard_modset mods = {0};
+    guard_pathset paths = {0};
+    guard_netset net = {0};
+    CHECK(guard_rules_add(GUARD_RULES_MODULES, &mods, "acme.*") == 0, "module pattern");
+    CHECK(guard_modset_match(&mods, "acme.core"), "module pattern matches");
+    CHECK(guard_rules_add(GUARD_RULES_PATHS, &paths, "/srv/data") == 0, "path rule");
+    CHECK(guard_pathset_match(&paths, "/srv/data/x"), "path rule matches");
+    CHECK(guard_rules_add(GUARD_RULES_NET, &net, "10.0.0.0/8:5432") == 0, "net rule");
+    guard_ip ip;
+    CHECK(guard_ip_parse("10.1.2.3", &ip) == 0, "parse ip");
+    CHECK(guard_netset_match_ip(&net, &ip, 5432), "net rule matches");
+    static const struct {
+        const char *text;
+        int want;
+    } bad[] = {
+        {"10.0.0.1", -EINVAL}, {"host:0", -ERANGE}, {"10.0.0.0/33:1", -ERANGE}, {"", -EINVAL},
+    };
+    for (size_t i = 0; i < N(bad); i++) {
+        int rc = guard_rules_add(GUARD_RULES_NET, &net, bad[i].text);
+        CHECK(rc == bad[i].want, "rules_add(net, %s) = %d, want %d", bad[i].text, rc, bad[i].want);
+    }
+    CHECK(net.n == 1, "a rejected rule leaves the set unchanged (%zu rules)", net.n);
+    guard_modset_free(&mods);
+    guard_pathset_free(&paths);
+    guard_netset_free(&net);
+}
+
 int
 main(void)
 {
@@ -561,6 +592,7 @@ main(void)
     test_ip_parse();
     test_netrule_parse();
     test_net_match();
+    test_rules_add();
     printf("test_policy: %d checks, %d failed\n", checks, failures);
     return failures ? 1 : 0;
 }
