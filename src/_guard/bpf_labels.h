@@ -37,7 +37,6 @@ int guard_bpf_labels_find(const struct guard_bpf_labels *t, const char *name);
 int guard_bpf_labels_id(struct guard_bpf_labels *t, const char *name, size_t name_max);
 
 /* Defines NAME at instruction POS.  0, -EEXIST, -ENAMETOOLONG or -ENOMEM. */
-int guard_bpf_labels_define(struct guard_bpf_labels *t, const char *name, size_t name_max,
-                            int pos);
+int guard_bpf_labels_define(struct guard_bpf_labels *t, const char *name, size_t name_max, int pos);
 
 #endif

@@ -30,7 +30,9 @@ init_hook(PyObject *module)
     return guard_hook_init();
 }
 
-/* Each unit: its method table and its initialisation (either may be NULL). */
+/* Each unit: its method table and its initialisation (either may be NULL), one a line
+ * (clang-format would pack them two a line). */
+/* clang-format off */
 static const struct {
     const guard_method *methods;
     int (*init)(PyObject *module);
@@ -44,6 +46,7 @@ static const struct {
     {guard_request_methods, NULL},
     {NULL, guard_constants_init},
 };
+/* clang-format on */
 
 static int
 guard_exec(PyObject *module)

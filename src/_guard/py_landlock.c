@@ -20,11 +20,10 @@ landlock_probe(PyObject *self, PyObject *unused)
 {
     int abi = guard_landlock_abi();
     int errata = abi >= 1 ? guard_landlock_errata() : -EOPNOTSUPP;
-    return Py_BuildValue(
-        "{sisiszsNsi}", "abi", abi > 0 ? abi : 0, "errno", abi < 0 ? -abi : 0, "reason",
-        abi < 0 ? guard_landlock_explain("probe", abi) : NULL, "errata",
-        errata >= 0 ? PyLong_FromLong(errata) : Py_NewRef(Py_None), "errata_errno",
-        errata < 0 ? -errata : 0);
+    return Py_BuildValue("{sisiszsNsi}", "abi", abi > 0 ? abi : 0, "errno", abi < 0 ? -abi : 0,
+                         "reason", abi < 0 ? guard_landlock_explain("probe", abi) : NULL, "errata",
+                         errata >= 0 ? PyLong_FromLong(errata) : Py_NewRef(Py_None), "errata_errno",
+                         errata < 0 ? -errata : 0);
 }
 
 static PyObject *
@@ -64,8 +63,8 @@ item_is_tuple(PyObject *item, const char *what, Py_ssize_t i, const char *shape)
 {
     if (PyTuple_Check(item))
         return 0;
-    PyErr_Format(PyExc_TypeError, "landlock_build: %s[%zd] must be a tuple %s, not %.100s",
-                 what, i, shape, Py_TYPE(item)->tp_name);
+    PyErr_Format(PyExc_TypeError, "landlock_build: %s[%zd] must be a tuple %s, not %.100s", what, i,
+                 shape, Py_TYPE(item)->tp_name);
     return -1;
 }
 
@@ -111,8 +110,8 @@ landlock_build(PyObject *self, PyObject *args)
         unsigned long long wanted;
         if (item_is_tuple(item, "paths", i, "(path, access)") < 0)
             goto err_close_ruleset;
-        if (!PyArg_ParseTuple(item, "O&K:landlock_build path", PyUnicode_FSConverter,
-                              &path_bytes, &wanted))
+        if (!PyArg_ParseTuple(item, "O&K:landlock_build path", PyUnicode_FSConverter, &path_bytes,
+                              &wanted))
             goto err_close_ruleset;
         int is_dir = -1;
         uint64_t granted = 0;
@@ -122,7 +121,8 @@ landlock_build(PyObject *self, PyObject *args)
         Py_DECREF(path_bytes);
         PyObject *real_o = real[0] ? PyUnicode_DecodeFSDefault(real) : Py_NewRef(Py_None);
         PyObject *r = real_o == NULL ? NULL
-                      : Py_BuildValue("(iiKN)", -rc, is_dir, (unsigned long long)granted, real_o);
+                                     : Py_BuildValue("(iiKN)", -rc, is_dir,
+                                                     (unsigned long long)granted, real_o);
         if (r == NULL)
             goto err_close_ruleset;
         PyList_SET_ITEM(path_results, i, r);
@@ -250,45 +250,56 @@ landlock_constants(PyObject *self, PyObject *unused)
         "sKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsK"
         "sKsKsKsK"
         "sIsIsIsIsK}",
-        "ABI_NEWEST", GUARD_LL_ABI_NEWEST, "RULE_NET_PORT", GUARD_LL_RULE_NET_PORT,
-        "FS_EXECUTE", GUARD_LL_FS_EXECUTE, "FS_WRITE_FILE", GUARD_LL_FS_WRITE_FILE,
-        "FS_READ_FILE", GUARD_LL_FS_READ_FILE, "FS_READ_DIR", GUARD_LL_FS_READ_DIR,
-        "FS_REMOVE_DIR", GUARD_LL_FS_REMOVE_DIR, "FS_REMOVE_FILE", GUARD_LL_FS_REMOVE_FILE,
-        "FS_MAKE_CHAR", GUARD_LL_FS_MAKE_CHAR, "FS_MAKE_DIR", GUARD_LL_FS_MAKE_DIR,
-        "FS_MAKE_REG", GUARD_LL_FS_MAKE_REG, "FS_MAKE_SOCK", GUARD_LL_FS_MAKE_SOCK,
-        "FS_MAKE_FIFO", GUARD_LL_FS_MAKE_FIFO, "FS_MAKE_BLOCK", GUARD_LL_FS_MAKE_BLOCK,
-        "FS_MAKE_SYM", GUARD_LL_FS_MAKE_SYM, "FS_REFER", GUARD_LL_FS_REFER,
-        "FS_TRUNCATE", GUARD_LL_FS_TRUNCATE, "FS_IOCTL_DEV", GUARD_LL_FS_IOCTL_DEV,
-        "NET_BIND_TCP", GUARD_LL_NET_BIND_TCP, "NET_CONNECT_TCP", GUARD_LL_NET_CONNECT_TCP,
-        "SCOPE_ABSTRACT_UNIX_SOCKET", GUARD_LL_SCOPE_ABSTRACT_UNIX_SOCKET,
-        "SCOPE_SIGNAL", GUARD_LL_SCOPE_SIGNAL,
+        "ABI_NEWEST", GUARD_LL_ABI_NEWEST, "RULE_NET_PORT", GUARD_LL_RULE_NET_PORT, "FS_EXECUTE",
+        GUARD_LL_FS_EXECUTE, "FS_WRITE_FILE", GUARD_LL_FS_WRITE_FILE, "FS_READ_FILE",
+        GUARD_LL_FS_READ_FILE, "FS_READ_DIR", GUARD_LL_FS_READ_DIR, "FS_REMOVE_DIR",
+        GUARD_LL_FS_REMOVE_DIR, "FS_REMOVE_FILE", GUARD_LL_FS_REMOVE_FILE, "FS_MAKE_CHAR",
+        GUARD_LL_FS_MAKE_CHAR, "FS_MAKE_DIR", GUARD_LL_FS_MAKE_DIR, "FS_MAKE_REG",
+        GUARD_LL_FS_MAKE_REG, "FS_MAKE_SOCK", GUARD_LL_FS_MAKE_SOCK, "FS_MAKE_FIFO",
+        GUARD_LL_FS_MAKE_FIFO, "FS_MAKE_BLOCK", GUARD_LL_FS_MAKE_BLOCK, "FS_MAKE_SYM",
+        GUARD_LL_FS_MAKE_SYM, "FS_REFER", GUARD_LL_FS_REFER, "FS_TRUNCATE", GUARD_LL_FS_TRUNCATE,
+        "FS_IOCTL_DEV", GUARD_LL_FS_IOCTL_DEV, "NET_BIND_TCP", GUARD_LL_NET_BIND_TCP,
+        "NET_CONNECT_TCP", GUARD_LL_NET_CONNECT_TCP, "SCOPE_ABSTRACT_UNIX_SOCKET",
+        GUARD_LL_SCOPE_ABSTRACT_UNIX_SOCKET, "SCOPE_SIGNAL", GUARD_LL_SCOPE_SIGNAL,
         "RESTRICT_LOG_SAME_EXEC_OFF", GUARD_LL_RESTRICT_LOG_SAME_EXEC_OFF,
         "RESTRICT_LOG_NEW_EXEC_ON", GUARD_LL_RESTRICT_LOG_NEW_EXEC_ON,
-        "RESTRICT_LOG_SUBDOMAINS_OFF", GUARD_LL_RESTRICT_LOG_SUBDOMAINS_OFF,
-        "RESTRICT_TSYNC", GUARD_LL_RESTRICT_TSYNC, "FS_FILE_RIGHTS", GUARD_LL_FS_FILE_RIGHTS);
+        "RESTRICT_LOG_SUBDOMAINS_OFF", GUARD_LL_RESTRICT_LOG_SUBDOMAINS_OFF, "RESTRICT_TSYNC",
+        GUARD_LL_RESTRICT_TSYNC, "FS_FILE_RIGHTS", GUARD_LL_FS_FILE_RIGHTS);
 }
 
 const guard_method guard_landlock_methods[] = {
     {{"landlock_probe", landlock_probe, METH_NOARGS,
-      "landlock_probe()\n--\n\nABI, errata, and why not: {abi, errno, reason, errata, errata_errno}."}, GUARD_OPEN},
+      "landlock_probe()\n--\n\nABI, errata, and why not: {abi, errno, reason, errata, "
+      "errata_errno}."},
+     GUARD_OPEN},
     {{"landlock_compat", landlock_compat, METH_VARARGS,
       "landlock_compat(abi, fs, net, scoped, restrict_flags)\n--\n\n"
       "Best-effort downgrade: {handled: (fs, net, scoped, flags), dropped: (...), "
-      "refer_always_denied}."}, GUARD_OPEN},
+      "refer_always_denied}."},
+     GUARD_OPEN},
     {{"landlock_build", landlock_build, METH_VARARGS,
       "landlock_build(abi, (fs, net, scoped), paths, ports)\n--\n\n"
-      "Create a ruleset and add rules; returns (fd, [(errno, is_dir, granted, resolved)], [errno])."}, GUARD_OPEN},
+      "Create a ruleset and add rules; returns (fd, [(errno, is_dir, granted, resolved)], "
+      "[errno])."},
+     GUARD_OPEN},
     {{"landlock_restrict", landlock_restrict, METH_VARARGS,
-      "landlock_restrict(fd, flags)\n--\n\nSet NO_NEW_PRIVS and enforce the ruleset."}, GUARD_OPEN},
+      "landlock_restrict(fd, flags)\n--\n\nSet NO_NEW_PRIVS and enforce the ruleset."},
+     GUARD_OPEN},
     {{"set_no_new_privs", set_no_new_privs, METH_NOARGS,
-      "set_no_new_privs()\n--\n\nprctl(PR_SET_NO_NEW_PRIVS, 1) on the calling thread."}, GUARD_OPEN},
+      "set_no_new_privs()\n--\n\nprctl(PR_SET_NO_NEW_PRIVS, 1) on the calling thread."},
+     GUARD_OPEN},
     {{"get_no_new_privs", get_no_new_privs, METH_NOARGS,
-      "get_no_new_privs()\n--\n\nWhether the calling thread has no_new_privs."}, GUARD_OPEN},
+      "get_no_new_privs()\n--\n\nWhether the calling thread has no_new_privs."},
+     GUARD_OPEN},
     {{"os_threads", os_threads, METH_NOARGS,
-      "os_threads()\n--\n\nSorted thread ids of this process (/proc/self/task)."}, GUARD_OPEN},
+      "os_threads()\n--\n\nSorted thread ids of this process (/proc/self/task)."},
+     GUARD_OPEN},
     {{"landlock_explain", landlock_explain, METH_VARARGS,
-      "landlock_explain(stage, errno)\n--\n\nWhat errno means at stage probe|create|add_rule|restrict."}, GUARD_OPEN},
+      "landlock_explain(stage, errno)\n--\n\nWhat errno means at stage "
+      "probe|create|add_rule|restrict."},
+     GUARD_OPEN},
     {{"landlock_constants", landlock_constants, METH_NOARGS,
-      "landlock_constants()\n--\n\nThe Landlock UAPI values this build knows."}, GUARD_OPEN},
+      "landlock_constants()\n--\n\nThe Landlock UAPI values this build knows."},
+     GUARD_OPEN},
     {{NULL, NULL, 0, NULL}, GUARD_OPEN},
 };

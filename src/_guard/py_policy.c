@@ -91,8 +91,8 @@ py_path_normalize(PyObject *module, PyObject *args)
     if (cwd_arg != Py_None && !PyUnicode_FSConverter(cwd_arg, &cwd))
         goto done;
     char out[PATH_MAX];
-    int rc = guard_path_normalize(PyBytes_AS_STRING(path), cwd ? PyBytes_AS_STRING(cwd) : NULL,
-                                  out, sizeof(out));
+    int rc = guard_path_normalize(PyBytes_AS_STRING(path), cwd ? PyBytes_AS_STRING(cwd) : NULL, out,
+                                  sizeof(out));
     if (rc == -EINVAL)
         PyErr_SetString(PyExc_ValueError,
                         "path_normalize: empty path, or a relative path without an absolute cwd");
@@ -117,7 +117,8 @@ py_path_resolve(PyObject *module, PyObject *arg)
     if (rc == -EINVAL)
         PyErr_Format(PyExc_ValueError,
                      "path_resolve: %R is not absolute, or has \".\"/\"..\" after a "
-                     "component that does not exist", arg);
+                     "component that does not exist",
+                     arg);
     else if (rc < 0)
         guard_errno_error(rc, "path_resolve");
     else
@@ -219,19 +220,24 @@ py_net_match(PyObject *module, PyObject *args)
 const guard_method guard_policy_methods[] = {
     {{"parse_net_rule", py_parse_net_rule, METH_O,
       "parse_net_rule(spec) -> (kind, address_or_name, prefixlen_or_None, port_lo, port_hi)\n\n"
-      "kind is \"ip\" or \"name\"; raises ValueError for a malformed or out-of-range rule."}, GUARD_OPEN},
+      "kind is \"ip\" or \"name\"; raises ValueError for a malformed or out-of-range rule."},
+     GUARD_OPEN},
     {{"parse_ip", py_parse_ip, METH_O,
       "parse_ip(text) -> (4 | 6, packed bytes) or None when TEXT is not an IP literal.\n\n"
-      "Accepts every inet_aton IPv4 form; IPv4-mapped IPv6 becomes IPv4 (IPv4-compatible stays IPv6)."}, GUARD_OPEN},
+      "Accepts every inet_aton IPv4 form; IPv4-mapped IPv6 becomes IPv4 (IPv4-compatible stays "
+      "IPv6)."},
+     GUARD_OPEN},
     {{"path_normalize", py_path_normalize, METH_VARARGS,
-      "path_normalize(path, cwd=None) -> str: lexical normalisation, no filesystem access."}, GUARD_OPEN},
+      "path_normalize(path, cwd=None) -> str: lexical normalisation, no filesystem access."},
+     GUARD_OPEN},
     {{"path_resolve", py_path_resolve, METH_O,
-      "path_resolve(path) -> str: resolve symlinks and \"..\" as the kernel will."}, GUARD_OPEN},
-    {{"module_match", py_module_match, METH_VARARGS,
-      "module_match(patterns, name) -> bool"}, GUARD_OPEN},
-    {{"path_match", py_path_match, METH_VARARGS,
-      "path_match(paths, resolved_path) -> bool"}, GUARD_OPEN},
-    {{"net_match", py_net_match, METH_VARARGS,
-      "net_match(rules, host_or_ip, port) -> bool"}, GUARD_OPEN},
+      "path_resolve(path) -> str: resolve symlinks and \"..\" as the kernel will."},
+     GUARD_OPEN},
+    {{"module_match", py_module_match, METH_VARARGS, "module_match(patterns, name) -> bool"},
+     GUARD_OPEN},
+    {{"path_match", py_path_match, METH_VARARGS, "path_match(paths, resolved_path) -> bool"},
+     GUARD_OPEN},
+    {{"net_match", py_net_match, METH_VARARGS, "net_match(rules, host_or_ip, port) -> bool"},
+     GUARD_OPEN},
     {{NULL, NULL, 0, NULL}, GUARD_OPEN},
 };

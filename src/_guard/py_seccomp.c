@@ -83,7 +83,7 @@ seccomp_build(PyObject *self, PyObject *args, PyObject *kw)
         goto done;
     for (unsigned i = 0; i < a.labels.n; i++) {
         if (a.labels.v[i].name[0] == '.')
-            continue;           /* the assembler's internal labels */
+            continue; /* the assembler's internal labels */
         PyObject *t = Py_BuildValue("(is)", a.labels.v[i].pos, a.labels.v[i].name);
         if (t == NULL || PyList_Append(labels, t) < 0) {
             Py_XDECREF(t);
@@ -103,11 +103,10 @@ seccomp_build(PyObject *self, PyObject *args, PyObject *kw)
         }
         Py_DECREF(t);
     }
-    result = Py_BuildValue("{sOsOsOsssIsIsI}", "program", prog, "labels", labels,
-                           "denied", denied, "arch", arch->name,
-                           "audit_arch", arch->audit_arch, "deny_action",
-                           guard_seccomp_deny_action((enum guard_sc_mode)mode),
-                           "instructions", a.len);
+    result =
+        Py_BuildValue("{sOsOsOsssIsIsI}", "program", prog, "labels", labels, "denied", denied,
+                      "arch", arch->name, "audit_arch", arch->audit_arch, "deny_action",
+                      guard_seccomp_deny_action((enum guard_sc_mode)mode), "instructions", a.len);
 done:
     Py_XDECREF(prog);
     Py_XDECREF(labels);
@@ -146,8 +145,10 @@ seccomp_disasm(PyObject *self, PyObject *args)
             PyObject *item = PyTuple_GET_ITEM(seq, i);
             if (!PyTuple_Check(item)) {
                 /* PyArg_ParseTuple on a non-tuple is a SystemError. */
-                PyErr_Format(PyExc_TypeError, "seccomp_disasm: labels[%zd] must be a tuple "
-                             "(position, name), not %.100s", i, Py_TYPE(item)->tp_name);
+                PyErr_Format(PyExc_TypeError,
+                             "seccomp_disasm: labels[%zd] must be a tuple "
+                             "(position, name), not %.100s",
+                             i, Py_TYPE(item)->tp_name);
                 goto done;
             }
             if (!PyArg_ParseTuple(item, "is:seccomp_disasm label", &pos, &name))
@@ -185,8 +186,8 @@ seccomp_simulate(PyObject *self, PyObject *args, PyObject *kw)
     unsigned int audit_arch;
     PyObject *sargs = NULL;
     unsigned long long ip = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*iI|OK:seccomp_simulate", kwlist, &view,
-                                     &nr, &audit_arch, &sargs, &ip))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*iI|OK:seccomp_simulate", kwlist, &view, &nr,
+                                     &audit_arch, &sargs, &ip))
         return NULL;
     PyObject *result = NULL;
     unsigned n;
@@ -252,16 +253,21 @@ seccomp_probe(PyObject *self, PyObject *unused)
         const char *name;
         uint32_t action;
     } actions[] = {
-        {"kill_process", SECCOMP_RET_KILL_PROCESS}, {"kill_thread", SECCOMP_RET_KILL_THREAD},
-        {"trap", SECCOMP_RET_TRAP}, {"errno", SECCOMP_RET_ERRNO},
-        {"user_notif", SECCOMP_RET_USER_NOTIF}, {"trace", SECCOMP_RET_TRACE},
-        {"log", SECCOMP_RET_LOG}, {"allow", SECCOMP_RET_ALLOW},
+        {"kill_process", SECCOMP_RET_KILL_PROCESS},
+        {"kill_thread", SECCOMP_RET_KILL_THREAD},
+        {"trap", SECCOMP_RET_TRAP},
+        {"errno", SECCOMP_RET_ERRNO},
+        {"user_notif", SECCOMP_RET_USER_NOTIF},
+        {"trace", SECCOMP_RET_TRACE},
+        {"log", SECCOMP_RET_LOG},
+        {"allow", SECCOMP_RET_ALLOW},
     };
     static const struct {
         const char *name;
         unsigned flag;
     } flags[] = {
-        {"tsync", SECCOMP_FILTER_FLAG_TSYNC}, {"log", SECCOMP_FILTER_FLAG_LOG},
+        {"tsync", SECCOMP_FILTER_FLAG_TSYNC},
+        {"log", SECCOMP_FILTER_FLAG_LOG},
         {"spec_allow", SECCOMP_FILTER_FLAG_SPEC_ALLOW},
         {"new_listener", SECCOMP_FILTER_FLAG_NEW_LISTENER},
         {"tsync_esrch", SECCOMP_FILTER_FLAG_TSYNC_ESRCH},
@@ -283,13 +289,14 @@ seccomp_probe(PyObject *self, PyObject *unused)
     if (guard_seccomp_flags_avail(wanted, &avail) < 0)
         supported = 0;
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
-        if (PyDict_SetItemString(fl, flags[i].name, (avail & flags[i].flag) ? Py_True : Py_False) < 0)
+        if (PyDict_SetItemString(fl, flags[i].name, (avail & flags[i].flag) ? Py_True : Py_False) <
+            0)
             goto done;
     }
     const struct guard_sc_arch *native = guard_seccomp_arch(NULL);
-    r = Py_BuildValue("{sOsOsOsisz}", "supported", supported ? Py_True : Py_False,
-                      "actions", acts, "flags", fl, "mode", guard_seccomp_mode(),
-                      "arch", native ? native->name : NULL);
+    r = Py_BuildValue("{sOsOsOsisz}", "supported", supported ? Py_True : Py_False, "actions", acts,
+                      "flags", fl, "mode", guard_seccomp_mode(), "arch",
+                      native ? native->name : NULL);
 done:
     Py_XDECREF(acts);
     Py_XDECREF(fl);
@@ -318,7 +325,8 @@ seccomp_install(PyObject *self, PyObject *args)
         char msg[160];
         snprintf(msg, sizeof msg,
                  "seccomp TSYNC: thread %d cannot be synchronised (it has a different "
-                 "seccomp filter); nothing was installed on any thread", (int)bad_tid);
+                 "seccomp filter); nothing was installed on any thread",
+                 (int)bad_tid);
         guard_errno_error(rc, msg);
         goto done;
     }
@@ -361,12 +369,12 @@ seccomp_trap_drain(PyObject *self, PyObject *unused)
         for (unsigned i = 0; i < n; i++) {
             const struct guard_trap_record *t = &recs[i];
             const char *name = native ? guard_seccomp_name(native, t->nr) : NULL;
-            PyObject *d = Py_BuildValue(
-                "{sisIsisKsz s(KKKKKK)}", "nr", t->nr, "arch", t->arch, "tid", t->tid,
-                "ip", (unsigned long long)t->ip, "name", name, "args",
-                (unsigned long long)t->args[0], (unsigned long long)t->args[1],
-                (unsigned long long)t->args[2], (unsigned long long)t->args[3],
-                (unsigned long long)t->args[4], (unsigned long long)t->args[5]);
+            PyObject *d =
+                Py_BuildValue("{sisIsisKsz s(KKKKKK)}", "nr", t->nr, "arch", t->arch, "tid", t->tid,
+                              "ip", (unsigned long long)t->ip, "name", name, "args",
+                              (unsigned long long)t->args[0], (unsigned long long)t->args[1],
+                              (unsigned long long)t->args[2], (unsigned long long)t->args[3],
+                              (unsigned long long)t->args[4], (unsigned long long)t->args[5]);
             if (d == NULL || PyList_Append(list, d) < 0) {
                 Py_XDECREF(d);
                 Py_DECREF(list);
@@ -416,30 +424,41 @@ const guard_method guard_seccomp_methods[] = {
     {{"seccomp_build", (PyCFunction)(void (*)(void))seccomp_build, METH_VARARGS | METH_KEYWORDS,
       "seccomp_build(mode, arch=None)\n--\n\n"
       "Assemble the lockdown program; returns {program, labels, denied, arch, audit_arch, "
-      "deny_action, instructions}."}, GUARD_OPEN},
+      "deny_action, instructions}."},
+     GUARD_OPEN},
     {{"seccomp_disasm", seccomp_disasm, METH_VARARGS,
-      "seccomp_disasm(program, labels=None)\n--\n\nOne line of assembly per instruction."}, GUARD_OPEN},
+      "seccomp_disasm(program, labels=None)\n--\n\nOne line of assembly per instruction."},
+     GUARD_OPEN},
     {{"seccomp_simulate", (PyCFunction)(void (*)(void))seccomp_simulate,
       METH_VARARGS | METH_KEYWORDS,
       "seccomp_simulate(program, nr, arch, args=(), ip=0)\n--\n\n"
-      "Run the program in bpf_sim; returns {ret, action, executed}."}, GUARD_OPEN},
+      "Run the program in bpf_sim; returns {ret, action, executed}."},
+     GUARD_OPEN},
     {{"seccomp_const_allow", seccomp_const_allow, METH_VARARGS,
       "seccomp_const_allow(program, arch, nr)\n--\n\n"
-      "True if the kernel's action cache would mark (arch, nr) always-allow."}, GUARD_OPEN},
+      "True if the kernel's action cache would mark (arch, nr) always-allow."},
+     GUARD_OPEN},
     {{"seccomp_probe", seccomp_probe, METH_NOARGS,
-      "seccomp_probe()\n--\n\nKernel support: actions_avail, filter flags, current mode, arch."}, GUARD_OPEN},
+      "seccomp_probe()\n--\n\nKernel support: actions_avail, filter flags, current mode, arch."},
+     GUARD_OPEN},
     {{"seccomp_install", seccomp_install, METH_VARARGS,
       "seccomp_install(program, flags)\n--\n\n"
-      "NO_NEW_PRIVS + SECCOMP_SET_MODE_FILTER; OSError(ESRCH) names a TSYNC failure's thread."}, GUARD_OPEN},
+      "NO_NEW_PRIVS + SECCOMP_SET_MODE_FILTER; OSError(ESRCH) names a TSYNC failure's thread."},
+     GUARD_OPEN},
     {{"seccomp_trap_install", seccomp_trap_install, METH_NOARGS,
-      "seccomp_trap_install()\n--\n\nInstall the guard's SIGSYS handler (trap mode)."}, GUARD_OPEN},
+      "seccomp_trap_install()\n--\n\nInstall the guard's SIGSYS handler (trap mode)."},
+     GUARD_OPEN},
     {{"seccomp_trap_active", seccomp_trap_active, METH_NOARGS,
-      "seccomp_trap_active()\n--\n\nTrue while the guard's SIGSYS handler is installed."}, GUARD_OPEN},
+      "seccomp_trap_active()\n--\n\nTrue while the guard's SIGSYS handler is installed."},
+     GUARD_OPEN},
     {{"seccomp_trap_drain", seccomp_trap_drain, METH_NOARGS,
-      "seccomp_trap_drain()\n--\n\n(records, dropped) from the trap ring, oldest first."}, GUARD_HOST_ONLY},
+      "seccomp_trap_drain()\n--\n\n(records, dropped) from the trap ring, oldest first."},
+     GUARD_HOST_ONLY},
     {{"seccomp_syscall_name", seccomp_syscall_name, METH_VARARGS,
-      "seccomp_syscall_name(nr, arch=None)\n--\n\nThe syscall's name, or None."}, GUARD_OPEN},
+      "seccomp_syscall_name(nr, arch=None)\n--\n\nThe syscall's name, or None."},
+     GUARD_OPEN},
     {{"seccomp_syscall_nr", seccomp_syscall_nr, METH_VARARGS,
-      "seccomp_syscall_nr(name, arch=None)\n--\n\nThe syscall's number, or None."}, GUARD_OPEN},
+      "seccomp_syscall_nr(name, arch=None)\n--\n\nThe syscall's number, or None."},
+     GUARD_OPEN},
     {{NULL, NULL, 0, NULL}, GUARD_OPEN},
 };

@@ -99,8 +99,7 @@ target(struct guard_sasm *a, const char *name)
 }
 
 int
-guard_sasm_jump(struct guard_sasm *a, uint16_t code, uint32_t k,
-                const char *jt, const char *jf)
+guard_sasm_jump(struct guard_sasm *a, uint16_t code, uint32_t k, const char *jt, const char *jf)
 {
     if (a->err)
         return a->err;
@@ -151,14 +150,17 @@ label_if_used(struct guard_sasm *a, const char *end)
 }
 
 /* Emits BODY's jumps with NULL targets meaning "after the whole test". */
+/* Kept as written: clang-format 14 indents a macro body by PPIndentWidth. */
+/* clang-format off */
 #define WITH_END(a, jt, jf, end)                                              \
     char end[GUARD_SASM_NAME_MAX + 1];                                        \
     anon(a, end, sizeof end);                                                 \
     const char *jt##_ = (jt) ? (jt) : end, *jf##_ = (jf) ? (jf) : end
+/* clang-format on */
 
 int
-guard_sasm_arg_jeq64(struct guard_sasm *a, unsigned arg, uint64_t value,
-                     const char *jt, const char *jf)
+guard_sasm_arg_jeq64(struct guard_sasm *a, unsigned arg, uint64_t value, const char *jt,
+                     const char *jf)
 {
     if (arg > 5)
         return fail(a, -EINVAL);
@@ -173,8 +175,8 @@ guard_sasm_arg_jeq64(struct guard_sasm *a, unsigned arg, uint64_t value,
 }
 
 int
-guard_sasm_arg_jset64(struct guard_sasm *a, unsigned arg, uint64_t mask,
-                      const char *jt, const char *jf)
+guard_sasm_arg_jset64(struct guard_sasm *a, unsigned arg, uint64_t mask, const char *jt,
+                      const char *jf)
 {
     if (arg > 5)
         return fail(a, -EINVAL);
@@ -189,15 +191,15 @@ guard_sasm_arg_jset64(struct guard_sasm *a, unsigned arg, uint64_t mask,
         guard_sasm_jump(a, BPF_JMP | BPF_JSET | BPF_K, lo, jt, jf);
     }
     if (hi == 0 && lo == 0 && jf != NULL)
-        guard_sasm_ja(a, jf);           /* an empty mask never matches */
+        guard_sasm_ja(a, jf); /* an empty mask never matches */
     label_if_used(a, end);
     (void)jf_;
     return a->err;
 }
 
 int
-guard_sasm_arg_jge64(struct guard_sasm *a, unsigned arg, uint64_t value,
-                     const char *jt, const char *jf)
+guard_sasm_arg_jge64(struct guard_sasm *a, unsigned arg, uint64_t value, const char *jt,
+                     const char *jf)
 {
     if (arg > 5)
         return fail(a, -EINVAL);
@@ -326,12 +328,12 @@ target_name(const char *const *names, unsigned n, unsigned pos, char *buf, size_
 }
 
 int
-guard_sasm_format(const struct sock_filter *prog, unsigned n, unsigned pc,
-                  const char *const *names, char *buf, size_t len)
+guard_sasm_format(const struct sock_filter *prog, unsigned n, unsigned pc, const char *const *names,
+                  char *buf, size_t len)
 {
     static const char *const jops[] = {"ja", "jeq", "jgt", "jge", "jset"};
-    static const char *const alu[] = {"add", "sub", "mul", "div", "or", "and", "lsh",
-                                      "rsh", "neg", "mod", "xor"};
+    static const char *const alu[] = {"add", "sub", "mul", "div", "or", "and",
+                                      "lsh", "rsh", "neg", "mod", "xor"};
     const struct sock_filter *ins = &prog[pc];
     char op[48], t1[32], t2[32];
     switch (BPF_CLASS(ins->code)) {
@@ -391,6 +393,5 @@ guard_sasm_format(const struct sock_filter *prog, unsigned n, unsigned pc,
     case BPF_MISC:
         return snprintf(buf, len, BPF_MISCOP(ins->code) == BPF_TAX ? "tax" : "txa");
     }
-    return snprintf(buf, len, ".insn 0x%04x, %u, %u, 0x%x", ins->code, ins->jt, ins->jf,
-                    ins->k);
+    return snprintf(buf, len, ".insn 0x%04x, %u, %u, 0x%x", ins->code, ins->jt, ins->jf, ins->k);
 }
