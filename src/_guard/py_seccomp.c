@@ -45,49 +45,62 @@ program_arg(Py_buffer *view, unsigned *n)
     return view->buf;
 }
 
-static PyObject *
-seccomp_build(PyObject *self, PyObject *args, PyObject *kw)
+/* The mode named MODE_S; -1 with ValueError. */
+static int
+mode_arg(const char *mode_s)
 {
-    static char *kwlist[] = {"mode", "arch", NULL};
-    const char *mode_s;
-    PyObject *arch_o = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|O:seccomp_build", kwlist, &mode_s, &arch_o))
-        return NULL;
-    int mode = -1;
     for (int m = 0; m < GUARD_SC_MODE_COUNT; m++) {
         if (strcmp(mode_s, guard_sc_mode_names[m]) == 0)
-            mode = m;
+            return m;
     }
-    if (mode < 0) {
-        /* MODE may have come as a keyword: ARGS can be empty. */
-        PyErr_Format(PyExc_ValueError, "seccomp mode must be errno, trap, log or kill, not '%s'",
-                     mode_s);
-        return NULL;
-    }
-    const struct guard_sc_arch *arch = arch_arg(arch_o);
-    if (arch == NULL)
-        return NULL;
+    /* MODE may have come as a keyword: ARGS can be empty. */
+    PyErr_Format(PyExc_ValueError, "seccomp mode must be errno, trap, log or kill, not '%s'",
+                 mode_s);
+    return -1;
+}
+
+/* What seccomp_build() and SeccompProgram() both return. */
+struct built {
+    PyObject *program; /* bytes of struct sock_filter */
+    PyObject *labels;  /* list of (position, name), the assembler's own labels left out */
+    PyObject *denied;  /* list of (name, nr, kind, why) for the syscalls ARCH has */
+    unsigned instructions;
+};
+
+static void
+built_clear(struct built *b)
+{
+    Py_CLEAR(b->program);
+    Py_CLEAR(b->labels);
+    Py_CLEAR(b->denied);
+}
+
+/* Assembles MODE's program for ARCH into *B.  0, or -1 with an exception (*B empty). */
+static int
+build_program(int mode, const struct guard_sc_arch *arch, struct built *b)
+{
+    memset(b, 0, sizeof *b);
     struct guard_sasm a;
     guard_sasm_init(&a);
-    PyObject *prog = NULL, *labels = NULL, *denied = NULL, *result = NULL;
     int rc = guard_seccomp_build(&a, arch, (enum guard_sc_mode)mode);
     if (rc < 0) {
         guard_errno_error(rc, "assembling the seccomp program");
-        goto done;
+        goto err_free_asm;
     }
-    prog = PyBytes_FromStringAndSize((const char *)a.insns,
-                                     (Py_ssize_t)(a.len * sizeof(struct sock_filter)));
-    labels = PyList_New(0);
-    denied = PyList_New(0);
-    if (prog == NULL || labels == NULL || denied == NULL)
-        goto done;
+    b->program = PyBytes_FromStringAndSize((const char *)a.insns,
+                                           (Py_ssize_t)(a.len * sizeof(struct sock_filter)));
+    b->labels = PyList_New(0);
+    b->denied = PyList_New(0);
+    b->instructions = a.len;
+    if (b->program == NULL || b->labels == NULL || b->denied == NULL)
+        goto err_clear;
     for (unsigned i = 0; i < a.labels.n; i++) {
         if (a.labels.v[i].name[0] == '.')
             continue; /* the assembler's internal labels */
         PyObject *t = Py_BuildValue("(is)", a.labels.v[i].pos, a.labels.v[i].name);
-        if (t == NULL || PyList_Append(labels, t) < 0) {
+        if (t == NULL || PyList_Append(b->labels, t) < 0) {
             Py_XDECREF(t);
-            goto done;
+            goto err_clear;
         }
         Py_DECREF(t);
     }
@@ -97,42 +110,55 @@ seccomp_build(PyObject *self, PyObject *args, PyObject *kw)
         if (nr < 0)
             continue;
         PyObject *t = Py_BuildValue("(siss)", r->name, nr, guard_sc_kind_names[r->kind], r->why);
-        if (t == NULL || PyList_Append(denied, t) < 0) {
+        if (t == NULL || PyList_Append(b->denied, t) < 0) {
             Py_XDECREF(t);
-            goto done;
+            goto err_clear;
         }
         Py_DECREF(t);
     }
-    result =
-        Py_BuildValue("{sOsOsOsssIsIsI}", "program", prog, "labels", labels, "denied", denied,
-                      "arch", arch->name, "audit_arch", arch->audit_arch, "deny_action",
-                      guard_seccomp_deny_action((enum guard_sc_mode)mode), "instructions", a.len);
-done:
-    Py_XDECREF(prog);
-    Py_XDECREF(labels);
-    Py_XDECREF(denied);
     guard_sasm_free(&a);
-    return result;
+    return 0;
+err_clear:
+    built_clear(b);
+err_free_asm:
+    guard_sasm_free(&a);
+    return -1;
 }
 
 static PyObject *
-seccomp_disasm(PyObject *self, PyObject *args)
+seccomp_build(PyObject *self, PyObject *args, PyObject *kw)
 {
-    Py_buffer view;
-    PyObject *labels = NULL;
-    if (!PyArg_ParseTuple(args, "y*|O:seccomp_disasm", &view, &labels))
+    static char *kwlist[] = {"mode", "arch", NULL};
+    const char *mode_s;
+    PyObject *arch_o = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|O:seccomp_build", kwlist, &mode_s, &arch_o))
         return NULL;
+    int mode = mode_arg(mode_s);
+    if (mode < 0)
+        return NULL;
+    const struct guard_sc_arch *arch = arch_arg(arch_o);
+    if (arch == NULL)
+        return NULL;
+    struct built b;
+    if (build_program(mode, arch, &b) < 0)
+        return NULL;
+    PyObject *result = Py_BuildValue(
+        "{sOsOsOsssIsIsI}", "program", b.program, "labels", b.labels, "denied", b.denied, "arch",
+        arch->name, "audit_arch", arch->audit_arch, "deny_action",
+        guard_seccomp_deny_action((enum guard_sc_mode)mode), "instructions", b.instructions);
+    built_clear(&b);
+    return result;
+}
+
+/* One line of assembly per instruction of PROG[0..N), naming the targets LABELS (a
+ * sequence of (position, name), or NULL/None) lists.  NULL with an exception. */
+static PyObject *
+disasm_lines(const struct sock_filter *prog, unsigned n, PyObject *labels)
+{
     PyObject *out = NULL, *seq = NULL;
-    const char **names = NULL;
-    unsigned n;
-    const struct sock_filter *prog = program_arg(&view, &n);
-    if (prog == NULL)
-        goto done;
-    names = PyMem_Calloc(n + 1, sizeof *names);
-    if (names == NULL) {
-        PyErr_NoMemory();
-        goto done;
-    }
+    const char **names = PyMem_Calloc(n + 1, sizeof *names);
+    if (names == NULL)
+        return PyErr_NoMemory();
     if (labels != NULL && labels != Py_None) {
         /* A tuple kept until done: NAMES borrows its strings, and parsing an item
          * (__index__) could change a list under the loop. */
@@ -173,27 +199,30 @@ seccomp_disasm(PyObject *self, PyObject *args)
 done:
     PyMem_Free(names);
     Py_XDECREF(seq);
-    PyBuffer_Release(&view);
     return out;
 }
 
 static PyObject *
-seccomp_simulate(PyObject *self, PyObject *args, PyObject *kw)
+seccomp_disasm(PyObject *self, PyObject *args)
 {
-    static char *kwlist[] = {"program", "nr", "arch", "args", "ip", NULL};
     Py_buffer view;
-    int nr;
-    unsigned int audit_arch;
-    PyObject *sargs = NULL;
-    unsigned long long ip = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*iI|OK:seccomp_simulate", kwlist, &view, &nr,
-                                     &audit_arch, &sargs, &ip))
+    PyObject *labels = NULL, *out = NULL;
+    if (!PyArg_ParseTuple(args, "y*|O:seccomp_disasm", &view, &labels))
         return NULL;
-    PyObject *result = NULL;
     unsigned n;
     const struct sock_filter *prog = program_arg(&view, &n);
-    if (prog == NULL)
-        goto done;
+    if (prog != NULL)
+        out = disasm_lines(prog, n, labels);
+    PyBuffer_Release(&view);
+    return out;
+}
+
+/* Runs PROG[0..N) in bpf_sim on syscall NR of AUDIT_ARCH with SARGS (a sequence of up
+ * to six ints, or NULL/None) at IP: {ret, action, executed}, or NULL with an exception. */
+static PyObject *
+simulate(const struct sock_filter *prog, unsigned n, int nr, unsigned audit_arch, PyObject *sargs,
+         unsigned long long ip)
+{
     struct seccomp_data d;
     memset(&d, 0, sizeof d);
     d.nr = nr;
@@ -203,13 +232,13 @@ seccomp_simulate(PyObject *self, PyObject *args, PyObject *kw)
         /* A tuple: __index__ of an item could shrink a list under the loop. */
         PyObject *seq = PySequence_Tuple(sargs);
         if (seq == NULL)
-            goto done;
+            return NULL;
         Py_ssize_t k = PySequence_Fast_GET_SIZE(seq);
         for (Py_ssize_t i = 0; i < k && i < 6; i++) {
             d.args[i] = PyLong_AsUnsignedLongLongMask(PySequence_Fast_GET_ITEM(seq, i));
             if (PyErr_Occurred()) {
                 Py_DECREF(seq);
-                goto done;
+                return NULL;
             }
         }
         Py_DECREF(seq);
@@ -217,14 +246,29 @@ seccomp_simulate(PyObject *self, PyObject *args, PyObject *kw)
     uint32_t ret;
     unsigned executed;
     int rc = guard_bpf_run(prog, n, &d, &ret, &executed);
-    if (rc < 0) {
-        guard_errno_error(rc, "program faulted in bpf_sim");
-        goto done;
-    }
+    if (rc < 0)
+        return guard_errno_error(rc, "program faulted in bpf_sim");
     char action[32];
     guard_sasm_format_action(ret, action, sizeof action);
-    result = Py_BuildValue("{sIsssI}", "ret", ret, "action", action, "executed", executed);
-done:
+    return Py_BuildValue("{sIsssI}", "ret", ret, "action", action, "executed", executed);
+}
+
+static PyObject *
+seccomp_simulate(PyObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"program", "nr", "arch", "args", "ip", NULL};
+    Py_buffer view;
+    int nr;
+    unsigned int audit_arch;
+    PyObject *sargs = NULL, *result = NULL;
+    unsigned long long ip = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*iI|OK:seccomp_simulate", kwlist, &view, &nr,
+                                     &audit_arch, &sargs, &ip))
+        return NULL;
+    unsigned n;
+    const struct sock_filter *prog = program_arg(&view, &n);
+    if (prog != NULL)
+        result = simulate(prog, n, nr, audit_arch, sargs, ip);
     PyBuffer_Release(&view);
     return result;
 }
@@ -303,6 +347,28 @@ done:
     return r;
 }
 
+/* NO_NEW_PRIVS + SECCOMP_SET_MODE_FILTER with PROG[0..N): None, or NULL with OSError
+ * (ESRCH names the thread TSYNC could not synchronise). */
+static PyObject *
+install_program(const struct sock_filter *prog, unsigned n, unsigned flags)
+{
+    if (guard_bpf_check(prog, n) < 0)
+        return guard_errno_error(-EINVAL, "seccomp program fails validation; nothing installed");
+    pid_t bad_tid = 0;
+    int rc = guard_seccomp_install(prog, n, flags, &bad_tid);
+    if (rc == -ESRCH) {
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "seccomp TSYNC: thread %d cannot be synchronised (it has a different "
+                 "seccomp filter); nothing was installed on any thread",
+                 (int)bad_tid);
+        return guard_errno_error(rc, msg);
+    }
+    if (rc < 0)
+        return guard_errno_error(rc, "installing the seccomp filter");
+    Py_RETURN_NONE;
+}
+
 static PyObject *
 seccomp_install(PyObject *self, PyObject *args)
 {
@@ -313,29 +379,8 @@ seccomp_install(PyObject *self, PyObject *args)
     PyObject *r = NULL;
     unsigned n;
     const struct sock_filter *prog = program_arg(&view, &n);
-    if (prog == NULL)
-        goto done;
-    if (guard_bpf_check(prog, n) < 0) {
-        guard_errno_error(-EINVAL, "seccomp program fails validation; nothing installed");
-        goto done;
-    }
-    pid_t bad_tid = 0;
-    int rc = guard_seccomp_install(prog, n, flags, &bad_tid);
-    if (rc == -ESRCH) {
-        char msg[160];
-        snprintf(msg, sizeof msg,
-                 "seccomp TSYNC: thread %d cannot be synchronised (it has a different "
-                 "seccomp filter); nothing was installed on any thread",
-                 (int)bad_tid);
-        guard_errno_error(rc, msg);
-        goto done;
-    }
-    if (rc < 0) {
-        guard_errno_error(rc, "installing the seccomp filter");
-        goto done;
-    }
-    r = Py_NewRef(Py_None);
-done:
+    if (prog != NULL)
+        r = install_program(prog, n, flags);
     PyBuffer_Release(&view);
     return r;
 }
