@@ -42,6 +42,7 @@ static const struct {
     {guard_policy_methods, NULL},
     {guard_landlock_methods, NULL},
     {guard_seccomp_methods, NULL},
+    {guard_seccomp_kernel_methods, NULL},
     {guard_egress_methods, NULL},
     {guard_request_methods, NULL},
     {NULL, guard_constants_init},
