@@ -5,7 +5,8 @@
  * guard_errno_error(); a failure of one rule is returned as data so the report can
  * name it and the caller can decide (skip, or refuse under `require`).
  */
-#include "gate.h"
+#include "py_landlock.h"
+
 #include "landlock.h"
 
 #include <dirent.h>
@@ -68,28 +69,24 @@ item_is_tuple(PyObject *item, const char *what, Py_ssize_t i, const char *shape)
     return -1;
 }
 
-/* landlock_build(abi, (fs, net, scoped), paths, ports) -> (fd, path_results, port_results)
- *
- * PATHS: sequence of (path, wanted_fs); PORTS: sequence of (port, net_access).
- * Each path result is (errno, is_dir, granted, real) with errno 0 on success, is_dir -1
- * when the path could not be opened and real the path the rule lands on (symlinks
- * followed; None if unknown); each port result is an errno.  The ruleset fd
- * is the caller's to close.  Raises OSError only when the ruleset cannot be created. */
-static PyObject *
-landlock_build(PyObject *self, PyObject *args)
+/* Creates a ruleset handling (FS, NET, SCOPED) for ABI and adds the rules PATHS, a
+ * sequence of (path, wanted_fs), and PORTS, a sequence of (port, net_access).  On 0,
+ * *FD is the ruleset (the caller's to close) and *PATH_RESULTS / *PORT_RESULTS are new
+ * lists: each path result is (errno, is_dir, granted, real) with errno 0 on success,
+ * is_dir -1 when the path could not be opened and real the path the rule lands on
+ * (symlinks followed; None if unknown); each port result is an errno.  -1 with an
+ * exception (OSError only when the ruleset cannot be created). */
+static int
+build_rules(int abi, unsigned long long fs, unsigned long long net, unsigned long long scoped,
+            PyObject *paths, PyObject *ports, int *fd_out, PyObject **path_results_out,
+            PyObject **port_results_out)
 {
-    int abi;
-    unsigned long long fs, net, scoped;
-    PyObject *paths, *ports;
     PyObject *path_results = NULL, *port_results = NULL;
-    if (!PyArg_ParseTuple(args, "i(KKK)OO:landlock_build", &abi, &fs, &net, &scoped, &paths,
-                          &ports))
-        return NULL;
     /* Tuples: parsing an item runs __fspath__/__index__, which could change a list
      * under the loops (stale length, freed items). */
     PyObject *path_seq = PySequence_Tuple(paths);
     if (path_seq == NULL)
-        return NULL;
+        return -1;
     PyObject *port_seq = PySequence_Tuple(ports);
     if (port_seq == NULL)
         goto err_path_seq;
@@ -146,10 +143,10 @@ landlock_build(PyObject *self, PyObject *args)
     }
     Py_DECREF(port_seq);
     Py_DECREF(path_seq);
-    PyObject *res = Py_BuildValue("(iNN)", fd, path_results, port_results);
-    if (res == NULL)
-        close(fd);
-    return res;
+    *fd_out = fd;
+    *path_results_out = path_results;
+    *port_results_out = port_results;
+    return 0;
 
 err_close_ruleset:
     Py_XDECREF(path_results);
@@ -159,7 +156,27 @@ err_port_seq:
     Py_DECREF(port_seq);
 err_path_seq:
     Py_DECREF(path_seq);
-    return NULL;
+    return -1;
+}
+
+/* landlock_build(abi, (fs, net, scoped), paths, ports) -> (fd, path_results, port_results)
+ * as build_rules() states them; the ruleset fd is the caller's to close (a Ruleset
+ * closes its own). */
+static PyObject *
+landlock_build(PyObject *self, PyObject *args)
+{
+    int abi, fd;
+    unsigned long long fs, net, scoped;
+    PyObject *paths, *ports, *path_results, *port_results;
+    if (!PyArg_ParseTuple(args, "i(KKK)OO:landlock_build", &abi, &fs, &net, &scoped, &paths,
+                          &ports))
+        return NULL;
+    if (build_rules(abi, fs, net, scoped, paths, ports, &fd, &path_results, &port_results) < 0)
+        return NULL;
+    PyObject *res = Py_BuildValue("(iNN)", fd, path_results, port_results);
+    if (res == NULL)
+        close(fd);
+    return res;
 }
 
 /* landlock_restrict(fd, flags): NO_NEW_PRIVS, then landlock_restrict_self.  The fd is
@@ -265,6 +282,205 @@ landlock_constants(PyObject *self, PyObject *unused)
         "RESTRICT_LOG_NEW_EXEC_ON", GUARD_LL_RESTRICT_LOG_NEW_EXEC_ON,
         "RESTRICT_LOG_SUBDOMAINS_OFF", GUARD_LL_RESTRICT_LOG_SUBDOMAINS_OFF, "RESTRICT_TSYNC",
         GUARD_LL_RESTRICT_TSYNC, "FS_FILE_RIGHTS", GUARD_LL_FS_FILE_RIGHTS);
+}
+
+/* ---- Ruleset: a Landlock ruleset fd that closes itself ---------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    int fd;                 /* -1 once closed or detached */
+    PyObject *path_results; /* tuple, build_rules()'s path results */
+    PyObject *port_results; /* tuple, its port results */
+} ruleset_object;
+
+#define RULESET(op) ((ruleset_object *)(op))
+
+/* Ruleset(abi, handled, paths, ports): build_rules(), the fd owned by the object. */
+static PyObject *
+ruleset_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"abi", "handled", "paths", "ports", NULL};
+    int abi, fd;
+    unsigned long long fs, net, scoped;
+    PyObject *paths, *ports, *path_results, *port_results;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "i(KKK)OO:Ruleset", kwlist, &abi, &fs, &net, &scoped,
+                                     &paths, &ports))
+        return NULL;
+    if (build_rules(abi, fs, net, scoped, paths, ports, &fd, &path_results, &port_results) < 0)
+        return NULL;
+    ruleset_object *self = (ruleset_object *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        goto err_close_ruleset;
+    self->fd = fd;
+    self->path_results = PyList_AsTuple(path_results);
+    self->port_results = PyList_AsTuple(port_results);
+    Py_DECREF(path_results);
+    Py_DECREF(port_results);
+    if (self->path_results == NULL || self->port_results == NULL) {
+        Py_DECREF(self); /* closes FD */
+        return NULL;
+    }
+    return (PyObject *)self;
+
+err_close_ruleset:
+    Py_DECREF(path_results);
+    Py_DECREF(port_results);
+    close(fd);
+    return NULL;
+}
+
+static int
+ruleset_traverse(PyObject *op, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(op));
+    Py_VISIT(RULESET(op)->path_results);
+    Py_VISIT(RULESET(op)->port_results);
+    return 0;
+}
+
+static int
+ruleset_clear(PyObject *op)
+{
+    Py_CLEAR(RULESET(op)->path_results);
+    Py_CLEAR(RULESET(op)->port_results);
+    return 0;
+}
+
+static void
+ruleset_dealloc(PyObject *op)
+{
+    PyTypeObject *tp = Py_TYPE(op);
+    PyObject_GC_UnTrack(op);
+    if (RULESET(op)->fd >= 0)
+        close(RULESET(op)->fd);
+    (void)ruleset_clear(op);
+    tp->tp_free(op);
+    Py_DECREF(tp);
+}
+
+/* The open fd, or -1 with ValueError naming WHAT. */
+static int
+ruleset_fd(PyObject *op, const char *what)
+{
+    if (RULESET(op)->fd < 0)
+        PyErr_Format(PyExc_ValueError, "Ruleset.%s: the ruleset is closed or detached", what);
+    return RULESET(op)->fd;
+}
+
+static PyObject *
+ruleset_restrict(PyObject *op, PyObject *args)
+{
+    unsigned int flags = 0;
+    if (!PyArg_ParseTuple(args, "|I:restrict", &flags))
+        return NULL;
+    int fd = ruleset_fd(op, "restrict");
+    if (fd < 0)
+        return NULL;
+    int rc = guard_landlock_restrict(fd, flags);
+    if (rc < 0)
+        return guard_errno_error(rc, guard_landlock_explain("restrict", rc));
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+ruleset_close(PyObject *op, PyObject *unused)
+{
+    if (RULESET(op)->fd >= 0) {
+        close(RULESET(op)->fd);
+        RULESET(op)->fd = -1;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+ruleset_detach(PyObject *op, PyObject *unused)
+{
+    int fd = ruleset_fd(op, "detach");
+    if (fd < 0)
+        return NULL;
+    RULESET(op)->fd = -1;
+    return PyLong_FromLong(fd);
+}
+
+static PyObject *
+ruleset_enter(PyObject *op, PyObject *unused)
+{
+    return Py_NewRef(op);
+}
+
+static PyObject *
+ruleset_exit(PyObject *op, PyObject *args)
+{
+    return ruleset_close(op, NULL);
+}
+
+static PyObject *
+ruleset_get_fd(PyObject *op, void *closure)
+{
+    return PyLong_FromLong(RULESET(op)->fd);
+}
+
+static PyObject *
+ruleset_get_path_results(PyObject *op, void *closure)
+{
+    return Py_NewRef(RULESET(op)->path_results);
+}
+
+static PyObject *
+ruleset_get_port_results(PyObject *op, void *closure)
+{
+    return Py_NewRef(RULESET(op)->port_results);
+}
+
+static PyMethodDef ruleset_methods[] = {
+    {"restrict", ruleset_restrict, METH_VARARGS,
+     "restrict($self, flags=0, /)\n--\n\nSet NO_NEW_PRIVS and enforce the ruleset on the calling "
+     "thread (landlock_restrict)."},
+    {"close", ruleset_close, METH_NOARGS,
+     "close($self, /)\n--\n\nClose the ruleset fd (again is a "
+     "no-op)."},
+    {"detach", ruleset_detach, METH_NOARGS,
+     "detach($self, /)\n--\n\nGive up the fd: the caller closes it."},
+    {"__enter__", ruleset_enter, METH_NOARGS, NULL},
+    {"__exit__", ruleset_exit, METH_VARARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef ruleset_getset[] = {
+    {"fd", ruleset_get_fd, NULL, "The ruleset fd, -1 once closed or detached.", NULL},
+    {"path_results", ruleset_get_path_results, NULL,
+     "(errno, is_dir, granted, real) per path rule, as landlock_build returns them.", NULL},
+    {"port_results", ruleset_get_port_results, NULL, "errno per port rule.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot ruleset_slots[] = {
+    {Py_tp_doc, "Ruleset(abi, handled, paths, ports)\n--\n\n"
+                "A Landlock ruleset with its rules added (landlock_build's work); the object "
+                "owns the fd and closes it when closed, exited or collected."},
+    {Py_tp_new, ruleset_new},
+    {Py_tp_dealloc, ruleset_dealloc},
+    {Py_tp_traverse, ruleset_traverse},
+    {Py_tp_clear, ruleset_clear},
+    {Py_tp_methods, ruleset_methods},
+    {Py_tp_getset, ruleset_getset},
+    {0, NULL},
+};
+
+static PyType_Spec ruleset_spec = {
+    .name = "sdk_guard._guard.Ruleset",
+    .basicsize = sizeof(ruleset_object),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = ruleset_slots,
+};
+
+int
+guard_landlock_add_types(PyObject *module, PyTypeObject **ruleset_type)
+{
+    *ruleset_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &ruleset_spec, NULL);
+    if (*ruleset_type == NULL)
+        return -1;
+    return PyModule_AddType(module, *ruleset_type);
 }
 
 const guard_method guard_landlock_methods[] = {

@@ -1,7 +1,7 @@
 /* py_seccomp.c - Python bindings for seccomp programs (seccomp.c, sasm.c, bpf_sim.c):
  * build, disassemble, simulate and install them.  Programs cross the boundary as bytes
  * of struct sock_filter.  The kernel probe and the trap handler are py_seccomp_kernel.c's. */
-#include "gate.h"
+#include "py_seccomp.h"
 
 #include <errno.h>
 #include <linux/seccomp.h>
@@ -358,6 +358,251 @@ seccomp_syscall_nr(PyObject *self, PyObject *args)
     if (nr < 0)
         Py_RETURN_NONE;
     return PyLong_FromLong(nr);
+}
+
+/* ---- SeccompProgram: an assembled program with its labels ------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *program; /* bytes of struct sock_filter */
+    PyObject *labels;  /* tuple of (position, name) */
+    PyObject *denied;  /* tuple of (name, nr, kind, why) */
+    const struct guard_sc_arch *arch;
+    uint32_t deny_action;
+    unsigned instructions;
+} program_object;
+
+#define PROGRAM(op) ((program_object *)(op))
+
+/* SeccompProgram(mode, arch=None): build_program(), kept. */
+static PyObject *
+program_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"mode", "arch", NULL};
+    const char *mode_s;
+    PyObject *arch_o = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|O:SeccompProgram", kwlist, &mode_s, &arch_o))
+        return NULL;
+    int mode = mode_arg(mode_s);
+    if (mode < 0)
+        return NULL;
+    const struct guard_sc_arch *arch = arch_arg(arch_o);
+    if (arch == NULL)
+        return NULL;
+    struct built b;
+    if (build_program(mode, arch, &b) < 0)
+        return NULL;
+    program_object *self = (program_object *)type->tp_alloc(type, 0);
+    if (self != NULL) {
+        self->program = Py_NewRef(b.program);
+        self->labels = PyList_AsTuple(b.labels);
+        self->denied = PyList_AsTuple(b.denied);
+        self->arch = arch;
+        self->deny_action = guard_seccomp_deny_action((enum guard_sc_mode)mode);
+        self->instructions = b.instructions;
+        if (self->labels == NULL || self->denied == NULL)
+            Py_CLEAR(self);
+    }
+    built_clear(&b);
+    return (PyObject *)self;
+}
+
+static int
+program_traverse(PyObject *op, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(op));
+    Py_VISIT(PROGRAM(op)->program);
+    Py_VISIT(PROGRAM(op)->labels);
+    Py_VISIT(PROGRAM(op)->denied);
+    return 0;
+}
+
+static int
+program_clear(PyObject *op)
+{
+    Py_CLEAR(PROGRAM(op)->program);
+    Py_CLEAR(PROGRAM(op)->labels);
+    Py_CLEAR(PROGRAM(op)->denied);
+    return 0;
+}
+
+static void
+program_dealloc(PyObject *op)
+{
+    PyTypeObject *tp = Py_TYPE(op);
+    PyObject_GC_UnTrack(op);
+    (void)program_clear(op);
+    tp->tp_free(op);
+    Py_DECREF(tp);
+}
+
+/* The AUDIT_ARCH_* value ARG names (None or absent: the program's own) into *OUT.
+ * 0, or -1 with an exception. */
+static int
+audit_arch_arg(PyObject *op, PyObject *arg, unsigned int *out)
+{
+    *out = PROGRAM(op)->arch->audit_arch;
+    if (arg == NULL || arg == Py_None)
+        return 0;
+    unsigned long v = PyLong_AsUnsignedLong(arg);
+    if (v == (unsigned long)-1 && PyErr_Occurred())
+        return -1;
+    if (v > UINT32_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "arch must be an AUDIT_ARCH_* value (32 bits)");
+        return -1;
+    }
+    *out = (unsigned int)v;
+    return 0;
+}
+
+/* The instructions; NULL with ValueError if the object was cleared. */
+static const struct sock_filter *
+program_insns(PyObject *op)
+{
+    if (PROGRAM(op)->program == NULL) {
+        PyErr_SetString(PyExc_ValueError, "SeccompProgram has no program");
+        return NULL;
+    }
+    return (const struct sock_filter *)PyBytes_AS_STRING(PROGRAM(op)->program);
+}
+
+static PyObject *
+program_disasm(PyObject *op, PyObject *unused)
+{
+    const struct sock_filter *prog = program_insns(op);
+    return prog ? disasm_lines(prog, PROGRAM(op)->instructions, PROGRAM(op)->labels) : NULL;
+}
+
+static PyObject *
+program_simulate(PyObject *op, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"nr", "args", "ip", "arch", NULL};
+    int nr;
+    PyObject *sargs = NULL, *arch_o = NULL;
+    unsigned long long ip = 0;
+    unsigned int audit_arch;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "i|OKO:simulate", kwlist, &nr, &sargs, &ip,
+                                     &arch_o) ||
+        audit_arch_arg(op, arch_o, &audit_arch) < 0)
+        return NULL;
+    const struct sock_filter *prog = program_insns(op);
+    return prog ? simulate(prog, PROGRAM(op)->instructions, nr, audit_arch, sargs, ip) : NULL;
+}
+
+static PyObject *
+program_const_allow(PyObject *op, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"nr", "arch", NULL};
+    int nr;
+    PyObject *arch_o = NULL;
+    unsigned int audit_arch;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "i|O:const_allow", kwlist, &nr, &arch_o) ||
+        audit_arch_arg(op, arch_o, &audit_arch) < 0)
+        return NULL;
+    const struct sock_filter *prog = program_insns(op);
+    if (prog == NULL)
+        return NULL;
+    return PyBool_FromLong(guard_bpf_const_allow(prog, PROGRAM(op)->instructions, audit_arch, nr));
+}
+
+static PyObject *
+program_install(PyObject *op, PyObject *args)
+{
+    unsigned int flags;
+    if (!PyArg_ParseTuple(args, "I:install", &flags))
+        return NULL;
+    const struct sock_filter *prog = program_insns(op);
+    return prog ? install_program(prog, PROGRAM(op)->instructions, flags) : NULL;
+}
+
+static PyObject *
+program_get(PyObject *op, void *closure)
+{
+    program_object *self = PROGRAM(op);
+    PyObject *o = *(PyObject **)((char *)self + (size_t)closure);
+    return Py_NewRef(o ? o : Py_None);
+}
+
+static PyObject *
+program_get_arch(PyObject *op, void *closure)
+{
+    return PyUnicode_FromString(PROGRAM(op)->arch->name);
+}
+
+static PyObject *
+program_get_audit_arch(PyObject *op, void *closure)
+{
+    return PyLong_FromUnsignedLong(PROGRAM(op)->arch->audit_arch);
+}
+
+static PyObject *
+program_get_deny_action(PyObject *op, void *closure)
+{
+    return PyLong_FromUnsignedLong(PROGRAM(op)->deny_action);
+}
+
+static PyObject *
+program_get_instructions(PyObject *op, void *closure)
+{
+    return PyLong_FromUnsignedLong(PROGRAM(op)->instructions);
+}
+
+static PyMethodDef program_methods[] = {
+    {"disasm", program_disasm, METH_NOARGS,
+     "disasm($self, /)\n--\n\nOne line of assembly per instruction, jumps by label."},
+    {"simulate", (PyCFunction)(void (*)(void))program_simulate, METH_VARARGS | METH_KEYWORDS,
+     "simulate($self, /, nr, args=(), ip=0, arch=None)\n--\n\n"
+     "Run the program in bpf_sim (arch: an AUDIT_ARCH_* value, the program's by default); "
+     "returns {ret, action, executed}."},
+    {"const_allow", (PyCFunction)(void (*)(void))program_const_allow, METH_VARARGS | METH_KEYWORDS,
+     "const_allow($self, /, nr, arch=None)\n--\n\n"
+     "True if the kernel's action cache would mark (arch, nr) always-allow."},
+    {"install", program_install, METH_VARARGS,
+     "install($self, flags, /)\n--\n\nNO_NEW_PRIVS + SECCOMP_SET_MODE_FILTER (seccomp_install)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef program_getset[] = {
+    {"program", program_get, NULL, "The program: bytes of struct sock_filter.",
+     (void *)offsetof(program_object, program)},
+    {"labels", program_get, NULL, "(position, name) of each named label.",
+     (void *)offsetof(program_object, labels)},
+    {"denied", program_get, NULL, "(name, nr, kind, why) of each denied syscall.",
+     (void *)offsetof(program_object, denied)},
+    {"arch", program_get_arch, NULL, "The architecture's name.", NULL},
+    {"audit_arch", program_get_audit_arch, NULL, "Its AUDIT_ARCH_* value.", NULL},
+    {"deny_action", program_get_deny_action, NULL, "The SECCOMP_RET_* a denial returns.", NULL},
+    {"instructions", program_get_instructions, NULL, "The number of instructions.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot program_slots[] = {
+    {Py_tp_doc, "SeccompProgram(mode, arch=None)\n--\n\n"
+                "The lockdown program seccomp_build assembles, with its labels and the methods "
+                "that read it (disasm, simulate, const_allow) or install it."},
+    {Py_tp_new, program_new},
+    {Py_tp_dealloc, program_dealloc},
+    {Py_tp_traverse, program_traverse},
+    {Py_tp_clear, program_clear},
+    {Py_tp_methods, program_methods},
+    {Py_tp_getset, program_getset},
+    {0, NULL},
+};
+
+static PyType_Spec program_spec = {
+    .name = "sdk_guard._guard.SeccompProgram",
+    .basicsize = sizeof(program_object),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = program_slots,
+};
+
+int
+guard_seccomp_add_types(PyObject *module, PyTypeObject **program_type)
+{
+    *program_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &program_spec, NULL);
+    if (*program_type == NULL)
+        return -1;
+    return PyModule_AddType(module, *program_type);
 }
 
 const guard_method guard_seccomp_methods[] = {
