@@ -85,8 +85,9 @@ static const char *const key_names[K_COUNT] = {
  * and can never be removed, so the ring and seq counter must outlive any module
  * object, and one process has exactly one seq sequence. */
 static struct {
-    PyObject *span_var;   /* ContextVar "sdk_guard.spans": tuple or unset */
-    PyObject *dispatcher; /* callable(record) or NULL: no consumer attached */
+    PyObject *span_var;      /* ContextVar "sdk_guard.spans": tuple or unset */
+    PyTypeObject *span_type; /* SpanState, the only value span_var's readers trust */
+    PyObject *dispatcher;    /* callable(record) or NULL: no consumer attached */
     guard_ring *ring;
     long long next_seq;
     long long undelivered; /* records the dispatcher raised on */
@@ -111,20 +112,27 @@ typedef struct {
 static void
 span_state_dealloc(PyObject *self)
 {
+    PyTypeObject *tp = Py_TYPE(self);
     Py_XDECREF(((span_state *)self)->t);
-    Py_TYPE(self)->tp_free(self);
+    tp->tp_free(self);
+    Py_DECREF(tp);
 }
 
-/* clang-format off */
-static PyTypeObject span_state_type = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "sdk_guard._guard.SpanState",
-    .tp_basicsize = sizeof(span_state),
-    .tp_dealloc = span_state_dealloc,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
-    .tp_doc = "The enclosing spans; made only by sdk_guard.audit.span.",
+static PyType_Slot span_state_slots[] = {
+    {Py_tp_dealloc, span_state_dealloc},
+    {Py_tp_doc, "The enclosing spans; made only by sdk_guard.audit.span."},
+    {0, NULL},
 };
-/* clang-format on */
+
+/* A heap type, but held in audit_state rather than module state: records are built
+ * where no module object is at hand (the hook), and a span opened under one module
+ * object must still be recognised after a re-import. */
+static PyType_Spec span_state_spec = {
+    .name = "sdk_guard._guard.SpanState",
+    .basicsize = sizeof(span_state),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = span_state_slots,
+};
 
 /* The current span tuple (borrowed from a new reference in *HOLD, which the caller
  * releases), or NULL when no span is open or the variable holds anything but a
@@ -135,7 +143,7 @@ current_spans(PyObject **hold, PyObject **tuple)
     *tuple = NULL;
     if (PyContextVar_Get(audit_state.span_var, NULL, hold) < 0)
         return -1;
-    if (*hold != NULL && Py_IS_TYPE(*hold, &span_state_type))
+    if (*hold != NULL && Py_IS_TYPE(*hold, audit_state.span_type))
         *tuple = ((span_state *)*hold)->t;
     return 0;
 }
@@ -159,7 +167,7 @@ exact_text(PyObject *v, const char *what)
 static PyObject *
 publish_state(PyObject *t)
 {
-    span_state *st = PyObject_New(span_state, &span_state_type);
+    span_state *st = PyObject_New(span_state, audit_state.span_type);
     if (st == NULL) {
         Py_DECREF(t);
         return NULL;
@@ -772,7 +780,8 @@ guard_audit_init(PyObject *module)
         audit_state.fallback = PyList_New(0);
         if (audit_state.fallback == NULL)
             return -1;
-        if (PyType_Ready(&span_state_type) < 0)
+        audit_state.span_type = (PyTypeObject *)PyType_FromSpec(&span_state_spec);
+        if (audit_state.span_type == NULL)
             return -1;
         audit_state.span_var = PyContextVar_New("sdk_guard.spans", NULL);
         if (audit_state.span_var == NULL)
