@@ -159,24 +159,48 @@ err_path_seq:
     return -1;
 }
 
+/* Parses (abi, (fs, net, scoped), paths, ports) from ARGS/KW with FORMAT and runs
+ * build_rules().  0, or -1 with an exception. */
+static int
+build_from_args(PyObject *args, PyObject *kw, const char *format, int *fd, PyObject **path_results,
+                PyObject **port_results)
+{
+    static char *kwlist[] = {"abi", "handled", "paths", "ports", NULL};
+    int abi;
+    unsigned long long fs, net, scoped;
+    PyObject *paths, *ports;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, format, kwlist, &abi, &fs, &net, &scoped, &paths,
+                                     &ports))
+        return -1;
+    return build_rules(abi, fs, net, scoped, paths, ports, fd, path_results, port_results);
+}
+
 /* landlock_build(abi, (fs, net, scoped), paths, ports) -> (fd, path_results, port_results)
  * as build_rules() states them; the ruleset fd is the caller's to close (a Ruleset
  * closes its own). */
 static PyObject *
 landlock_build(PyObject *self, PyObject *args)
 {
-    int abi, fd;
-    unsigned long long fs, net, scoped;
-    PyObject *paths, *ports, *path_results, *port_results;
-    if (!PyArg_ParseTuple(args, "i(KKK)OO:landlock_build", &abi, &fs, &net, &scoped, &paths,
-                          &ports))
-        return NULL;
-    if (build_rules(abi, fs, net, scoped, paths, ports, &fd, &path_results, &port_results) < 0)
+    int fd;
+    PyObject *path_results, *port_results;
+    if (build_from_args(args, NULL, "i(KKK)OO:landlock_build", &fd, &path_results, &port_results) <
+        0)
         return NULL;
     PyObject *res = Py_BuildValue("(iNN)", fd, path_results, port_results);
     if (res == NULL)
         close(fd);
     return res;
+}
+
+/* NO_NEW_PRIVS, then landlock_restrict_self(FD, FLAGS): None, or NULL with OSError
+ * naming the meaning of the errno. */
+static PyObject *
+restrict_self(int fd, unsigned int flags)
+{
+    int rc = guard_landlock_restrict(fd, flags);
+    if (rc < 0)
+        return guard_errno_error(rc, guard_landlock_explain("restrict", rc));
+    Py_RETURN_NONE;
 }
 
 /* landlock_restrict(fd, flags): NO_NEW_PRIVS, then landlock_restrict_self.  The fd is
@@ -188,10 +212,7 @@ landlock_restrict(PyObject *self, PyObject *args)
     unsigned int flags;
     if (!PyArg_ParseTuple(args, "iI:landlock_restrict", &fd, &flags))
         return NULL;
-    int rc = guard_landlock_restrict(fd, flags);
-    if (rc < 0)
-        return guard_errno_error(rc, guard_landlock_explain("restrict", rc));
-    Py_RETURN_NONE;
+    return restrict_self(fd, flags);
 }
 
 static PyObject *
@@ -299,14 +320,9 @@ typedef struct {
 static PyObject *
 ruleset_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"abi", "handled", "paths", "ports", NULL};
-    int abi, fd;
-    unsigned long long fs, net, scoped;
-    PyObject *paths, *ports, *path_results, *port_results;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "i(KKK)OO:Ruleset", kwlist, &abi, &fs, &net, &scoped,
-                                     &paths, &ports))
-        return NULL;
-    if (build_rules(abi, fs, net, scoped, paths, ports, &fd, &path_results, &port_results) < 0)
+    int fd;
+    PyObject *path_results, *port_results;
+    if (build_from_args(args, kw, "i(KKK)OO:Ruleset", &fd, &path_results, &port_results) < 0)
         return NULL;
     ruleset_object *self = (ruleset_object *)type->tp_alloc(type, 0);
     if (self == NULL)
@@ -374,12 +390,7 @@ ruleset_restrict(PyObject *op, PyObject *args)
     if (!PyArg_ParseTuple(args, "|I:restrict", &flags))
         return NULL;
     int fd = ruleset_fd(op, "restrict");
-    if (fd < 0)
-        return NULL;
-    int rc = guard_landlock_restrict(fd, flags);
-    if (rc < 0)
-        return guard_errno_error(rc, guard_landlock_explain("restrict", rc));
-    Py_RETURN_NONE;
+    return fd < 0 ? NULL : restrict_self(fd, flags);
 }
 
 static PyObject *

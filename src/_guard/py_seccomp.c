@@ -125,22 +125,29 @@ err_free_asm:
     return -1;
 }
 
-static PyObject *
-seccomp_build(PyObject *self, PyObject *args, PyObject *kw)
+/* Parses (mode, arch=None) from ARGS/KW with FORMAT and runs build_program() into *B,
+ * setting *MODE and *ARCH.  0, or -1 with an exception. */
+static int
+build_from_args(PyObject *args, PyObject *kw, const char *format, int *mode,
+                const struct guard_sc_arch **arch, struct built *b)
 {
     static char *kwlist[] = {"mode", "arch", NULL};
     const char *mode_s;
     PyObject *arch_o = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|O:seccomp_build", kwlist, &mode_s, &arch_o))
-        return NULL;
-    int mode = mode_arg(mode_s);
-    if (mode < 0)
-        return NULL;
-    const struct guard_sc_arch *arch = arch_arg(arch_o);
-    if (arch == NULL)
-        return NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, format, kwlist, &mode_s, &arch_o))
+        return -1;
+    if ((*mode = mode_arg(mode_s)) < 0 || (*arch = arch_arg(arch_o)) == NULL)
+        return -1;
+    return build_program(*mode, *arch, b);
+}
+
+static PyObject *
+seccomp_build(PyObject *self, PyObject *args, PyObject *kw)
+{
+    int mode;
+    const struct guard_sc_arch *arch;
     struct built b;
-    if (build_program(mode, arch, &b) < 0)
+    if (build_from_args(args, kw, "s|O:seccomp_build", &mode, &arch, &b) < 0)
         return NULL;
     PyObject *result = Py_BuildValue(
         "{sOsOsOsssIsIsI}", "program", b.program, "labels", b.labels, "denied", b.denied, "arch",
@@ -378,19 +385,10 @@ typedef struct {
 static PyObject *
 program_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"mode", "arch", NULL};
-    const char *mode_s;
-    PyObject *arch_o = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|O:SeccompProgram", kwlist, &mode_s, &arch_o))
-        return NULL;
-    int mode = mode_arg(mode_s);
-    if (mode < 0)
-        return NULL;
-    const struct guard_sc_arch *arch = arch_arg(arch_o);
-    if (arch == NULL)
-        return NULL;
+    int mode;
+    const struct guard_sc_arch *arch;
     struct built b;
-    if (build_program(mode, arch, &b) < 0)
+    if (build_from_args(args, kw, "s|O:SeccompProgram", &mode, &arch, &b) < 0)
         return NULL;
     program_object *self = (program_object *)type->tp_alloc(type, 0);
     if (self != NULL) {
