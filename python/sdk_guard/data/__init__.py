@@ -614,11 +614,39 @@ def _set_db_scope(s: ScopedSession, transaction: Any, connection: sa.Connection)
         return
     # Straight to the driver: this runs once per transaction, and SQLAlchemy's
     # statement machinery would cost more than the statement.  Parameters are bound.
-    cur = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    dbapi: Any = connection.connection.dbapi_connection
+    params = (s.sdk_guard_org, s.sdk_guard_user or "")
+    if _begin_with_scope(dbapi, params):
+        return
+    cur = dbapi.cursor()
     try:
-        cur.execute(_SET_SCOPE_SQL, (s.sdk_guard_org, s.sdk_guard_user or ""))
+        cur.execute(_SET_SCOPE_SQL, params)
     finally:
         cur.close()
+
+
+def _begin_with_scope(dbapi: Any, params: tuple[str, str]) -> bool:
+    """Send psycopg's own BEGIN and the scope statement as one message (one round trip
+    instead of two: psycopg would otherwise wait for its BEGIN before sending the
+    statement).  The values are quoted by libpq for this connection.  False, with
+    nothing sent, when the connection is not an idle psycopg 3 connection outside
+    autocommit; the caller then runs the statement the ordinary way."""
+    pgconn = getattr(dbapi, "pgconn", None)
+    start = getattr(dbapi, "_get_tx_start_command", None)
+    if pgconn is None or start is None or dbapi.autocommit:
+        return False
+    from psycopg import pq
+    if pgconn.transaction_status != pq.TransactionStatus.IDLE:
+        return False
+    esc = pq.Escaping(pgconn)
+    enc = dbapi.info.encoding
+    sql = start() + b"; " + _SET_SCOPE_SQL.encode() % tuple(
+        esc.escape_literal(v.encode(enc)) for v in params)
+    res = pgconn.exec_(sql)
+    if res.status != pq.ExecStatus.TUPLES_OK:
+        msg = (res.error_message or b"").decode(enc, "replace").strip()
+        raise GuardError(f"PostgreSQL storage: setting the request's scope failed: {msg}")
+    return True
 
 
 # ---- SQLite authorizer --------------------------------------------------------------
