@@ -221,7 +221,7 @@ class Storage:
                                                    f"{col.type}")
             # The stamp and the criteria use the attribute of that name: a column
             # mapped under another key would be written from that key instead.
-            prop = sa.inspect(cls).get_property_by_column(col)
+            prop: Any = sa.inspect(cls).get_property_by_column(col)
             if prop.key != name:
                 raise PolicyError(f"{key}.{name}", f"the {name} column must be mapped as "
                                                    f"attribute {name!r}, not {prop.key!r}")
