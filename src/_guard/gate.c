@@ -38,15 +38,15 @@ require_host_caller(const char *what)
      * below would cost every span and request on an unguarded host. */
     if (!guard_rt.installed)
         return 0;
-    PyFrameObject *f = PyEval_GetFrame();       /* borrowed */
+    PyFrameObject *f = PyEval_GetFrame(); /* borrowed */
     PyObject *g = f ? PyFrame_GetGlobals(f) : NULL;
     /* Lookups that call no planted key's __eq__ (see guard_dict_get); a globals dict
      * proven once to be its module's is remembered (attrib.c), so a span does not
      * scan sys.modules twice. */
-    PyObject *name = guard_dict_get_str(g, "__name__");                   /* borrowed */
+    PyObject *name = guard_dict_get_str(g, "__name__"); /* borrowed */
     const char *c = name && PyUnicode_CheckExact(name) ? PyUnicode_AsUTF8(name) : NULL;
-    int wrapped = c && guard_module_under(c, "sdk_guard") && g &&
-                  guard_attrib_globals_are_module(g, name);
+    int wrapped =
+        c && guard_module_under(c, "sdk_guard") && g && guard_attrib_globals_are_module(g, name);
     Py_XDECREF(g);
     PyErr_Clear();
     if (!wrapped)
@@ -62,9 +62,9 @@ require_host_caller(const char *what)
  * Process-wide: filled by the first module object; later ones reuse the entries. */
 #define GUARD_MAX_GATED 32
 static struct {
-    PyObject *original;         /* the entry point itself */
+    PyObject *original; /* the entry point itself */
     const guard_method *m;
-    PyMethodDef wrapper;        /* the original's name and doc, gated_call's body */
+    PyMethodDef wrapper; /* the original's name and doc, gated_call's body */
 } gated[GUARD_MAX_GATED];
 static size_t ngated;
 
@@ -106,8 +106,7 @@ gated_function(PyObject *module, const guard_method *m)
             return NULL;
         gated[i].original = orig;
         gated[i].m = m;
-        gated[i].wrapper = (PyMethodDef){m->def.ml_name,
-                                         (PyCFunction)(void (*)(void))gated_call,
+        gated[i].wrapper = (PyMethodDef){m->def.ml_name, (PyCFunction)(void (*)(void))gated_call,
                                          METH_VARARGS | METH_KEYWORDS, m->def.ml_doc};
         ngated++;
     }
