@@ -14,7 +14,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "_guard"
 LAYERS: dict[int, tuple[str, ...]] = {
     # The pure-C core: no Python.h; its units may include one another.
     0: ("policy", "landlock", "sasm", "seccomp", "bpf_sim", "ring", "seccomp_trap",
-        "syscalls_x86_64", "syscalls_aarch64", "ebpf"),
+        "syscalls_x86_64", "syscalls_aarch64", "ebpf", "hmac"),
     1: ("pyerr",),                 # Python.h, visibility, errno -> exception
     2: ("args",),                   # reading event arguments without running their code
     3: ("runtime",),                # the installed policy: process-wide state, install
