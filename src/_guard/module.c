@@ -7,6 +7,7 @@
 #include "gate.h"
 #include "hook.h"
 #include "py_constants.h"
+#include "py_seal.h"
 #include "py_units.h"
 
 /* pyproject.toml holds the version; setup.py passes it in. */
@@ -42,6 +43,7 @@ static const struct {
     {guard_seccomp_methods, NULL},
     {guard_egress_methods, NULL},
     {guard_request_methods, NULL},
+    {guard_seal_methods, guard_seal_init},
     {NULL, guard_constants_init},
 };
 

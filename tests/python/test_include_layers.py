@@ -27,7 +27,7 @@ LAYERS: dict[int, tuple[str, ...]] = {
     10: ("net", "imports", "threads"),  # ...(a Unix socket address is a path: net -> fs)
     11: ("hook",),                  # dispatch
     12: ("py_guard", "py_audit", "py_policy", "py_landlock", "py_seccomp", "py_egress",
-         "py_request", "py_constants", "py_units"),
+         "py_request", "py_seal", "py_constants", "py_units"),
     13: ("module",),                # adds the units; nothing depends on it
 }
 LAYER_OF = {unit: layer for layer, units in LAYERS.items() for unit in units}
