@@ -27,7 +27,8 @@ row-level security keyed on a seal of the request's org (``set_config('sdk_guard
 ..., true)`` at the start of each transaction; the seal is signed in C with a key
 Python never sees and verified by the database, see ``_rls``), ``FORCE ROW LEVEL
 SECURITY`` and a role that owns nothing; on SQLite through an authorizer that refuses
-ATTACH, PRAGMA writes, schema changes and other extensions' tables.  docs/data.md lists what each backend guarantees.
+ATTACH, PRAGMA writes, schema changes and other extensions' tables.  docs/data.md
+lists what each backend guarantees.
 """
 from __future__ import annotations
 
