@@ -165,3 +165,36 @@ guard_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t msglen
     explicit_bzero(ipad, sizeof ipad);
     explicit_bzero(opad, sizeof opad);
 }
+
+void
+guard_hmac_key_init(guard_hmac_key *hk, const void *key, size_t keylen)
+{
+    uint8_t ipad[GUARD_SHA256_BLOCK], opad[GUARD_SHA256_BLOCK];
+    sha256_ctx c;
+    guard_hmac_pads(key, keylen, ipad, opad);
+    sha_init(&c);
+    compress(c.h, ipad);
+    memcpy(hk->inner, c.h, sizeof hk->inner);
+    sha_init(&c);
+    compress(c.h, opad);
+    memcpy(hk->outer, c.h, sizeof hk->outer);
+    explicit_bzero(&c, sizeof c);
+    explicit_bzero(ipad, sizeof ipad);
+    explicit_bzero(opad, sizeof opad);
+}
+
+void
+guard_hmac_sha256_key(const guard_hmac_key *hk, const void *msg, size_t msglen,
+                      uint8_t out[GUARD_SHA256_LEN])
+{
+    sha256_ctx c = {.used = 0, .total = GUARD_SHA256_BLOCK};
+    uint8_t inner[GUARD_SHA256_LEN];
+    memcpy(c.h, hk->inner, sizeof c.h);
+    sha_update(&c, msg, msglen);
+    sha_final(&c, inner);
+    c.used = 0;
+    c.total = GUARD_SHA256_BLOCK;
+    memcpy(c.h, hk->outer, sizeof c.h);
+    sha_update(&c, inner, sizeof inner);
+    sha_final(&c, out);
+}

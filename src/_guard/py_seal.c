@@ -36,11 +36,23 @@
 #define SEAL_IDENT_MAX 128          /* sdk_guard.context's limit for user and org */
 #define SEAL_LABEL_MAX 1024
 #define SEAL_MSG_MAX 512
+#define SEAL_CACHE 8                /* databases whose derived key is kept ready */
+
+/* The secrets, on pages of their own that core dumps leave out. */
+typedef struct {
+    uint8_t key[SEAL_KEY_LEN];      /* the process key */
+    struct {
+        PyObject *label;            /* exact str, or NULL for a free slot */
+        guard_hmac_key hk;          /* its derived key, ready for HMACs */
+        char id[2 * SEAL_ID_LEN + 1];
+    } cache[SEAL_CACHE];
+    unsigned next;                  /* the slot the next miss replaces */
+} seal_secrets;
 
 /* Process-wide, not module state: one key per process, whichever module object asks,
  * because the database registration made with it must stay valid for the process. */
 static struct {
-    uint8_t *key;                   /* SEAL_KEY_LEN bytes, or NULL before first use */
+    seal_secrets *sec;              /* NULL before first use */
     PyObject *request_get;          /* the module's own request_get */
     PyObject *handed;               /* set of labels whose pads left C */
 } seal_state;
@@ -49,15 +61,15 @@ static struct {
 static const uint8_t *
 process_key(void)
 {
-    if (seal_state.key != NULL)
-        return seal_state.key;
+    if (seal_state.sec != NULL)
+        return seal_state.sec->key;
     long page = sysconf(_SC_PAGESIZE);
-    void *p = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                   -1, 0);
+    size_t size = ((sizeof(seal_secrets) + (size_t)page - 1) / (size_t)page) * (size_t)page;
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return PyErr_SetFromErrno(PyExc_OSError), NULL;
     /* Best effort: a kernel without MADV_DONTDUMP still gets a working key. */
-    (void)madvise(p, (size_t)page, MADV_DONTDUMP);
+    (void)madvise(p, size, MADV_DONTDUMP);
     size_t got = 0;
     while (got < SEAL_KEY_LEN) {
         ssize_t n = getrandom((uint8_t *)p + got, SEAL_KEY_LEN - got, 0);
@@ -65,13 +77,24 @@ process_key(void)
             continue;
         if (n < 0) {
             PyErr_SetFromErrno(PyExc_OSError);
-            munmap(p, (size_t)page);
+            munmap(p, size);
             return NULL;
         }
         got += (size_t)n;
     }
-    seal_state.key = p;
-    return seal_state.key;
+    seal_state.sec = p;
+    return seal_state.sec->key;
+}
+
+/* Lower-case hex of B[0..N) into OUT (2N characters, no NUL). */
+static void
+to_hex(const uint8_t *b, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[b[i] >> 4];
+        out[2 * i + 1] = digits[b[i] & 15];
+    }
 }
 
 /* The key and id of LABEL's database: HMAC(process key, purpose NUL label). */
@@ -102,9 +125,44 @@ derive(PyObject *label, uint8_t key[SEAL_KEY_LEN], char id_hex[2 * SEAL_ID_LEN +
     memcpy(msg, ipurpose, sizeof ipurpose);
     memcpy(msg + sizeof ipurpose, text, (size_t)n);
     guard_hmac_sha256(master, SEAL_KEY_LEN, msg, sizeof ipurpose + (size_t)n, id);
-    for (int i = 0; i < SEAL_ID_LEN; i++)
-        snprintf(id_hex + 2 * i, 3, "%02x", id[i]);
+    to_hex(id, SEAL_ID_LEN, id_hex);
+    id_hex[2 * SEAL_ID_LEN] = '\0';
     return 0;
+}
+
+/* LABEL's derived key, ready for HMACs, and its id: from the cache (a label the data
+ * layer passes is the same str object every time) or derived and cached.  NULL with
+ * an exception on failure. */
+static const guard_hmac_key *
+key_for(PyObject *label, const char **id)
+{
+    seal_secrets *sec = seal_state.sec;
+    if (sec != NULL && PyUnicode_CheckExact(label)) {
+        for (int i = 0; i < SEAL_CACHE; i++) {
+            PyObject *have = sec->cache[i].label;
+            if (have != NULL && (have == label || PyUnicode_Compare(have, label) == 0)) {
+                *id = sec->cache[i].id;
+                return &sec->cache[i].hk;
+            }
+        }
+    }
+    uint8_t key[SEAL_KEY_LEN];
+    char fresh[2 * SEAL_ID_LEN + 1];
+    if (derive(label, key, fresh) < 0)
+        return NULL;
+    sec = seal_state.sec;
+    PyObject *copy = PyUnicode_FromObject(label);     /* exact: no subclass methods */
+    if (copy == NULL) {
+        explicit_bzero(key, sizeof key);
+        return NULL;
+    }
+    unsigned slot = sec->next++ % SEAL_CACHE;
+    Py_XSETREF(sec->cache[slot].label, copy);
+    guard_hmac_key_init(&sec->cache[slot].hk, key, sizeof key);
+    explicit_bzero(key, sizeof key);
+    memcpy(sec->cache[slot].id, fresh, sizeof fresh);
+    *id = sec->cache[slot].id;
+    return &sec->cache[slot].hk;
 }
 
 /* Appends V (an exact str of sdk_guard.context's identifier alphabet, which has no
@@ -178,31 +236,27 @@ seal(PyObject *self, PyObject *args)
         PyErr_Format(PyExc_ValueError, "seal: ttl must be 1-%d seconds", SEAL_TTL_MAX);
         return NULL;
     }
-    uint8_t key[SEAL_KEY_LEN], mac[GUARD_SHA256_LEN];
-    char id[2 * SEAL_ID_LEN + 1], buf[SEAL_MSG_MAX];
-    if (derive(label, key, id) < 0)
+    uint8_t mac[GUARD_SHA256_LEN];
+    char buf[SEAL_MSG_MAX];
+    const char *id;
+    const guard_hmac_key *hk = key_for(label, &id);
+    if (hk == NULL)
         return NULL;
     PyObject *ctx = live_request();
-    if (ctx == NULL) {
-        explicit_bzero(key, sizeof key);
+    if (ctx == NULL)
         return NULL;
-    }
     size_t len = (size_t)snprintf(buf, sizeof buf, "v1/%s/", id);
     int rc = append_ident(buf, &len, PyTuple_GET_ITEM(ctx, 1), "org", 0);
     buf[len++] = '/';
     if (rc == 0)
         rc = append_ident(buf, &len, PyTuple_GET_ITEM(ctx, 0), "user", 1);
     Py_DECREF(ctx);
-    if (rc < 0) {
-        explicit_bzero(key, sizeof key);
+    if (rc < 0)
         return NULL;
-    }
     len += (size_t)snprintf(buf + len, sizeof buf - len, "/%ld/%lld/", pid,
                             (long long)time(NULL) + ttl);
-    guard_hmac_sha256(key, sizeof key, buf, len - 1, mac);
-    explicit_bzero(key, sizeof key);
-    for (int i = 0; i < GUARD_SHA256_LEN; i++)
-        snprintf(buf + len + 2 * i, 3, "%02x", mac[i]);
+    guard_hmac_sha256_key(hk, buf, len - 1, mac);
+    to_hex(mac, sizeof mac, buf + len);
     return PyUnicode_FromStringAndSize(buf, (Py_ssize_t)(len + 2 * GUARD_SHA256_LEN));
 }
 

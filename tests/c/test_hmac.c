@@ -96,6 +96,13 @@ test_hmac(void)
         guard_hmac_pads(key, hmac_cases[i].keylen, ipad, opad);
         guard_hmac_sha256_pads(ipad, opad, data, hmac_cases[i].datalen, via_pads);
         CHECK(memcmp(d, via_pads, sizeof d) == 0);
+        /* And so does the precomputed key (twice: it is not consumed). */
+        guard_hmac_key hk;
+        guard_hmac_key_init(&hk, key, hmac_cases[i].keylen);
+        for (int rep = 0; rep < 2; rep++) {
+            guard_hmac_sha256_key(&hk, data, hmac_cases[i].datalen, via_pads);
+            CHECK(memcmp(d, via_pads, sizeof d) == 0);
+        }
         /* One flipped message bit changes the MAC. */
         data[0] ^= 1;
         guard_hmac_sha256(key, hmac_cases[i].keylen, data, hmac_cases[i].datalen, via_pads);
