@@ -239,12 +239,17 @@ seal(PyObject *self, PyObject *args)
     uint8_t mac[GUARD_SHA256_LEN];
     char buf[SEAL_MSG_MAX];
     const char *id;
-    const guard_hmac_key *hk = key_for(label, &id);
-    if (hk == NULL)
-        return NULL;
+    /* The request first: the key lookup below runs no Python code (a collection
+     * triggered by an allocation could, and could reuse a cache slot), so the key
+     * and id it points at stay the ones for LABEL while they are used. */
     PyObject *ctx = live_request();
     if (ctx == NULL)
         return NULL;
+    const guard_hmac_key *hk = key_for(label, &id);
+    if (hk == NULL) {
+        Py_DECREF(ctx);
+        return NULL;
+    }
     size_t len = (size_t)snprintf(buf, sizeof buf, "v1/%s/", id);
     int rc = append_ident(buf, &len, PyTuple_GET_ITEM(ctx, 1), "org", 0);
     buf[len++] = '/';
