@@ -45,7 +45,7 @@ void guard_hmac_sha256_key(const guard_hmac_key *hk, const void *msg, size_t msg
 
 /* The same from pads guard_hmac_pads() made (no key needed). */
 void guard_hmac_sha256_pads(const uint8_t ipad[GUARD_SHA256_BLOCK],
-                            const uint8_t opad[GUARD_SHA256_BLOCK], const void *msg,
-                            size_t msglen, uint8_t out[GUARD_SHA256_LEN]);
+                            const uint8_t opad[GUARD_SHA256_BLOCK], const void *msg, size_t msglen,
+                            uint8_t out[GUARD_SHA256_LEN]);
 
 #endif

@@ -31,30 +31,30 @@
 #include <unistd.h>
 
 #define SEAL_KEY_LEN 32
-#define SEAL_ID_LEN 8               /* bytes; 16 hex digits */
-#define SEAL_TTL_MAX 300            /* seconds */
-#define SEAL_IDENT_MAX 128          /* sdk_guard.context's limit for user and org */
+#define SEAL_ID_LEN 8      /* bytes; 16 hex digits */
+#define SEAL_TTL_MAX 300   /* seconds */
+#define SEAL_IDENT_MAX 128 /* sdk_guard.context's limit for user and org */
 #define SEAL_LABEL_MAX 1024
 #define SEAL_MSG_MAX 512
-#define SEAL_CACHE 8                /* databases whose derived key is kept ready */
+#define SEAL_CACHE 8 /* databases whose derived key is kept ready */
 
 /* The secrets, on pages of their own that core dumps leave out. */
 typedef struct {
-    uint8_t key[SEAL_KEY_LEN];      /* the process key */
+    uint8_t key[SEAL_KEY_LEN]; /* the process key */
     struct {
-        PyObject *label;            /* exact str, or NULL for a free slot */
-        guard_hmac_key hk;          /* its derived key, ready for HMACs */
+        PyObject *label;   /* exact str, or NULL for a free slot */
+        guard_hmac_key hk; /* its derived key, ready for HMACs */
         char id[2 * SEAL_ID_LEN + 1];
     } cache[SEAL_CACHE];
-    unsigned next;                  /* the slot the next miss replaces */
+    unsigned next; /* the slot the next miss replaces */
 } seal_secrets;
 
 /* Process-wide, not module state: one key per process, whichever module object asks,
  * because the database registration made with it must stay valid for the process. */
 static struct {
-    seal_secrets *sec;              /* NULL before first use */
-    PyObject *request_get;          /* the module's own request_get */
-    PyObject *handed;               /* set of labels whose pads left C */
+    seal_secrets *sec;     /* NULL before first use */
+    PyObject *request_get; /* the module's own request_get */
+    PyObject *handed;      /* set of labels whose pads left C */
 } seal_state;
 
 /* The process key, made on first use.  NULL with an exception on failure. */
@@ -107,7 +107,7 @@ derive(PyObject *label, uint8_t key[SEAL_KEY_LEN], char id_hex[2 * SEAL_ID_LEN +
         return -1;
     }
     Py_ssize_t n;
-    const char *text = PyUnicode_AsUTF8AndSize(label, &n);   /* reads no method */
+    const char *text = PyUnicode_AsUTF8AndSize(label, &n); /* reads no method */
     if (text == NULL)
         return -1;
     if (n < 1 || n > SEAL_LABEL_MAX) {
@@ -119,7 +119,7 @@ derive(PyObject *label, uint8_t key[SEAL_KEY_LEN], char id_hex[2 * SEAL_ID_LEN +
         return -1;
     uint8_t msg[32 + SEAL_LABEL_MAX], id[GUARD_SHA256_LEN];
     static const char kpurpose[] = "sdk_guard.seal.key", ipurpose[] = "sdk_guard.seal.id";
-    memcpy(msg, kpurpose, sizeof kpurpose);                  /* with its NUL */
+    memcpy(msg, kpurpose, sizeof kpurpose); /* with its NUL */
     memcpy(msg + sizeof kpurpose, text, (size_t)n);
     guard_hmac_sha256(master, SEAL_KEY_LEN, msg, sizeof kpurpose + (size_t)n, key);
     memcpy(msg, ipurpose, sizeof ipurpose);
@@ -151,7 +151,7 @@ key_for(PyObject *label, const char **id)
     if (derive(label, key, fresh) < 0)
         return NULL;
     sec = seal_state.sec;
-    PyObject *copy = PyUnicode_FromObject(label);     /* exact: no subclass methods */
+    PyObject *copy = PyUnicode_FromObject(label); /* exact: no subclass methods */
     if (copy == NULL) {
         explicit_bzero(key, sizeof key);
         return NULL;
@@ -186,8 +186,10 @@ append_ident(char *buf, size_t *len, PyObject *v, const char *what, int may_be_n
              (i > 0 && strchr("_.:@+-", c) != NULL && c != '\0');
     }
     if (!ok) {
-        PyErr_Format(PyExc_ValueError, "seal: the request's %s is not an identifier "
-                                       "sdk_guard.request() accepts", what);
+        PyErr_Format(PyExc_ValueError,
+                     "seal: the request's %s is not an identifier "
+                     "sdk_guard.request() accepts",
+                     what);
         return -1;
     }
     memcpy(buf + *len, s, (size_t)n);
@@ -317,7 +319,8 @@ const guard_method guard_seal_methods[] = {
       "seal(label, backend_pid, ttl) -> str\n--\n\n"
       "The row-level security seal of the current request's org and user for database\n"
       "LABEL and server process BACKEND_PID, valid TTL seconds (at most SEAL_TTL_MAX).\n"
-      "PermissionError with no live request context."}, GUARD_OPEN},
+      "PermissionError with no live request context."},
+     GUARD_OPEN},
     {{"seal_register", seal_register, METH_O,
       "seal_register(label) -> (key_id, ipad, opad)\n--\n\n"
       "The HMAC pads of database LABEL's seal key, for the owner role to store (host\n"

@@ -16,4 +16,7 @@ GUARD_INTERNAL extern const guard_method guard_egress_methods[];   /* py_egress.
 GUARD_INTERNAL extern const guard_method guard_request_methods[];  /* py_request.c */
 GUARD_INTERNAL extern const guard_method guard_seal_methods[];     /* py_seal.c */
 
+/* py_seccomp_kernel.c */
+GUARD_INTERNAL extern const guard_method guard_seccomp_kernel_methods[];
+
 #endif
