@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-import pgkit
+from _support import postgres as pgkit
 import sdk_guard as sg
 from sdk_guard.data import Storage
 
@@ -184,7 +184,7 @@ def use_stashed_connection():
 
 CHILD = r'''
 import json, sys, threading
-sys.path.insert(0, sys.argv[3])
+sys.path[:0] = [sys.argv[3], sys.argv[3] + "/.."]  # test_data, and _support for it
 import sdk_guard as sg
 from sqlalchemy import select
 from sdk_guard.data import Storage
@@ -245,7 +245,7 @@ def pg_cluster() -> Iterator[pgkit.Cluster]:
 
 @pytest.fixture(scope="module")
 def seen(pg_cluster: pgkit.Cluster, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    from harness import run_child_json, write_tree
+    from _support.child import run_child_json, write_tree
     tmp = tmp_path_factory.mktemp("seal")
     write_tree(tmp / "plugins", {"acme/__init__.py": EXTENSION})
     db = pgkit.new_database(pg_cluster)
