@@ -8,6 +8,7 @@
 #include "hook.h"
 #include "py_constants.h"
 #include "py_landlock.h"
+#include "py_seal.h"
 #include "py_seccomp.h"
 #include "py_units.h"
 
@@ -84,6 +85,7 @@ static const struct {
     {guard_seccomp_kernel_methods, NULL},
     {guard_egress_methods, NULL},
     {guard_request_methods, NULL},
+    {guard_seal_methods, guard_seal_init},
     {NULL, guard_constants_init},
 };
 /* clang-format on */

@@ -14,6 +14,7 @@ GUARD_INTERNAL extern const guard_method guard_landlock_methods[]; /* py_landloc
 GUARD_INTERNAL extern const guard_method guard_seccomp_methods[];  /* py_seccomp.c */
 GUARD_INTERNAL extern const guard_method guard_egress_methods[];   /* py_egress.c */
 GUARD_INTERNAL extern const guard_method guard_request_methods[];  /* py_request.c */
+GUARD_INTERNAL extern const guard_method guard_seal_methods[];     /* py_seal.c */
 
 /* py_seccomp_kernel.c */
 GUARD_INTERNAL extern const guard_method guard_seccomp_kernel_methods[];

@@ -23,10 +23,12 @@ models with ``__sdk_guard_scope__ = "user"``, its user) as criteria through
 refuses to run anything.  Writes run inside a ``storage_mutation`` span.
 
 The database enforces the same rule a second time where it can: on PostgreSQL through
-row-level security keyed on the request's org (``set_config('sdk_guard.org', ...,
-true)`` at the start of each transaction, ``FORCE ROW LEVEL SECURITY``, a role that owns
-nothing); on SQLite through an authorizer that refuses ATTACH, PRAGMA writes, schema
-changes and other extensions' tables.  docs/data.md lists what each backend guarantees.
+row-level security keyed on a seal of the request's org (``set_config('sdk_guard.seal',
+..., true)`` at the start of each transaction; the seal is signed in C with a key
+Python never sees and verified by the database, see ``_rls``), ``FORCE ROW LEVEL
+SECURITY`` and a role that owns nothing; on SQLite through an authorizer that refuses
+ATTACH, PRAGMA writes, schema changes and other extensions' tables.  docs/data.md
+lists what each backend guarantees.
 """
 from __future__ import annotations
 
@@ -47,6 +49,7 @@ except ImportError as exc:          # pragma: no cover - exercised only without 
 
 from .. import _guard, audit, context
 from ..errors import GuardError, PolicyError, PolicyViolation
+from . import _rls
 
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.selectable import Alias, CompoundSelect, Join, Select
@@ -61,10 +64,7 @@ SCOPES: Final = ("org", "user")
 _EXT_NAME: Final = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*")
 _TABLE_NAME: Final = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*")
 _MAX_IDENT: Final = 63          # PostgreSQL's identifier limit
-_GUC_ORG: Final = "sdk_guard.org"
-_GUC_USER: Final = "sdk_guard.user"
-_SET_SCOPE_SQL: Final = (f"SELECT set_config('{_GUC_ORG}', %s, true), "
-                         f"set_config('{_GUC_USER}', %s, true)")
+_SET_SCOPE_SQL: Final = _rls.SET_SEAL_SQL
 
 
 def _deny(ext: str, what: str, reason: str, rule: str) -> PolicyViolation:
@@ -128,11 +128,14 @@ class Storage:
     ``url`` is what extension sessions connect with.  On PostgreSQL it must be a role
     that owns none of the tables and is neither superuser nor BYPASSRLS (row-level
     security would not apply to it); ``admin_url`` is the owner that creates tables and
-    policies.  On SQLite both default to ``url``.
+    policies.  On SQLite both default to ``url``.  ``seal_ttl`` (seconds, 1 to
+    ``_guard.SEAL_TTL_MAX``) is how long after a PostgreSQL transaction's seal was made
+    the database still accepts it for a new transaction.
     """
 
     def __init__(self, url: str, *, admin_url: str | None = None,
-                 engine_options: dict[str, Any] | None = None) -> None:
+                 engine_options: dict[str, Any] | None = None,
+                 seal_ttl: int = _rls.DEFAULT_TTL) -> None:
         self.url = sa.engine.make_url(url)
         self.backend = self.url.get_backend_name()
         if self.backend not in ("sqlite", "postgresql"):
@@ -140,6 +143,12 @@ class Storage:
                              f"{self.backend!r}")
         self._engine_options = dict(engine_options or {})
         self._admin_url = sa.engine.make_url(admin_url) if admin_url else self.url
+        if type(seal_ttl) is not int or not 1 <= seal_ttl <= _guard.SEAL_TTL_MAX:
+            raise ValueError(f"seal_ttl={seal_ttl!r}: use whole seconds from 1 to "
+                             f"{_guard.SEAL_TTL_MAX}")
+        self._seal_ttl = seal_ttl
+        # Names the database the seal key is derived for (one key per database).
+        self._seal_label = self.url.render_as_string(hide_password=True)
         self._bases: dict[str, type[Any]] = {}
         self._engines: dict[str, sa.Engine] = {}
         self._lock = threading.Lock()
@@ -343,6 +352,8 @@ class Storage:
         _guard.require_host("Storage.create_all")
         admin = sa.create_engine(self._admin_url, **self._engine_options)
         try:
+            if self.backend == "postgresql":
+                self._install_seal(admin)
             for ext, base in self._bases.items():
                 prefix = f"{ext}__"
                 for mapper in base.registry.mappers:
@@ -356,18 +367,27 @@ class Storage:
             self._check_role()
         self._created = True
 
-    def _install_rls(self, admin: sa.Engine, base: Any) -> None:
+    def _session_role(self) -> str:
         role = self.url.username
         if not role:
             raise GuardError("PostgreSQL storage: the session url names no role")
+        return role
+
+    def _install_seal(self, admin: sa.Engine) -> None:
+        role = self._session_role()
+        with admin.begin() as conn:
+            _rls.install(conn, conn.dialect.identifier_preparer.quote(role),
+                         self._seal_label, self._seal_ttl)
+
+    def _install_rls(self, admin: sa.Engine, base: Any) -> None:
+        role = self._session_role()
         with admin.begin() as conn:
             q = conn.dialect.identifier_preparer.quote
             for mapper in base.registry.mappers:
                 table = mapper.class_.__table__
                 t = q(table.name)
-                cond = f"{ORG_COLUMN} = current_setting('{_GUC_ORG}', true)"
-                if mapper.class_ in self._user_models:
-                    cond += f" AND {USER_COLUMN} = current_setting('{_GUC_USER}', true)"
+                cond = _rls.policy_condition(
+                    ORG_COLUMN, USER_COLUMN if mapper.class_ in self._user_models else None)
                 conn.exec_driver_sql(f"ALTER TABLE {t} ENABLE ROW LEVEL SECURITY")
                 conn.exec_driver_sql(f"ALTER TABLE {t} FORCE ROW LEVEL SECURITY")
                 conn.exec_driver_sql(f"DROP POLICY IF EXISTS sdk_guard_scope ON {t}")
@@ -395,6 +415,7 @@ class Storage:
             owned = conn.exec_driver_sql(
                 "SELECT count(*) FROM pg_tables WHERE tableowner = current_user "
                 "AND tablename = ANY(%(t)s)", {"t": sorted(self._tables)}).scalar()
+            keys = _rls.check_role(conn)
         if sup or bypass:
             raise GuardError(f"PostgreSQL storage: role {self.url.username!r} is "
                              f"{'superuser' if sup else 'BYPASSRLS'}, so row-level security "
@@ -404,6 +425,10 @@ class Storage:
             raise GuardError(f"PostgreSQL storage: role {self.url.username!r} owns "
                              f"{owned} of the scoped tables; extension sessions must use a "
                              "role that owns none of them (pass the owner as admin_url)")
+        if keys:
+            raise GuardError(f"PostgreSQL storage: role {self.url.username!r} {keys}; "
+                             "extension sessions must use a role that is not the owner "
+                             "nor a member of it (pass the owner as admin_url)")
 
     # ---- sessions ------------------------------------------------------------------
 
@@ -614,18 +639,21 @@ def _set_db_scope(s: ScopedSession, transaction: Any, connection: sa.Connection)
         return
     # Straight to the driver: this runs once per transaction, and SQLAlchemy's
     # statement machinery would cost more than the statement.  Parameters are bound.
-    dbapi: Any = connection.connection.dbapi_connection
-    params = (s.sdk_guard_org, s.sdk_guard_user or "")
-    if _begin_with_scope(dbapi, params):
+    # The seal names the live request's org (read in C, not from the session) and
+    # this connection's server process; libpq knows its pid without a round trip.
+    raw: Any = connection.connection.dbapi_connection
+    store = s.sdk_guard_store
+    params = (_guard.seal(store._seal_label, raw.info.backend_pid, store._seal_ttl),)
+    if _begin_with_scope(raw, params):
         return
-    cur = dbapi.cursor()
+    cur = raw.cursor()
     try:
         cur.execute(_SET_SCOPE_SQL, params)
     finally:
         cur.close()
 
 
-def _begin_with_scope(dbapi: Any, params: tuple[str, str]) -> bool:
+def _begin_with_scope(dbapi: Any, params: tuple[str, ...]) -> bool:
     """Send psycopg's own BEGIN and the scope statement as one message (one round trip
     instead of two: psycopg would otherwise wait for its BEGIN before sending the
     statement).  The values are quoted by libpq for this connection.  False, with

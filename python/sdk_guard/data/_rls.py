@@ -1,0 +1,139 @@
+"""PostgreSQL row-level security keyed on a seal the database verifies (docs/data.md).
+
+The scoped tables' policies compare ``org_id`` (and ``user_id``) with
+``sdk_guard.current_org()`` / ``sdk_guard.current_user_id()``.  Those return what the
+transaction's ``sdk_guard.seal`` setting says only if the seal verifies:
+
+    v1/<key id>/<org>/<user>/<backend pid>/<expiry>/<hex HMAC-SHA256 of the rest>
+
+- the key id names a key the owner registered (``sdk_guard.seal_keys``, which only the
+  owner can read; ``seal_scope()`` reads it as SECURITY DEFINER);
+- the MAC matches, computed with PostgreSQL's built-in ``sha256()`` from the stored
+  HMAC pads (no extension needed, so it works wherever ``CREATE FUNCTION`` does);
+- the backend pid is this connection's (a seal is useless on any other connection);
+- the expiry is after the transaction's start (``now()``), so a transaction that
+  began in time runs to its end, and a seal is refused once it has expired.
+
+Otherwise they return NULL and the policies match no row.  The seal itself is made in
+C by ``sdk_guard._guard.seal()`` from the live request context; Python never holds the
+key.  The policies call the functions in scalar subqueries, so PostgreSQL verifies the
+seal once per statement, not once per row.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Final
+
+from .. import _guard
+from ..errors import GuardError
+
+SCHEMA: Final = "sdk_guard"
+GUC_SEAL: Final = "sdk_guard.seal"
+SET_SEAL_SQL: Final = f"SELECT set_config('{GUC_SEAL}', %s, true)"
+DEFAULT_TTL: Final = 60
+# Any constant: serialises concurrent create_all() calls of several processes, which
+# would otherwise race on CREATE OR REPLACE FUNCTION ("tuple concurrently updated").
+_INSTALL_LOCK: Final = 0x5D6_5EA1
+
+_INSTALL_SQL: Final = (
+    f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
+    f"REVOKE ALL ON SCHEMA {SCHEMA} FROM PUBLIC",
+    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.seal_keys (
+        key_id text PRIMARY KEY,
+        ipad bytea NOT NULL CHECK (length(ipad) = 64),
+        opad bytea NOT NULL CHECK (length(opad) = 64),
+        registered_at timestamptz NOT NULL DEFAULT now())""",
+    f"REVOKE ALL ON {SCHEMA}.seal_keys FROM PUBLIC",
+    f"""CREATE OR REPLACE FUNCTION {SCHEMA}.seal_scope() RETURNS text[]
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $fn$
+    DECLARE
+        seal text := current_setting('{GUC_SEAL}', true);
+        part text[];
+        k_ipad bytea;
+        k_opad bytea;
+    BEGIN
+        IF seal IS NULL OR length(seal) > 600 THEN
+            RETURN NULL;
+        END IF;
+        part := string_to_array(seal, '/');
+        IF cardinality(part) <> 7 OR part[1] <> 'v1' OR part[3] = ''
+           OR part[5] !~ '^[1-9][0-9]{{0,9}}$' OR part[6] !~ '^[1-9][0-9]{{0,17}}$'
+           OR part[7] !~ '^[0-9a-f]{{64}}$' THEN
+            RETURN NULL;
+        END IF;
+        IF part[5]::bigint <> pg_backend_pid()
+           OR part[6]::bigint <= extract(epoch FROM now()) THEN
+            RETURN NULL;
+        END IF;
+        SELECT ipad, opad INTO k_ipad, k_opad FROM {SCHEMA}.seal_keys
+         WHERE key_id = part[2];
+        IF NOT FOUND THEN
+            RETURN NULL;
+        END IF;
+        IF encode(sha256(k_opad || sha256(k_ipad || convert_to(
+               left(seal, length(seal) - 65), 'UTF8'))), 'hex') <> part[7] THEN
+            RETURN NULL;
+        END IF;
+        RETURN ARRAY[part[3], nullif(part[4], '')];
+    END
+    $fn$""",
+    f"""CREATE OR REPLACE FUNCTION {SCHEMA}.current_org() RETURNS text
+    LANGUAGE sql STABLE AS $fn$ SELECT ({SCHEMA}.seal_scope())[1] $fn$""",
+    f"""CREATE OR REPLACE FUNCTION {SCHEMA}.current_user_id() RETURNS text
+    LANGUAGE sql STABLE AS $fn$ SELECT ({SCHEMA}.seal_scope())[2] $fn$""",
+    f"REVOKE ALL ON FUNCTION {SCHEMA}.seal_scope() FROM PUBLIC",
+)
+
+
+def policy_condition(org_column: str, user_column: str | None) -> str:
+    """The USING/WITH CHECK expression of a scoped table's policy."""
+    cond = f"{org_column} = (SELECT {SCHEMA}.current_org())"
+    if user_column is not None:
+        cond += f" AND {user_column} = (SELECT {SCHEMA}.current_user_id())"
+    return cond
+
+
+def install(conn: Any, role: str, label: str, ttl: int) -> None:
+    """Creates the seal schema, key table and functions, and registers this process's
+    key for database LABEL.  CONN is an owner connection inside a transaction (a
+    SQLAlchemy Connection); ROLE is the session role (already quoted)."""
+    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_INSTALL_LOCK})")
+    for stmt in _INSTALL_SQL:
+        conn.exec_driver_sql(stmt)
+    conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA {SCHEMA} TO {role}")
+    conn.exec_driver_sql(f"GRANT EXECUTE ON FUNCTION {SCHEMA}.seal_scope() TO {role}")
+    key_id, ipad, opad = _guard.seal_register(label)
+    if ipad is not None:
+        conn.exec_driver_sql(
+            f"INSERT INTO {SCHEMA}.seal_keys (key_id, ipad, opad) "
+            "VALUES (%(k)s, %(i)s, %(o)s) ON CONFLICT (key_id) DO NOTHING",
+            {"k": key_id, "i": ipad, "o": opad})
+    known = conn.exec_driver_sql(f"SELECT count(*) FROM {SCHEMA}.seal_keys "
+                                 "WHERE key_id = %(k)s", {"k": key_id}).scalar()
+    if not known:
+        raise GuardError(f"PostgreSQL storage: this process's seal key {key_id} for "
+                         f"{label} was handed out earlier but is not in "
+                         f"{SCHEMA}.seal_keys (that create_all() failed); restart the "
+                         "process to make a new key")
+    # The database checks the expiry against its own clock: a skew close to the ttl
+    # would refuse every seal (no rows, no error), so it is refused here instead.
+    server = conn.exec_driver_sql("SELECT extract(epoch FROM clock_timestamp())").scalar()
+    skew = float(server) - time.time()
+    if abs(skew) > ttl / 2:
+        raise GuardError(f"PostgreSQL storage: the database clock is {skew:+.0f} s off "
+                         f"this host's, more than half the seal ttl ({ttl} s); sync the "
+                         "clocks (NTP) or pass a larger seal_ttl")
+
+
+def check_role(conn: Any) -> str | None:
+    """Why the session role could read the keys (a problem), or None."""
+    row = conn.exec_driver_sql(
+        f"SELECT has_table_privilege(current_user, '{SCHEMA}.seal_keys', 'SELECT'), "
+        "pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c "
+        f"WHERE c.oid = '{SCHEMA}.seal_keys'::regclass").one()
+    if row[0] or row[1]:
+        return (f"can read {SCHEMA}.seal_keys or act as its owner, so it could make "
+                "seals for any org")
+    return None

@@ -1,0 +1,356 @@
+"""PostgreSQL row-level security keyed on a seal the database verifies (#14): code that
+reaches the raw psycopg connection by walking objects cannot claim another
+organization, whatever it sets, and what it can still do is shown here too.
+
+The extension probes run in one child process with the guard installed (audit hooks
+cannot be removed); each test below asserts one part of what the child saw."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from _support import postgres as pgkit
+import sdk_guard as sg
+from sdk_guard.data import Storage
+
+EXTENSION = r'''
+import contextvars
+import time
+
+from sdk_guard import _guard
+
+_stash = {}
+
+
+def _raw(s, model, select):
+    s.scalars(select(model)).all()            # the transaction is open, its seal set
+    return s.connection().connection.dbapi_connection
+
+
+def _try(cur, sql, *args):
+    """Runs SQL inside a savepoint: rows, a row count, or the error's class name."""
+    cur.execute("SAVEPOINT probe")
+    try:
+        cur.execute(sql, args or None)
+        res = [list(r) for r in cur.fetchall()] if cur.description else cur.rowcount
+        cur.execute("RELEASE SAVEPOINT probe")
+        return res
+    except Exception as e:
+        cur.execute("ROLLBACK TO SAVEPOINT probe")
+        return type(e).__name__
+
+
+def _rows(cur):
+    return _try(cur, "SELECT org_id, amount FROM acme__invoices ORDER BY amount")
+
+
+def _set_seal(cur, seal):
+    cur.execute("SELECT set_config('sdk_guard.seal', %s, true)", (seal,))
+
+
+def _writes(cur):
+    return {"update": _try(cur, "UPDATE acme__invoices SET amount = -1"),
+            "delete": _try(cur, "DELETE FROM acme__invoices"),
+            "insert_o2": _try(cur, "INSERT INTO acme__invoices (org_id, amount) "
+                                   "VALUES ('o-2', 666)"),
+            "insert_o1": _try(cur, "INSERT INTO acme__invoices (org_id, amount) "
+                                   "VALUES ('o-1', 666)")}
+
+
+def forge(open_session, model, select):
+    out = {}
+    with open_session() as s:
+        raw = _raw(s, model, select)
+        cur = raw.cursor()
+        own = _try(cur, "SELECT current_setting('sdk_guard.seal')")[0][0]
+        out["own_org"] = own.split("/")[2]
+        out["own_rows"] = _rows(cur)
+        # The key before the seal: a plain setting any role may set.
+        cur.execute("SELECT set_config('sdk_guard.org', 'o-2', true)")
+        out["org_setting_rows"] = _rows(cur)
+        # The own seal with the org swapped (its MAC no longer matches) ...
+        parts = own.split("/")
+        parts[2] = "o-2"
+        _set_seal(cur, "/".join(parts))
+        out["swapped_rows"] = _rows(cur)
+        out["swapped_writes"] = _writes(cur)
+        # ... with another key id, and made up from scratch.
+        parts = own.split("/")
+        parts[1] = "0" * 16
+        _set_seal(cur, "/".join(parts))
+        out["unknown_key_rows"] = _rows(cur)
+        _set_seal(cur, f"v1/{own.split('/')[1]}/o-2//{raw.info.backend_pid}/"
+                       f"9999999999/{'0' * 64}")
+        out["made_up_rows"] = _rows(cur)
+        out["made_up_writes"] = _writes(cur)
+        # What the database's own functions say for the forged seal.
+        out["current_org"] = _try(cur, "SELECT sdk_guard.current_org()")[0][0]
+        # The owner's key table, functions, policies and role are out of reach.
+        out["read_keys"] = _try(cur, "SELECT key_id, ipad, opad FROM sdk_guard.seal_keys")
+        out["plant_key"] = _try(cur, "INSERT INTO sdk_guard.seal_keys (key_id, ipad, opad) "
+                                     "VALUES ('aaaaaaaaaaaaaaaa', %s, %s)",
+                                b"6" * 64, b"\\" * 64)
+        out["replace_function"] = _try(
+            cur, "CREATE OR REPLACE FUNCTION sdk_guard.current_org() RETURNS text "
+                 "LANGUAGE sql STABLE AS $$ SELECT 'o-2' $$")
+        out["disable_rls"] = _try(cur, "ALTER TABLE acme__invoices DISABLE ROW LEVEL SECURITY")
+        out["drop_policy"] = _try(cur, "DROP POLICY sdk_guard_scope ON acme__invoices")
+        out["set_role_owner"] = _try(cur, "SET ROLE sg_owner")
+        # Replayed on another connection (another server process): refused.
+        pooled = s.get_bind().raw_connection()
+        other = pooled.dbapi_connection
+        try:
+            ocur = other.cursor()
+            out["pids_differ"] = other.info.backend_pid != raw.info.backend_pid
+            _set_seal(ocur, own)
+            out["replayed_rows"] = _rows(ocur)
+            out["replayed_writes"] = _writes(ocur)
+            other.rollback()
+            # A seal minted for that connection inside this request works, for o-1 only.
+            minted = _guard.seal(s.sdk_guard_store._seal_label, other.info.backend_pid, 60)
+            out["minted_org"] = minted.split("/")[2]
+            _set_seal(ocur, minted)
+            out["minted_rows"] = _rows(ocur)
+            other.rollback()
+        finally:
+            pooled.close()
+        s.rollback()
+        # Kept for the expiry probe and the pool-reuse probe below.
+        _stash["raw"], _stash["seal"] = raw, own
+    return out
+
+
+def cannot_mint_or_register(label):
+    out = {}
+    seal = _guard.seal(label, 4242, 60)
+    out["mint_org"] = seal.split("/")[2]
+    out["mint_ttl_too_long"] = _attempt(lambda: _guard.seal(label, 4242, 100000))
+    out["register"] = _attempt(lambda: _guard.seal_register(label))
+
+    def forged_request():
+        for var in contextvars.copy_context():
+            if var.name == "sdk_guard.request":
+                var.set(("live", ("u-2", "o-2", frozenset(), frozenset())))
+        return _attempt(lambda: _guard.seal(label, 4242, 60))
+    out["forged_request"] = contextvars.copy_context().run(forged_request)
+
+    def own_request():
+        import sdk_guard
+        with sdk_guard.request(user="u-2", org="o-2"):
+            return _guard.seal(label, 4242, 60)
+    out["open_request"] = _attempt(own_request)
+    _stash["context"] = contextvars.copy_context()
+    return out
+
+
+def _attempt(fn):
+    try:
+        return ["returned", str(fn())]
+    except Exception as e:
+        return [type(e).__name__, getattr(e, "capability", None)]
+
+
+def seal_in_stashed_context(label):
+    return _attempt(lambda: _stash["context"].run(lambda: _guard.seal(label, 4242, 60)
+                                                  .split("/")[2]))
+
+
+def replay_stashed_seal_after_the_request(ttl):
+    raw, seal = _stash["raw"], _stash["seal"]
+    cur = raw.cursor()
+    out = {}
+    _set_seal(cur, seal)                         # within its ttl, same connection
+    out["within_ttl_rows"] = _rows(cur)
+    raw.rollback()
+    _set_seal(cur, seal)                         # a transaction begun in time ...
+    time.sleep(ttl + 1.5)
+    out["transaction_begun_in_time_rows"] = _rows(cur)    # ... runs to its end
+    raw.rollback()
+    _set_seal(cur, seal)                         # a new one after the expiry
+    out["expired_rows"] = _rows(cur)
+    out["expired_writes"] = _writes(cur)
+    raw.rollback()
+    return out
+
+
+def use_stashed_connection():
+    """Runs on a pooled connection kept from an earlier session, while another
+    request's transaction is using it."""
+    return _rows(_stash["raw"].cursor())
+'''
+
+CHILD = r'''
+import json, sys, threading
+sys.path[:0] = [sys.argv[3], sys.argv[3] + "/.."]  # test_data, and _support for it
+import sdk_guard as sg
+from sqlalchemy import select
+from sdk_guard.data import Storage
+from test_data import Models, _seed
+TTL = 2
+store = Storage(sys.argv[1], admin_url=sys.argv[2], seal_ttl=TTL,
+                engine_options={"pool_size": 2, "max_overflow": 0, "pool_use_lifo": True})
+m = Models(store)
+store.create_all()
+_seed(m)
+guard = sg.install(sg.Policy.from_dict({"version": 1, "extensions": {"acme": {
+    "package": "acme", "path": sys.argv[4],
+    "imports": {"allow": ["sdk_guard", "sdk_guard.*", "contextvars", "time"]}}}}))
+acme = guard.import_extension("acme")
+label = store._seal_label
+out = {}
+with sg.request(user="u-1", org="o-1"):
+    out["forge"] = acme.forge(lambda: store.session("acme"), m.Invoice, select)
+out["no_request"] = acme._attempt(lambda: acme._guard.seal(label, 4242, 60))
+with sg.request(user="u-1", org="o-1"):
+    out["mint"] = acme.cannot_mint_or_register(label)
+    with sg.request(user="u-2", org="o-2"):
+        out["context_inside_other_request"] = acme.seal_in_stashed_context(label)
+out["context_after_its_request"] = acme.seal_in_stashed_context(label)
+out["expiry"] = acme.replay_stashed_seal_after_the_request(TTL)
+
+# Another request's transaction on the connection the extension kept.
+busy, done = threading.Event(), threading.Event()
+def other_request():
+    with sg.request(user="u-2", org="o-2"), store.session("acme") as s:
+        s.scalars(select(m.Invoice)).all()
+        out["same_connection"] = (s.connection().connection.dbapi_connection
+                                  is acme._stash["raw"])
+        busy.set()
+        done.wait(30)
+t = threading.Thread(target=other_request)
+t.start()
+busy.wait(30)
+out["snatched_rows"] = acme.use_stashed_connection()
+done.set()
+t.join()
+with sg.request(user="u-2", org="o-2"), store.session("acme") as s:
+    out["o2_after"] = sorted(i.amount for i in s.scalars(select(m.Invoice)))
+with sg.request(user="u-1", org="o-1"), store.session("acme") as s:
+    out["o1_after"] = sorted(i.amount for i in s.scalars(select(m.Invoice)))
+store.dispose()
+print(json.dumps(out))
+'''
+
+NOTHING = {"update": 0, "delete": 0, "insert_o2": "InsufficientPrivilege",
+           "insert_o1": "InsufficientPrivilege"}
+
+
+@pytest.fixture(scope="module")
+def pg_cluster() -> Iterator[pgkit.Cluster]:
+    yield from pgkit.start()
+
+
+@pytest.fixture(scope="module")
+def seen(pg_cluster: pgkit.Cluster, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from _support.child import run_child_json, write_tree
+    tmp = tmp_path_factory.mktemp("seal")
+    write_tree(tmp / "plugins", {"acme/__init__.py": EXTENSION})
+    db = pgkit.new_database(pg_cluster)
+    return run_child_json(CHILD, args=[pg_cluster.url("sg_app", db),
+                                       pg_cluster.url("sg_owner", db),
+                                       str(Path(__file__).parent), str(tmp / "plugins")])
+
+
+def test_raw_connection_setting_the_org_or_a_forged_seal_sees_and_changes_nothing(
+        seen: Any) -> None:
+    f = seen["forge"]
+    assert f["own_org"] == "o-1"
+    assert f["own_rows"] == [["o-1", 10], ["o-1", 20]]
+    # The old key is ignored: still the request's org only.
+    assert f["org_setting_rows"] == [["o-1", 10], ["o-1", 20]]
+    for key in ("swapped", "unknown_key", "made_up"):
+        assert f[f"{key}_rows"] == [], key
+    assert f["swapped_writes"] == NOTHING
+    assert f["made_up_writes"] == NOTHING
+    assert f["current_org"] is None
+    assert seen["o2_after"] == [30, 40]
+    assert seen["o1_after"] == [10, 20]
+
+
+def test_extension_cannot_read_or_plant_keys_nor_change_the_functions_policies_or_role(
+        seen: Any) -> None:
+    f = seen["forge"]
+    assert f["read_keys"] == "InsufficientPrivilege"
+    assert f["plant_key"] == "InsufficientPrivilege"
+    assert f["replace_function"] == "InsufficientPrivilege"
+    assert f["disable_rls"] == "InsufficientPrivilege"
+    assert f["drop_policy"] == "InsufficientPrivilege"
+    assert f["set_role_owner"] == "InsufficientPrivilege"
+
+
+def test_a_seal_replayed_on_another_connection_is_refused(seen: Any) -> None:
+    f = seen["forge"]
+    assert f["pids_differ"] is True
+    assert f["replayed_rows"] == []
+    assert f["replayed_writes"] == NOTHING
+    # The same connection with a seal made for it: the refusal was the pid's.
+    assert f["minted_org"] == "o-1"
+    assert f["minted_rows"] == [["o-1", 10], ["o-1", 20]]
+
+
+def test_an_expired_seal_is_refused_and_a_transaction_begun_in_time_runs_to_its_end(
+        seen: Any) -> None:
+    e = seen["expiry"]
+    assert e["transaction_begun_in_time_rows"] == [["o-1", 10], ["o-1", 20]]
+    assert e["expired_rows"] == []
+    assert e["expired_writes"] == NOTHING
+
+
+def test_extension_cannot_mint_a_seal_for_another_org_nor_register_a_key(seen: Any) -> None:
+    m = seen["mint"]
+    assert m["mint_org"] == "o-1"                     # its own request's, no argument
+    assert m["mint_ttl_too_long"][0] == "ValueError"
+    assert m["register"] == ["PolicyViolation", "introspection"]
+    assert m["forged_request"][0] == "PermissionError"
+    assert m["open_request"] == ["PolicyViolation", "introspection"]
+    assert seen["no_request"][0] == "PermissionError"
+    # A context captured in a request is refused once that request has ended.
+    assert seen["context_after_its_request"][0] == "PermissionError"
+
+
+def test_not_guaranteed_a_seal_replayed_on_its_own_connection_within_its_ttl(
+        seen: Any) -> None:
+    """Documented limit: a seal taken from a connection works on that connection
+    again, after its request ended, until it expires."""
+    assert seen["expiry"]["within_ttl_rows"] == [["o-1", 10], ["o-1", 20]]
+
+
+def test_not_guaranteed_code_holding_a_live_requests_context_acts_in_that_request(
+        seen: Any) -> None:
+    """Documented limit: a Context captured inside request o-1 still yields o-1's seal
+    while o-1 is live, even when run inside request o-2."""
+    assert seen["context_inside_other_request"] == ["returned", "o-1"]
+
+
+def test_not_guaranteed_a_connection_kept_past_its_session_sees_the_next_requests_org(
+        seen: Any) -> None:
+    """Documented limit: the database trusts the transaction, not the caller; code that
+    kept a pooled connection and uses it during another request's transaction acts
+    in that transaction's org."""
+    assert seen["same_connection"] is True
+    assert seen["snatched_rows"] == [["o-2", 30], ["o-2", 40]]
+
+
+def test_a_session_role_that_can_read_the_seal_keys_is_refused(
+        pg_cluster: pgkit.Cluster) -> None:
+    from test_data import Models
+    db = pgkit.new_database(pg_cluster)
+    with pg_cluster.admin() as conn:  # type: ignore[attr-defined]
+        conn.execute("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = "
+                     "'sg_member') THEN CREATE ROLE sg_member LOGIN IN ROLE sg_owner; "
+                     "END IF; END $$")
+    store = Storage(pg_cluster.url("sg_member", db), admin_url=pg_cluster.url("sg_owner", db))
+    Models(store)
+    with pytest.raises(sg.GuardError, match="seal_keys"):
+        store.create_all()
+    store.dispose()
+
+
+def test_seal_ttl_out_of_range_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="seal_ttl"):
+        Storage("sqlite://", seal_ttl=0)
+    with pytest.raises(ValueError, match="seal_ttl"):
+        Storage("sqlite://", seal_ttl=sg._guard.SEAL_TTL_MAX + 1)
