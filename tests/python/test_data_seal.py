@@ -349,6 +349,40 @@ def test_a_session_role_that_can_read_the_seal_keys_is_refused(
     store.dispose()
 
 
+def test_a_connection_whose_libpq_pid_is_not_the_servers_is_refused_when_it_opens(
+        pg_cluster: pgkit.Cluster) -> None:
+    """Behind a transaction-mode pooler libpq reports the pooler's pid: every seal would
+    be refused and every query would quietly return nothing.  The connection is refused
+    instead (simulated: a psycopg connection that reports another pid)."""
+    import psycopg
+
+    class _Info:
+        def __init__(self, info: Any) -> None:
+            self._info = info
+            self.backend_pid = info.backend_pid + 1
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._info, name)
+
+    class PooledConnection(psycopg.Connection):  # type: ignore[type-arg]
+        @property
+        def info(self) -> Any:
+            return _Info(super().info)
+
+    db = pgkit.new_database(pg_cluster)
+    url = pg_cluster.url("postgres", db)
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    store = Storage(url, engine_options={"creator": lambda: PooledConnection.connect(dsn)})
+    with pytest.raises(sg.GuardError, match="transaction-mode pooler"):
+        with store.engine_for("acme").connect():
+            pass
+    store.dispose()
+    plain = Storage(url)
+    with plain.engine_for("acme").connect() as conn:
+        assert conn.exec_driver_sql("SELECT 1").scalar() == 1
+    plain.dispose()
+
+
 def test_seal_ttl_out_of_range_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="seal_ttl"):
         Storage("sqlite://", seal_ttl=0)

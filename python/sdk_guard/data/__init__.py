@@ -440,6 +440,8 @@ class Storage:
                 eng = sa.create_engine(self.url, **self._engine_options)
                 if self.backend == "sqlite" and ext is not None:
                     event.listen(eng, "connect", _sqlite_authorizer(ext))
+                if self.backend == "postgresql":
+                    event.listen(eng, "connect", _check_backend_pid)
                 self._engines[key] = eng
             return eng
 
@@ -651,6 +653,27 @@ def _set_db_scope(s: ScopedSession, transaction: Any, connection: sa.Connection)
         cur.execute(_SET_SCOPE_SQL, params)
     finally:
         cur.close()
+
+
+def _check_backend_pid(dbapi_conn: Any, record: Any) -> None:
+    """A seal names the server process libpq reports.  Behind a transaction-mode pooler
+    (pgbouncer) libpq reports the pooler's pid, every seal would be refused and every
+    query would return nothing: refuse the connection instead, once, when it opens."""
+    cur = dbapi_conn.cursor()
+    try:
+        cur.execute("SELECT pg_backend_pid()")
+        server_pid = cur.fetchone()[0]
+    finally:
+        cur.close()
+    dbapi_conn.rollback()
+    libpq_pid = dbapi_conn.info.backend_pid
+    if server_pid != libpq_pid:
+        dbapi_conn.close()
+        raise GuardError(
+            f"PostgreSQL storage: libpq reports backend pid {libpq_pid} "
+            f"but the server process is {server_pid} (a transaction-mode pooler such as "
+            "pgbouncer?): row-level security seals bind to the server process, so every "
+            "query would see no rows; connect directly or through a session-mode pooler")
 
 
 def _begin_with_scope(dbapi: Any, params: tuple[str, ...]) -> bool:
