@@ -19,7 +19,8 @@ import struct
 from datetime import datetime
 from typing import Any
 
-from .audit import Record, Sink
+from .audit import Sink
+from .audit._record import Record
 
 __all__ = ["JournaldSink", "OTelLogSink", "SyslogSink"]
 
