@@ -580,7 +580,7 @@ def configure(config: Mapping[str, Any], placeholders: Mapping[str, str] | None 
 
 _TELEMETRY_SINKS: Final = ("JournaldSink", "OTelLogSink", "SyslogSink")
 if TYPE_CHECKING:
-    from .._telemetry_sinks import JournaldSink, OTelLogSink, SyslogSink
+    from ._telemetry_sinks import JournaldSink, OTelLogSink, SyslogSink
 
 
 def __getattr__(name: str) -> Any:
@@ -588,6 +588,6 @@ def __getattr__(name: str) -> Any:
     # own module, imported on first use: logging.handlers and socket are not free, and
     # most processes never use them.
     if name in _TELEMETRY_SINKS:
-        from .. import _telemetry_sinks
+        from . import _telemetry_sinks
         return getattr(_telemetry_sinks, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
