@@ -632,8 +632,8 @@ def install(policy: Policy, *, preload: bool = True) -> Guard:
                             ", ".join(sorted(stale)))
         _installed = Guard(policy, spec, finder)
         # Refusals reach the operator even with no sink configured.
-        from .audit._writer import attach_default_sink
-        attach_default_sink()
+        from . import audit
+        audit.attach_default_sink()
         if preload:
             _installed.preloaded = _preload_libraries(policy, spec)
         finder.set_libraries(library_roots(policy), _writable_by_extensions(spec))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness import run_child_json, write_tree
+from _support.child import run_child_json, run_program_json, write_tree
 
 ACME = {
     "acme/__init__.py": """
@@ -83,37 +83,12 @@ ACME = {
         """,
 }
 
-CHILD = """
-    import json, sys, contextvars
-    import sdk_guard as sg
-    from sdk_guard import context
-    policy = sg.Policy.from_dict({"version": 1, "extensions": {"acme": {
-        "package": "acme", "path": sys.argv[1],
-        "imports": {"allow": ["sdk_guard", "sdk_guard.*", "contextvars"]}}}})
-    sink = sg.audit.MemorySink()
-    sg.audit.add_sink(sink)
-    guard = sg.install(policy)
-    acme = guard.import_extension("acme")
-    with sg.request(user="u-1", org="o-1", permissions=["invoices.read"]):
-        result = acme.run("o-1")
-        stash = acme.stash_capsule()
-        var = acme.grab_var()
-        host_mw = context.WSGIMiddleware(lambda env, start: [b"x"], lambda env: {"org": "o-2"})
-        called_mw = acme.call_middleware(host_mw)
-        after = context.current().org
-    # forged value set from inside a copied context: every consumer refuses it
-    forged = contextvars.copy_context().run(acme.attempt, lambda: acme.set_var_forged(var))
-    replay = contextvars.copy_context().run(acme.attempt, lambda: acme.replay_stashed(var, stash))
-    sg.audit.flush()
-    denied = sorted({r["target"] for r in sink.records if r.get("decision") == "deny"})
-    print(json.dumps({"result": result, "after": after, "forged": forged, "mw": called_mw,
-                      "replay": replay, "denied": denied}))
-"""
+# CHILD: the child program is tests/_support/children/request_forgery.py.
 
 
 def test_extension_cannot_open_alter_or_forge_a_request_context(tmp_path: Path) -> None:
     write_tree(tmp_path / "plugins", ACME)
-    out = run_child_json(CHILD, args=[str(tmp_path / "plugins")])
+    out = run_program_json("request_forgery", str(tmp_path / "plugins"))
     r = out["result"]
     # opening one: sg.request(), the scope's __enter__, the C entry point, middleware
     assert r["open_request"] == ["violation", "introspection"]
@@ -135,42 +110,7 @@ def test_extension_cannot_open_alter_or_forge_a_request_context(tmp_path: Path) 
 
 
 def test_request_context_inherited_by_tasks_and_bound_threads_and_stamped_on_records() -> None:
-    out = run_child_json(
-        """
-        import asyncio, json, threading
-        import sdk_guard as sg
-        from sdk_guard import context
-        sink = sg.audit.MemorySink()
-        sg.audit.add_sink(sink)
-
-        async def handler(org):
-            with sg.request(user="u-" + org, org=org, permissions=["a.read"]):
-                async def child():
-                    await asyncio.sleep(0.01)
-                    return context.current().org
-                seen = []
-                for _ in range(5):
-                    seen.append(await asyncio.create_task(child()))
-                    await asyncio.sleep(0)
-                return seen
-
-        async def main():
-            return await asyncio.gather(handler("o-1"), handler("o-2"))
-
-        tasks = asyncio.run(main())
-        res = {}
-        with sg.request(user="u-1", org="o-1"):
-            t = sg.audit.spawn_thread(lambda: res.setdefault("bound", context.current().org))
-            t.join()
-            plain = threading.Thread(target=lambda: res.setdefault("plain", context.current()))
-            plain.start(); plain.join()
-            sg.audit.emit("app", "permission", "allow", target="x")
-        outside = context.current()
-        sg.audit.flush()
-        rec = [r for r in sink.records if r["target"] == "x"][0]
-        print(json.dumps({"tasks": tasks, "bound": res["bound"], "plain": res["plain"],
-                          "outside": outside, "user": rec["user"], "org": rec["org"]}))
-        """)
+    out = run_program_json("request_inheritance")
     assert out["tasks"] == [["o-1"] * 5, ["o-2"] * 5]
     assert out["bound"] == "o-1"
     assert out["plain"] is None and out["outside"] is None
@@ -197,41 +137,7 @@ def test_bad_request_arguments_are_refused_with_a_clear_error() -> None:
 
 
 def test_asgi_and_wsgi_middleware_open_the_context_from_authenticate() -> None:
-    out = run_child_json(
-        """
-        import asyncio, json
-        import sdk_guard as sg
-        from sdk_guard import context
-        from starlette.testclient import TestClient
-
-        def auth(scope_or_environ):
-            headers = dict(scope_or_environ.get("headers", []))
-            token = headers.get(b"x-token") or scope_or_environ.get("HTTP_X_TOKEN", "").encode()
-            users = {b"t1": {"user": "u-1", "org": "o-1", "permissions": ["a.read"]},
-                     b"t2": {"user": "u-2", "org": "o-2"}}
-            return users.get(token)
-
-        async def app(scope, receive, send):
-            ctx = context.current()
-            await send({"type": "http.response.start", "status": 200, "headers": []})
-            await send({"type": "http.response.body",
-                        "body": f"{ctx.user}/{ctx.org}/{sorted(ctx.permissions)}".encode()})
-
-        client = TestClient(context.ASGIMiddleware(app, auth))
-        a1 = client.get("/", headers={"x-token": "t1"}).text
-        a2 = client.get("/", headers={"x-token": "t2"}).text
-        anon = client.get("/").status_code
-
-        def wsgi_app(environ, start_response):
-            start_response("200 OK", [])
-            yield context.current().org.encode()
-
-        w = context.WSGIMiddleware(wsgi_app, auth)
-        got = []
-        body = w({"HTTP_X_TOKEN": "t2"}, lambda s, h: got.append(s))
-        print(json.dumps({"a1": a1, "a2": a2, "anon": anon,
-                          "wsgi": b"".join(body).decode(), "status": got}))
-        """)
+    out = run_program_json("request_middleware")
     assert out["a1"] == "u-1/o-1/['a.read']"
     assert out["a2"] == "u-2/o-2/[]"
     assert out["anon"] == 401
@@ -267,3 +173,105 @@ def test_permission_grants_exact_prefix_and_star() -> None:
     with sg.request(user="u", org="o", permissions=["*"]) as ctx:
         assert ctx.has("anything.at_all")
     assert sg.context.current() is None
+
+
+REUSE = {
+    "acme/__init__.py": """
+        import asyncio
+        import sdk_guard
+        from sdk_guard import context
+
+        @sdk_guard.action("acme.export", requires=["invoices.export"])
+        def export():
+            return context.current().org
+
+        def attempt(fn):
+            try:
+                return ["done", fn()]
+            except sdk_guard.PolicyViolation as e:
+                return ["violation", e.capability]
+
+        def stolen_contexts():
+            # Task.get_context() on 3.12+; on every version, the Context a waiting
+            # task registered with the future it awaits (its own Context object).
+            me = asyncio.current_task()
+            out = []
+            for t in asyncio.all_tasks():
+                if t is not me and not t.done():
+                    out += [ctx for _, ctx in t._fut_waiter._callbacks]
+                    if hasattr(t, "get_context"):
+                        out.append(t.get_context())
+            return out
+
+        def scheduled_handle_contexts():
+            loop = asyncio.get_running_loop()
+            return [h._context for h in loop._scheduled]
+
+        async def org_in_task():
+            return attempt(export)
+
+        async def act(ready):
+            await ready.wait()
+            own = attempt(export)
+            task_ctxs = stolen_contexts()
+            handle_ctxs = scheduled_handle_contexts()
+            return {
+                "own": own,
+                "task_ctx_run": [c.run(attempt, export) for c in task_ctxs],
+                "handle_ctx_run": [c.run(attempt, export) for c in handle_ctxs],
+                "create_task_in_ctx": await asyncio.get_running_loop().create_task(
+                    org_in_task(), context=task_ctxs[0]),
+                "create_task_from_copy": await task_ctxs[0].run(asyncio.create_task,
+                                                                org_in_task()),
+                "to_thread": await asyncio.to_thread(task_ctxs[0].run, attempt, export),
+            }
+        """,
+}
+
+
+def test_another_requests_live_context_can_be_entered_from_a_task_or_thread(
+        tmp_path: Path) -> None:
+    # The limit docs/app-boundary.md states: extension code that reaches another
+    # request's live Context (a task's, a scheduled handle's) acts inside it, whether it
+    # enters it with Context.run, starts a task in it or runs it in a thread.
+    write_tree(tmp_path / "plugins", REUSE)
+    out = run_child_json(
+        """
+        import asyncio, json, sys
+        import sdk_guard as sg
+        policy = sg.Policy.from_dict({"version": 1, "extensions": {"acme": {
+            "package": "acme", "path": sys.argv[1],
+            "imports": {"allow": ["sdk_guard", "sdk_guard.*", "asyncio", "asyncio.*"]}}}})
+        guard = sg.install(policy)
+        acme = guard.import_extension("acme")
+
+        async def victim(ready, release):
+            with sg.request(user="u-2", org="o-2", permissions=["invoices.export"]):
+                handle = asyncio.get_running_loop().call_later(60, lambda: None)
+                ready.set()
+                await release.wait()
+                handle.cancel()
+
+        async def attacker(ready, release):
+            with sg.request(user="u-1", org="o-1", permissions=["invoices.read"]):
+                try:
+                    return await acme.act(ready)
+                finally:
+                    release.set()
+
+        async def main():
+            ready, release = asyncio.Event(), asyncio.Event()
+            v = asyncio.create_task(victim(ready, release))
+            out = await attacker(ready, release)
+            await v
+            return out
+
+        print(json.dumps(asyncio.run(main())))
+        """, args=[str(tmp_path / "plugins")])
+    assert out["own"] == ["violation", "permission"]
+    # every way in acts as o-2 with o-2's permissions: not closed
+    assert out["task_ctx_run"] in ([["done", "o-2"]], [["done", "o-2"]] * 2)
+    assert out["handle_ctx_run"] == [["done", "o-2"]]
+    assert out["create_task_in_ctx"] == ["done", "o-2"]
+    assert out["create_task_from_copy"] == ["done", "o-2"]
+    assert out["to_thread"] == ["done", "o-2"]

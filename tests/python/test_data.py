@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy import String, delete, func, select, text, update
 from sqlalchemy.orm import Mapped, aliased, make_transient_to_detached, mapped_column
 
-import pgkit
+from _support import postgres as pgkit
 import sdk_guard as sg
 from sdk_guard.data import Storage
 from sdk_guard.errors import PolicyError, PolicyViolation
@@ -121,7 +121,22 @@ def test_insert_is_stamped_and_a_foreign_org_insert_is_refused(models: Models) -
         s.rollback()
         with pytest.raises(PolicyViolation):
             s.execute(sa.insert(models.Invoice).values(amount=5, org_id="o-2"))
+
+        class Agreeable(str):          # says "equal" to everything
+            def __eq__(self, other: object) -> bool:
+                return True
+
+            def __ne__(self, other: object) -> bool:
+                return False
+
+            __hash__ = str.__hash__
+
+        s.add(models.Invoice(amount=7, org_id=Agreeable("o-2")))
+        with pytest.raises(PolicyViolation):
+            s.commit()
+        s.rollback()
     assert ("o-2", 1) not in _all_rows(models) and ("o-2", 5) not in _all_rows(models)
+    assert ("o-2", 7) not in _all_rows(models)
     assert ("o-1", 99) in _all_rows(models)
 
 
@@ -296,6 +311,12 @@ def test_model_without_org_column_is_a_policy_error_naming_the_model(tmp_path: P
             __tablename__ = "x; drop table y"
             id: Mapped[int] = mapped_column(primary_key=True)
     assert ei.value.key == "data.acme.BadName.__tablename__"
+    with pytest.raises(PolicyError) as ei:
+        class Renamed(Base):           # org_id column under another attribute name
+            __tablename__ = "renamed"
+            id: Mapped[int] = mapped_column(primary_key=True)
+            tenant: Mapped[str] = mapped_column("org_id", String(128))
+    assert ei.value.key == "data.acme.Renamed.org_id" and "tenant" in str(ei.value)
     with pytest.raises(ValueError):
         store.base("Bad-Name")
 
@@ -373,7 +394,7 @@ def test_postgresql_extension_walking_to_the_raw_connection_under_the_guard_stay
     """Extension code under the installed guard walks from its session to the psycopg
     connection (plain attribute access, no audit event) and runs raw SQL: row-level
     security still keeps it inside the request's org."""
-    from harness import run_child_json, write_tree
+    from _support.child import run_child_json, write_tree
     db = pgkit.new_database(pg_cluster)
     write_tree(tmp_path / "plugins", {
         "acme/__init__.py": """
@@ -399,7 +420,7 @@ def test_postgresql_extension_walking_to_the_raw_connection_under_the_guard_stay
     out = run_child_json(
         """
         import json, sys
-        sys.path.insert(0, sys.argv[3])
+        sys.path[:0] = [sys.argv[3], sys.argv[3] + "/.."]  # test_data, and _support for it
         import sdk_guard as sg
         from sqlalchemy import select
         from sdk_guard.data import Storage
@@ -427,7 +448,7 @@ def test_postgresql_extension_walking_to_the_raw_connection_under_the_guard_stay
 
 def test_extension_cannot_open_another_extensions_storage_through_the_sdk(
         tmp_path: Path) -> None:
-    from harness import run_child_json, write_tree
+    from _support.child import run_child_json, write_tree
     write_tree(tmp_path / "plugins", {
         "acme/__init__.py": """
             def attempt(fn):
@@ -447,7 +468,7 @@ def test_extension_cannot_open_another_extensions_storage_through_the_sdk(
     out = run_child_json(
         """
         import json, sys
-        sys.path.insert(0, sys.argv[2])
+        sys.path[:0] = [sys.argv[2], sys.argv[2] + "/.."]  # test_data, and _support for it
         import sdk_guard as sg
         from sdk_guard.data import Storage
         from test_data import Models
@@ -470,11 +491,11 @@ def test_extension_cannot_open_another_extensions_storage_through_the_sdk(
 
 
 def test_every_write_runs_inside_a_storage_mutation_span(tmp_path: Path) -> None:
-    from harness import run_child_json
+    from _support.child import run_child_json
     out = run_child_json(
         """
         import json, sys
-        sys.path.insert(0, sys.argv[2])
+        sys.path[:0] = [sys.argv[2], sys.argv[2] + "/.."]  # test_data, and _support for it
         import sdk_guard as sg
         from sqlalchemy import delete, select, update
         from sdk_guard.data import Storage

@@ -29,12 +29,13 @@ from ._sinks import CallbackSink, DefaultLogSink, JsonlSink, LoggingSink, Memory
 from ._spans import KINDS, Span, bind, current_span, span, spawn_thread
 from ._writer import add_sink, flush, records, remove_sink, sinks, stats
 
-# Plumbing, not surface, so left out of __all__; new code imports them from their
-# rooms.  Still bound here because the policy loader looks the [audit] parser up as
-# sdk_guard.audit.parse_config, and lockdown() and the media CLI call
-# audit.writer_paused() and audit.configure().
+# Plumbing, not surface, so left out of __all__.  Bound here because the policy
+# loader looks the [audit] parser up as sdk_guard.audit.parse_config, lockdown() and
+# the media CLI call audit.writer_paused() and audit.configure(), and install()
+# attaches the default sink through audit.attach_default_sink() (so a wrapper around
+# this module's functions sees every sink attached).
 from ._config import configure as configure, parse_config as parse_config
-from ._writer import writer_paused as writer_paused
+from ._writer import attach_default_sink as attach_default_sink, writer_paused as writer_paused
 
 __all__ = [
     "KINDS", "CallbackSink", "DefaultLogSink", "JournaldSink", "JsonlSink", "LoggingSink", "MemorySink",

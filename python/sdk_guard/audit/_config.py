@@ -15,7 +15,7 @@ from typing import Any, Final
 from .. import _guard
 from ..errors import PolicyError
 from ._sinks import JsonlSink, LoggingSink, MemorySink, Sink
-from ._writer import _writer, add_sink, flush
+from ._writer import _writer, flush
 
 
 _PLACEHOLDERS: Final = ("{data}", "{home}", "{tmp}", "{prefix}")
@@ -191,6 +191,9 @@ def configure(config: Mapping[str, Any], placeholders: Mapping[str, str] | None 
                                     deny_level=getattr(logging, entry["deny_level"])))
         else:
             made.append(MemorySink(maxlen=entry["maxlen"]))
+    # Through the package, as any caller would: a wrapper around sdk_guard.audit's
+    # add_sink sees these sinks too.
+    from .. import audit
     for sink in made:
-        add_sink(sink)
+        audit.add_sink(sink)
     return made

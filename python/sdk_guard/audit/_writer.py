@@ -236,16 +236,5 @@ def _at_exit() -> None:
         _writer.active = False
 
 
-# ---- test hook: SDK_GUARD_AUDIT_TEE -------------------------------------------------
-# The one place the environment enables it; the rest of it is _Writer.tee (read by
-# dispatch, deliver and after_fork_child) and the tee branch of _at_exit.
-# SDK_GUARD_AUDIT_TEE=PATH appends every record of this process to PATH as JSONL, on
-# top of the configured sinks, without starting the writer thread: a process with
-# no sinks writes its records at exit.  The test suite uses it to check every event
-# it produces against the schema.
-if os.environ.get("SDK_GUARD_AUDIT_TEE"):
-    _writer.tee = JsonlSink(os.environ["SDK_GUARD_AUDIT_TEE"], flush="batch", name="tee")
-# ---- end of SDK_GUARD_AUDIT_TEE -----------------------------------------------------
-
 atexit.register(_at_exit)
 os.register_at_fork(after_in_child=_writer.after_fork_child)
