@@ -50,9 +50,10 @@ class Prepared:
         """Configure the policy's [audit] sinks, install the guard, then apply the
         lockdown if one was asked for.  Returns the Guard."""
         import sdk_guard as sg
+        from sdk_guard.audit._config import configure
         config = self.policy.audit_config()
         if config is not None:
-            sg.audit.configure(config, self.policy.variables)
+            configure(config, self.policy.variables)
         guard = sg.install(self.policy)
         if self.lockdown_spec is not None:
             # As the policy (lockdown() also grants its extensions' import paths), with

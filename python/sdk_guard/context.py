@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import Any, Final
 
 from . import _guard, audit
+from .audit import _spans
 from .errors import PolicyViolation
 
 __all__ = ["RequestContext", "ASGIMiddleware", "WSGIMiddleware", "current", "request",
@@ -135,7 +136,7 @@ class _RequestScope:
                 rule="context.request", event_id=seq)
         # The C gate asks the guard who called __enter__: only host code passes.
         self._token = _guard.request_enter(self._ctx)
-        self._ident_token = audit._set_identity(self._ctx.user, self._ctx.org)
+        self._ident_token = _spans._set_identity(self._ctx.user, self._ctx.org)
         return self._ctx
 
     def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
@@ -143,7 +144,7 @@ class _RequestScope:
         token, self._token = self._token, None
         if token is None:
             return
-        audit._reset_identity(self._ident_token)
+        _spans._reset_identity(self._ident_token)
         _guard.request_exit(token)
 
 

@@ -94,7 +94,7 @@ def test_every_binding_raises_only_type_or_value_errors_on_odd_arguments() -> No
 
 
 def test_audit_plain_copy_reads_no_method_of_a_foreign_value() -> None:
-    from sdk_guard import audit
+    from sdk_guard.audit import _record
 
     ran: list[str] = []
 
@@ -125,13 +125,13 @@ def test_audit_plain_copy_reads_no_method_of_a_foreign_value() -> None:
 
     value = {"s": S("v"), "d": D(a=1), "o": Odd(), "l": [S("w"), (1, 2.5, None, True)],
              "deep": deep(40)}
-    copied = audit.plain_copy(value)
+    copied = _record.plain_copy(value)
     assert ran == []
     assert copied["s"] == "v" and type(copied["s"]) is str
     assert copied["d"] == {"a": 1} and copied["o"] == "<Odd>"   # D read as a dict, not via items()
     assert copied["l"] == ["w", [1, 2.5, None, True]]
     # The writer's encoder shows a non-JSON value by its type name, never by its code.
-    assert audit._dumps({"target": Odd(), "n": [Odd()]}) == '{"target":"<Odd>","n":["<Odd>"]}'
+    assert _record._dumps({"target": Odd(), "n": [Odd()]}) == '{"target":"<Odd>","n":["<Odd>"]}'
     assert ran == []
 
 

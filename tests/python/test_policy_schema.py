@@ -19,7 +19,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-import sdk_guard.audit as audit_mod
+import sdk_guard.audit._config as audit_mod
 import sdk_guard.policy as policy_mod
 from _support.child import ROOT, child_env
 from sdk_guard import Policy, PolicyError, _lockdown_spec

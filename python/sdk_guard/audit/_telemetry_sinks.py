@@ -19,7 +19,8 @@ import struct
 from datetime import datetime
 from typing import Any
 
-from .audit import Record, Sink
+from ._record import Record
+from ._sinks import Sink
 
 __all__ = ["JournaldSink", "OTelLogSink", "SyslogSink"]
 
@@ -50,10 +51,10 @@ class OTelLogSink(Sink):
         except ImportError as exc:
             raise ImportError("OTelLogSink needs opentelemetry-api: pip install "
                               "sdk-guard[otel]") from exc
-        from . import __version__
+        from .. import __version__
         provider = logger_provider if logger_provider is not None \
             else _logs.get_logger_provider()
-        from . import otel
+        from .. import otel
         otel.enable_when_imported()     # a host shipping records to OTel wants the ids
         self._logs = _logs
         self._logger = provider.get_logger("sdk_guard.audit", __version__)
