@@ -20,7 +20,7 @@ from typing import Any, Final
 
 from .. import _guard
 from ._record import Record
-from ._sinks import DefaultLogSink, JsonlSink, MemorySink, Sink
+from ._sinks import DefaultLogSink, MemorySink, Sink
 
 
 _REPORT_INTERVAL: Final = 1.0
@@ -51,7 +51,6 @@ class _Writer:
         self.stopping = False
         self.active = False
         self.record_spans = True
-        self.tee: JsonlSink | None = None
 
     def start(self) -> None:
         if self.thread is not None and self.thread.is_alive():
@@ -83,8 +82,6 @@ class _Writer:
     def dispatch(self, record: Record) -> None:
         for sink in self.sinks:
             sink._offer(record)
-        if self.tee is not None:
-            self.tee._offer(record)
 
     def deliver(self) -> None:
         """Hand everything queued to the sinks (caller holds the lock)."""
@@ -93,8 +90,6 @@ class _Writer:
                 sink._end_batch()
         for sink in self.sinks:
             sink._end_batch()
-        if self.tee is not None:
-            self.tee._end_batch()
         self._report_failures()
 
     def _report_failures(self) -> None:
@@ -113,7 +108,7 @@ class _Writer:
         # What was queued at the fork (ring, backlogs, batch buffers) is the parent's
         # to deliver: the child writing it too put those records twice in the trail.
         _guard.take_undelivered()
-        for sink in (*self.sinks, *((self.tee,) if self.tee is not None else ())):
+        for sink in self.sinks:
             sink._forget_pending()
         if self.active:
             self.active = False
@@ -220,11 +215,6 @@ def writer_paused() -> Iterator[None]:
 
 
 def _at_exit() -> None:
-    tee = _writer.tee
-    if tee is not None and not _writer.active:
-        for record in _guard.take_undelivered():
-            tee._offer(record)
-        tee._end_batch()
     if _writer.active:
         flush(timeout=5.0)
         _writer.stop(timeout=1.0)
