@@ -15,20 +15,33 @@ from __future__ import annotations
 import copy
 import difflib
 import importlib
-import ipaddress
 import json
 import keyword
 import os
 import re
-import string
-import sys
-import tempfile
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import _guard
+from ._config.templates import _escape_braces, _Templates, _template_fields
+from ._config.validate import (
+    _IDENT,
+    _MAX_INT,
+    _bool,
+    _check_text,
+    _choice,
+    _join,
+    _short_repr,
+    _str,
+    _str_list,
+    _table,
+    _type_name,
+    _unknown_key,
+)
+from ._netrules import _host_names, _net_rules
+from ._presets import PRESETS, _expand_presets
 from .errors import PolicyError
 
 if TYPE_CHECKING:
@@ -42,76 +55,6 @@ CAPABILITIES: tuple[str, ...] = (
     "process.spawn", "process.signal", "native", "introspection", "dynamic_code", "threads",
     "process.env",
 )
-
-# Import presets.  Each entry is (module, is_package): a package expands to "m" and
-# "m.*" so its submodules load.  A preset lists what extension code may *name* in an
-# import; the private accelerators each member imports while loading are listed too, so
-# the first import of a member works.  Members are side-effect free: they compute on
-# values the caller passes in and reach no file, socket or process on their own (where
-# one can, the reach goes through an audited operation the guard mediates separately).
-_PURE: tuple[tuple[str, bool], ...] = (
-    ("json", True), ("_json", False),
-    ("re", True), ("_sre", False),                 # re is a package since 3.11
-    ("math", False), ("cmath", False),
-    ("datetime", False), ("_datetime", False), ("_pydatetime", False),
-    ("decimal", False), ("_decimal", False), ("_pydecimal", False),
-    ("fractions", False), ("numbers", False),
-    ("statistics", False), ("_statistics", False),
-    ("collections", True), ("_collections", False), ("_collections_abc", False),
-    ("itertools", False), ("functools", False), ("_functools", False),
-    ("operator", False), ("_operator", False),
-    ("typing", False), ("_typing", False),
-    # dataclasses imports inspect while loading; inspect itself is not a member (it
-    # hands out frames), and that import is made by dataclasses, not by the extension.
-    ("dataclasses", False),
-    ("enum", False), ("string", False), ("_string", False), ("textwrap", False),
-    # uuid1()'s node lookup may run a helper program or read /sys: both are audited
-    # events (process.spawn, fs.read) the guard still decides; uuid4() is pure.
-    ("uuid", False), ("_uuid", False),
-    ("hashlib", False), ("_hashlib", False), ("hmac", False), ("_md5", False),
-    ("_sha1", False), ("_sha2", False), ("_sha256", False), ("_sha512", False),
-    ("_sha3", False), ("_blake2", False),
-    ("base64", False), ("binascii", False),
-    # copy rebuilds objects through __reduce_ex__ but never looks a callable up by
-    # name (that is pickle.find_class, which dynamic_code mediates).
-    ("copy", False), ("pprint", False),
-    ("heapq", False), ("_heapq", False), ("bisect", False), ("_bisect", False),
-    ("array", False), ("struct", False), ("_struct", False),
-    ("zlib", False),                                # in-memory (de)compression only
-    # random.SystemRandom reads os.urandom (a syscall, no file); seeding is per instance.
-    ("random", False), ("_random", False),
-    ("time", False),
-    # calendar's Locale*Calendar switch the process locale and restore it on exit.
-    ("calendar", False),
-    ("abc", False), ("_abc", False), ("contextlib", False),
-    # types exposes CodeType/FunctionType, but constructing either raises the
-    # code.__new__/function.__new__ audit events that dynamic_code mediates, and the
-    # same classes are reachable from any function object anyway.
-    ("types", False),
-    ("keyword", False), ("reprlib", False),
-)
-# Deliberately absent: copyreg (registers reducers for the whole process), io and
-# pathlib (their value is file access: name them explicitly), inspect (frames).
-
-_TEXT: tuple[tuple[str, bool], ...] = (
-    ("string", False), ("_string", False), ("textwrap", False),
-    ("re", True), ("_sre", False), ("unicodedata", False),
-    ("difflib", False), ("heapq", False), ("_heapq", False),
-    ("html", True), ("_markupbase", False),
-    ("fnmatch", False), ("shlex", False),           # shlex reads a file only via open()
-    ("csv", False), ("_csv", False),                # readers/writers over caller objects
-)
-
-#: Preset name -> module patterns it expands to.
-PRESETS: dict[str, tuple[str, ...]] = {}
-for _name, _members in (("@pure", _PURE), ("@text", _TEXT)):
-    _pats: list[str] = []
-    for _mod, _pkg in _members:
-        _pats.append(_mod)
-        if _pkg:
-            _pats.append(_mod + ".*")
-    PRESETS[_name] = tuple(dict.fromkeys(_pats))
-del _name, _members, _pats, _mod, _pkg
 
 _TEMPLATE_NAMES = ("data", "home", "tmp", "prefix")
 
@@ -137,60 +80,9 @@ _TOP_KEYS = ("version", "guard", "host", "extensions", "lockdown", "audit", "med
 _GUARD_KEYS = ("mode", "audit", "unattributed", "subinterpreters")
 _HOST_KEYS = ("trusted", "public", "private", "hints", "data")
 
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _EXT_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
 
 # ---- small helpers ---------------------------------------------------------------
-
-def _join(key: str, sub: str) -> str:
-    return f"{key}.{sub}" if key else sub
-
-
-def _unknown_key(key: str, name: str, known: tuple[str, ...] | list[str]) -> PolicyError:
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f'did you mean "{close[0]}"? ' if close else ""
-    return PolicyError(_join(key, name),
-                       f"unknown key; {hint}known keys here: {', '.join(known)}")
-
-
-def _type_name(value: object) -> str:
-    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-            list: "a list", dict: "a table"}.get(type(value), type(value).__name__)
-
-
-def _table(value: object, key: str) -> dict[str, Any]:
-    if not isinstance(value, Mapping):
-        raise PolicyError(key, f"must be a table ([{key}] or {{...}}), not {_type_name(value)}")
-    return dict(value)
-
-
-def _str(value: object, key: str, example: str) -> str:
-    if not isinstance(value, str):
-        raise PolicyError(key, f"must be a string such as {example}, not {_type_name(value)}")
-    if "\0" in value:
-        raise PolicyError(key, "contains a NUL character; remove it")
-    return value
-
-
-def _str_list(value: object, key: str, example: str) -> list[str]:
-    if not isinstance(value, (list, tuple)):
-        raise PolicyError(key, f"must be a list of strings such as [{example}], "
-                               f"not {_type_name(value)}")
-    return [_str(item, f"{key}[{i}]", example) for i, item in enumerate(value)]
-
-
-def _bool(value: object, key: str) -> bool:
-    if not isinstance(value, bool):
-        raise PolicyError(key, f"must be true or false, not {_type_name(value)} {value!r}")
-    return value
-
-
-def _choice(value: object, key: str, choices: tuple[str, ...]) -> str:
-    quoted = " or ".join(f'"{c}"' for c in choices)
-    if not isinstance(value, str) or value not in choices:
-        raise PolicyError(key, f"must be {quoted}, not {value!r}")
-    return value
-
 
 def _dotted_module(value: str, key: str, what: str = "module name") -> str:
     parts = value.split(".")
@@ -237,9 +129,6 @@ def _flatten(section: Mapping[str, Any], key: str) -> dict[str, Any]:
 # limit well above that keeps a hostile file from exhausting the C stack or the
 # recursion limit in copying, validating or printing it.
 _MAX_DEPTH = 16
-# No policy value is a number beyond 64 bits; a larger one cannot even be printed in an
-# error message once it exceeds sys.get_int_max_str_digits().
-_MAX_INT = 1 << 64
 
 
 def _check_shape(doc: Mapping[str, Any]) -> None:
@@ -272,91 +161,6 @@ def _check_shape(doc: Mapping[str, Any]) -> None:
                                        "(more than 64 bits)")
 
 
-def _check_text(text: str, key: str, what: str) -> None:
-    if "\0" in text:
-        raise PolicyError(key, f"{what} contains a NUL character; remove it")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise PolicyError(key, f"{what} {_short_repr(text)} contains a lone surrogate "
-                               f"({ascii(text[exc.start])}) at position {exc.start}, which "
-                               "is not a character; write valid Unicode") from None
-
-
-def _short_repr(value: object, limit: int = 80) -> str:
-    """repr() for messages: ASCII-only and bounded, so a message always prints."""
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= _MAX_INT:
-        return f"<{value.bit_length()}-bit number>"
-    try:
-        text = ascii(value)
-    except Exception:  # a foreign __repr__ is not ours to trust
-        text = f"<{type(value).__name__}>"
-    return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
-def _escape_braces(text: str) -> str:
-    """A literal string as a template that expands back to it ({ and } doubled)."""
-    return text.replace("{", "{{").replace("}", "}}")
-
-
-# ---- templates ---------------------------------------------------------------------
-
-def _template_fields(value: str, key: str) -> list[tuple[str, str | None, str | None,
-                                                     str | None]]:
-    try:
-        return list(string.Formatter().parse(value))
-    except ValueError as exc:
-        raise PolicyError(key, f"{value!r}: {exc}; templates are written {{data}}, and a "
-                               "literal brace is doubled ({{ or }})") from None
-
-
-class _Templates:
-    """Expands {data} {home} {tmp} {prefix} (and caller variables) in policy strings."""
-
-    def __init__(self, variables: Mapping[str, str] | None) -> None:
-        self.values: dict[str, str | None] = {
-            "data": None,
-            "home": os.path.expanduser("~"),
-            "tmp": tempfile.gettempdir(),
-            "prefix": sys.prefix,
-        }
-        if variables is not None and not isinstance(variables, Mapping):
-            raise PolicyError("", f"variables must be a mapping of template names to paths, "
-                                  f"not {_type_name(variables)}")
-        for name, value in (variables or {}).items():
-            if not isinstance(name, str) or not _IDENT.match(name):
-                raise PolicyError("", f"variables: {_short_repr(name)} is not a template name; "
-                                      "use an identifier such as \"data\"")
-            if isinstance(value, os.PathLike):
-                value = os.fspath(value)
-            if not isinstance(value, str):
-                raise PolicyError("", f"variables[{name!r}] must be a string path, "
-                                      f"not {_type_name(value)}")
-            _check_text(value, "", f"variables[{name!r}]")
-            self.values[name] = value
-        self.data_from_variables = self.values["data"] is not None
-
-    def expand(self, value: str, key: str) -> str:
-        out: list[str] = []
-        fields = _template_fields(value, key)
-        for literal, field, spec, conv in fields:
-            out.append(literal)
-            if field is None:
-                continue
-            if spec or conv or field not in self.values:
-                known = ", ".join("{" + n + "}" for n in self.values)
-                raise PolicyError(key, f"unknown template {{{field}{'!' + conv if conv else ''}"
-                                       f"{':' + spec if spec else ''}}} in {value!r}; "
-                                       f"use one of {known}")
-            sub = self.values[field]
-            if sub is None:
-                raise PolicyError(key, f"{value!r} uses {{{field}}} but no {field} directory is "
-                                       f'set; set host.data = "/path" or pass '
-                                       f'variables={{"{field}": "/path"}}')
-            out.append(sub)
-        return "".join(out)
-
-
 # ---- section validators --------------------------------------------------------------
 
 def _fs_path(value: str, key: str, templates: _Templates) -> str:
@@ -370,96 +174,6 @@ def _fs_path(value: str, key: str, templates: _Templates) -> str:
     # Rules are compared with resolved targets, so a symlinked rule directory must be
     # stored as the directory it points to.
     return os.path.realpath(expanded)
-
-
-def _net_rule_fix(spec: str) -> str:
-    """Says what is wrong with SPEC (the C parser rejected it) and how to write it."""
-    if not spec:
-        return 'is empty; write "HOST:PORT", e.g. "api.example.com:443"'
-    if spec.count(":") > 1 and not spec.startswith("["):
-        return f'{spec!r}: put IPv6 addresses in brackets, e.g. "[::1]:8080" or "[2001:db8::/32]:443"'
-    host, sep, port = spec.rpartition(":")
-    if spec.startswith("[") and "]:" not in spec:
-        return f'{spec!r} has no port after the brackets; write "[ADDRESS]:PORT", e.g. "[::1]:8080"'
-    if not sep or not port or (spec.startswith("[") and spec.endswith("]")):
-        return (f'{spec!r} has no port; write "{spec}:PORT" (HOST:PORT), '
-                f'and "*" only if any port is meant')
-    if port != "*":
-        lo_hi = port.split("-", 1)
-        if not all(p.isdigit() and p.isascii() for p in lo_hi):
-            return f'{spec!r}: port {port!r} must be a number 1..65535, a range "LO-HI" or "*"'
-        if any(len(p.lstrip("0")) > 5 for p in lo_hi):
-            return (f"{_short_repr(spec)}: port {_short_repr(port)} is out of range; use "
-                    '1..65535 (or "*" for any port)')
-        nums = [int(p) for p in lo_hi]
-        bad = [n for n in nums if not 1 <= n <= 65535]
-        if bad:
-            return f"{spec!r}: port {bad[0]} is out of range; use 1..65535 (or \"*\" for any port)"
-        if len(nums) == 2 and nums[0] > nums[1]:
-            return f'{spec!r}: port range {port} is reversed; write "{nums[1]}-{nums[0]}"'
-    host = host.strip("[]")
-    if "/" in host:
-        base, _, plen = host.partition("/")
-        try:
-            net = ipaddress.ip_network(host, strict=False)
-        except ValueError:
-            try:
-                ip = ipaddress.ip_address(base)
-            except ValueError:
-                return (f"{spec!r}: {base!r} is not an IP address; a CIDR is written "
-                        f'"10.0.0.0/8:PORT" or "[2001:db8::/32]:PORT"')
-            limit = 32 if ip.version == 4 else 128
-            return (f"{spec!r}: prefix length /{plen} is not valid for IPv{ip.version}; "
-                    f"use 0..{limit}")
-        if str(net.network_address) != base:
-            single = f"[{base}]" if ":" in base else base
-            return (f"{spec!r}: {host} has host bits set; write {net.with_prefixlen} for the "
-                    f"network or {single}:{port} for the single address")
-        return f'{spec!r}: malformed CIDR; write it as "10.0.0.0/8:{port}"'
-    return (f"{spec!r}: {host!r} is neither an IP address nor a host name; write "
-            f'"api.example.com:443", "10.0.0.5:5432" or "[::1]:8080"')
-
-
-# An IPv4 part with a leading zero ("010") is octal to the C library: 8, not 10.
-_OCTAL_PART = re.compile(r"(?:^|\.)0[0-9]")
-_DOTTED_DIGITS = re.compile(r"[0-9.]+")
-
-
-def _net_rules(values: list[str], key: str, *, bind: bool) -> list[str]:
-    out = []
-    for i, spec in enumerate(values):
-        k = f"{key}[{i}]"
-        base = spec.rpartition(":")[0].partition("/")[0]
-        if _DOTTED_DIGITS.fullmatch(base) and _OCTAL_PART.search(base):
-            raise PolicyError(k, f"{spec!r}: an address part with a leading zero is read as "
-                                 "octal (010 is 8); write it without leading zeros")
-        try:
-            kind, addr, prefixlen, _lo, _hi = _guard.parse_net_rule(spec)
-        except ValueError:
-            raise PolicyError(k, _net_rule_fix(spec)) from None
-        if (not bind and kind == "ip" and addr in ("0.0.0.0", "::")
-                and prefixlen in (32, 128)):
-            raise PolicyError(k, f"{spec!r}: the unspecified address is only meaningful in "
-                                 "net.bind; connecting to it reaches loopback, so write "
-                                 f'"127.0.0.1:{spec.rpartition(":")[2]}" instead')
-        out.append(spec)
-    return out
-
-
-def _host_names(values: list[str], key: str) -> list[str]:
-    out = []
-    for i, name in enumerate(values):
-        k = f"{key}[{i}]"
-        # The C rule parser validates names exactly as the hook will compare them.
-        try:
-            kind, addr, *_ = _guard.parse_net_rule(f"{name}:1")
-        except ValueError:
-            kind = addr = ""
-        if not name or kind != "name":
-            raise PolicyError(k, f"{name!r} is not a host name; write names such as "
-                                 '"api.example.com" (addresses need no resolving)')
-        out.append(addr)
-    return list(dict.fromkeys(out))
 
 
 def _module_patterns(values: list[str], key: str, *, presets: bool) -> list[str]:
@@ -478,13 +192,6 @@ def _module_patterns(values: list[str], key: str, *, presets: bool) -> list[str]
                                      'pkg), "pkg.*" (its submodules) or "*" (everything)') from None
         out.append(pat)
     return out
-
-
-def _expand_presets(patterns: list[str]) -> list[str]:
-    out: list[str] = []
-    for pat in patterns:
-        out.extend(PRESETS[pat] if pat.startswith("@") else (pat,))
-    return list(dict.fromkeys(out))
 
 
 def _module_list(values: object, key: str) -> list[str]:

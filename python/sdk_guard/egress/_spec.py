@@ -17,7 +17,7 @@ from typing import Any
 
 from .. import _guard
 from ..errors import PolicyError
-from ..policy import _net_rules  # the validator net.connect itself uses
+from .._netrules import _net_rules  # the validator net.connect itself uses
 
 BACKENDS = ("nft", "iptables", "bpf")
 _BACKEND_CHOICES = ("auto",) + BACKENDS

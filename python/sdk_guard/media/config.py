@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import PolicyError
-from ..policy import _type_name, _unknown_key
+from .._config.validate import _type_name, _unknown_key
 from .sniff import ALIASES, SNIFFABLE
 
 __all__ = ["DEFAULT_TYPES", "MAX_REDIRECTS", "MediaConfig", "parse_config"]
