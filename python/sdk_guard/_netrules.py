@@ -7,11 +7,11 @@ import ipaddress
 import re
 
 from . import _guard
-from ._config.validate import _short_repr
+from ._config.validate import short_repr
 from .errors import PolicyError
 
 
-def _net_rule_fix(spec: str) -> str:
+def net_rule_fix(spec: str) -> str:
     """Says what is wrong with SPEC (the C parser rejected it) and how to write it."""
     if not spec:
         return 'is empty; write "HOST:PORT", e.g. "api.example.com:443"'
@@ -28,7 +28,7 @@ def _net_rule_fix(spec: str) -> str:
         if not all(p.isdigit() and p.isascii() for p in lo_hi):
             return f'{spec!r}: port {port!r} must be a number 1..65535, a range "LO-HI" or "*"'
         if any(len(p.lstrip("0")) > 5 for p in lo_hi):
-            return (f"{_short_repr(spec)}: port {_short_repr(port)} is out of range; use "
+            return (f"{short_repr(spec)}: port {short_repr(port)} is out of range; use "
                     '1..65535 (or "*" for any port)')
         nums = [int(p) for p in lo_hi]
         bad = [n for n in nums if not 1 <= n <= 65535]
@@ -64,7 +64,7 @@ _OCTAL_PART = re.compile(r"(?:^|\.)0[0-9]")
 _DOTTED_DIGITS = re.compile(r"[0-9.]+")
 
 
-def _net_rules(values: list[str], key: str, *, bind: bool) -> list[str]:
+def net_rules(values: list[str], key: str, *, bind: bool) -> list[str]:
     out = []
     for i, spec in enumerate(values):
         k = f"{key}[{i}]"
@@ -75,7 +75,7 @@ def _net_rules(values: list[str], key: str, *, bind: bool) -> list[str]:
         try:
             kind, addr, prefixlen, _lo, _hi = _guard.parse_net_rule(spec)
         except ValueError:
-            raise PolicyError(k, _net_rule_fix(spec)) from None
+            raise PolicyError(k, net_rule_fix(spec)) from None
         if (not bind and kind == "ip" and addr in ("0.0.0.0", "::")
                 and prefixlen in (32, 128)):
             raise PolicyError(k, f"{spec!r}: the unspecified address is only meaningful in "
@@ -85,7 +85,7 @@ def _net_rules(values: list[str], key: str, *, bind: bool) -> list[str]:
     return out
 
 
-def _host_names(values: list[str], key: str) -> list[str]:
+def host_names(values: list[str], key: str) -> list[str]:
     out = []
     for i, name in enumerate(values):
         k = f"{key}[{i}]"

@@ -73,7 +73,7 @@ for _name, _members in (("@pure", _PURE), ("@text", _TEXT)):
 del _name, _members, _pats, _mod, _pkg
 
 
-def _expand_presets(patterns: list[str]) -> list[str]:
+def expand_presets(patterns: list[str]) -> list[str]:
     out: list[str] = []
     for pat in patterns:
         out.extend(PRESETS[pat] if pat.startswith("@") else (pat,))

@@ -25,23 +25,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import _guard
-from ._config.templates import _escape_braces, _Templates, _template_fields
+from ._config.templates import escape_braces, Templates, template_fields
 from ._config.validate import (
-    _IDENT,
-    _MAX_INT,
-    _bool,
-    _check_text,
-    _choice,
-    _join,
-    _short_repr,
-    _str,
-    _str_list,
-    _table,
-    _type_name,
-    _unknown_key,
+    IDENT,
+    MAX_INT,
+    boolean,
+    check_keys,
+    check_text,
+    choice,
+    join,
+    short_repr,
+    string,
+    str_list,
+    table,
+    type_name,
+    unknown_key,
 )
-from ._netrules import _host_names, _net_rules
-from ._presets import PRESETS, _expand_presets
+from ._netrules import host_names, net_rules
+from ._presets import PRESETS, expand_presets
 from .errors import PolicyError
 
 if TYPE_CHECKING:
@@ -86,7 +87,7 @@ _EXT_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
 
 def _dotted_module(value: str, key: str, what: str = "module name") -> str:
     parts = value.split(".")
-    if not value or not all(_IDENT.match(p) and not keyword.iskeyword(p) for p in parts):
+    if not value or not all(IDENT.match(p) and not keyword.iskeyword(p) for p in parts):
         raise PolicyError(key, f"{value!r} is not a valid {what}; write dotted Python "
                                f'identifiers such as "acme" or "acme.plugins"')
     return value
@@ -104,20 +105,20 @@ def _flatten(section: Mapping[str, Any], key: str) -> dict[str, Any]:
         if not isinstance(name, str):
             raise PolicyError(key, f"keys must be strings, not {name!r}")
         if name in _EXT_GROUPS:
-            group = _table(value, _join(key, name))
+            group = table(value, join(key, name))
             for sub, subvalue in group.items():
                 full = f"{name}.{sub}"
                 if full not in _EXT_KEYS:
-                    raise _unknown_key(key, full, list(_EXT_KEYS))
+                    raise unknown_key(key, full, list(_EXT_KEYS))
                 if full in flat:
-                    raise PolicyError(_join(key, full), "given twice (as a dotted key and in "
+                    raise PolicyError(join(key, full), "given twice (as a dotted key and in "
                                                         "a table); keep one")
                 flat[full] = subvalue
             continue
         if name not in _EXT_KEYS:
-            raise _unknown_key(key, name, list(_EXT_KEYS))
+            raise unknown_key(key, name, list(_EXT_KEYS))
         if name in flat:
-            raise PolicyError(_join(key, name), "given twice (as a dotted key and in a "
+            raise PolicyError(join(key, name), "given twice (as a dotted key and in a "
                                                 "table); keep one")
         flat[name] = value
     return flat
@@ -146,24 +147,24 @@ def _check_shape(doc: Mapping[str, Any]) -> None:
         if isinstance(value, Mapping):
             for name, sub in value.items():
                 if not isinstance(name, str):
-                    raise PolicyError(key, f"keys must be strings, not {_type_name(name)} "
-                                           f"{_short_repr(name)}")
-                _check_text(name, key, "a key here")
-                stack.append((sub, _join(key, name), depth + 1))
+                    raise PolicyError(key, f"keys must be strings, not {type_name(name)} "
+                                           f"{short_repr(name)}")
+                check_text(name, key, "a key here")
+                stack.append((sub, join(key, name), depth + 1))
         elif isinstance(value, (list, tuple)):
             for i, sub in enumerate(value):
                 stack.append((sub, f"{key}[{i}]", depth + 1))
         elif isinstance(value, str):
-            _check_text(value, key, "the value")
+            check_text(value, key, "the value")
         elif isinstance(value, int) and not isinstance(value, bool):
-            if not -_MAX_INT < value < _MAX_INT:
+            if not -MAX_INT < value < MAX_INT:
                 raise PolicyError(key, "is a number too large for any policy value "
                                        "(more than 64 bits)")
 
 
 # ---- section validators --------------------------------------------------------------
 
-def _fs_path(value: str, key: str, templates: _Templates) -> str:
+def _fs_path(value: str, key: str, templates: Templates) -> str:
     expanded = templates.expand(value, key)
     if not expanded:
         raise PolicyError(key, "is empty; write an absolute path such as \"{data}/acme\"")
@@ -196,43 +197,39 @@ def _module_patterns(values: list[str], key: str, *, presets: bool) -> list[str]
 
 def _module_list(values: object, key: str) -> list[str]:
     return [_dotted_module(m, f"{key}[{i}]")
-            for i, m in enumerate(_str_list(values, key, '"sdk"'))]
+            for i, m in enumerate(str_list(values, key, '"sdk"'))]
 
 
 def _parse_guard(raw: object) -> dict[str, str]:
-    section = _table(raw, "guard")
-    for name in section:
-        if name not in _GUARD_KEYS:
-            raise _unknown_key("guard", name, _GUARD_KEYS)
+    section = table(raw, "guard")
+    check_keys(section, "guard", _GUARD_KEYS)
     return {
-        "mode": _choice(section.get("mode", "enforce"), "guard.mode", _MODES),
-        "audit": _choice(section.get("audit", "deny"), "guard.audit", _AUDIT_LEVELS),
-        "unattributed": _choice(section.get("unattributed", "deny"), "guard.unattributed",
+        "mode": choice(section.get("mode", "enforce"), "guard.mode", _MODES),
+        "audit": choice(section.get("audit", "deny"), "guard.audit", _AUDIT_LEVELS),
+        "unattributed": choice(section.get("unattributed", "deny"), "guard.unattributed",
                                 _UNATTRIBUTED),
         # Sub-interpreters cannot be mediated (the policy's objects belong to this
         # interpreter): "deny" refuses every mediated operation in them, so none can
         # start; "allow" lets the host run them unmediated.
-        "subinterpreters": _choice(section.get("subinterpreters", "deny"),
+        "subinterpreters": choice(section.get("subinterpreters", "deny"),
                                    "guard.subinterpreters", _UNATTRIBUTED),
     }
 
 
-def _parse_host(raw: object, templates: _Templates) -> dict[str, Any]:
-    section = _table(raw, "host")
-    for name in section:
-        if name not in _HOST_KEYS:
-            raise _unknown_key("host", name, _HOST_KEYS)
+def _parse_host(raw: object, templates: Templates) -> dict[str, Any]:
+    section = table(raw, "host")
+    check_keys(section, "host", _HOST_KEYS)
     host: dict[str, Any] = {
         "trusted": _module_list(section.get("trusted", []), "host.trusted"),
         "public": _module_list(section.get("public", []), "host.public"),
         "private": _module_list(section.get("private", []), "host.private"),
     }
-    hints = _table(section.get("hints", {}), "host.hints")
+    hints = table(section.get("hints", {}), "host.hints")
     host["hints"] = {}
     for mod, hint in hints.items():
         k = f"host.hints.{mod}"
         _dotted_module(mod, k)
-        host["hints"][mod] = _str(hint, k, '"use sdk.database instead"')
+        host["hints"][mod] = string(hint, k, '"use sdk.database instead"')
     for mod in host["public"]:
         for priv in host["private"]:
             if _module_under(mod, priv) or _module_under(priv, mod):
@@ -240,8 +237,8 @@ def _parse_host(raw: object, templates: _Templates) -> dict[str, Any]:
                                                  "module cannot be both public and private")
     data = section.get("data")
     if data is not None:
-        text = _str(data, "host.data", '"/var/lib/myapp"')
-        if any(field == "data" for _, field, _, _ in _template_fields(text, "host.data")):
+        text = string(data, "host.data", '"/var/lib/myapp"')
+        if any(field == "data" for _, field, _, _ in template_fields(text, "host.data")):
             raise PolicyError("host.data", "cannot refer to itself; use {home}, {tmp}, "
                                            "{prefix} or an absolute path")
         expanded = templates.expand(text, "host.data")
@@ -262,12 +259,12 @@ def _granted(ext: Mapping[str, Any], cap: str) -> bool:
 
 
 def _parse_extension(name: str, raw: object, host: Mapping[str, Any],
-                     templates: _Templates, base_dir: Path) -> dict[str, Any]:
+                     templates: Templates, base_dir: Path) -> dict[str, Any]:
     key = f"extensions.{name}"
     if not _EXT_NAME.match(name):
         raise PolicyError(key, f"{name!r} is not a usable extension name; use letters, "
                                "digits, '_', '-' and '.'")
-    flat = _flatten(_table(raw, key), key)
+    flat = _flatten(table(raw, key), key)
     if flat.get("distribution") is not None:
         from ._distributions import identity_from_distribution
         flat = identity_from_distribution(flat, key)
@@ -275,7 +272,7 @@ def _parse_extension(name: str, raw: object, host: Mapping[str, Any],
     if "package" not in flat:
         raise PolicyError(k, f'is required; add package = "{name}" (the top-level module '
                              "of this extension's code)")
-    package = _str(flat["package"], k, '"acme"')
+    package = string(flat["package"], k, '"acme"')
     if not package:
         raise PolicyError(k, "is empty; name the extension's top-level module, e.g. "
                              f'package = "{name}"')
@@ -292,13 +289,13 @@ def _parse_extension(name: str, raw: object, host: Mapping[str, Any],
     ext: dict[str, Any] = {"package": package, "path": None}
     if flat.get("distribution") is not None:
         ext["distribution"] = flat["distribution"]
-        ext["required"] = _bool(flat.get("required", False), f"{key}.required")
+        ext["required"] = boolean(flat.get("required", False), f"{key}.required")
     elif "required" in flat:
         raise PolicyError(f"{key}.required", "applies to entry-point plugins; add "
                                              'distribution = "NAME" or remove it')
     if flat.get("path") is not None:
         k = f"{key}.path"
-        text = templates.expand(_str(flat["path"], k, '"plugins"'), k)
+        text = templates.expand(string(flat["path"], k, '"plugins"'), k)
         if not text:
             raise PolicyError(k, "is empty; name the directory the package is imported from")
         # A relative directory is relative to the policy file, so a checked-in policy
@@ -306,7 +303,7 @@ def _parse_extension(name: str, raw: object, host: Mapping[str, Any],
         ext["path"] = os.path.realpath(base_dir / text)
 
     for cap in ("imports.allow", "imports.deny"):
-        values = _str_list(flat.get(cap, []), f"{key}.{cap}", '"sdk", "@pure"')
+        values = str_list(flat.get(cap, []), f"{key}.{cap}", '"sdk", "@pure"')
         ext[cap] = _module_patterns(values, f"{key}.{cap}", presets=True)
     for i, pat in enumerate(ext["imports.allow"]):
         if pat.startswith("@") or pat == "*":
@@ -319,21 +316,21 @@ def _parse_extension(name: str, raw: object, host: Mapping[str, Any],
                                   "may never import; remove it (or make the module public)")
     for cap in ("fs.read", "fs.write"):
         k = f"{key}.{cap}"
-        values = _str_list(flat.get(cap, []), k, '"{data}/' + name + '"')
+        values = str_list(flat.get(cap, []), k, '"{data}/' + name + '"')
         ext[cap] = list(dict.fromkeys(
             _fs_path(v, f"{k}[{i}]", templates) for i, v in enumerate(values)))
     for cap, bind in (("net.connect", False), ("net.bind", True)):
         k = f"{key}.{cap}"
-        ext[cap] = _net_rules(_str_list(flat.get(cap, []), k, '"api.example.com:443"'), k,
+        ext[cap] = net_rules(str_list(flat.get(cap, []), k, '"api.example.com:443"'), k,
                               bind=bind)
     k = f"{key}.net.resolve"
-    ext["net.resolve"] = _host_names(_str_list(flat.get("net.resolve", []), k,
+    ext["net.resolve"] = host_names(str_list(flat.get("net.resolve", []), k,
                                                '"api.example.com"'), k)
     for cap, default in _EXT_BOOLS.items():
-        ext[cap] = _bool(flat.get(cap, default), f"{key}.{cap}")
+        ext[cap] = boolean(flat.get(cap, default), f"{key}.{cap}")
 
     k = f"{key}.approve"
-    approve = _str_list(flat.get("approve", []), k, '"net.connect"')
+    approve = str_list(flat.get("approve", []), k, '"net.connect"')
     for i, cap in enumerate(approve):
         if cap not in CAPABILITIES:
             close = difflib.get_close_matches(cap, CAPABILITIES, n=1)
@@ -357,9 +354,9 @@ def _escaped(section: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any
     for k in keys:
         v = out.get(k)
         if isinstance(v, str):
-            out[k] = _escape_braces(v)
+            out[k] = escape_braces(v)
         elif isinstance(v, list):
-            out[k] = [_escape_braces(x) if isinstance(x, str) else x for x in v]
+            out[k] = [escape_braces(x) if isinstance(x, str) else x for x in v]
     return out
 
 
@@ -375,9 +372,9 @@ def _nested(ext: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _delegate(section_name: str, raw: object, templates: _Templates) -> Any:
+def _delegate(section_name: str, raw: object, templates: Templates) -> Any:
     """Validates [lockdown], [audit], [media] or [actions] with the module that owns it."""
-    section = _table(raw, section_name)
+    section = table(raw, section_name)
     # Imported here: those modules import this one, and only policies with the section
     # need them.
     module = importlib.import_module(f"sdk_guard.{section_name}")
@@ -403,7 +400,7 @@ def _read_text(path: Path) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
-        raise PolicyError("", f"{_short_repr(os.fsdecode(path), 200)}: not UTF-8 text "
+        raise PolicyError("", f"{short_repr(os.fsdecode(path), 200)}: not UTF-8 text "
                               f"(byte 0x{raw[exc.start]:02x} at offset {exc.start}, line "
                               f"{line}); policies are UTF-8") from None
 
@@ -441,25 +438,25 @@ class Policy:
         (default: the current directory).
         """
         if not isinstance(d, Mapping):
-            raise PolicyError("", f"a policy is a table (dict), not {_type_name(d)}")
+            raise PolicyError("", f"a policy is a table (dict), not {type_name(d)}")
         _check_shape(d)
         d = copy.deepcopy(dict(d))
         for name in d:
             if name not in _TOP_KEYS:
-                raise _unknown_key("", str(name), _TOP_KEYS)
+                raise unknown_key("", str(name), _TOP_KEYS)
         if "version" not in d:
             raise PolicyError("version", "is required; add version = 1 at the top")
         version = d["version"]
         if isinstance(version, bool) or not isinstance(version, int) or version != 1:
             raise PolicyError("version", f"must be 1 (the only policy version), not "
-                                         f"{_short_repr(version)}")
+                                         f"{short_repr(version)}")
 
-        templates = _Templates(variables)
+        templates = Templates(variables)
         guard = _parse_guard(d.get("guard", {}))
         host = _parse_host(d.get("host", {}), templates)
         base = Path(base_dir) if base_dir is not None else Path.cwd()
 
-        exts_raw = _table(d.get("extensions", {}), "extensions")
+        exts_raw = table(d.get("extensions", {}), "extensions")
         exts: dict[str, dict[str, Any]] = {}
         owner: dict[str, str] = {}
         for name, raw in exts_raw.items():
@@ -528,7 +525,7 @@ class Policy:
     @classmethod
     def _from_toml_text(cls, text: str, variables: Mapping[str, str] | None,
                         base_dir: Path | None, source: str | None) -> Policy:
-        where = f"{_short_repr(source, 200)}: " if source else ""
+        where = f"{short_repr(source, 200)}: " if source else ""
         try:
             d = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
@@ -549,7 +546,7 @@ class Policy:
         if suffix == ".toml":
             return cls.from_toml(path, variables=variables)
         if suffix == ".json":
-            where = _short_repr(os.fsdecode(path), 200)
+            where = short_repr(os.fsdecode(path), 200)
             try:
                 d = json.loads(_read_text(path))
             except json.JSONDecodeError as exc:
@@ -561,8 +558,8 @@ class Policy:
                 raise PolicyError("", f"{where}: not a usable policy: {exc}") from None
             return cls.from_dict(d, variables=variables, base_dir=path.resolve().parent,
                                  source=str(path))
-        raise PolicyError("", f"{_short_repr(os.fsdecode(path), 200)}: unknown policy file "
-                              f"type {_short_repr(suffix or '(none)')}; "
+        raise PolicyError("", f"{short_repr(os.fsdecode(path), 200)}: unknown policy file "
+                              f"type {short_repr(suffix or '(none)')}; "
                               "use a .toml or .json file")
 
     # -- views
@@ -610,8 +607,8 @@ class Policy:
                 "name": name,
                 "package": ext["package"],
                 "path": ext["path"],
-                "imports_allow": _expand_presets(ext["imports.allow"]),
-                "imports_deny": _expand_presets(ext["imports.deny"]),
+                "imports_allow": expand_presets(ext["imports.allow"]),
+                "imports_deny": expand_presets(ext["imports.deny"]),
                 "fs_read": list(ext["fs.read"]),
                 "fs_write": list(ext["fs.write"]),
                 "net_connect": list(ext["net.connect"]),

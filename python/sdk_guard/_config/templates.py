@@ -9,15 +9,15 @@ import tempfile
 from collections.abc import Mapping
 
 from ..errors import PolicyError
-from .validate import _IDENT, _check_text, _short_repr, _type_name
+from .validate import IDENT, check_text, short_repr, type_name
 
 
-def _escape_braces(text: str) -> str:
+def escape_braces(text: str) -> str:
     """A literal string as a template that expands back to it ({ and } doubled)."""
     return text.replace("{", "{{").replace("}", "}}")
 
 
-def _template_fields(value: str, key: str) -> list[tuple[str, str | None, str | None,
+def template_fields(value: str, key: str) -> list[tuple[str, str | None, str | None,
                                                      str | None]]:
     try:
         return list(string.Formatter().parse(value))
@@ -26,7 +26,7 @@ def _template_fields(value: str, key: str) -> list[tuple[str, str | None, str | 
                                "literal brace is doubled ({{ or }})") from None
 
 
-class _Templates:
+class Templates:
     """Expands {data} {home} {tmp} {prefix} (and caller variables) in policy strings."""
 
     def __init__(self, variables: Mapping[str, str] | None) -> None:
@@ -38,23 +38,23 @@ class _Templates:
         }
         if variables is not None and not isinstance(variables, Mapping):
             raise PolicyError("", f"variables must be a mapping of template names to paths, "
-                                  f"not {_type_name(variables)}")
+                                  f"not {type_name(variables)}")
         for name, value in (variables or {}).items():
-            if not isinstance(name, str) or not _IDENT.match(name):
-                raise PolicyError("", f"variables: {_short_repr(name)} is not a template name; "
+            if not isinstance(name, str) or not IDENT.match(name):
+                raise PolicyError("", f"variables: {short_repr(name)} is not a template name; "
                                       "use an identifier such as \"data\"")
             if isinstance(value, os.PathLike):
                 value = os.fspath(value)
             if not isinstance(value, str):
                 raise PolicyError("", f"variables[{name!r}] must be a string path, "
-                                      f"not {_type_name(value)}")
-            _check_text(value, "", f"variables[{name!r}]")
+                                      f"not {type_name(value)}")
+            check_text(value, "", f"variables[{name!r}]")
             self.values[name] = value
         self.data_from_variables = self.values["data"] is not None
 
     def expand(self, value: str, key: str) -> str:
         out: list[str] = []
-        fields = _template_fields(value, key)
+        fields = template_fields(value, key)
         for literal, field, spec, conv in fields:
             out.append(literal)
             if field is None:
