@@ -20,7 +20,7 @@ import keyword
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -405,6 +405,23 @@ def _read_text(path: Path) -> str:
                               f"{line}); policies are UTF-8") from None
 
 
+def _decode(loads: Callable[[str], Any], text: str, where: str, syntax: str,
+            nesting: str) -> Any:
+    """TEXT parsed by LOADS (tomllib.loads or json.loads); what cannot be read is a
+    PolicyError starting with WHERE (the source and ": ", or "")."""
+    try:
+        return loads(text)
+    except RecursionError:
+        raise PolicyError("", f"{where}not a usable policy: {nesting} are nested too "
+                              "deeply") from None
+    except ValueError as exc:
+        # TOMLDecodeError and JSONDecodeError are ValueErrors; any other one is, e.g., an
+        # integer beyond int()'s digit limit.
+        if isinstance(exc, (tomllib.TOMLDecodeError, json.JSONDecodeError)):
+            raise PolicyError("", f"{where}not valid {syntax}: {exc}") from None
+        raise PolicyError("", f"{where}not a usable policy: {exc}") from None
+
+
 # ---- the Policy ------------------------------------------------------------------------
 
 class Policy:
@@ -526,15 +543,7 @@ class Policy:
     def _from_toml_text(cls, text: str, variables: Mapping[str, str] | None,
                         base_dir: Path | None, source: str | None) -> Policy:
         where = f"{short_repr(source, 200)}: " if source else ""
-        try:
-            d = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise PolicyError("", f"{where}not valid TOML: {exc}") from None
-        except RecursionError:
-            raise PolicyError("", f"{where}not a usable policy: arrays or tables are nested "
-                                  "too deeply") from None
-        except ValueError as exc:      # e.g. an integer beyond int()'s digit limit
-            raise PolicyError("", f"{where}not a usable policy: {exc}") from None
+        d = _decode(tomllib.loads, text, where, "TOML", "arrays or tables")
         return cls.from_dict(d, variables=variables, base_dir=base_dir, source=source)
 
     @classmethod
@@ -546,16 +555,8 @@ class Policy:
         if suffix == ".toml":
             return cls.from_toml(path, variables=variables)
         if suffix == ".json":
-            where = short_repr(os.fsdecode(path), 200)
-            try:
-                d = json.loads(_read_text(path))
-            except json.JSONDecodeError as exc:
-                raise PolicyError("", f"{where}: not valid JSON: {exc}") from None
-            except RecursionError:
-                raise PolicyError("", f"{where}: not a usable policy: arrays or objects are "
-                                      "nested too deeply") from None
-            except ValueError as exc:  # e.g. an integer beyond int()'s digit limit
-                raise PolicyError("", f"{where}: not a usable policy: {exc}") from None
+            where = f"{short_repr(os.fsdecode(path), 200)}: "
+            d = _decode(json.loads, _read_text(path), where, "JSON", "arrays or objects")
             return cls.from_dict(d, variables=variables, base_dir=path.resolve().parent,
                                  source=str(path))
         raise PolicyError("", f"{short_repr(os.fsdecode(path), 200)}: unknown policy file "
