@@ -33,6 +33,7 @@ from ._config.validate import (
     check_keys,
     check_text,
     choice,
+    flatten,
     join,
     short_repr,
     string,
@@ -95,33 +96,6 @@ def _dotted_module(value: str, key: str, what: str = "module name") -> str:
 
 def _module_under(name: str, prefix: str) -> bool:
     return name == prefix or name.startswith(prefix + ".")
-
-
-def _flatten(section: Mapping[str, Any], key: str) -> dict[str, Any]:
-    """Flattens the known nested tables of an extension ({"fs": {"read": ...}}) into
-    dotted keys, accepting literal dotted keys too; a key given both ways is an error."""
-    flat: dict[str, Any] = {}
-    for name, value in section.items():
-        if not isinstance(name, str):
-            raise PolicyError(key, f"keys must be strings, not {name!r}")
-        if name in _EXT_GROUPS:
-            group = table(value, join(key, name))
-            for sub, subvalue in group.items():
-                full = f"{name}.{sub}"
-                if full not in _EXT_KEYS:
-                    raise unknown_key(key, full, list(_EXT_KEYS))
-                if full in flat:
-                    raise PolicyError(join(key, full), "given twice (as a dotted key and in "
-                                                        "a table); keep one")
-                flat[full] = subvalue
-            continue
-        if name not in _EXT_KEYS:
-            raise unknown_key(key, name, list(_EXT_KEYS))
-        if name in flat:
-            raise PolicyError(join(key, name), "given twice (as a dotted key and in a "
-                                                "table); keep one")
-        flat[name] = value
-    return flat
 
 
 # ---- the shape every policy input must have ----------------------------------------
@@ -264,7 +238,7 @@ def _parse_extension(name: str, raw: object, host: Mapping[str, Any],
     if not _EXT_NAME.match(name):
         raise PolicyError(key, f"{name!r} is not a usable extension name; use letters, "
                                "digits, '_', '-' and '.'")
-    flat = _flatten(table(raw, key), key)
+    flat = flatten(table(raw, key), key, _EXT_GROUPS, _EXT_KEYS)
     if flat.get("distribution") is not None:
         from ._distributions import identity_from_distribution
         flat = identity_from_distribution(flat, key)

@@ -42,6 +42,29 @@ def check_keys(section: Mapping[str, Any], key: str, known: Sequence[str],
             raise unknown_key(key, str(name), known, note)
 
 
+def flatten(section: Mapping[str, Any], key: str, groups: Sequence[str],
+            known: Sequence[str]) -> dict[str, Any]:
+    """SECTION (the table at KEY) with the nested tables named in GROUPS flattened into
+    dotted keys ({"fs": {"read": ...}} -> {"fs.read": ...}).  Literal dotted keys are
+    accepted too; a key given both ways is an error, and every key must be in KNOWN."""
+    flat: dict[str, Any] = {}
+    for name, value in section.items():
+        if not isinstance(name, str):
+            raise PolicyError(key, f"keys must be strings, not {name!r}")
+        if name in groups:
+            items = [(f"{name}.{sub}", v) for sub, v in table(value, join(key, name)).items()]
+        else:
+            items = [(name, value)]
+        for full, sub_value in items:
+            if full not in known:
+                raise unknown_key(key, full, known)
+            if full in flat:
+                raise PolicyError(join(key, full), "given twice (as a dotted key and in a "
+                                                   "table); keep one")
+            flat[full] = sub_value
+    return flat
+
+
 def type_name(value: object) -> str:
     return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
             list: "a list", dict: "a table"}.get(type(value), type(value).__name__)
