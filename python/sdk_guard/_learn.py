@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._cli_check import _emit_table, _toml_key, _toml_value
+from ._toml import emit_table, toml_key, toml_value
 
 _BOOL_CAPS = {
     "process.spawn": "starting a process escapes every in-process check (the child runs "
@@ -258,20 +258,20 @@ def propose(records: Iterable[Mapping[str, Any]], policy_data: Mapping[str, Any]
 
 def _lines_for(prop: Proposal) -> list[str]:
     """The extension's section as TOML, one list item a line (so a diff reads well)."""
-    lines = [f"[extensions.{_toml_key(prop.extension)}]"]
+    lines = [f"[extensions.{toml_key(prop.extension)}]"]
     for k, v in prop.identity.items():
-        lines.append(f"{k} = {_toml_value(v)}")
+        lines.append(f"{k} = {toml_value(v)}")
     for key in _ORDER:
         active = sorted((g for g in prop.grants if g.key == key and g.risk is None),
                         key=lambda g: str(g.value))
         if not active:
             continue
         if isinstance(active[0].value, bool):
-            lines.append(f"{key} = {_toml_value(active[0].value)}")
+            lines.append(f"{key} = {toml_value(active[0].value)}")
             continue
         lines.append(f"{key} = [")
-        lines += [f"    {_toml_value(g.value)},  # seen: {', '.join(g.seen[:3])}"
-                  if g.seen and g.seen != [g.value] else f"    {_toml_value(g.value)},"
+        lines += [f"    {toml_value(g.value)},  # seen: {', '.join(g.seen[:3])}"
+                  if g.seen and g.seen != [g.value] else f"    {toml_value(g.value)},"
                   for g in active]
         lines.append("]")
     risky = [g for g in prop.grants if g.risk is not None]
@@ -279,8 +279,8 @@ def _lines_for(prop: Proposal) -> list[str]:
         lines.append("# Risky grants the trail asked for, NOT granted; uncomment one only")
         lines.append("# after deciding the extension needs it:")
         for g in risky:
-            value = (_toml_value(g.value) if isinstance(g.value, bool)
-                     else f"[{_toml_value(g.value)}]")
+            value = (toml_value(g.value) if isinstance(g.value, bool)
+                     else f"[{toml_value(g.value)}]")
             lines.append(f"# {g.key} = {value}   # RISKY: {g.risk}; seen: "
                          f"{', '.join(g.seen[:3])}")
     for what, why in prop.refused:
@@ -334,7 +334,7 @@ def render(proposals: Mapping[str, Proposal], raw_policy: Mapping[str, Any],
     head = [f"version = {raw_policy.get('version', 1)}", ""]
     for section, table in raw_policy.items():
         if section not in ("version", "extensions") and isinstance(table, dict):
-            _emit_table(head, section, table)
+            emit_table(head, section, table)
     text = [f"# Proposed by `python -m sdk_guard learn` from {source}.",
             "# Review every line; risky grants are comments with the reason.",
             "\n".join(head).rstrip(), ""]

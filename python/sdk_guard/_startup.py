@@ -2,7 +2,7 @@
 
 Two ways in, one function (:func:`start`):
 
-* ``python -m sdk_guard run --policy P script.py`` (``_cli_run``), and
+* ``python -m sdk_guard run --policy P script.py`` (``_cli.run``), and
 * ``SDK_GUARD_POLICY=P`` in the environment of an interpreter that has sdk_guard
   installed: the wheel ships ``sdk_guard-startup.pth``, whose one line checks
   ``os.environ`` (already imported by ``site``) and imports this module only when the

@@ -21,7 +21,7 @@ from typing import Any
 from conftest import scaled
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from sdk_guard import _cli_audit
+from sdk_guard._cli import audit as cli_audit
 from sdk_guard.__main__ import main
 
 FIELDS = ["seq", "ts", "layer", "principal", "capability", "target", "decision", "rule",
@@ -95,17 +95,17 @@ def test_reader_filters_formatter_and_summary_take_any_record(
         tmp_path_factory: Any, lines: list[bytes]) -> None:
     trail = tmp_path_factory.mktemp("t") / "t.jsonl"
     trail.write_bytes(b"".join(lines))
-    reader = _cli_audit.Reader(max_line=4096)
-    summary = _cli_audit.Summary()
-    ns = _cli_audit.argparse.Namespace(
+    reader = cli_audit.Reader(max_line=4096)
+    summary = cli_audit.Summary()
+    ns = cli_audit.argparse.Namespace(
         principal=["acme"], capability=["net.*", "fs.read"], decision=["deny"],
         layer=None, span=["a-1"], user=None, org=None, since="1970-01-01", until=None)
-    keep = _cli_audit.Filter(ns)
+    keep = cli_audit.Filter(ns)
     records = 0
     for rec in reader.read(str(trail)):
         records += 1
         keep(rec)
-        assert "\n" not in _cli_audit._fmt(rec)
+        assert "\n" not in cli_audit._fmt(rec)
         summary.add(rec)
     result = summary.result()
     json.dumps(result)

@@ -17,7 +17,7 @@ from conftest import scaled
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from sdk_guard import PolicyError
-from sdk_guard._cli_check import to_toml
+from sdk_guard._toml import to_toml
 from sdk_guard.policy import Policy
 
 KEYS = ["version", "guard", "host", "extensions", "lockdown", "audit", "mode", "trusted",

@@ -154,6 +154,16 @@ def test_actions_cli_lists_owner_and_effective_requirements(tmp_path: Path) -> N
     assert "approval (policy)" in purge
 
 
+def test_actions_cli_names_a_policy_file_it_cannot_read(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.toml"
+    proc = subprocess.run([sys.executable, "-m", "sdk_guard", "actions", "--policy",
+                           str(missing)], capture_output=True, text=True,
+                          env=child_env(), timeout=60)
+    assert proc.returncode == 2
+    assert f"cannot read policy {missing}" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 def test_check_keeps_the_actions_section_in_the_resolved_policy(tmp_path: Path) -> None:
     (tmp_path / "p.toml").write_text('version = 1\n[actions."invoices.export"]\n'
                                      'requires = ["invoices.export"]\napproval = true\n')

@@ -1,7 +1,8 @@
-"""``python -m sdk_guard check`` and ``version``."""
+"""``python -m sdk_guard check`` and ``version``, and the list of subcommands."""
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import subprocess
 import sys
@@ -10,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from harness import ROOT, child_env
-from sdk_guard import _cli_check, _cli_version
+import sdk_guard._cli
+from sdk_guard._cli import COMMANDS, build_parser
+from sdk_guard._cli import check as cli_check, version as cli_version
 from sdk_guard.policy import Policy
 
 GOOD = """
@@ -39,8 +42,8 @@ def run_module(*args: str) -> subprocess.CompletedProcess[str]:
 def run_inline(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command", required=True)
-    _cli_check.register(sub)
-    _cli_version.register(sub)
+    cli_check.register(sub)
+    cli_version.register(sub)
     ns = parser.parse_args(list(args))
     rc = ns.func(ns)
     out, err = capsys.readouterr()
@@ -139,3 +142,13 @@ def test_python_m_sdk_guard_probe_and_explain(tmp_path: Path) -> None:
     for name in ("execve", "ptrace", "bpf", "userfaultfd"):
         assert name in out
     assert "/usr" in out                           # the Landlock rule the policy adds
+
+
+def test_every_cli_module_is_listed_and_registers_the_command_it_is_listed_as() -> None:
+    # A module added to sdk_guard/_cli but not to COMMANDS would never be reachable, and
+    # one registering another name would make --help and COMMANDS disagree.
+    modules = {p.stem for p in Path(sdk_guard._cli.__file__).parent.glob("*.py")
+               if not p.stem.startswith("_")}
+    assert {importlib.import_module(f"sdk_guard._cli.{m}") for m in modules} == set(COMMANDS.values())
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert list(sub.choices) == list(COMMANDS)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from harness import ROOT, child_env
-from sdk_guard import _cli_audit
+from sdk_guard._cli import audit as cli_audit
 from sdk_guard.policy import Policy
 
 
@@ -127,24 +127,24 @@ def test_a_line_longer_than_the_cap_is_one_counted_unreadable_record(tmp_path: P
     path = tmp_path / "long.jsonl"
     with path.open("w") as f:
         f.write(rec(1))
-        f.write('{"target": "' + "x" * (3 * _cli_audit.MAX_LINE) + '"}\n')
+        f.write('{"target": "' + "x" * (3 * cli_audit.MAX_LINE) + '"}\n')
         f.write(rec(2))
     proc = run_cli("audit", str(path), "--json")
     assert [json.loads(x)["seq"] for x in proc.stdout.splitlines()] == [1, 2]
     assert b"skipped 1 unreadable" in proc.stderr
-    assert f"1 of them longer than {_cli_audit.MAX_LINE} bytes".encode() in proc.stderr
+    assert f"1 of them longer than {cli_audit.MAX_LINE} bytes".encode() in proc.stderr
 
 
 def test_reader_skips_an_over_long_line_in_bounded_reads(tmp_path: Path) -> None:
     path = tmp_path / "t.jsonl"
     path.write_text(rec(1) + "y" * 1000 + "\n" + rec(2) + "z" * 100)
-    reader = _cli_audit.Reader(max_line=200)
+    reader = cli_audit.Reader(max_line=200)
     assert [r["seq"] for r in reader.read(str(path))] == [1, 2]
     assert reader.oversized == 1 and reader.unreadable == 2     # + the torn last line
 
 
 def test_summary_table_is_bounded_by_max_cells() -> None:
-    summary = _cli_audit.Summary(max_cells=3)
+    summary = cli_audit.Summary(max_cells=3)
     for i in range(100):
         summary.add({"decision": "deny", "principal": f"p{i}", "capability": "fs.read"})
     result = summary.result()

@@ -78,7 +78,7 @@ def test_run_prints_the_programs_traceback_and_exits_1(app: Path) -> None:
     assert 'app.py", line 10, in <module>' in err and "acme.secret()" in err
     assert "sdk_guard.errors.PolicyViolation: extension 'acme' may not fs.read '/etc/passwd'" in err
     # the runner's own frames are not shown (python shows none of its own either)
-    assert "runpy" not in err and "_cli_run" not in err
+    assert "runpy" not in err and "_cli/run.py" not in err
 
 
 def test_run_with_a_bad_policy_exits_2_before_the_program_starts(app: Path) -> None:

@@ -141,6 +141,20 @@ def test_wheel_ships_the_startup_pth_with_the_line_startup_checks(installed: Ven
     assert _startup.PTH_LINE.startswith("import os; os.environ.get(\"SDK_GUARD_POLICY\") and ")
 
 
+def test_wheel_ships_every_python_file_of_the_package(installed: Venv) -> None:
+    """Every module and subpackage in the source tree is in the wheel (a hand-kept
+    package list once left sdk_guard.egress out, so `sdk-guard egress` failed when
+    installed)."""
+    src = ROOT / "python"
+    expected = {p.relative_to(src).as_posix() for p in (src / "sdk_guard").rglob("*.py")
+                if "__pycache__" not in p.parts}
+    with zipfile.ZipFile(installed.wheel) as whl:
+        shipped = {n for n in whl.namelist() if n.endswith(".py")}
+    assert expected - shipped == set()
+    out = installed.py("-c", "import sdk_guard.egress, sdk_guard._cli, sdk_guard.data")
+    assert out.returncode == 0, out.stderr
+
+
 def test_sdk_guard_policy_env_installs_the_guard_before_user_code(installed: Venv,
                                                                    app: Path) -> None:
     out = installed.py("hostmain.py", "--attack", cwd=app,

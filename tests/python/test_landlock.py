@@ -720,9 +720,9 @@ done(res=res, prefix_expanded=ok["fs.read"] == [sys.prefix], idempotent=again ==
 def test_probe_reports_landlock_seccomp_cgroup_and_egress() -> None:
     out = child("""
 import argparse, io, contextlib
-from sdk_guard import _cli_probe
+from sdk_guard._cli import probe as cli_probe
 p = sg.probe()
-parser = argparse.ArgumentParser(); sub = parser.add_subparsers(dest="cmd"); _cli_probe.register(sub)
+parser = argparse.ArgumentParser(); sub = parser.add_subparsers(dest="cmd"); cli_probe.register(sub)
 args = parser.parse_args(["probe", "--compact"])
 buf = io.StringIO()
 with contextlib.redirect_stdout(buf):

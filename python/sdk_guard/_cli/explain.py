@@ -9,21 +9,12 @@ installed.
 from __future__ import annotations
 
 import argparse
-import importlib
-import sys
-from typing import Any
 
-from .errors import GuardError, PolicyError
-
-
-def _landlock_lines(spec: Any) -> list[str]:
-    # By module path: the package attribute ``lockdown`` is the function, not the module.
-    module = importlib.import_module("sdk_guard.lockdown")
-    describe = getattr(module, "describe_landlock", None)
-    if describe is None:
-        return ["  unavailable (sdk_guard.lockdown.describe_landlock is not in this build)"]
-    return [f"  {line}" for line in describe(spec)]
-
+from ..errors import GuardError, PolicyError
+# The module, not the package attribute: sdk_guard.lockdown is the lockdown() function.
+from ..lockdown import describe_landlock, describe_ruleset
+from ..policy import PRESETS, Policy
+from ._common import Subparsers, add_command, fail
 
 _FLAGS = (
     ("process.spawn", "start processes (a child process runs unguarded)"),
@@ -40,9 +31,8 @@ def _listing(items: list[str], none: str) -> str:
     return ", ".join(items) if items else none
 
 
-def extension_sentences(policy: Any) -> list[str]:
+def extension_sentences(policy: Policy) -> list[str]:
     """Per extension, what it may and may not do, as plain sentences."""
-    from .policy import PRESETS
     data = policy.data
     host = data["host"]
     enforce = data["guard"]["mode"] == "enforce"
@@ -109,13 +99,12 @@ def extension_sentences(policy: Any) -> list[str]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from . import Policy, seccomp
+    from .. import seccomp
     try:
         policy = Policy.from_file(args.policy)
         spec = policy.lockdown_spec()
     except (PolicyError, OSError) as e:
-        print(f"explain: {args.policy}: {e}", file=sys.stderr)
-        return 2
+        return fail(f"explain: {args.policy}: {e}", 2)
     mode = spec.get("seccomp", "errno") if isinstance(spec, dict) else "errno"
     out = extension_sentences(policy) + [""]
     out += [f"# lockdown plan for {args.policy}", "", f"## seccomp (lockdown.seccomp = {mode!r})"]
@@ -127,23 +116,22 @@ def _run(args: argparse.Namespace) -> int:
         except (ValueError, GuardError) as e:
             out.append(f"  unavailable: {e}")
     out += ["", "## Landlock"]
-    out += _landlock_lines(spec)
-    if getattr(args, "lockdown", False):
-        module = importlib.import_module("sdk_guard.lockdown")
+    out += [f"  {line}" for line in describe_landlock(spec)]
+    if args.lockdown:
         out += ["", "## Landlock ruleset, in full"]
-        out += [f"  {line}" for line in module.describe_ruleset(policy)]
+        out += [f"  {line}" for line in describe_ruleset(policy)]
     print("\n".join(out))
     return 0
 
 
-def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("explain", help="say what each extension may and may not do, "
-                              "and show the seccomp program and Landlock rules a policy's "
-                              "lockdown would install")
+def register(subparsers: Subparsers) -> None:
+    p = add_command(subparsers, "explain", _run,
+                    help="say what each extension may and may not do, "
+                         "and show the seccomp program and Landlock rules a policy's "
+                         "lockdown would install")
     p.add_argument("policy", metavar="POLICY", help="policy file (TOML or JSON)")
     p.add_argument("--arch", choices=("x86_64", "aarch64"), default=None,
                    help="assemble for this architecture instead of the running one")
     p.add_argument("--lockdown", action="store_true",
                    help="also print the full effective Landlock ruleset, runtime grants "
                         "included, each with its reason")
-    p.set_defaults(func=_run)

@@ -12,10 +12,9 @@ import os
 import runpy
 import sys
 from types import TracebackType
-from typing import Any
 
-from ._cli_check import parse_vars
-from ._startup import EXIT_BAD_POLICY, describe_failure, start
+from .._startup import EXIT_BAD_POLICY, describe_failure, start
+from ._common import Subparsers, add_command, add_var_option, after_dashes, fail, parse_vars
 
 _OWN_FILES = (os.path.abspath(__file__), os.path.abspath(runpy.__file__))
 
@@ -29,25 +28,20 @@ def _user_traceback(tb: TracebackType | None) -> TracebackType | None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    program: list[str] = list(args.program)
-    if program and program[0] == "--":
-        program = program[1:]
+    program = after_dashes(args.program)
     if args.module is None and not program:
-        print("run: name a script or -m MODULE to run", file=sys.stderr)
-        return EXIT_BAD_POLICY
-    from . import current_guard
+        return fail("run: name a script or -m MODULE to run", EXIT_BAD_POLICY)
+    from .. import current_guard
     if current_guard() is not None:
-        print("run: sdk_guard is already installed in this interpreter (SDK_GUARD_POLICY?); "
-              "unset SDK_GUARD_POLICY or set SDK_GUARD_DISABLE=1", file=sys.stderr)
-        return EXIT_BAD_POLICY
+        return fail("run: sdk_guard is already installed in this interpreter (SDK_GUARD_POLICY?); "
+                    "unset SDK_GUARD_POLICY or set SDK_GUARD_DISABLE=1", EXIT_BAD_POLICY)
     script = ""
     try:
         variables = parse_vars(args.var)
         if args.module is None:
             script = os.path.abspath(program[0])
             if not os.path.exists(script):
-                print(f"run: can't open file {program[0]!r}: no such file", file=sys.stderr)
-                return EXIT_BAD_POLICY
+                return fail(f"run: can't open file {program[0]!r}: no such file", EXIT_BAD_POLICY)
             # python puts the script's directory first on the import path.
             sys.path[0] = os.path.dirname(script)
         else:
@@ -56,8 +50,7 @@ def _run(args: argparse.Namespace) -> int:
         start(args.policy, lockdown=args.lockdown, allow_read=args.allow_read,
               variables=variables)
     except Exception as exc:
-        print(f"sdk_guard run: {args.policy}: {describe_failure(exc)}", file=sys.stderr)
-        return EXIT_BAD_POLICY
+        return fail(f"sdk_guard run: {args.policy}: {describe_failure(exc)}", EXIT_BAD_POLICY)
 
     try:
         if args.module is None:
@@ -75,9 +68,9 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: Any) -> None:
-    p = subparsers.add_parser(
-        "run", help="install the guard from a policy, then run a script or module",
+def register(subparsers: Subparsers) -> None:
+    p = add_command(
+        subparsers, "run", _run, help="install the guard from a policy, then run a script or module",
         usage="%(prog)s --policy P [--lockdown] [--allow-read PATH ...] "
               "(script.py | -m module) [args ...]",
         description="Install sdk_guard from POLICY (and with --lockdown its kernel "
@@ -88,10 +81,8 @@ def register(subparsers: Any) -> None:
                    help="also apply the policy's [lockdown] (Landlock + seccomp) first")
     p.add_argument("--allow-read", action="append", default=[], metavar="PATH",
                    help="with --lockdown: also let the process read PATH (repeatable)")
-    p.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
-                   help="set a template variable, e.g. --var data=/srv/app (repeatable)")
+    add_var_option(p)
     p.add_argument("-m", dest="module", metavar="MODULE",
                    help="run library module MODULE as a script (the rest are its args)")
     p.add_argument("program", nargs=argparse.REMAINDER,
                    help="script.py and its arguments (or the module's arguments)")
-    p.set_defaults(func=_run)

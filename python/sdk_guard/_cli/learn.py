@@ -20,9 +20,9 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from . import _learn
-from ._cli_check import parse_vars
-from ._learn_mode import ENV as LEARN_ENV
+from .. import _learn
+from .._learn_mode import ENV as LEARN_ENV
+from ._common import Subparsers, add_command, add_var_option, after_dashes, fail, parse_vars
 
 
 def _raw(path: str) -> dict[str, Any]:
@@ -33,9 +33,7 @@ def _raw(path: str) -> dict[str, Any]:
 
 
 def _record_run(args: argparse.Namespace, trail: Path) -> int:
-    command = list(args.command)
-    if command and command[0] == "--":
-        command = command[1:]
+    command = after_dashes(args.command)
     env = dict(os.environ)
     env[LEARN_ENV] = str(trail)
     if args.startup:
@@ -53,20 +51,17 @@ def _record_run(args: argparse.Namespace, trail: Path) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .errors import PolicyError
-    from .policy import Policy
+    from ..errors import PolicyError
+    from ..policy import Policy
 
     if bool(args.from_trail) == bool(args.command):
-        print("learn: give a command after -- or --from-trail FILE (one of them)",
-              file=sys.stderr)
-        return 2
+        return fail("learn: give a command after -- or --from-trail FILE (one of them)", 2)
     try:
         variables = parse_vars(args.var)
         raw = _raw(args.policy)
         Policy.from_file(args.policy, variables=variables or None)   # fail early
     except (PolicyError, ValueError, OSError) as exc:
-        print(f"learn: {args.policy}: {exc}", file=sys.stderr)
-        return 2
+        return fail(f"learn: {args.policy}: {exc}", 2)
 
     tmp = None
     if args.from_trail:
@@ -80,10 +75,9 @@ def _run(args: argparse.Namespace) -> int:
             return 2
     try:
         if not trail.exists():
-            print("learn: the program never installed sdk_guard, so nothing was recorded; "
-                  "use --startup (with sdk_guard pip-installed) for a host that does not "
-                  "call sdk_guard.install() itself", file=sys.stderr)
-            return 1
+            return fail("learn: the program never installed sdk_guard, so nothing was recorded; "
+                        "use --startup (with sdk_guard pip-installed) for a host that does not "
+                        "call sdk_guard.install() itself", 1)
         side = _learn.load_sidecar(trail)
         run_vars = {k: v for k, v in side.get("variables", {}).items()
                     if k not in ("home", "tmp", "prefix")}
@@ -92,8 +86,7 @@ def _run(args: argparse.Namespace) -> int:
             policy = Policy.from_file(args.policy, variables=variables or None)
             records = _learn.read_trail(trail)
         except (PolicyError, ValueError, OSError) as exc:
-            print(f"learn: {exc}", file=sys.stderr)
-            return 2
+            return fail(f"learn: {exc}", 2)
         proposals = _learn.propose(records, policy.data, raw.get("extensions", {}),
                                    policy.variables)
         text, diff = _learn.render(proposals, raw, policy.data, policy.variables, source)
@@ -112,10 +105,11 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: Any) -> None:
-    p = subparsers.add_parser(
-        "learn", help="run a program in monitor mode (or read a trail) and propose a "
-                      "minimal policy per extension",
+def register(subparsers: Subparsers) -> None:
+    p = add_command(
+        subparsers, "learn", _run,
+        help="run a program in monitor mode (or read a trail) and propose a "
+             "minimal policy per extension",
         usage="%(prog)s --policy P [--var NAME=VALUE] [--out FILE] "
               "(--from-trail FILE | [--startup] -- command ...)",
         description="Propose a minimal policy from what each extension did: imports, "
@@ -126,12 +120,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--policy", required=True, help="the current policy (.toml or .json)")
     p.add_argument("--from-trail", metavar="FILE",
                    help="read this JSONL audit trail instead of running a program")
-    p.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
-                   help="template variable, e.g. --var data=/srv/app (repeatable)")
+    add_var_option(p, "template variable, e.g. --var data=/srv/app (repeatable)")
     p.add_argument("--out", metavar="FILE", help="write the proposed policy to FILE")
     p.add_argument("--startup", action="store_true",
                    help="also set SDK_GUARD_POLICY, for a host that does not install "
                         "the guard itself")
     p.add_argument("command", nargs=argparse.REMAINDER,
                    help="-- and the command to run, e.g. -- python app.py")
-    p.set_defaults(func=_run)

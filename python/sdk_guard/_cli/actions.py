@@ -9,20 +9,22 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import sys
+from collections.abc import Iterator
+from typing import Any
 
-from .errors import GuardError, PolicyError
+from ..errors import GuardError, PolicyError
+from ._common import Subparsers, add_command, fail, show
 
 
 def _run(args: argparse.Namespace) -> int:
-    from . import actions
+    from .. import actions
     for d in args.path or []:
         sys.path.insert(0, d)
     try:
         guard = None
         if args.policy:
-            from . import Policy, install
+            from .. import Policy, install
             guard = install(Policy.from_file(args.policy))
         # Host modules first: extensions may import the SDK they provide.
         for mod in args.imports or []:
@@ -31,15 +33,16 @@ def _run(args: argparse.Namespace) -> int:
             for name in guard.extensions:
                 guard.import_extension(name)
     except (PolicyError, GuardError, ImportError) as exc:
-        print(f"actions: {exc}", file=sys.stderr)
-        return 2
+        return fail(f"actions: {exc}", 2)
+    except OSError as exc:
+        return fail(f"actions: cannot read policy {args.policy}: {exc.strerror or exc}", 2)
     rows = actions.registry()
-    if args.json:
-        print(json.dumps(rows, indent=2))
-        return 0
+    return show(rows, _lines(rows), as_json=args.json)
+
+
+def _lines(rows: list[dict[str, Any]]) -> Iterator[str]:
     if not rows:
-        print("no actions declared (import the modules that declare them: --policy/--import)")
-        return 0
+        yield "no actions declared (import the modules that declare them: --policy/--import)"
     for r in rows:
         req = ", ".join(r["declared_requires"]) or "-"
         if r["policy_requires"]:
@@ -47,14 +50,14 @@ def _run(args: argparse.Namespace) -> int:
         appr = "approval" if r["approval"] else "no approval"
         if r["approval"] and not r["declared_approval"]:
             appr += " (policy)"
-        print(f"{r['name']:<28} {r['kind']:<6} owner={r['owner'] or 'host'}  requires: {req}"
-              f"  [{appr}]  {r['function']}")
-    return 0
+        yield (f"{r['name']:<28} {r['kind']:<6} owner={r['owner'] or 'host'}  requires: {req}"
+               f"  [{appr}]  {r['function']}")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = subparsers.add_parser(
-        "actions", help="list declared actions/pages/tools with owners and requirements",
+def register(subparsers: Subparsers) -> None:
+    p = add_command(
+        subparsers, "actions", _run,
+        help="list declared actions/pages/tools with owners and requirements",
         description="List the action registry: name, kind, owner extension, required "
                     "permissions (declared and added by the policy), approval.")
     p.add_argument("--policy", help="install the guard with this policy and import its "
@@ -63,4 +66,3 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                    help="import a host module that declares actions (repeatable)")
     p.add_argument("--path", action="append", metavar="DIR", help="prepend DIR to sys.path")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=_run)

@@ -9,28 +9,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from typing import Any
 
-from .errors import GuardError, PolicyError
+from ..errors import GuardError, PolicyError
+from ._common import Subparsers, add_command, add_group, after_dashes, fail, show
 
 
 def _run(args: argparse.Namespace) -> int:
-    from . import audit, egress
-    from .policy import Policy
+    from .. import audit, egress
+    from ..policy import Policy
 
-    cmd = list(args.cmd)
-    if cmd and cmd[0] == "--":
-        cmd = cmd[1:]
+    cmd = after_dashes(args.cmd)
     if not cmd:
-        print("egress run: give the command after --", file=sys.stderr)
-        return 2
+        return fail("egress run: give the command after --", 2)
     try:
         policy = Policy.from_file(args.policy)
     except (PolicyError, OSError) as exc:
-        print(f"egress run: {args.policy}: {exc}", file=sys.stderr)
-        return 2
+        return fail(f"egress run: {args.policy}: {exc}", 2)
     if args.audit_jsonl:
         audit.add_sink(audit.JsonlSink(args.audit_jsonl))
     user: Any = None if args.user == "" else args.user
@@ -48,7 +46,6 @@ def _run(args: argparse.Namespace) -> int:
     def forward(signum: int, _frame: Any) -> None:
         if worker.pid:
             try:
-                import os
                 os.kill(worker.pid, signum)
             except ProcessLookupError:
                 pass
@@ -63,19 +60,18 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _cleanup(args: argparse.Namespace) -> int:
-    from . import egress
+    from .. import egress
 
-    print(json.dumps(egress.cleanup(), sort_keys=True))
-    return 0
+    return show(egress.cleanup(), indent=None, sort_keys=True)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = subparsers.add_parser(
-        "egress", help="run a command under per-cgroup kernel egress rules",
+def register(subparsers: Subparsers) -> None:
+    sub = add_group(
+        subparsers, "egress", "egress_command",
+        help="run a command under per-cgroup kernel egress rules",
         description="Kernel egress enforcement (needs root or CAP_NET_ADMIN and write "
                     "access to the cgroup2 tree). See docs/egress.md.")
-    sub = p.add_subparsers(dest="egress_command", required=True)
-    r = sub.add_parser("run", help="run CMD confined to the policy's [egress] rules")
+    r = add_command(sub, "run", _run, help="run CMD confined to the policy's [egress] rules")
     r.add_argument("--policy", required=True, help="policy file (.toml or .json)")
     r.add_argument("--backend", choices=("auto", "nft", "iptables", "bpf"), default=None,
                    help="override egress.backend")
@@ -87,6 +83,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     r.add_argument("--principal", default="worker", help="name of CMD in audit records")
     r.add_argument("--audit-jsonl", default=None, help="append audit records to this file")
     r.add_argument("cmd", nargs=argparse.REMAINDER, help="-- command and arguments")
-    r.set_defaults(func=_run)
-    c = sub.add_parser("cleanup", help="remove rules and groups of supervisors that are gone")
-    c.set_defaults(func=_cleanup)
+    add_command(sub, "cleanup", _cleanup, help="remove rules and groups of supervisors that are gone")

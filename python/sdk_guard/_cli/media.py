@@ -13,6 +13,12 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ._common import Subparsers, add_command, add_group, fail
+
+if TYPE_CHECKING:
+    from ..media import MediaProxy
 
 
 def _keys(args: argparse.Namespace) -> list[str]:
@@ -31,10 +37,10 @@ def _keys(args: argparse.Namespace) -> list[str]:
     return keys
 
 
-def _proxy(args: argparse.Namespace) -> object:
-    from .errors import PolicyError
-    from .media import MediaProxy
-    from .policy import Policy
+def _proxy(args: argparse.Namespace) -> MediaProxy:
+    from ..errors import PolicyError
+    from ..media import MediaProxy
+    from ..policy import Policy
     try:
         policy = Policy.from_file(args.policy)
     except PolicyError as exc:
@@ -44,7 +50,7 @@ def _proxy(args: argparse.Namespace) -> object:
     except ValueError as exc:
         raise SystemExit(f"sdk_guard media: {exc}") from None
     if args.command_media == "serve":
-        from . import audit
+        from .. import audit
         if policy.audit_config() is not None:
             audit.configure(policy.audit_config(), policy.variables)
         else:
@@ -64,38 +70,34 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         import uvicorn
     except ImportError:
-        print("sdk_guard media serve needs uvicorn: pip install 'sdk-guard[media]'",
-              file=sys.stderr)
-        return 2
+        return fail("sdk_guard media serve needs uvicorn: pip install 'sdk-guard[media]'", 2)
     proxy = _proxy(args)
     print(f"sdk_guard media: serving {args.prefix}/<sig>/<token> on "
           f"http://{args.host}:{args.port}", file=sys.stderr, flush=True)
-    uvicorn.run(proxy.asgi, host=args.host, port=args.port,  # type: ignore[attr-defined]
+    uvicorn.run(proxy.asgi, host=args.host, port=args.port,
                 log_level="warning", lifespan="on")
     return 0
 
 
 def _url(args: argparse.Namespace) -> int:
-    from .media import MediaError
+    from ..media import MediaError
     proxy = _proxy(args)
     try:
-        print(proxy.url_for(args.url, principal=args.principal,  # type: ignore[attr-defined]
-                            expires=args.expires))
+        print(proxy.url_for(args.url, principal=args.principal, expires=args.expires))
     except (ValueError, MediaError) as exc:
-        print(f"sdk_guard media: {exc}", file=sys.stderr)
-        return 1
+        return fail(f"sdk_guard media: {exc}", 1)
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = subparsers.add_parser(
-        "media", help="run the external-media proxy, or mint a signed proxy URL",
+def register(subparsers: Subparsers) -> None:
+    sub = add_group(
+        subparsers, "media", "command_media",
+        help="run the external-media proxy, or mint a signed proxy URL",
         description="The media proxy: external images, audio and video fetched by the "
                     "backend under the policy's [media] section (docs/media.md).")
-    sub = p.add_subparsers(dest="command_media", required=True)
     for name, fn, help_text in (("serve", _serve, "serve the proxy on uvicorn"),
                                 ("url", _url, "print the signed proxy path for URL")):
-        q = sub.add_parser(name, help=help_text)
+        q = add_command(sub, name, fn, help=help_text)
         q.add_argument("--policy", required=True, help="policy file (.toml or .json)")
         q.add_argument("--key-file", help="signing keys, one a line (first signs); default: "
                                           "$SDK_GUARD_MEDIA_KEYS")
@@ -107,4 +109,3 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
             q.add_argument("--principal", help="extension the URL is minted for")
             q.add_argument("--expires", type=float, help="Unix time the URL expires")
             q.add_argument("url", help="the external http(s) URL")
-        q.set_defaults(func=fn)

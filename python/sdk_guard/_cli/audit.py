@@ -12,15 +12,17 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO, TextIO
 
+from ._common import Subparsers, add_command, fail
+
 DENIALS = ("deny", "would_deny", "refused")
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _FOLLOW_POLL = 0.2
 
 
-def register(subparsers: Any) -> None:
-    p = subparsers.add_parser(
-        "audit", help="filter, follow and summarise a JSONL audit trail",
+def register(subparsers: Subparsers) -> None:
+    p = add_command(
+        subparsers, "audit", run, help="filter, follow and summarise a JSONL audit trail",
         description="Read audit records written by sdk_guard.audit.JsonlSink. Filters combine "
                     "with AND; a repeated filter matches any of its values.")
     p.add_argument("files", nargs="+", metavar="FILE", help="JSONL audit file(s)")
@@ -43,7 +45,6 @@ def register(subparsers: Any) -> None:
                    help="a table of denials per principal x capability instead of records")
     p.add_argument("--json", action="store_true",
                    help="records as JSON lines; with --summary, the table as one JSON object")
-    p.set_defaults(func=run)
 
 
 def parse_time(text: str, now: dt.datetime | None = None) -> dt.datetime:
@@ -392,8 +393,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         keep = Filter(args)
     except argparse.ArgumentTypeError as exc:
-        print(f"sdk_guard audit: {exc}", file=sys.stderr)
-        return 2
+        return fail(f"sdk_guard audit: {exc}", 2)
     reader = Reader()
     out = sys.stdout
 
@@ -418,9 +418,7 @@ def run(args: argparse.Namespace) -> int:
                     else:
                         emit(rec)
     except OSError as exc:
-        print(f"sdk_guard audit: cannot read {_printable(exc.filename)}: {exc.strerror}",
-              file=sys.stderr)
-        return 1
+        return fail(f"sdk_guard audit: cannot read {_printable(exc.filename)}: {exc.strerror}", 1)
     if args.summary:
         result = summary.result()
         result["dropped"] = reader.dropped
@@ -440,9 +438,8 @@ def run(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             pass
         except OSError as exc:
-            print(f"sdk_guard audit: cannot follow {_printable(exc.filename)}: {exc.strerror}",
-                  file=sys.stderr)
-            return 1
+            return fail(f"sdk_guard audit: cannot follow {_printable(exc.filename)}: "
+                        f"{exc.strerror}", 1)
         _warn(reader)
     return 0
 
