@@ -43,9 +43,10 @@ P = json.loads(sys.argv[1])
 
 SDK = COMMON + """
 import sdk_guard as sg
-lockdown_mod = sys.modules["sdk_guard.lockdown"]
+from sdk_guard import landlock
+from sdk_guard._lockdown_spec import parse_spec
 if not P["cold"]:
-    lockdown_mod._preload()
+    landlock._preload()
     import fcntl
 spec = {"fs": {"read": P["ro"], "write": P["rw"]}, "seccomp": P.get("seccomp", "off"),
         "tmp": P.get("tmp", "private"), "runtime": P.get("runtime", "auto"),
@@ -56,7 +57,7 @@ if P.get("discovery"):
     # Runtime-grant discovery alone, as lockdown() meets it: first call in the process
     # (the library-directory walk is read from the on-disk cache).
     t = time.perf_counter_ns()
-    lockdown_mod._runtime_paths(lockdown_mod.parse_spec(spec))
+    landlock._runtime_paths(parse_spec(spec))
     print(json.dumps({"ns": time.perf_counter_ns() - t}))
     sys.exit(0)
 t = time.perf_counter_ns()
@@ -72,7 +73,7 @@ print(json.dumps({"ns": dt,
 
 CORE = COMMON + """
 from sdk_guard import _guard
-from sdk_guard.lockdown import _FS_ALL
+from sdk_guard.landlock import _FS_ALL
 names = {k.lower().replace("fs_", "fs."): v for k, v in _guard.landlock_constants().items()}
 rules = [(p, sum(names[a] for a in acc)) for p, acc in P["rules"]]
 rules.append((f"/proc/{os.getpid()}", names["fs.read_file"] | names["fs.read_dir"]))

@@ -10,7 +10,8 @@ from . import _guard
 from . import audit
 from .errors import GuardError, ImportBoundaryError, PolicyError, PolicyViolation
 from .guard import Guard, acting_as, current_guard, install
-from .lockdown import LockdownReport, lockdown, probe
+from ._lockdown import LockdownReport, lockdown
+from ._probe import probe
 from .policy import Policy
 from . import context
 from .context import request

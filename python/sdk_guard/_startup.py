@@ -70,7 +70,7 @@ def load(policy_path: str | os.PathLike[str], *, lockdown: bool = False,
     LOCKDOWN); raises PolicyError / OSError / GuardError, having installed nothing."""
     import sdk_guard as sg
     from sdk_guard.errors import GuardError
-    from sdk_guard.lockdown import parse_spec
+    from sdk_guard._lockdown_spec import parse_spec
 
     policy = sg.Policy.from_file(policy_path, variables=variables or None)
     spec = None

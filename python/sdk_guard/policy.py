@@ -351,11 +351,9 @@ def _delegate(section_name: str, raw: object, templates: Templates) -> Any:
     section = table(raw, section_name)
     # Imported here: those modules import this one, and only policies with the section
     # need them.
-    module = importlib.import_module(f"sdk_guard.{section_name}")
-    fn = getattr(module, "parse_spec" if section_name == "lockdown" else "parse_config", None)
-    if fn is None:
-        raise PolicyError(section_name, f"the [{section_name}] section is not available in "
-                                        "this build of sdk_guard; remove it")
+    module = importlib.import_module("sdk_guard._lockdown_spec" if section_name == "lockdown"
+                                     else f"sdk_guard.{section_name}")
+    fn = getattr(module, "parse_spec" if section_name == "lockdown" else "parse_config")
     try:
         if section_name == "lockdown":
             return fn(section, templates.expand)
@@ -555,7 +553,7 @@ class Policy:
         return dict(self._variables)
 
     def lockdown_spec(self) -> Any:
-        """The [lockdown] section as sdk_guard.lockdown.parse_spec returned it, or None
+        """The [lockdown] section as sdk_guard._lockdown_spec.parse_spec returned it, or None
         when the policy has no [lockdown] section."""
         return copy.deepcopy(self._lockdown)
 

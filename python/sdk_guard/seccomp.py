@@ -1,6 +1,6 @@
 """seccomp-BPF layer of ``lockdown()``: a hand-assembled deny list against escalation.
 
-Interface used by :mod:`sdk_guard.lockdown`::
+Interface used by ``lockdown()`` (``sdk_guard._lockdown``), the same shape as ``sdk_guard.landlock``::
 
     plan = prepare(mode)    # mode: "errno" | "trap" | "log" | "kill" | "off"; builds, probes, applies nothing
     plan.status             # "full" | "partial" | "none"

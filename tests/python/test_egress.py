@@ -90,7 +90,7 @@ def unprivileged(how):
             # The interpreter's stdlib may be unreadable to nobody (under /root):
             # load what the lazy imports need before dropping.
             import ctypes, encodings.ascii, encodings.latin_1, pwd, secrets, shutil, traceback
-            import sdk_guard.lockdown, sdk_guard.egress._bpf, sdk_guard.egress._iptables
+            import sdk_guard._probe, sdk_guard.egress._bpf, sdk_guard.egress._iptables
             if how == "nobody":
                 os.setgroups([]); os.setresgid(65534, 65534, 65534); os.setresuid(65534, 65534, 65534)
             else:
@@ -109,7 +109,7 @@ def unprivileged(how):
                 for bit in drop:
                     d[bit // 32].eff &= ~(1 << bit % 32); d[bit // 32].perm &= ~(1 << bit % 32)
                 assert libc.capset(ctypes.byref(h), d) == 0
-            from sdk_guard.lockdown import probe
+            from sdk_guard._probe import probe
             r = {"probe": probe()["egress"]}
             w = egress.Worker(spec={"connect": []}, argv=[WORKER_PY, "-c", "print(7)"],
                               stdout=subprocess.PIPE)
@@ -217,7 +217,7 @@ def test_cli_egress_run_confines_the_command_and_cleanup_reports(tmp_path) -> No
 
 
 def test_probe_egress_names_every_backend() -> None:
-    from sdk_guard.lockdown import probe
+    from sdk_guard._probe import probe
     eg = probe()["egress"]
     assert set(eg["backends"]) == {"nft", "iptables", "bpf"}
     for b in eg["backends"].values():

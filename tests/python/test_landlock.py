@@ -675,7 +675,7 @@ done(status=r.landlock["status"], read_out=attempt(open, P["out"] + "/f.txt"))
 
 def test_parse_spec_rejects_bad_input_with_dotted_keys() -> None:
     out = child("""
-from sdk_guard.lockdown import parse_spec
+from sdk_guard._lockdown_spec import parse_spec
 from sdk_guard.errors import PolicyError
 ident = lambda v, k: v
 cases = {
@@ -762,7 +762,7 @@ done(nosys=e("probe", errno.ENOSYS), notsup=e("probe", errno.EOPNOTSUPP),
 def test_best_effort_downgrade_is_reported_for_older_abis() -> None:
     # The table is in tests/c/test_landlock_abi.c; this checks the Python view of it.
     out = child("""
-from sdk_guard.lockdown import _FS_ALL, _NET_ALL
+from sdk_guard.landlock import _FS_ALL, _NET_ALL
 res = {}
 for abi in range(0, 9):
     c = sg._guard.landlock_compat(abi, _FS_ALL, _NET_ALL, 3, 8)
@@ -779,7 +779,7 @@ done(res=res)
 
 def test_describe_landlock_lists_the_rules_a_spec_would_add() -> None:
     out = child("""
-from sdk_guard.lockdown import describe_landlock
+from sdk_guard.landlock import describe_landlock
 lines = describe_landlock({"fs": {"read": ["/srv/in"], "write": ["/srv/out"]},
                            "net.connect_tcp": [443], "scope": ["signal"]}, lambda v, k: v)
 done(lines=lines, nnp=sg._guard.get_no_new_privs())
@@ -790,6 +790,62 @@ done(lines=lines, nnp=sg._guard.get_no_new_privs())
     assert "tcp port 443" in text and "bind       no TCP port" in text
     assert "scope      signal" in text
     assert out["nnp"] is False  # describing applies nothing
+
+
+def test_lockdown_names_are_importable_where_docs_lockdown_md_says() -> None:
+    # docs/lockdown.md "Where it lives": the function sg.lockdown is not shadowing a
+    # module any more, because there is no module of that name.
+    import importlib
+    import inspect
+
+    import sdk_guard as sg
+    from sdk_guard import landlock, seccomp
+
+    assert inspect.isfunction(sg.lockdown) and inspect.isfunction(sg.probe)
+    assert sg.LockdownReport.__module__ == "sdk_guard._lockdown"
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("sdk_guard.lockdown")
+    documented = {"prepare", "LandlockPlan", "explain", "describe_landlock", "describe_ruleset",
+                  "errata_names", "FS_READ", "FS_WRITE", "PRELOAD"}
+    assert set(landlock.__all__) == documented
+    assert all(hasattr(landlock, name) for name in documented)
+    # The two layers have one shape: prepare() -> a plan with status, report, apply().
+    for plan in (landlock.LandlockPlan, seccomp.SeccompPlan):
+        assert callable(plan.apply)
+    assert landlock.errata_names(0b101) == ["tcp_socket_identification", "erratum_3"]
+    assert landlock.errata_names(None) == []
+
+
+def test_landlock_plan_enforces_nothing_until_applied_and_applies_once(
+        tree: dict[str, str]) -> None:
+    # The Landlock layer on its own, the shape of sdk_guard.seccomp: prepare() builds
+    # and reports, apply() enforces.
+    require_landlock()
+    out = child("""
+from sdk_guard import landlock
+from sdk_guard._lockdown_spec import parse_spec
+plan = landlock.prepare(parse_spec({"fs": {"read": [P["ro"]]}, "tmp": "none"}))
+res = {"status": plan.status, "report_status": plan.report["status"],
+       "repr": repr(plan), "before": attempt(open, P["out"] + "/f.txt"),
+       "nnp": sg._guard.get_no_new_privs()}
+sg._guard.set_no_new_privs()
+plan.apply()
+res["after_status"] = plan.report["status"]
+res["after_out"] = attempt(open, P["out"] + "/f.txt")
+res["after_ro"] = attempt(open, P["ro"] + "/f.txt")
+try:
+    plan.apply()
+except sg.GuardError as e:
+    res["again"] = str(e)
+done(**res)
+""", tree)
+    # full, or partial on a kernel whose ABI lacks a right; either way what applies.
+    assert out["status"] in ("full", "partial") and out["report_status"] == "planned"
+    assert out["repr"].startswith("<LandlockPlan abi=") and f"status={out['status']}" in out["repr"]
+    assert out["before"] == "ok" and out["nnp"] is False
+    assert out["after_status"] == out["status"]
+    assert out["after_out"] == "EACCES" and out["after_ro"] == "ok"
+    assert "already applied" in out["again"]
 
 
 def test_lockdown_applies_landlock_and_seccomp_and_reports_both(tree: dict[str, str]) -> None:

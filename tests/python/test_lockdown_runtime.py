@@ -307,7 +307,7 @@ import sysconfig
 # runtime = "none": only what the policy names.  The stdlib and sdk_guard are named,
 # the shared-library directories are not.
 import ctypes  # loaded before lockdown; libsqlite3 is not
-sg.lockdown_module = sys.modules["sdk_guard.lockdown"]
+from sdk_guard import landlock
 r = sg.lockdown(spec={"runtime": "none", "tmp": "none", "seccomp": "off",
                       "fs": {"read": [sys.prefix, sys.base_prefix, os.path.dirname(sg.__path__[0])]}})
 res = {"rules": sorted({x["source"].split(":")[0] for x in r.landlock["rules"]})}
@@ -321,7 +321,7 @@ try:
     ctypes.CDLL("libsqlite3.so.0")
     res["ctypes_note"] = "loaded"
 except OSError as e:
-    res["ctypes_note"] = " ".join(sg.lockdown_module.explain(e).__notes__)
+    res["ctypes_note"] = " ".join(landlock.explain(e).__notes__)
 done(**res)
 """, {})
     assert out["rules"] == ["lockdown.fs.read[0]", "lockdown.fs.read[1]", "lockdown.fs.read[2]"] \
@@ -340,7 +340,7 @@ def test_explain_adds_the_missing_grant_to_an_oserror(tmp_path: Path) -> None:
     (tmp_path / "secret.txt").write_text("s")
     out = child("""
 sg.lockdown(spec={"seccomp": "off"})
-from sdk_guard.lockdown import explain
+from sdk_guard.landlock import explain
 try:
     open(P["f"])
 except PermissionError as e:
@@ -463,7 +463,7 @@ try:
     res = {"status": r.status, "threads": r.landlock["threads"]}
 except sg.GuardError as e:
     res = {"refused": str(e)}
-res["grace_ms"] = sys.modules["sdk_guard.lockdown"]._last_grace_ms
+res["grace_ms"] = sg.landlock._last_grace_ms
 res["seconds"] = round(time.monotonic() - t0, 3)
 if "status" in res:
     import numpy as np
@@ -523,7 +523,7 @@ def test_openblas_single_threaded_or_numpy_after_lockdown_works() -> None:
 
 def test_runtime_and_tmp_keys_are_validated() -> None:
     out = child("""
-from sdk_guard.lockdown import parse_spec
+from sdk_guard._lockdown_spec import parse_spec
 from sdk_guard.errors import PolicyError
 res = {}
 for name, sec in {"runtime": {"runtime": "everything"}, "tmp": {"tmp": "shared"},

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sdk_guard import PolicyError
 from sdk_guard import audit as sg_audit
-from sdk_guard.lockdown import parse_spec
+from sdk_guard._lockdown_spec import parse_spec
 from sdk_guard.policy import Policy
 
 

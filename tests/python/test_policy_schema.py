@@ -22,13 +22,11 @@ import pytest
 import sdk_guard.audit as audit_mod
 import sdk_guard.policy as policy_mod
 from harness import ROOT, child_env
-from sdk_guard import Policy, PolicyError
+from sdk_guard import Policy, PolicyError, _lockdown_spec
 from sdk_guard._schema import policy_schema, schema_errors
 from test_policy import DATA, MALFORMED, TOML, base
 
 SCHEMA = policy_schema()
-# By module path: the package attribute ``lockdown`` is the function.
-lockdown_mod = importlib.import_module("sdk_guard.lockdown")
 
 # Malformed policies a schema cannot refuse (the loader does, naming the key): overlaps
 # between sections, address and port arithmetic, keywords, templates that are not set.
@@ -88,7 +86,7 @@ def test_schema_sections_are_exactly_the_loaders_sections() -> None:
         subs = {k.split(".", 1)[1] for k in policy_mod._EXT_KEYS if k.startswith(group + ".")}
         assert set(ext[group]["properties"]) == subs, group
     lock = defs["lockdown"]["properties"]
-    assert set(lock) == set(lockdown_mod._KEYS) | {"fs", "net"}
+    assert set(lock) == set(_lockdown_spec._KEYS) | {"fs", "net"}
     assert set(defs["audit"]["properties"]) == {"sinks", "ring_capacity", "overflow_wait",
                                                 "spans"}
     assert set(defs["media"]["properties"]) == set(

@@ -11,8 +11,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import GuardError, PolicyError
-# The module, not the package attribute: sdk_guard.lockdown is the lockdown() function.
-from ..lockdown import describe_landlock, describe_ruleset
+from ..landlock import describe_landlock, describe_ruleset
 from ..policy import PRESETS, Policy
 from ._common import Subparsers, add_command, fail
 

@@ -1,19 +1,10 @@
-"""Kernel lockdown: Landlock (here) and seccomp-BPF (``sdk_guard.seccomp``).
+"""Landlock layer of ``lockdown()``: the rights tables, the ruleset plan, its report.
 
-``lockdown()`` confines the whole process, irreversibly and without privileges:
-files, TCP ports and IPC through Landlock, system calls through seccomp.  It is
-best effort by default and honest about it: the returned ``LockdownReport`` says
-what the kernel enforces, at which ABI, and every right it dropped and why;
-``require=[...]`` turns anything short of full enforcement into ``GuardError``
-*before* anything is applied.
-
-Order (each step can refuse; nothing is applied until every check passed):
-parse the spec, plan Landlock (probe, downgrade, runtime grants, the private
-temporary directory, build the ruleset fd) and seccomp, check ``require`` and threads
-(a refusal removes the temporary directory again), start its reaper, set
-NO_NEW_PRIVS, enforce Landlock, install seccomp, install the import notes, report
-(one audit record, layer ``landlock``).  What is granted automatically, and why:
-``sdk_guard._lockdown_runtime`` and docs/lockdown.md.
+The plan probes the ABI, downgrades the handled rights to what this kernel offers
+(recording each dropped right and its effect), settles the threads question, adds
+the interpreter's runtime grants, the private temporary directory and the policy's
+rules, and builds the ruleset fd; applying it is ``landlock_restrict_self``.  What is
+granted automatically, and why: ``sdk_guard._lockdown_runtime`` and docs/lockdown.md.
 """
 from __future__ import annotations
 
@@ -22,7 +13,6 @@ import importlib
 import importlib.machinery
 import os
 import stat
-import string
 import sys
 import tempfile
 import threading
@@ -30,11 +20,14 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from . import _guard, audit
+from . import _guard
+from . import _lockdown_runtime as rt
+from ._lockdown_spec import _default_expand, parse_spec
 from .errors import GuardError, PolicyError
 
-__all__ = ["LockdownReport", "describe_landlock", "describe_ruleset", "explain", "lockdown",
-           "parse_spec", "probe"]
+__all__ = ["FS_READ", "FS_WRITE", "PRELOAD", "LandlockPlan", "describe_landlock", "describe_ruleset",
+           "errata_names", "explain", "prepare"]
+
 
 _C: dict[str, int] = _guard.landlock_constants()
 
@@ -58,19 +51,6 @@ FS_WRITE = (FS_READ | _C["FS_WRITE_FILE"] | _C["FS_REMOVE_DIR"] | _C["FS_REMOVE_
             | _C["FS_MAKE_FIFO"] | _C["FS_MAKE_SYM"] | _C["FS_REFER"] | _C["FS_TRUNCATE"])
 _DEV_RW = _C["FS_READ_FILE"] | _C["FS_WRITE_FILE"] | _C["FS_TRUNCATE"]
 
-_SECCOMP_MODES = (*_guard.SECCOMP_MODES, "off")
-_THREAD_MODES = ("refuse", "thread_local")
-_REQUIRABLE = ("landlock", "seccomp")
-_RUNTIME_MODES = ("auto", "minimal", "none")
-_TMP_MODES = ("private", "none")
-_KEYS = ("fs.read", "fs.write", "net.connect_tcp", "net.bind_tcp", "scope", "seccomp",
-         "threads", "require", "runtime", "tmp")
-_DEFAULTS: dict[str, Any] = {
-    "fs.read": [], "fs.write": [], "net.connect_tcp": [], "net.bind_tcp": [],
-    "scope": ["abstract_unix_socket", "signal"], "seccomp": "errno", "threads": "refuse",
-    "require": [], "runtime": "auto", "tmp": "private",
-}
-
 # Stdlib modules commonly imported lazily (inside functions, on first use).  They are
 # imported before lockdown so they keep working whatever the policy makes readable.
 PRELOAD = (
@@ -81,177 +61,15 @@ PRELOAD = (
     "string", "textwrap", "fnmatch", "zoneinfo", "unicodedata", "stringprep",
 )
 
+# Landlock errata (the kernel's landlock_get_errata bits, 1-based), by name.
 _ERRATA_NAMES = {1: "tcp_socket_identification", 2: "scoped_signal_same_process"}
 
 
-# ---- spec ------------------------------------------------------------------------
-
-def _default_expand(value: str, key: str) -> str:
-    """Expands {home}, {tmp}, {prefix}; {data} only exists relative to a Policy.  A
-    literal brace is doubled ({{ or }}), as in a Policy's templates."""
-    if "{" not in value and "}" not in value:
-        return value
-    subst: dict[str, Callable[[], str]] = {
-        "home": lambda: os.path.expanduser("~"), "tmp": tempfile.gettempdir,
-        "prefix": lambda: sys.prefix}
-    out: list[str] = []
-    try:
-        fields = list(string.Formatter().parse(value))
-    except ValueError as exc:
-        raise PolicyError(key, f"{value!r}: {exc}; a literal brace is doubled ({{{{ or }}}})"
-                          ) from None
-    for literal, field, spec, conv in fields:
-        out.append(literal)
-        if field is None:
-            continue
-        if spec or conv or field not in subst:
-            raise PolicyError(key, f"{value!r} uses a template lockdown(spec=...) cannot expand "
-                                   "({home}, {tmp} and {prefix} can); pass the Policy, or a "
-                                   "concrete path (a literal brace is doubled)")
-        out.append(subst[field]())
-    return "".join(out)
-
-
-def _flatten(section: Mapping[str, Any]) -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, val in section.items():
-        if not isinstance(key, str):
-            raise PolicyError("lockdown", f"key {key!r} is not a string")
-        if key in ("fs", "net") and isinstance(val, Mapping):
-            items = [(f"{key}.{sub}", v) for sub, v in val.items()]
-        else:
-            items = [(key, val)]
-        for full, v in items:
-            if full in flat:
-                raise PolicyError(f"lockdown.{full}", "given twice (as a dotted key and "
-                                                      "in a nested table); keep one")
-            flat[full] = v
-    return flat
-
-
-def _str_list(flat: dict[str, Any], key: str) -> list[Any]:
-    val = flat[key]
-    if not isinstance(val, (list, tuple)):
-        raise PolicyError(f"lockdown.{key}", f"must be a list, not {type(val).__name__} "
-                                             f"(write {key} = [...])")
-    return list(val)
-
-
-def parse_spec(section: Mapping[str, Any] | None,
-               expand: Callable[[str, str], str] = _default_expand) -> dict[str, Any]:
-    """Validates a ``[lockdown]`` section (nested or dotted keys) and returns it flat.
-
-    The result has exactly the keys ``fs.read, fs.write, net.connect_tcp,
-    net.bind_tcp, scope, seccomp, threads, require, runtime, tmp`` with defaults filled in and
-    templates expanded by ``expand(value, dotted_key)``; parsing it again gives the
-    same dict.  Raises ``PolicyError`` whose ``key`` is the dotted path
-    (``lockdown.net.connect_tcp[0]``).
-    """
-    if section is None:
-        section = {}
-    if not isinstance(section, Mapping):
-        raise PolicyError("lockdown", f"must be a table, not {type(section).__name__}")
-    flat = _flatten(section)
-    for key in flat:
-        if key not in _KEYS:
-            raise PolicyError(f"lockdown.{key}", "unknown key; expected one of "
-                                                 + ", ".join(_KEYS))
-    spec: dict[str, Any] = {k: (list(v) if isinstance(v, list) else v)
-                            for k, v in _DEFAULTS.items()}
-    spec.update(flat)
-
-    for key in ("fs.read", "fs.write"):
-        paths = []
-        for i, p in enumerate(_str_list(spec, key)):
-            k = f"lockdown.{key}[{i}]"
-            if not isinstance(p, str) or not p:
-                raise PolicyError(k, f"must be a non-empty path string, not {p!r}")
-            real = expand(p, k)
-            if not isinstance(real, str) or not real or "\0" in real:
-                raise PolicyError(k, f"{p!r} expands to an unusable path {real!r}")
-            try:
-                real.encode("utf-8")
-            except UnicodeEncodeError:
-                raise PolicyError(k, f"{p!r} contains a lone surrogate, which is not a "
-                                     "character; write valid Unicode") from None
-            paths.append(real)
-        spec[key] = paths
-
-    for key in ("net.connect_tcp", "net.bind_tcp"):
-        ports = []
-        for i, port in enumerate(_str_list(spec, key)):
-            k = f"lockdown.{key}[{i}]"
-            if isinstance(port, bool) or not isinstance(port, int):
-                raise PolicyError(k, f"must be a TCP port number (an integer), not {port!r}")
-            if not 1 <= port <= 65535:
-                shown = port if abs(port) < 1 << 64 else f"<{port.bit_length()}-bit number>"
-                raise PolicyError(k, f"port {shown} is outside 1-65535")
-            ports.append(port)
-        spec[key] = ports
-
-    spec["scope"] = _choices(spec, "scope", _SCOPES, "scope")
-
-    if spec["seccomp"] not in _SECCOMP_MODES:
-        raise PolicyError("lockdown.seccomp", f"{spec['seccomp']!r} is not one of "
-                                              + ", ".join(map(repr, _SECCOMP_MODES)))
-    for key, modes in (("threads", _THREAD_MODES), ("runtime", _RUNTIME_MODES),
-                       ("tmp", _TMP_MODES)):
-        if not isinstance(spec[key], str) or spec[key] not in modes:
-            raise PolicyError(f"lockdown.{key}", f"{spec[key]!r} is not one of "
-                                                 + ", ".join(map(repr, modes)))
-    spec["require"] = _choices(spec, "require", _REQUIRABLE, "layer")
-    return spec
-
-
-def _choices(flat: dict[str, Any], key: str, allowed: Iterable[str], what: str) -> list[str]:
-    """The list at KEY, each item one of ALLOWED, duplicates dropped, order kept."""
-    allowed = tuple(allowed)
-    out: list[str] = []
-    for i, v in enumerate(_str_list(flat, key)):
-        if v not in allowed:
-            raise PolicyError(f"lockdown.{key}[{i}]", f"unknown {what} {v!r}; expected "
-                                                      + " or ".join(map(repr, allowed)))
-        if v not in out:
-            out.append(v)
-    return out
-
-
-# ---- report ------------------------------------------------------------------------
-
-class LockdownReport:
-    """What ``lockdown()`` enforced.  ``as_dict()`` is JSON-serialisable."""
-
-    def __init__(self, data: dict[str, Any]) -> None:
-        self._data = data
-
-    @property
-    def status(self) -> str:
-        """``full`` (everything asked for is enforced), ``partial`` or ``none``."""
-        return str(self._data["status"])
-
-    @property
-    def landlock(self) -> dict[str, Any]:
-        return dict(self._data["landlock"])
-
-    @property
-    def seccomp(self) -> dict[str, Any]:
-        return dict(self._data["seccomp"])
-
-    def as_dict(self) -> dict[str, Any]:
-        copied: dict[str, Any] = _copy_json(self._data)
-        return copied
-
-    def __repr__(self) -> str:
-        ll = self._data["landlock"]
-        return (f"<LockdownReport status={self.status} landlock={ll['status']} "
-                f"abi={ll.get('abi')} seccomp={self._data['seccomp'].get('status')}>")
-
-
-def _copy_json(v: Any) -> Any:
-    # The C encoder is the fastest deep copy of plain data, and proves it serialisable.
-    import json
-
-    return json.loads(json.dumps(v))
+def errata_names(errata: int | None) -> list[str]:
+    """The fixed errata in the kernel's bit mask, by name (erratum_N if unnamed here)."""
+    if errata is None:
+        return []
+    return [_ERRATA_NAMES.get(n, f"erratum_{n}") for n in range(1, 32) if errata & (1 << (n - 1))]
 
 
 def _names(mask: int, table: Iterable[tuple[str, int, int]]) -> list[str]:
@@ -352,8 +170,6 @@ def _runtime_paths(spec: dict[str, Any], ctx: _Context | None = None
     allows network, the process's own /proc entry, /sys/devices/system/cpu, and what
     import needs from application directories on sys.path.
     """
-    from . import _lockdown_runtime as rt
-
     ctx = ctx or _Context()
     mode = spec["runtime"]
     warnings: list[dict[str, Any]] = []
@@ -490,9 +306,8 @@ def _runtime_paths(spec: dict[str, Any], ctx: _Context | None = None
 
 
 def _preload() -> list[str]:
-    # lockdown()'s own helpers first: the notes module must be loaded before Landlock
+    # lockdown()'s own helper first: the notes module must be loaded before Landlock
     # applies (runtime = "none" may leave its file unreadable).
-    from . import _lockdown_runtime  # noqa: F401
     _notes()
     done = []
     for name in PRELOAD:
@@ -532,8 +347,6 @@ def _settled_os_threads(grace: float = 0.25) -> tuple[list[int], list[tuple[str,
     unless it clearly is not Python's: its name differs from the process's (Python
     threads keep the process's name), or a native thread-pool library (OpenBLAS, MKL,
     OpenMP) is loaded; then only 10 ms are given."""
-    from . import _lockdown_runtime as rt
-
     global _last_grace_ms
     _last_grace_ms = int(grace * 1000)
     tids: list[int] = _guard.os_threads()
@@ -686,23 +499,31 @@ class _PrivateTmp:
 _reaper_pipes: list[int] = []
 
 
-class _LandlockPlan:
-    """A built (not yet enforced) ruleset and the report that describes it."""
+class LandlockPlan:
+    """A built, not yet enforced ruleset and the report that describes it; made by
+    :func:`prepare`, enforced once by :meth:`apply`.
+
+    ``status`` is what enforcing it would give: ``full``, ``partial`` (a right this
+    ABI cannot handle, or only the calling thread confined) or ``none`` (no ruleset:
+    ``report["reason"]`` says why).  ``refusal`` is set when lockdown() must refuse
+    (threads it cannot confine).  ``report`` is the JSON-serialisable dict that becomes
+    ``LockdownReport.landlock``.
+    """
 
     def __init__(self, spec: dict[str, Any], ctx: _Context | None = None) -> None:
-        self.fd = -1
-        self.flags = 0
+        self._fd = -1
+        self._flags = 0
+        self._applied = False
+        self.status = "none"
         self.refusal: str | None = None
+        self.handled: tuple[int, int, int] = (0, 0, 0)
         self.tmp: _PrivateTmp | None = None
         info = _guard.landlock_probe()
         self.abi = int(info["abi"])
         errata = info["errata"]
         self.report: dict[str, Any] = {
             "status": "none", "abi": self.abi, "abi_newest_known": _C["ABI_NEWEST"],
-            "errata": errata,
-            "errata_fixed": ([] if errata is None else
-                             [_ERRATA_NAMES.get(n, f"erratum_{n}") for n in range(1, 32)
-                              if errata & (1 << (n - 1))]),
+            "errata": errata, "errata_fixed": errata_names(errata),
             "reason": info["reason"], "rights": [], "dropped": [], "rules": [], "skipped": [],
             "scopes": [], "restrict_flags": [], "threads": {}, "preloaded": [], "warnings": [],
             "runtime": spec["runtime"], "tmp": {"mode": spec["tmp"]},
@@ -721,8 +542,8 @@ class _LandlockPlan:
                      compat["refer_always_denied"])
         self.report["scopes"] = _scope_names(h_scoped)
         self._threads(spec, bool(h_flags & _TSYNC))
-        self.flags = h_flags & _TSYNC if self.report["threads"].get("mode") == "tsync" else 0
-        self.report["restrict_flags"] = ["tsync"] if self.flags else []
+        self._flags = h_flags & _TSYNC if self.report["threads"].get("mode") == "tsync" else 0
+        self.report["restrict_flags"] = ["tsync"] if self._flags else []
 
         self.report["preloaded"] = _preload()
         wanted: list[tuple[str, int, str]] = []
@@ -751,7 +572,7 @@ class _LandlockPlan:
                                            "TCP is not restricted on this kernel"})
 
         try:
-            self.fd, path_res, port_res = _guard.landlock_build(
+            self._fd, path_res, port_res = _guard.landlock_build(
                 self.abi, self.handled, [(p, r) for p, r, _ in wanted],
                 [(port, bit) for port, bit, _ in ports])
         except OSError as e:
@@ -778,8 +599,13 @@ class _LandlockPlan:
                 self.report["rules"].append({"type": "port", "port": port,
                                              "access": _names(bit, _NET_RIGHTS),
                                              "source": source})
-        self.report["warnings"] = _fd_warnings(self.report["rules"], {self.fd}) + runtime_warnings
+        self.report["warnings"] = _fd_warnings(self.report["rules"], {self._fd}) + runtime_warnings
         self.report["status"] = "planned"
+        weak = [d for d in self.report["dropped"] if d.get("effect") == "not_enforced"]
+        if weak or self.report["threads"].get("mode") == "thread_local":
+            self.status = "partial"
+        else:
+            self.status = "full"
 
     def _rights(self, h_fs: int, d_fs: int, h_net: int, d_net: int, h_scoped: int,
                 d_scoped: int, refer_always_denied: bool) -> None:
@@ -849,9 +675,10 @@ class _LandlockPlan:
         self.report["threads"] = info
 
     def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
+        """Closes the ruleset fd (apply() does it too); nothing is enforced after."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
     def discard_tmp(self) -> None:
         """Nothing was applied: the private directory goes again."""
@@ -860,169 +687,38 @@ class _LandlockPlan:
             self.tmp = None
             self.report["tmp"] = {"mode": "none", "why": "lockdown was refused"}
 
-    def level(self) -> str:
-        """full | partial | none, as if enforced."""
-        if self.fd < 0:
-            return "none"
-        weak = [d for d in self.report["dropped"] if d.get("effect") == "not_enforced"]
-        if weak or self.report["threads"].get("mode") == "thread_local":
-            return "partial"
-        return "full"
-
     def apply(self) -> None:
+        """Enforces the ruleset (landlock_restrict_self) and closes it.  Raises
+        GuardError when nothing was enforced: no ruleset, already applied or closed,
+        or the kernel refused (then ``status`` and ``report`` say ``none`` and why)."""
+        if self._applied or self._fd < 0:
+            raise GuardError("Landlock cannot be applied: " + (
+                "this plan was already applied" if self._applied else
+                str(self.report.get("reason") or "the ruleset was closed")))
+        self._applied = True
         try:
-            _guard.landlock_restrict(self.fd, self.flags)
+            _guard.landlock_restrict(self._fd, self._flags)
+        except OSError as e:
+            self.status = "none"
+            self.report["status"] = "none"
+            self.report["reason"] = f"landlock_restrict_self failed: {e.strerror}"
+            raise GuardError(f"Landlock was not enforced: {self.report['reason']}") from e
         finally:
             self.close()
+        self.report["status"] = self.status
+
+    def __repr__(self) -> str:
+        return (f"<LandlockPlan abi={self.abi} status={self.status} "
+                f"rules={len(self.report['rules'])}>")
 
 
-def _seccomp_plan(mode: str) -> tuple[Any, dict[str, Any]]:
-    if mode == "off":
-        return None, {"status": "off", "mode": "off"}
-    from . import seccomp
-
-    if not hasattr(seccomp, "prepare"):
-        return None, {"status": "none", "mode": mode,
-                      "reason": "sdk_guard.seccomp.prepare is not available in this build"}
-    try:
-        plan = seccomp.prepare(mode)
-    except GuardError as e:
-        # Best effort: reported as "none"; require=["seccomp"] turns it into a refusal.
-        return None, {"status": "none", "mode": mode, "reason": str(e)}
-    return plan, dict(plan.report, status=plan.status)
-
-
-# ---- lockdown ----------------------------------------------------------------------
-
-_lock = threading.Lock()
-_applied: LockdownReport | None = None
-
-
-def _overall(ll: str, sc: str) -> str:
-    levels = [s for s in (ll, sc) if s != "off"]
-    if levels and all(s == "full" for s in levels):
-        return "full"
-    if all(s == "none" for s in levels):
-        return "none"
-    return "partial"
-
-
-def _emit(report: dict[str, Any], decision: str) -> None:
-    # The record carries the report itself, not a copy (a copy costs a sixth of the
-    # 1 ms budget); LockdownReport.as_dict() hands callers their own copies.
-    _guard.emit(layer="landlock", capability="lockdown", decision=decision, target=None,
-                extra={"report": report})
-
-
-def lockdown(policy: Any = None, *, spec: Mapping[str, Any] | None = None,
-             require: Iterable[str] | None = None) -> LockdownReport:
-    """Confines this process with Landlock and seccomp; irreversible, once per process.
-
-    ``policy``: a ``Policy`` (its ``[lockdown]`` section); ``spec``: a ``[lockdown]``
-    table given directly.  ``require`` adds to the spec's ``require``.  Raises
-    ``GuardError`` on a second call, when a required layer would not be fully
-    enforced, or when threads cannot be confined; in those cases nothing is applied.
-    """
-    global _applied
-    ctx = _Context(policy)
-    if policy is not None and spec is not None:
-        raise GuardError("lockdown() takes a policy or a spec, not both")
-    if policy is not None:
-        if not hasattr(policy, "lockdown_spec"):
-            raise GuardError(f"lockdown() needs an sdk_guard.Policy, not {type(policy).__name__}")
-        spec = policy.lockdown_spec()
-    parsed = parse_spec(spec)
-    if require is not None:
-        extra = parse_spec({"require": list(require)})["require"]
-        parsed["require"] += [r for r in extra if r not in parsed["require"]]
-
-    # The audit writer thread is stopped for the duration, so a lone main thread can
-    # be confined without TSYNC; the restarted writer inherits Landlock and seccomp.
-    with _lock, audit.writer_paused():
-        if _applied is not None:
-            raise GuardError("lockdown() already ran in this process; its report is "
-                             f"{_applied!r} (Landlock and seccomp cannot be undone or redone)")
-        ll = _LandlockPlan(parsed, ctx)
-        try:
-            sc_plan, sc_report = _seccomp_plan(parsed["seccomp"])
-            if (ll.fd >= 0 and ll.handled[1] and sc_report.get("status") != "full"
-                    and (_read("/proc/sys/net/mptcp/enabled") or "").strip() == "1"):
-                # Only the seccomp filter refuses IPPROTO_MPTCP sockets, which Landlock's
-                # TCP rules do not cover.
-                ll.report["warnings"].append({
-                    "fd": None, "target": "net.mptcp", "access": "connect/bind",
-                    "why": "Multipath TCP sockets reach any port around the TCP rules: "
-                           "net.mptcp.enabled is 1 and the seccomp filter that refuses "
-                           f"them is {sc_report.get('status')} (lockdown.seccomp = "
-                           f"{parsed['seccomp']!r})"})
-            report: dict[str, Any] = {"status": "none", "landlock": ll.report,
-                                      "seccomp": sc_report, "require": parsed["require"],
-                                      "no_new_privs": bool(_guard.get_no_new_privs())}
-            problems = []
-            if ll.refusal:
-                problems.append(ll.refusal)
-            ll_level = ll.level()
-            if "landlock" in parsed["require"]:
-                if ll_level != "full":
-                    why = ll.report["reason"] or "; ".join(
-                        f"{d['right']}: {d['why']}" for d in ll.report["dropped"]
-                        if d.get("effect") == "not_enforced") or ll.report["threads"].get("why")
-                    problems.append(f"Landlock would be {ll_level}, not full ({why})")
-                missing = [s for s in ll.report["skipped"]
-                           if "path" in s and s["source"].startswith("lockdown.")]
-                if missing:
-                    problems.append("paths in the policy cannot be added: " + "; ".join(
-                        f"{s['source']} {s['path']}: {s['why']}" for s in missing))
-            if "seccomp" in parsed["require"] and sc_report.get("status") != "full":
-                problems.append(f"seccomp would be {sc_report.get('status')}, not full"
-                                + (f" ({sc_report['reason']})" if sc_report.get("reason") else ""))
-            if problems:
-                ll.discard_tmp()
-                ll.report["status"] = "refused"
-                report["status"] = "none"
-                _emit(report, "deny")
-                raise GuardError("lockdown refused, nothing was applied: " + " | ".join(problems))
-
-            notes = _notes() if ll.fd >= 0 else None  # its file may be unreadable after
-            if ll.tmp is not None:
-                # Before Landlock: the reaper is a program, and execute is never granted.
-                ll.report["tmp"] = ll.tmp.activate()
-            _guard.set_no_new_privs()
-            report["no_new_privs"] = True
-            _applied = LockdownReport(report)
-            if ll.fd >= 0:
-                try:
-                    ll.apply()
-                    ll.report["status"] = ll_level
-                except OSError as e:
-                    ll.report["status"] = "none"
-                    ll.report["reason"] = f"landlock_restrict_self failed: {e.strerror}"
-            ll.close()
-            sc_error = None
-            if sc_plan is not None:
-                try:
-                    sc_plan.apply()
-                except GuardError as e:
-                    sc_error = e
-                    report["seccomp"] = dict(report["seccomp"], status="none",
-                                             reason=f"install failed: {e}")
-            report["status"] = _overall(ll.report["status"], report["seccomp"]["status"])
-            if notes is not None and ll.report["status"] != "none":
-                notes.install(ll.report, parsed["runtime"])
-            failed = [layer for layer in parsed["require"]
-                      if report[layer]["status"] != "full"]
-            _emit(report, "deny" if failed else "allow")
-            if failed:
-                raise GuardError(f"lockdown: required {', '.join(failed)} failed while applying; "
-                                 f"the process is in the state the report describes: "
-                                 f"{_applied.as_dict()}") from sc_error
-            return _applied
-        except BaseException:
-            if _applied is None:
-                ll.discard_tmp()
-            raise
-        finally:
-            ll.close()
+def prepare(spec: dict[str, Any], policy: Any = None) -> LandlockPlan:
+    """Plans the ruleset for SPEC, a ``[lockdown]`` table as ``parse_spec()`` returns
+    it, in this process: probes the ABI, settles threads, computes the runtime grants,
+    creates the private temporary directory and builds the ruleset fd.  Enforces
+    nothing.  POLICY (a ``Policy``) adds its extensions' paths, and DNS files when it
+    lets anything use the network by name."""
+    return LandlockPlan(spec, _Context(policy))
 
 
 def _notes() -> Any:
@@ -1046,6 +742,7 @@ def explain(exc: BaseException) -> BaseException:
     naming the path that was not granted and the [lockdown] key that grants it.
     Import failures get this note automatically; returns EXC."""
     return _notes().explain(exc)  # type: ignore[no-any-return]
+
 
 
 # ---- explain / probe ---------------------------------------------------------------
@@ -1109,87 +806,3 @@ def describe_ruleset(policy: Any = None, spec: Mapping[str, Any] | None = None) 
     for w in warnings:
         lines.append(f"warning    {w['target']}: {w['why']}")
     return lines
-
-
-def _read(path: str) -> str | None:
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return None
-
-
-def _status_fields() -> dict[str, str]:
-    out = {}
-    for line in (_read("/proc/self/status") or "").splitlines():
-        k, _, v = line.partition(":")
-        out[k] = v.strip()
-    return out
-
-
-def _cgroup2() -> dict[str, Any]:
-    mount = None
-    for line in (_read("/proc/self/mountinfo") or "").splitlines():
-        pre, sep, post = line.partition(" - ")
-        if sep and post.split(" ", 1)[0] == "cgroup2":
-            mount = pre.split(" ")[4]
-            break
-    own = None
-    for line in (_read("/proc/self/cgroup") or "").splitlines():
-        if line.startswith("0::"):
-            own = line[3:]
-    return {"mount": mount, "cgroup": own,
-            "reason": None if mount else "no cgroup2 filesystem in /proc/self/mountinfo"}
-
-
-def _which(name: str) -> str | None:
-    for d in ("/usr/sbin", "/sbin", "/usr/bin", "/bin"):
-        p = os.path.join(d, name)
-        if os.access(p, os.X_OK):
-            return p
-    return None
-
-
-def probe() -> dict[str, Any]:
-    """What this kernel and process offer: Landlock, seccomp, cgroup v2, egress."""
-    info = _guard.landlock_probe()
-    abi = int(info["abi"])
-    errata = info["errata"]
-    status = _status_fields()
-    cg = _cgroup2()
-    # Egress: whether each backend could actually be applied here, and why not (write
-    # access to the cgroup2 tree, CAP_NET_ADMIN, the tools, what is implemented).
-    from . import egress
-
-    actions = (_read("/proc/sys/kernel/seccomp/actions_avail") or "").split()
-    return {
-        "kernel": os.uname().release,
-        "arch": os.uname().machine,
-        "landlock": {
-            "available": abi >= 1, "abi": abi, "abi_newest_known": _C["ABI_NEWEST"],
-            "errno": info["errno"], "reason": info["reason"], "errata": errata,
-            "errata_fixed": ([] if errata is None else
-                             [_ERRATA_NAMES.get(n, f"erratum_{n}") for n in range(1, 32)
-                              if errata & (1 << (n - 1))]),
-            "tsync": abi >= 8, "net_tcp": abi >= 4, "scopes": abi >= 6,
-            "confined_by_sdk_guard": _applied is not None,
-        },
-        "no_new_privs": bool(_guard.get_no_new_privs()),
-        "seccomp": {
-            "available": bool(actions) or "Seccomp" in status,
-            "mode": {"0": "disabled", "1": "strict", "2": "filter"}.get(status.get("Seccomp", ""),
-                                                                        "unknown"),
-            "filters": int(status["Seccomp_filters"]) if "Seccomp_filters" in status else None,
-            "actions_avail": actions,
-            "actions_logged": (_read("/proc/sys/kernel/seccomp/actions_logged") or "").split(),
-            "prepare_available": _seccomp_prepare_available(),
-        },
-        "cgroup_v2": cg,
-        "egress": egress.probe(),
-    }
-
-
-def _seccomp_prepare_available() -> bool:
-    from . import seccomp
-
-    return hasattr(seccomp, "prepare")
