@@ -14,8 +14,8 @@
 int
 main(int argc, char **argv)
 {
-    static const char *const hot[] = {"read", "write", "futex", "epoll_wait", "mmap",
-                                      "getppid", "clone", "execve"};
+    static const char *const hot[] = {"read", "write",   "futex", "epoll_wait",
+                                      "mmap", "getppid", "clone", "execve"};
     const char *const *names = argc > 1 ? (const char *const *)argv + 1 : hot;
     int nnames = argc > 1 ? argc - 1 : (int)(sizeof hot / sizeof hot[0]);
     const struct guard_sc_arch *arch = guard_seccomp_arch(NULL);

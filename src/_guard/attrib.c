@@ -30,10 +30,8 @@ static const char *const machinery_modules[] = {
     /* Reading installed distributions' metadata (entry points, versions) on a
      * library's behalf: pydantic's plugin discovery, entry-point registries. */
     "importlib.metadata", "importlib_metadata", NULL};
-static const char *const importer_modules[] = {
-    "importlib", "pkgutil", "runpy", NULL};
-static const char *const leaker_modules[] = {
-    "inspect", "traceback", "pdb", "bdb", "cgitb", NULL};
+static const char *const importer_modules[] = {"importlib", "pkgutil", "runpy", NULL};
+static const char *const leaker_modules[] = {"inspect", "traceback", "pdb", "bdb", "cgitb", NULL};
 
 /* Tags are small integers stored as pointers; nothing to free. */
 static void
@@ -50,7 +48,7 @@ guard_attrib_init(void)
     code_extra_index = GUARD_REQUEST_EXTRA(no_free);
     if (code_extra_index < 0) {
         PyErr_SetString(PyExc_RuntimeError, "sdk_guard: no co_extra slot is left for "
-                        "code classification (too many tools requested one)");
+                                            "code classification (too many tools requested one)");
         return -1;
     }
     return 0;
@@ -133,10 +131,10 @@ globals_are_module(PyObject *globals, PyObject *name)
 {
     if (globals_verified(globals))
         return 1;
-    PyObject *modules = PySys_GetObject("modules");   /* borrowed */
+    PyObject *modules = PySys_GetObject("modules"); /* borrowed */
     if (modules == NULL || !PyDict_Check(modules))
         return 0;
-    PyObject *mod = guard_dict_get(modules, name);  /* borrowed; calls no key's __eq__ */
+    PyObject *mod = guard_dict_get(modules, name); /* borrowed; calls no key's __eq__ */
     if (mod == NULL)
         return 0;
     if (!PyModule_Check(mod) || PyModule_GetDict(mod) != globals)
@@ -154,7 +152,7 @@ classify(PyObject *code, PyObject *globals)
     if (tag != GUARD_TAG_UNKNOWN)
         return tag;
     tag = GUARD_TAG_LIBRARY;
-    PyObject *name = guard_dict_get_str(globals, "__name__");  /* borrowed, no __eq__ */
+    PyObject *name = guard_dict_get_str(globals, "__name__"); /* borrowed, no __eq__ */
     /* An exact str only: a subclass planted as a module's __name__ would run its
      * __hash__/__eq__ in the sys.modules lookup below, inside the hook. */
     const char *cname = name && PyUnicode_CheckExact(name) ? PyUnicode_AsUTF8(name) : NULL;
@@ -311,7 +309,7 @@ guard_attrib_last_library(PyObject **module, PyObject **where)
     *module = *where = NULL;
     if (lib_code == NULL || lib_globals == NULL || !PyDict_Check(lib_globals))
         return 0;
-    PyObject *name = guard_dict_get_str(lib_globals, "__name__");  /* borrowed, no __eq__ */
+    PyObject *name = guard_dict_get_str(lib_globals, "__name__"); /* borrowed, no __eq__ */
     if (name == NULL || !PyUnicode_CheckExact(name))
         return 0;
     Py_ssize_t dot = PyUnicode_FindChar(name, '.', 0, PyUnicode_GET_LENGTH(name), 1);
@@ -346,7 +344,7 @@ guard_attrib_who_from(enum guard_walk mode, guard_who *out, int skip)
     int want_lib = mode == GUARD_WALK_FULL;
     guard_attrib_forget_library();
 
-    PyFrameObject *frame = PyEval_GetFrame();   /* borrowed */
+    PyFrameObject *frame = PyEval_GetFrame(); /* borrowed */
     Py_XINCREF(frame);
     for (; frame != NULL && skip > 0; skip--) {
         PyFrameObject *back = PyFrame_GetBack(frame);
@@ -398,8 +396,7 @@ guard_attrib_who_from(enum guard_walk mode, guard_who *out, int skip)
         if (decided) {
             if (out->kind == GUARD_WHO_EXT)
                 out->ctx_ext = -1;
-            else if (out->kind == GUARD_WHO_HOST && out->ctx_ext >= 0 &&
-                     ext_frame_below(frame))
+            else if (out->kind == GUARD_WHO_HOST && out->ctx_ext >= 0 && ext_frame_below(frame))
                 /* The SDK serving an extension: host authority, as without acting_as. */
                 out->ctx_ext = -1;
             Py_DECREF(frame);

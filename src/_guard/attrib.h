@@ -10,27 +10,27 @@
 /* Classification cached on code objects (co_extra). */
 enum {
     GUARD_TAG_UNKNOWN = 0,
-    GUARD_TAG_LIBRARY = 1,      /* transparent: keep walking */
-    GUARD_TAG_HOST = 2,         /* trusted host / SDK code, checked by module identity */
-    GUARD_TAG_IMPORTER = 3,     /* importlib, pkgutil, runpy: import on a caller's behalf */
-    GUARD_TAG_LEAKER = 4,       /* inspect, traceback, pdb: hand frames to their caller */
-    GUARD_TAG_MACHINERY = 5,    /* importlib._bootstrap*: reads the import path */
-    GUARD_TAG_EXT0 = 8,         /* + extension index */
+    GUARD_TAG_LIBRARY = 1,   /* transparent: keep walking */
+    GUARD_TAG_HOST = 2,      /* trusted host / SDK code, checked by module identity */
+    GUARD_TAG_IMPORTER = 3,  /* importlib, pkgutil, runpy: import on a caller's behalf */
+    GUARD_TAG_LEAKER = 4,    /* inspect, traceback, pdb: hand frames to their caller */
+    GUARD_TAG_MACHINERY = 5, /* importlib._bootstrap*: reads the import path */
+    GUARD_TAG_EXT0 = 8,      /* + extension index */
 };
 
 enum guard_walk {
-    GUARD_WALK_FULL,            /* library frames transparent; first host/extension decides */
-    GUARD_WALK_IMPORT,          /* the direct importer decides; importlib & co transparent */
-    GUARD_WALK_DIRECT,          /* the direct caller decides; frame-leaking libraries transparent */
+    GUARD_WALK_FULL,   /* library frames transparent; first host/extension decides */
+    GUARD_WALK_IMPORT, /* the direct importer decides; importlib & co transparent */
+    GUARD_WALK_DIRECT, /* the direct caller decides; frame-leaking libraries transparent */
 };
 
 enum { GUARD_WHO_HOST = 0, GUARD_WHO_EXT = 1, GUARD_WHO_UNATTRIBUTED = 2, GUARD_WHO_LIBRARY = 3 };
 
 typedef struct guard_who {
-    int kind;                   /* GUARD_WHO_* from the stack */
-    int ext;                    /* extension index when kind == GUARD_WHO_EXT */
-    int ctx_ext;                /* extension named by acting_as(), or -1 */
-    int via_machinery;          /* the import system's frames are between */
+    int kind;          /* GUARD_WHO_* from the stack */
+    int ext;           /* extension index when kind == GUARD_WHO_EXT */
+    int ctx_ext;       /* extension named by acting_as(), or -1 */
+    int via_machinery; /* the import system's frames are between */
 } guard_who;
 
 GUARD_INTERNAL int guard_attrib_init(void);

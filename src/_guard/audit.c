@@ -53,57 +53,85 @@
 #define FALLBACK_MAX 65536
 
 enum {
-    K_SEQ, K_TS, K_LAYER, K_PRINCIPAL, K_CAPABILITY, K_TARGET, K_DECISION, K_RULE,
-    K_SPAN, K_ACTION, K_TASK, K_MODEL_CALL, K_STORAGE_MUTATION, K_USER, K_ORG,
-    K_SPAN_PATH, K_PID, K_TID, K_TRACE_ID, K_SPAN_ID, K_COUNT
+    K_SEQ,
+    K_TS,
+    K_LAYER,
+    K_PRINCIPAL,
+    K_CAPABILITY,
+    K_TARGET,
+    K_DECISION,
+    K_RULE,
+    K_SPAN,
+    K_ACTION,
+    K_TASK,
+    K_MODEL_CALL,
+    K_STORAGE_MUTATION,
+    K_USER,
+    K_ORG,
+    K_SPAN_PATH,
+    K_PID,
+    K_TID,
+    K_TRACE_ID,
+    K_SPAN_ID,
+    K_COUNT
 };
 static const char *const key_names[K_COUNT] = {
-    "seq", "ts", "layer", "principal", "capability", "target", "decision", "rule",
-    "span", "action", "task", "model_call", "storage_mutation", "user", "org",
-    "span_path", "pid", "tid", "otel_trace_id", "otel_span_id",
+    "seq",  "ts",        "layer",  "principal", "capability",    "target",           "decision",
+    "rule", "span",      "action", "task",      "model_call",    "storage_mutation", "user",
+    "org",  "span_path", "pid",    "tid",       "otel_trace_id", "otel_span_id",
 };
 
 /* Process-wide, not module state: the audit hook that emits records is process-wide
  * and can never be removed, so the ring and seq counter must outlive any module
  * object, and one process has exactly one seq sequence. */
 static struct {
-    PyObject *span_var;           /* ContextVar "sdk_guard.spans": tuple or unset */
-    PyObject *dispatcher;         /* callable(record) or NULL: no consumer attached */
+    PyObject *span_var;      /* ContextVar "sdk_guard.spans": tuple or unset */
+    PyTypeObject *span_type; /* SpanState, the only value span_var's readers trust */
+    PyObject *dispatcher;    /* callable(record) or NULL: no consumer attached */
     guard_ring *ring;
     long long next_seq;
-    long long undelivered;        /* records the dispatcher raised on */
-    long long waits;              /* times a producer waited for a free slot */
+    long long undelivered; /* records the dispatcher raised on */
+    long long waits;       /* times a producer waited for a free slot */
     /* Set when a producer's wait ran out, with the ring's pop count then: until the
      * consumer takes a record, later producers drop at once instead of waiting too,
      * so a stuck sink costs guarded code one overflow_wait, not one per record. */
     int stuck;
     uint64_t stuck_popped;
-    PyObject *fallback;           /* list of records nobody took */
-    double overflow_wait;         /* seconds */
-    unsigned long consumer_thread;    /* ident of the thread in audit_wait/deliver */
-    unsigned long delivering_thread;  /* ident of the thread inside audit_deliver */
-    PyObject *keys[K_COUNT];      /* interned record keys */
+    PyObject *fallback;              /* list of records nobody took */
+    double overflow_wait;            /* seconds */
+    unsigned long consumer_thread;   /* ident of the thread in audit_wait/deliver */
+    unsigned long delivering_thread; /* ident of the thread inside audit_deliver */
+    PyObject *keys[K_COUNT];         /* interned record keys */
 } audit_state;
 
 typedef struct {
     PyObject_HEAD
-    PyObject *t;                /* the span tuple (layout above) */
+    PyObject *t; /* the span tuple (layout above) */
 } span_state;
 
 static void
 span_state_dealloc(PyObject *self)
 {
+    PyTypeObject *tp = Py_TYPE(self);
     Py_XDECREF(((span_state *)self)->t);
-    Py_TYPE(self)->tp_free(self);
+    tp->tp_free(self);
+    Py_DECREF(tp);
 }
 
-static PyTypeObject span_state_type = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "sdk_guard._guard.SpanState",
-    .tp_basicsize = sizeof(span_state),
-    .tp_dealloc = span_state_dealloc,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
-    .tp_doc = "The enclosing spans; made only by sdk_guard.audit.span.",
+static PyType_Slot span_state_slots[] = {
+    {Py_tp_dealloc, span_state_dealloc},
+    {Py_tp_doc, "The enclosing spans; made only by sdk_guard.audit.span."},
+    {0, NULL},
+};
+
+/* A heap type, but held in audit_state rather than module state: records are built
+ * where no module object is at hand (the hook), and a span opened under one module
+ * object must still be recognised after a re-import. */
+static PyType_Spec span_state_spec = {
+    .name = "sdk_guard._guard.SpanState",
+    .basicsize = sizeof(span_state),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = span_state_slots,
 };
 
 /* The current span tuple (borrowed from a new reference in *HOLD, which the caller
@@ -115,7 +143,7 @@ current_spans(PyObject **hold, PyObject **tuple)
     *tuple = NULL;
     if (PyContextVar_Get(audit_state.span_var, NULL, hold) < 0)
         return -1;
-    if (*hold != NULL && Py_IS_TYPE(*hold, &span_state_type))
+    if (*hold != NULL && Py_IS_TYPE(*hold, audit_state.span_type))
         *tuple = ((span_state *)*hold)->t;
     return 0;
 }
@@ -128,7 +156,7 @@ exact_text(PyObject *v, const char *what)
     if (v == Py_None || PyUnicode_CheckExact(v))
         return Py_NewRef(v);
     if (PyUnicode_Check(v))
-        return PyUnicode_FromObject(v);       /* a copy, no __str__ */
+        return PyUnicode_FromObject(v); /* a copy, no __str__ */
     PyErr_Format(PyExc_TypeError, "span %s must be str or None, not %.100s", what,
                  Py_TYPE(v)->tp_name);
     return NULL;
@@ -139,7 +167,7 @@ exact_text(PyObject *v, const char *what)
 static PyObject *
 publish_state(PyObject *t)
 {
-    span_state *st = PyObject_New(span_state, &span_state_type);
+    span_state *st = PyObject_New(span_state, audit_state.span_type);
     if (st == NULL) {
         Py_DECREF(t);
         return NULL;
@@ -172,7 +200,8 @@ guard_audit_span_enter(int kind, PyObject *id, PyObject *span, PyObject *user, P
     }
     /* The OpenTelemetry pair (item 8), if any, stays with the spans opened inside. */
     PyObject *otel = outer && PyTuple_GET_SIZE(outer) > SPAN_TUPLE_LEN
-                     ? PyTuple_GET_ITEM(outer, SPAN_TUPLE_LEN) : NULL;
+                         ? PyTuple_GET_ITEM(outer, SPAN_TUPLE_LEN)
+                         : NULL;
     t = PyTuple_New(SPAN_TUPLE_LEN + (otel != NULL));
     if (t == NULL)
         goto done;
@@ -185,7 +214,8 @@ guard_audit_span_enter(int kind, PyObject *id, PyObject *span, PyObject *user, P
     /* user/org given here apply inside; None keeps the enclosing span's. */
     for (int i = 1; i <= 2; i++) {
         PyObject *v = copies[i] != Py_None ? copies[i]
-                      : outer ? PyTuple_GET_ITEM(outer, 3 + i) : Py_None;
+                      : outer              ? PyTuple_GET_ITEM(outer, 3 + i)
+                                           : Py_None;
         PyTuple_SET_ITEM(t, 3 + i, Py_NewRef(v));
     }
     PyObject *outer_path = outer ? PyTuple_GET_ITEM(outer, 6) : NULL;
@@ -237,13 +267,14 @@ guard_audit_span_amend(PyObject *user, PyObject *org, PyObject *otel)
     PyObject *u = NULL, *o = NULL, *pair = NULL;
     if (current_spans(&hold, &outer) < 0)
         return NULL;
-    if (user != NULL && ((u = exact_text(user, "user")) == NULL ||
-                         (o = exact_text(org, "org")) == NULL))
+    if (user != NULL &&
+        ((u = exact_text(user, "user")) == NULL || (o = exact_text(org, "org")) == NULL))
         goto done;
     if (otel != NULL && otel != Py_None && (pair = exact_pair(otel)) == NULL)
         goto done;
     PyObject *old_pair = outer && PyTuple_GET_SIZE(outer) > SPAN_TUPLE_LEN
-                         ? PyTuple_GET_ITEM(outer, SPAN_TUPLE_LEN) : NULL;
+                             ? PyTuple_GET_ITEM(outer, SPAN_TUPLE_LEN)
+                             : NULL;
     PyObject *keep_pair = otel == NULL ? old_pair : pair;
     t = PyTuple_New(SPAN_TUPLE_LEN + (keep_pair != NULL));
     if (t == NULL)
@@ -279,8 +310,10 @@ int
 guard_audit_span_exit(PyObject *token)
 {
     if (!PyContextToken_CheckExact(token)) {
-        PyErr_Format(PyExc_TypeError, "span_exit() takes the token span_enter() returned, "
-                     "not %.100s", Py_TYPE(token)->tp_name);
+        PyErr_Format(PyExc_TypeError,
+                     "span_exit() takes the token span_enter() returned, "
+                     "not %.100s",
+                     Py_TYPE(token)->tp_name);
         return -1;
     }
     return PyContextVar_Reset(audit_state.span_var, token);
@@ -297,8 +330,8 @@ guard_audit_span_current(void)
         r = Py_NewRef(t);
     }
     else {
-        r = PyTuple_Pack(SPAN_TUPLE_LEN, Py_None, Py_None, Py_None, Py_None, Py_None,
-                         Py_None, Py_None, Py_None);
+        r = PyTuple_Pack(SPAN_TUPLE_LEN, Py_None, Py_None, Py_None, Py_None, Py_None, Py_None,
+                         Py_None, Py_None);
         if (r != NULL) {
             PyObject *empty = PyTuple_New(0);
             if (empty == NULL) {
@@ -372,8 +405,8 @@ add_spans(PyObject *rec)
         goto error;
     /* A fresh list: records hold plain JSON types and share nothing mutable. */
     PyObject *path = ok ? PyTuple_GET_ITEM(t, 6) : NULL;
-    if (set_new(rec, K_SPAN_PATH, path != NULL && PyTuple_Check(path)
-                                      ? PySequence_List(path) : PyList_New(0)) < 0)
+    if (set_new(rec, K_SPAN_PATH,
+                path != NULL && PyTuple_Check(path) ? PySequence_List(path) : PyList_New(0)) < 0)
         goto error;
     /* OpenTelemetry ids only as an exact (str, str) pair: nothing foreign is called. */
     PyObject *trace = ok && PyTuple_GET_SIZE(t) > 8 ? PyTuple_GET_ITEM(t, 8) : NULL;
@@ -401,16 +434,11 @@ build_record(const guard_event *ev)
     PyObject *rec = PyDict_New();
     if (rec == NULL)
         return NULL;
-    if (set_obj(rec, K_SEQ, NULL) < 0 ||
-        set_new(rec, K_TS, iso_timestamp()) < 0 ||
-        set_str(rec, K_LAYER, ev->layer) < 0 ||
-        set_obj(rec, K_PRINCIPAL, ev->principal) < 0 ||
-        set_str(rec, K_CAPABILITY, ev->capability) < 0 ||
-        set_obj(rec, K_TARGET, ev->target) < 0 ||
-        set_str(rec, K_DECISION, ev->decision) < 0 ||
-        set_obj(rec, K_RULE, ev->rule) < 0 ||
-        add_spans(rec) < 0 ||
-        set_new(rec, K_PID, PyLong_FromLong((long)getpid())) < 0 ||
+    if (set_obj(rec, K_SEQ, NULL) < 0 || set_new(rec, K_TS, iso_timestamp()) < 0 ||
+        set_str(rec, K_LAYER, ev->layer) < 0 || set_obj(rec, K_PRINCIPAL, ev->principal) < 0 ||
+        set_str(rec, K_CAPABILITY, ev->capability) < 0 || set_obj(rec, K_TARGET, ev->target) < 0 ||
+        set_str(rec, K_DECISION, ev->decision) < 0 || set_obj(rec, K_RULE, ev->rule) < 0 ||
+        add_spans(rec) < 0 || set_new(rec, K_PID, PyLong_FromLong((long)getpid())) < 0 ||
         set_new(rec, K_TID, PyLong_FromLong((long)syscall(SYS_gettid))) < 0)
         goto error;
     if (ev->extra != NULL && PyDict_Update(rec, ev->extra) < 0)
@@ -507,9 +535,9 @@ surface_drops(void)
     guard_ring_drops d;
     if (!guard_ring_take_drops(audit_state.ring, &d))
         return 0;
-    PyObject *extra = Py_BuildValue("{sKsKsK}", "dropped", (unsigned long long)d.count,
-                                    "first_seq", (unsigned long long)d.first_seq,
-                                    "last_seq", (unsigned long long)d.last_seq);
+    PyObject *extra =
+        Py_BuildValue("{sKsKsK}", "dropped", (unsigned long long)d.count, "first_seq",
+                      (unsigned long long)d.first_seq, "last_seq", (unsigned long long)d.last_seq);
     if (extra == NULL)
         goto error;
     guard_event ev = {"audit", NULL, "audit.dropped", NULL, "dropped", NULL, extra};
@@ -552,14 +580,13 @@ keep_undelivered(PyObject *rec)
     guard_ring_note_drop(audit_state.ring, seq >= 0 ? (uint64_t)seq : 0);
 }
 
-
 void
 guard_audit_set_dispatcher(PyObject *fn)
 {
     Py_XSETREF(audit_state.dispatcher, Py_XNewRef(fn));
     if (fn == NULL)
         audit_state.consumer_thread = 0;
-    audit_state.stuck = 0;      /* a new consumer deserves a wait */
+    audit_state.stuck = 0; /* a new consumer deserves a wait */
     /* Producers waiting for a consumer that just left must stop waiting. */
     guard_ring_wake_all(audit_state.ring);
 }
@@ -593,7 +620,8 @@ guard_audit_deliver(Py_ssize_t max)
                 }
                 Py_XDECREF(r);
                 Py_DECREF(fn);
-            } else {
+            }
+            else {
                 keep_undelivered(rec);
             }
             Py_DECREF(rec);
@@ -612,10 +640,12 @@ guard_audit_wait(int64_t ns)
 {
     audit_state.consumer_thread = PyThread_get_thread_ident();
     int rc;
+    /* clang-format off */
     Py_BEGIN_ALLOW_THREADS
     rc = guard_ring_wait_items(audit_state.ring, ns);
     Py_END_ALLOW_THREADS
     (void)rc;
+    /* clang-format on */
     return guard_ring_len(audit_state.ring) > 0;
 }
 
@@ -662,15 +692,11 @@ guard_audit_counters(void)
 {
     guard_ring_stats st;
     guard_ring_get_stats(audit_state.ring, &st);
-    return Py_BuildValue("{sLsLsKsnsnsnsKsLsd}",
-                         "next_seq", audit_state.next_seq,
-                         "undelivered", audit_state.undelivered,
-                         "dropped", (unsigned long long)st.dropped,
-                         "queued", (Py_ssize_t)st.length,
-                         "capacity", (Py_ssize_t)st.capacity,
-                         "high_water", (Py_ssize_t)st.high_water,
-                         "full_events", (unsigned long long)st.full_events,
-                         "waits", audit_state.waits,
+    return Py_BuildValue("{sLsLsKsnsnsnsKsLsd}", "next_seq", audit_state.next_seq, "undelivered",
+                         audit_state.undelivered, "dropped", (unsigned long long)st.dropped,
+                         "queued", (Py_ssize_t)st.length, "capacity", (Py_ssize_t)st.capacity,
+                         "high_water", (Py_ssize_t)st.high_water, "full_events",
+                         (unsigned long long)st.full_events, "waits", audit_state.waits,
                          "overflow_wait", audit_state.overflow_wait);
 }
 
@@ -703,7 +729,7 @@ guard_audit_configure(size_t capacity, double overflow_wait)
          * around guard_ring_wait_*, and the kick above ends those waits; but a
          * waiter may still be returning, so the old ring is kept, not freed. */
         audit_state.ring = fresh;
-        audit_state.stuck = 0;  /* its pop count starts again from 0 */
+        audit_state.stuck = 0; /* its pop count starts again from 0 */
     }
     audit_state.overflow_wait = overflow_wait;
     return 0;
@@ -754,7 +780,8 @@ guard_audit_init(PyObject *module)
         audit_state.fallback = PyList_New(0);
         if (audit_state.fallback == NULL)
             return -1;
-        if (PyType_Ready(&span_state_type) < 0)
+        audit_state.span_type = (PyTypeObject *)PyType_FromSpec(&span_state_spec);
+        if (audit_state.span_type == NULL)
             return -1;
         audit_state.span_var = PyContextVar_New("sdk_guard.spans", NULL);
         if (audit_state.span_var == NULL)

@@ -11,13 +11,13 @@
 #include <stdint.h>
 
 typedef struct guard_event {
-    const char *layer;        /* "guard", "landlock", "seccomp", "egress" */
-    PyObject *principal;      /* str, or NULL for none */
-    const char *capability;   /* docs/design.md capability name, or a syscall name */
-    PyObject *target;         /* str, or NULL */
-    const char *decision;     /* deny|allow|would_deny|approved|refused */
-    PyObject *rule;           /* str dotted policy key, or NULL */
-    PyObject *extra;          /* dict merged into the record, or NULL */
+    const char *layer;      /* "guard", "landlock", "seccomp", "egress" */
+    PyObject *principal;    /* str, or NULL for none */
+    const char *capability; /* docs/design.md capability name, or a syscall name */
+    PyObject *target;       /* str, or NULL */
+    const char *decision;   /* deny|allow|would_deny|approved|refused */
+    PyObject *rule;         /* str dotted policy key, or NULL */
+    PyObject *extra;        /* dict merged into the record, or NULL */
 } guard_event;
 
 /* Records EV with the enclosing spans read from the span context variable.

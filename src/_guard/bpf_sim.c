@@ -26,14 +26,21 @@ guard_bpf_check(const struct sock_filter *prog, unsigned n)
         case BPF_MISC | BPF_TXA:
         case BPF_RET | BPF_K:
         case BPF_RET | BPF_A:
-        case BPF_ALU | BPF_ADD | BPF_K: case BPF_ALU | BPF_ADD | BPF_X:
-        case BPF_ALU | BPF_SUB | BPF_K: case BPF_ALU | BPF_SUB | BPF_X:
-        case BPF_ALU | BPF_MUL | BPF_K: case BPF_ALU | BPF_MUL | BPF_X:
+        case BPF_ALU | BPF_ADD | BPF_K:
+        case BPF_ALU | BPF_ADD | BPF_X:
+        case BPF_ALU | BPF_SUB | BPF_K:
+        case BPF_ALU | BPF_SUB | BPF_X:
+        case BPF_ALU | BPF_MUL | BPF_K:
+        case BPF_ALU | BPF_MUL | BPF_X:
         case BPF_ALU | BPF_DIV | BPF_X:
-        case BPF_ALU | BPF_AND | BPF_K: case BPF_ALU | BPF_AND | BPF_X:
-        case BPF_ALU | BPF_OR | BPF_K:  case BPF_ALU | BPF_OR | BPF_X:
-        case BPF_ALU | BPF_XOR | BPF_K: case BPF_ALU | BPF_XOR | BPF_X:
-        case BPF_ALU | BPF_LSH | BPF_X: case BPF_ALU | BPF_RSH | BPF_X:
+        case BPF_ALU | BPF_AND | BPF_K:
+        case BPF_ALU | BPF_AND | BPF_X:
+        case BPF_ALU | BPF_OR | BPF_K:
+        case BPF_ALU | BPF_OR | BPF_X:
+        case BPF_ALU | BPF_XOR | BPF_K:
+        case BPF_ALU | BPF_XOR | BPF_X:
+        case BPF_ALU | BPF_LSH | BPF_X:
+        case BPF_ALU | BPF_RSH | BPF_X:
         case BPF_ALU | BPF_NEG:
             break;
         case BPF_ALU | BPF_DIV | BPF_K:
@@ -56,15 +63,19 @@ guard_bpf_check(const struct sock_filter *prog, unsigned n)
             if (ins->k >= n - pc - 1)
                 return -EINVAL;
             break;
-        case BPF_JMP | BPF_JEQ | BPF_K: case BPF_JMP | BPF_JEQ | BPF_X:
-        case BPF_JMP | BPF_JGE | BPF_K: case BPF_JMP | BPF_JGE | BPF_X:
-        case BPF_JMP | BPF_JGT | BPF_K: case BPF_JMP | BPF_JGT | BPF_X:
-        case BPF_JMP | BPF_JSET | BPF_K: case BPF_JMP | BPF_JSET | BPF_X:
+        case BPF_JMP | BPF_JEQ | BPF_K:
+        case BPF_JMP | BPF_JEQ | BPF_X:
+        case BPF_JMP | BPF_JGE | BPF_K:
+        case BPF_JMP | BPF_JGE | BPF_X:
+        case BPF_JMP | BPF_JGT | BPF_K:
+        case BPF_JMP | BPF_JGT | BPF_X:
+        case BPF_JMP | BPF_JSET | BPF_K:
+        case BPF_JMP | BPF_JSET | BPF_X:
             if (pc + 1 + ins->jt >= n || pc + 1 + ins->jf >= n)
                 return -EINVAL;
             break;
         default:
-            return -EINVAL;     /* includes BPF_MOD and packet loads: seccomp refuses them */
+            return -EINVAL; /* includes BPF_MOD and packet loads: seccomp refuses them */
         }
     }
     if (BPF_CLASS(prog[n - 1].code) != BPF_RET)
@@ -82,8 +93,8 @@ load_word(const struct seccomp_data *d, uint32_t k)
 }
 
 int
-guard_bpf_run(const struct sock_filter *prog, unsigned n,
-              const struct seccomp_data *d, uint32_t *ret, unsigned *executed)
+guard_bpf_run(const struct sock_filter *prog, unsigned n, const struct seccomp_data *d,
+              uint32_t *ret, unsigned *executed)
 {
     uint32_t A = 0, X = 0, mem[BPF_MEMWORDS] = {0};
     unsigned count = 0;
@@ -101,8 +112,12 @@ guard_bpf_run(const struct sock_filter *prog, unsigned n,
                     return -EINVAL;
                 v = load_word(d, k);
                 break;
-            case BPF_IMM: v = k; break;
-            case BPF_LEN: v = sizeof *d; break;
+            case BPF_IMM:
+                v = k;
+                break;
+            case BPF_LEN:
+                v = sizeof *d;
+                break;
             case BPF_MEM:
                 if (k >= BPF_MEMWORDS)
                     return -EINVAL;
@@ -125,18 +140,45 @@ guard_bpf_run(const struct sock_filter *prog, unsigned n,
             break;
         case BPF_ALU:
             switch (BPF_OP(ins->code)) {
-            case BPF_ADD: A += src; break;
-            case BPF_SUB: A -= src; break;
-            case BPF_MUL: A *= src; break;
-            case BPF_DIV: if (src == 0) return -EINVAL; A /= src; break;
-            case BPF_MOD: if (src == 0) return -EINVAL; A %= src; break;
-            case BPF_AND: A &= src; break;
-            case BPF_OR:  A |= src; break;
-            case BPF_XOR: A ^= src; break;
-            case BPF_LSH: A = src >= 32 ? 0 : A << src; break;
-            case BPF_RSH: A = src >= 32 ? 0 : A >> src; break;
-            case BPF_NEG: A = 0u - A; break;
-            default: return -EINVAL;
+            case BPF_ADD:
+                A += src;
+                break;
+            case BPF_SUB:
+                A -= src;
+                break;
+            case BPF_MUL:
+                A *= src;
+                break;
+            case BPF_DIV:
+                if (src == 0)
+                    return -EINVAL;
+                A /= src;
+                break;
+            case BPF_MOD:
+                if (src == 0)
+                    return -EINVAL;
+                A %= src;
+                break;
+            case BPF_AND:
+                A &= src;
+                break;
+            case BPF_OR:
+                A |= src;
+                break;
+            case BPF_XOR:
+                A ^= src;
+                break;
+            case BPF_LSH:
+                A = src >= 32 ? 0 : A << src;
+                break;
+            case BPF_RSH:
+                A = src >= 32 ? 0 : A >> src;
+                break;
+            case BPF_NEG:
+                A = 0u - A;
+                break;
+            default:
+                return -EINVAL;
             }
             break;
         case BPF_JMP: {
@@ -147,11 +189,20 @@ guard_bpf_run(const struct sock_filter *prog, unsigned n,
                     return -EINVAL;
                 pc += k;
                 continue;
-            case BPF_JEQ:  taken = A == src; break;
-            case BPF_JGT:  taken = A > src; break;
-            case BPF_JGE:  taken = A >= src; break;
-            case BPF_JSET: taken = (A & src) != 0; break;
-            default: return -EINVAL;
+            case BPF_JEQ:
+                taken = A == src;
+                break;
+            case BPF_JGT:
+                taken = A > src;
+                break;
+            case BPF_JGE:
+                taken = A >= src;
+                break;
+            case BPF_JSET:
+                taken = (A & src) != 0;
+                break;
+            default:
+                return -EINVAL;
             }
             pc += taken ? ins->jt : ins->jf;
             break;
@@ -171,7 +222,7 @@ guard_bpf_run(const struct sock_filter *prog, unsigned n,
             return -EINVAL;
         }
     }
-    return -EINVAL;     /* ran off the end */
+    return -EINVAL; /* ran off the end */
 }
 
 int
@@ -188,7 +239,7 @@ guard_bpf_const_allow(const struct sock_filter *prog, unsigned n, uint32_t arch,
             else if (ins->k == offsetof(struct seccomp_data, arch))
                 reg = arch;
             else
-                return 0;       /* an argument or the ip: not constant */
+                return 0; /* an argument or the ip: not constant */
             break;
         case BPF_RET | BPF_K:
             return ins->k == SECCOMP_RET_ALLOW;
@@ -205,10 +256,18 @@ guard_bpf_const_allow(const struct sock_filter *prog, unsigned n, uint32_t arch,
         case BPF_JMP | BPF_JGT | BPF_K:
         case BPF_JMP | BPF_JSET | BPF_K:
             switch (BPF_OP(ins->code)) {
-            case BPF_JEQ: taken = reg == ins->k; break;
-            case BPF_JGE: taken = reg >= ins->k; break;
-            case BPF_JGT: taken = reg > ins->k; break;
-            default:      taken = (reg & ins->k) != 0; break;
+            case BPF_JEQ:
+                taken = reg == ins->k;
+                break;
+            case BPF_JGE:
+                taken = reg >= ins->k;
+                break;
+            case BPF_JGT:
+                taken = reg > ins->k;
+                break;
+            default:
+                taken = (reg & ins->k) != 0;
+                break;
             }
             pc += taken ? ins->jt : ins->jf;
             break;
@@ -216,7 +275,7 @@ guard_bpf_const_allow(const struct sock_filter *prog, unsigned n, uint32_t arch,
             reg &= ins->k;
             break;
         default:
-            return 0;           /* anything else: the kernel gives up */
+            return 0; /* anything else: the kernel gives up */
         }
     }
     return 0;

@@ -17,13 +17,12 @@ int guard_bpf_check(const struct sock_filter *prog, unsigned n);
 /* Runs PROG over D: *RET is the return value, *EXECUTED (if not NULL) the number of
  * instructions executed including the return.  Returns 0, or -EINVAL for a program
  * that would fault (out-of-range load, jump past the end, division by zero). */
-int guard_bpf_run(const struct sock_filter *prog, unsigned n,
-                  const struct seccomp_data *d, uint32_t *ret, unsigned *executed);
+int guard_bpf_run(const struct sock_filter *prog, unsigned n, const struct seccomp_data *d,
+                  uint32_t *ret, unsigned *executed);
 
 /* The kernel's action-cache analysis (kernel/seccomp.c seccomp_is_const_allow):
  * 1 if PROG returns SECCOMP_RET_ALLOW for (ARCH, NR) whatever the arguments and
  * instruction pointer, using only loads of nr/arch, constant jumps and AND; else 0. */
-int guard_bpf_const_allow(const struct sock_filter *prog, unsigned n,
-                          uint32_t arch, int nr);
+int guard_bpf_const_allow(const struct sock_filter *prog, unsigned n, uint32_t arch, int nr);
 
 #endif

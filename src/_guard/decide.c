@@ -12,8 +12,10 @@ static const char *
 cap_key_suffix(int cap)
 {
     switch (cap) {
-    case GUARD_CAP_IMPORT: return "imports.allow";
-    default: return guard_cap_names[cap];
+    case GUARD_CAP_IMPORT:
+        return "imports.allow";
+    default:
+        return guard_cap_names[cap];
     }
 }
 
@@ -28,8 +30,7 @@ cap_is_list(int cap)
 static PyObject *
 make_rule(int ext, int cap)
 {
-    return PyUnicode_FromFormat("extensions.%U.%s", guard_rt.ext[ext].name,
-                                cap_key_suffix(cap));
+    return PyUnicode_FromFormat("extensions.%U.%s", guard_rt.ext[ext].name, cap_key_suffix(cap));
 }
 
 enum raise_kind { RAISE_NONE, RAISE_VIOLATION, RAISE_IMPORT_ERROR, RAISE_PERMISSION };
@@ -57,8 +58,8 @@ record(PyObject *principal, int cap, PyObject *target, PyObject *rule, const cha
         if (found > 0) {
             ev.extra = Py_BuildValue("{sOsO}", "library", lib, "frame", where);
             if (ev.extra != NULL && message != NULL)
-                longer = PyUnicode_FromFormat("%U [raised inside library %U, %U]", message,
-                                              lib, where);
+                longer =
+                    PyUnicode_FromFormat("%U [raised inside library %U, %U]", message, lib, where);
             Py_DECREF(lib);
             Py_DECREF(where);
             if (ev.extra == NULL || (message != NULL && longer == NULL)) {
@@ -91,13 +92,13 @@ raise_for(PyObject *principal, int cap, PyObject *target, PyObject *rule, PyObje
         PyErr_SetObject(PyExc_PermissionError, message);
         return -1;
     }
-    PyObject *type = raise == RAISE_IMPORT_ERROR ? guard_rt.import_error_type
-                                                 : guard_rt.violation_type;
+    PyObject *type =
+        raise == RAISE_IMPORT_ERROR ? guard_rt.import_error_type : guard_rt.violation_type;
     PyObject *args = PyTuple_Pack(1, message);
-    PyObject *kw = Py_BuildValue("{sOsssOsOsL}", "principal", principal ? principal : Py_None,
-                                 "capability", guard_cap_names[cap], "target",
-                                 target ? target : Py_None, "rule", rule ? rule : Py_None,
-                                 "event_id", seq);
+    PyObject *kw =
+        Py_BuildValue("{sOsssOsOsL}", "principal", principal ? principal : Py_None, "capability",
+                      guard_cap_names[cap], "target", target ? target : Py_None, "rule",
+                      rule ? rule : Py_None, "event_id", seq);
     PyObject *exc = NULL;
     if (args != NULL && kw != NULL)
         exc = PyObject_Call(type, args, kw);
@@ -124,11 +125,11 @@ denial_message(int ext, int cap, PyObject *target, PyObject *rule, const char *w
                                     guard_cap_names[cap], target ? target : Py_None, why, rule);
     if (cap_is_list(cap))
         return PyUnicode_FromFormat(
-            "extension %R may not %s %R (policy key %U); to allow it, add \"%s\" to %U",
-            name, guard_cap_names[cap], target ? target : Py_None, rule, t, rule);
+            "extension %R may not %s %R (policy key %U); to allow it, add \"%s\" to %U", name,
+            guard_cap_names[cap], target ? target : Py_None, rule, t, rule);
     return PyUnicode_FromFormat(
-        "extension %R may not use %s (%s) (policy key %U); to allow it, set %U = true",
-        name, guard_cap_names[cap], t, rule, rule);
+        "extension %R may not use %s (%s) (policy key %U); to allow it, set %U = true", name,
+        guard_cap_names[cap], t, rule, rule);
 }
 
 int
@@ -163,10 +164,9 @@ guard_decide(int ext, int cap, PyObject *target, int allowed, const char *why)
         int yes = 0;
         if (guard_rt.approver != NULL) {
             PyObject *r = PyObject_CallFunction(guard_rt.approver, "OsO", principal,
-                                                guard_cap_names[cap],
-                                                target ? target : Py_None);
+                                                guard_cap_names[cap], target ? target : Py_None);
             if (r == NULL)
-                goto done;      /* the approver's own exception propagates */
+                goto done; /* the approver's own exception propagates */
             yes = PyObject_IsTrue(r);
             Py_DECREF(r);
             if (yes < 0)
@@ -178,8 +178,8 @@ guard_decide(int ext, int cap, PyObject *target, int allowed, const char *why)
         else {
             msg = PyUnicode_FromFormat(
                 "extension %R may not %s %R: the host's approver %s (policy key "
-                "extensions.%U.approve)", principal, guard_cap_names[cap],
-                target ? target : Py_None,
+                "extensions.%U.approve)",
+                principal, guard_cap_names[cap], target ? target : Py_None,
                 guard_rt.approver ? "refused" : "is not set (Guard.set_approver)", principal);
             if (msg == NULL)
                 goto done;
@@ -224,8 +224,7 @@ done:
 }
 
 int
-guard_decide_both(const guard_who *who, int cap, PyObject *shown, guard_check_fn check,
-                  void *ctx)
+guard_decide_both(const guard_who *who, int cap, PyObject *shown, guard_check_fn check, void *ctx)
 {
     if (who->kind == GUARD_WHO_UNATTRIBUTED && who->ctx_ext < 0) {
         if (guard_rt.unattributed_allow)
@@ -250,8 +249,10 @@ guard_deny(PyObject *principal, const char *capability, PyObject *target, PyObje
 {
     int ext = guard_runtime_ext_index(principal);
     if (ext < 0) {
-        PyErr_Format(PyExc_ValueError, "deny(%R): no extension of that name in the installed "
-                     "policy", principal);
+        PyErr_Format(PyExc_ValueError,
+                     "deny(%R): no extension of that name in the installed "
+                     "policy",
+                     principal);
         return -1;
     }
     int cap = -1;
@@ -299,7 +300,8 @@ guard_refuse_foreign(const char *event)
     foreign_denials++;
     PyErr_Format(PyExc_PermissionError,
                  "sdk_guard: %s in a sub-interpreter is refused: sub-interpreters are not "
-                 "mediated (policy key guard.subinterpreters)", event);
+                 "mediated (policy key guard.subinterpreters)",
+                 event);
     return -1;
 }
 

@@ -31,7 +31,7 @@ enum { R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10 };
 #define V4 R9
 
 #define EV_SIZE ((int)sizeof(struct guard_ebpf_event))
-#define EV_OFF (-EV_SIZE)           /* the event lives at r10 - 40 */
+#define EV_OFF (-EV_SIZE) /* the event lives at r10 - 40 */
 /* Stack offset of event field F. */
 #define EV_AT(f) ((int16_t)(EV_OFF + (int)offsetof(struct guard_ebpf_event, f)))
 
@@ -48,7 +48,7 @@ guard_ebpf_free(struct guard_ebpf *a)
 {
     free(a->insns);
     free(a->target);
-    free(a->labels);
+    guard_bpf_labels_free(&a->labels);
     memset(a, 0, sizeof(*a));
 }
 
@@ -64,23 +64,8 @@ fail(struct guard_ebpf *a, int err)
 static int
 label_id(struct guard_ebpf *a, const char *name)
 {
-    if (strlen(name) > GUARD_EBPF_NAME_MAX)
-        return fail(a, -ENAMETOOLONG);
-    for (unsigned i = 0; i < a->nlabels; i++)
-        if (strcmp(a->labels[i].name, name) == 0)
-            return (int)i;
-    if (a->nlabels == a->cap_labels) {
-        unsigned cap = a->cap_labels ? a->cap_labels * 2 : 16;
-        struct guard_ebpf_label *l = realloc(a->labels, cap * sizeof(*l));
-        if (l == NULL)
-            return fail(a, -ENOMEM);
-        a->labels = l;
-        a->cap_labels = cap;
-    }
-    struct guard_ebpf_label *l = &a->labels[a->nlabels];
-    snprintf(l->name, sizeof(l->name), "%s", name);
-    l->pos = -1;
-    return (int)a->nlabels++;
+    int id = guard_bpf_labels_id(&a->labels, name, GUARD_EBPF_NAME_MAX);
+    return id < 0 ? fail(a, id) : id;
 }
 
 int
@@ -88,13 +73,8 @@ guard_ebpf_label(struct guard_ebpf *a, const char *name)
 {
     if (a->err)
         return a->err;
-    int id = label_id(a, name);
-    if (id < 0)
-        return id;
-    if (a->labels[id].pos >= 0)
-        return fail(a, -EEXIST);
-    a->labels[id].pos = (int)a->len;
-    return 0;
+    int rc = guard_bpf_labels_define(&a->labels, name, GUARD_EBPF_NAME_MAX, (int)a->len);
+    return rc < 0 ? fail(a, rc) : 0;
 }
 
 static int
@@ -128,8 +108,7 @@ guard_ebpf_insn(struct guard_ebpf *a, uint8_t code, uint8_t dst, uint8_t src, in
 {
     if (dst > R10 || src > R10)
         return fail(a, -EINVAL);
-    struct bpf_insn i = {.code = code, .dst_reg = dst, .src_reg = src, .off = off,
-                         .imm = imm};
+    struct bpf_insn i = {.code = code, .dst_reg = dst, .src_reg = src, .off = off, .imm = imm};
     return push(a, i, -1);
 }
 
@@ -149,8 +128,8 @@ guard_ebpf_jump(struct guard_ebpf *a, uint8_t code, uint8_t dst, uint8_t src, in
 int
 guard_ebpf_ld_map_fd(struct guard_ebpf *a, uint8_t dst, int fd)
 {
-    struct bpf_insn lo = {.code = BPF_LD | BPF_DW | BPF_IMM, .dst_reg = dst,
-                          .src_reg = BPF_PSEUDO_MAP_FD, .imm = fd};
+    struct bpf_insn lo = {
+        .code = BPF_LD | BPF_DW | BPF_IMM, .dst_reg = dst, .src_reg = BPF_PSEUDO_MAP_FD, .imm = fd};
     struct bpf_insn hi = {0};
     push(a, lo, -1);
     return push(a, hi, -1);
@@ -164,7 +143,7 @@ guard_ebpf_finish(struct guard_ebpf *a)
     for (unsigned pc = 0; pc < a->len; pc++) {
         if (a->target[pc] < 0)
             continue;
-        int pos = a->labels[a->target[pc]].pos;
+        int pos = a->labels.v[a->target[pc]].pos;
         if (pos < 0)
             return fail(a, -ENOENT);
         long off = (long)pos - (long)pc - 1;
@@ -299,23 +278,21 @@ emit_event(struct guard_ebpf *a, enum guard_ebpf_kind kind, int ringbuf_fd)
     int16_t fam = kind == GUARD_EBPF_SOCK ? (int16_t)offsetof(struct bpf_sock, family)
                                           : (int16_t)offsetof(struct bpf_sock_addr, user_family);
     guard_ebpf_insn(a, BPF_LDX | BPF_MEM | BPF_W, R2, CTX, fam, 0);
-    guard_ebpf_insn(a, BPF_STX | BPF_MEM | BPF_W, R10, R2,
-                    EV_AT(family), 0);
-    guard_ebpf_insn(a, BPF_STX | BPF_MEM | BPF_W, R10, PROTO,
-                    EV_AT(proto), 0);
-    guard_ebpf_insn(a, BPF_STX | BPF_MEM | BPF_W, R10, PORT,
-                    EV_AT(port), 0);
-    guard_ebpf_insn(a, BPF_ST | BPF_MEM | BPF_W, R10, 0,
-                    EV_AT(hook), kind);
+    guard_ebpf_insn(a, BPF_STX | BPF_MEM | BPF_W, R10, R2, EV_AT(family), 0);
+    guard_ebpf_insn(a, BPF_STX | BPF_MEM | BPF_W, R10, PROTO, EV_AT(proto), 0);
+    guard_ebpf_insn(a, BPF_STX | BPF_MEM | BPF_W, R10, PORT, EV_AT(port), 0);
+    guard_ebpf_insn(a, BPF_ST | BPF_MEM | BPF_W, R10, 0, EV_AT(hook), kind);
     int16_t addr = EV_AT(addr);
     for (int k = 0; k < 4; k++) {
         if (kind == GUARD_EBPF_ADDR6) {
             guard_ebpf_insn(a, BPF_LDX | BPF_MEM | BPF_W, R2, CTX,
                             (int16_t)(offsetof(struct bpf_sock_addr, user_ip6) + 4 * k), 0);
             guard_ebpf_insn(a, BPF_STX | BPF_MEM | BPF_W, R10, R2, (int16_t)(addr + 4 * k), 0);
-        } else if (kind == GUARD_EBPF_ADDR4 && k == 0) {
+        }
+        else if (kind == GUARD_EBPF_ADDR4 && k == 0) {
             guard_ebpf_insn(a, BPF_STX | BPF_MEM | BPF_W, R10, V4, addr, 0);
-        } else {
+        }
+        else {
             guard_ebpf_insn(a, BPF_ST | BPF_MEM | BPF_W, R10, 0, (int16_t)(addr + 4 * k), 0);
         }
     }
@@ -332,11 +309,11 @@ emit_event(struct guard_ebpf *a, enum guard_ebpf_kind kind, int ringbuf_fd)
 static bool
 referenced(const struct guard_ebpf *a, const char *name)
 {
-    for (unsigned i = 0; i < a->nlabels; i++)
-        if (strcmp(a->labels[i].name, name) == 0)
-            for (unsigned pc = 0; pc < a->len; pc++)
-                if (a->target[pc] == (int)i)
-                    return true;
+    int id = guard_bpf_labels_find(&a->labels, name);
+    for (unsigned pc = 0; id >= 0 && pc < a->len; pc++) {
+        if (a->target[pc] == id)
+            return true;
+    }
     return false;
 }
 
@@ -357,10 +334,11 @@ emit_verdicts(struct guard_ebpf *a, enum guard_ebpf_kind kind, int ringbuf_fd)
 static int
 build_sock(struct guard_ebpf *a, int ringbuf_fd)
 {
-    static const int refused[] = {IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP,
-                                  IPPROTO_UDPLITE, IPPROTO_MPTCP};
+    static const int refused[] = {IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, IPPROTO_UDPLITE,
+                                  IPPROTO_MPTCP};
     guard_ebpf_insn(a, BPF_ALU64 | BPF_MOV | BPF_X, CTX, R1, 0, 0);
-    guard_ebpf_insn(a, BPF_LDX | BPF_MEM | BPF_W, PROTO, CTX, offsetof(struct bpf_sock, protocol), 0);
+    guard_ebpf_insn(a, BPF_LDX | BPF_MEM | BPF_W, PROTO, CTX, offsetof(struct bpf_sock, protocol),
+                    0);
     /* The event's port field carries the socket type for sock_create. */
     guard_ebpf_insn(a, BPF_LDX | BPF_MEM | BPF_W, PORT, CTX, offsetof(struct bpf_sock, type), 0);
     guard_ebpf_insn(a, BPF_LDX | BPF_MEM | BPF_W, R9, CTX, offsetof(struct bpf_sock, family), 0);
@@ -397,7 +375,8 @@ guard_ebpf_build(struct guard_ebpf *a, enum guard_ebpf_kind kind,
     if (kind == GUARD_EBPF_ADDR4) {
         guard_ebpf_insn(a, BPF_LDX | BPF_MEM | BPF_W, V4, CTX,
                         offsetof(struct bpf_sock_addr, user_ip4), 0);
-    } else {
+    }
+    else {
         /* ::ffff:a.b.c.d leaves as an IPv4 packet: decide it by the IPv4 rules. */
         static const uint8_t ffff[4] = {0, 0, 0xff, 0xff};
         guard_ebpf_insn(a, BPF_LDX | BPF_MEM | BPF_W, R2, CTX, ip6, 0);
@@ -444,8 +423,8 @@ guard_egress_decide(const struct guard_egress_rule *rules, size_t n, int family,
     }
     for (size_t i = 0; i < n; i++) {
         const struct guard_egress_rule *r = &rules[i];
-        if (r->family == family && r->proto == proto && port >= r->lo && port <= r->hi
-            && prefix_match(dst, r->addr, r->prefixlen))
+        if (r->family == family && r->proto == proto && port >= r->lo && port <= r->hi &&
+            prefix_match(dst, r->addr, r->prefixlen))
             return 1;
     }
     return 0;
@@ -459,7 +438,10 @@ guard_egress_sock_allowed(int family, int sock_type, int proto)
     if (sock_type == SOCK_RAW)
         return 0;
     switch (proto) {
-    case IPPROTO_ICMP: case IPPROTO_ICMPV6: case IPPROTO_SCTP: case IPPROTO_UDPLITE:
+    case IPPROTO_ICMP:
+    case IPPROTO_ICMPV6:
+    case IPPROTO_SCTP:
+    case IPPROTO_UDPLITE:
     case IPPROTO_MPTCP:
         return 0;
     default:
@@ -496,13 +478,16 @@ guard_ebpf_check(const struct bpf_insn *prog, unsigned n)
             }
             seen[pc + 1] = 1;
             next[0] = (long)pc + 2;
-        } else if ((cls == BPF_JMP || cls == BPF_JMP32) && op == BPF_EXIT) {
+        }
+        else if ((cls == BPF_JMP || cls == BPF_JMP32) && op == BPF_EXIT) {
             continue;
-        } else if ((cls == BPF_JMP || cls == BPF_JMP32) && op != BPF_CALL) {
+        }
+        else if ((cls == BPF_JMP || cls == BPF_JMP32) && op != BPF_CALL) {
             next[0] = (long)pc + 1 + i->off;
             if (op != BPF_JA)
                 next[1] = (long)pc + 1;
-        } else {
+        }
+        else {
             next[0] = (long)pc + 1;
         }
         for (int k = 0; k < 2; k++) {
@@ -552,13 +537,20 @@ static bool
 jump_taken(uint8_t op, uint64_t d, uint64_t s)
 {
     switch (op) {
-    case BPF_JEQ: return d == s;
-    case BPF_JNE: return d != s;
-    case BPF_JGT: return d > s;
-    case BPF_JGE: return d >= s;
-    case BPF_JLT: return d < s;
-    case BPF_JLE: return d <= s;
-    default: return false;
+    case BPF_JEQ:
+        return d == s;
+    case BPF_JNE:
+        return d != s;
+    case BPF_JGT:
+        return d > s;
+    case BPF_JGE:
+        return d >= s;
+    case BPF_JLT:
+        return d < s;
+    case BPF_JLE:
+        return d <= s;
+    default:
+        return false;
     }
 }
 
@@ -571,7 +563,8 @@ guard_ebpf_run(const struct bpf_insn *prog, unsigned n, enum guard_ebpf_kind kin
         struct bpf_sock_addr sa;
         struct bpf_sock sk;
         uint8_t bytes[sizeof(struct bpf_sock_addr) > sizeof(struct bpf_sock)
-                      ? sizeof(struct bpf_sock_addr) : sizeof(struct bpf_sock)];
+                          ? sizeof(struct bpf_sock_addr)
+                          : sizeof(struct bpf_sock)];
     } ctx;
     uint8_t stack[STACK_SIZE];
     uint64_t r[11] = {0};
@@ -584,7 +577,8 @@ guard_ebpf_run(const struct bpf_insn *prog, unsigned n, enum guard_ebpf_kind kin
         ctx.sk.type = (uint32_t)c->sock_type;
         ctx.sk.protocol = (uint32_t)c->proto;
         ctx_len = offsetof(struct bpf_sock, protocol) + 4;
-    } else {
+    }
+    else {
         ctx.sa.user_family = (uint32_t)c->family;
         ctx.sa.family = (uint32_t)c->family;
         if (c->family == AF_INET)
@@ -621,12 +615,24 @@ guard_ebpf_run(const struct bpf_insn *prog, unsigned n, enum guard_ebpf_kind kin
             if (op != BPF_MOV && !init[dst])
                 return -EINVAL;
             switch (op) {
-            case BPF_MOV: d = s; break;
-            case BPF_ADD: d += s; break;
-            case BPF_AND: d &= s; break;
-            case BPF_OR: d |= s; break;
-            case BPF_XOR: d ^= s; break;
-            case BPF_SUB: d -= s; break;
+            case BPF_MOV:
+                d = s;
+                break;
+            case BPF_ADD:
+                d += s;
+                break;
+            case BPF_AND:
+                d &= s;
+                break;
+            case BPF_OR:
+                d |= s;
+                break;
+            case BPF_XOR:
+                d ^= s;
+                break;
+            case BPF_SUB:
+                d -= s;
+                break;
             case BPF_RSH:
                 if (s >= (cls == BPF_ALU64 ? 64u : 32u))
                     return -EINVAL;
@@ -649,7 +655,8 @@ guard_ebpf_run(const struct bpf_insn *prog, unsigned n, enum guard_ebpf_kind kin
             r[dst] = d;
             init[dst] = true;
             pc++;
-        } else if (cls == BPF_LDX || cls == BPF_STX || cls == BPF_ST) {
+        }
+        else if (cls == BPF_LDX || cls == BPF_STX || cls == BPF_ST) {
             unsigned size = BPF_SIZE(i->code) == BPF_W ? 4 : BPF_SIZE(i->code) == BPF_DW ? 8 : 0;
             if (size == 0 || BPF_MODE(i->code) != BPF_MEM)
                 return -EINVAL;
@@ -666,31 +673,36 @@ guard_ebpf_run(const struct bpf_insn *prog, unsigned n, enum guard_ebpf_kind kin
                     uint32_t w;
                     memcpy(&w, p, 4);
                     v = w;
-                } else {
+                }
+                else {
                     memcpy(&v, p, 8);
                 }
                 r[dst] = v;
                 init[dst] = true;
-            } else {
+            }
+            else {
                 if (cls == BPF_STX && !init[src])
                     return -EINVAL;
                 uint64_t v = cls == BPF_STX ? r[src] : (uint64_t)(int64_t)i->imm;
                 if (size == 4) {
                     uint32_t w = (uint32_t)v;
                     memcpy(p, &w, 4);
-                } else {
+                }
+                else {
                     memcpy(p, &v, 8);
                 }
             }
             pc++;
-        } else if (cls == BPF_LD) {
-            if (i->code != (BPF_LD | BPF_DW | BPF_IMM) || pc + 1 >= n
-                || i->src_reg != BPF_PSEUDO_MAP_FD)
+        }
+        else if (cls == BPF_LD) {
+            if (i->code != (BPF_LD | BPF_DW | BPF_IMM) || pc + 1 >= n ||
+                i->src_reg != BPF_PSEUDO_MAP_FD)
                 return -EINVAL;
             r[dst] = PTR(TAG_MAP, (uint32_t)i->imm);
             init[dst] = true;
             pc += 2;
-        } else if (cls == BPF_JMP || cls == BPF_JMP32) {
+        }
+        else if (cls == BPF_JMP || cls == BPF_JMP32) {
             if (op == BPF_EXIT) {
                 if (!init[R0])
                     return -EINVAL;
@@ -700,20 +712,22 @@ guard_ebpf_run(const struct bpf_insn *prog, unsigned n, enum guard_ebpf_kind kin
             if (op == BPF_CALL) {
                 if (i->imm == BPF_FUNC_get_current_pid_tgid) {
                     r[R0] = c->pid_tgid;
-                } else if (i->imm == BPF_FUNC_ringbuf_output) {
-                    if (!init[R1] || !init[R2] || !init[R3] || !init[R4]
-                        || r[R1] >> TAG_SHIFT != TAG_MAP)
+                }
+                else if (i->imm == BPF_FUNC_ringbuf_output) {
+                    if (!init[R1] || !init[R2] || !init[R3] || !init[R4] ||
+                        r[R1] >> TAG_SHIFT != TAG_MAP)
                         return -EINVAL;
                     uint8_t *data = resolve(r[R2], 1, ctx.bytes, ctx_len, stack, false);
-                    if (data == NULL || r[R3] != sizeof(struct guard_ebpf_event)
-                        || (r[R2] & 0xffffffffffULL) + r[R3] > STACK_SIZE)
+                    if (data == NULL || r[R3] != sizeof(struct guard_ebpf_event) ||
+                        (r[R2] & 0xffffffffffULL) + r[R3] > STACK_SIZE)
                         return -EFAULT;
                     if (ev)
                         memcpy(ev, data, sizeof(*ev));
                     if (nev)
                         (*nev)++;
                     r[R0] = 0;
-                } else {
+                }
+                else {
                     return -EINVAL;
                 }
                 for (int k = R1; k <= R5; k++)
@@ -736,17 +750,18 @@ guard_ebpf_run(const struct bpf_insn *prog, unsigned n, enum guard_ebpf_kind kin
                 d = (uint32_t)d;
                 s = (uint32_t)s;
             }
-            if (op != BPF_JEQ && op != BPF_JNE && op != BPF_JGT && op != BPF_JGE
-                && op != BPF_JLT && op != BPF_JLE)
+            if (op != BPF_JEQ && op != BPF_JNE && op != BPF_JGT && op != BPF_JGE && op != BPF_JLT &&
+                op != BPF_JLE)
                 return -EINVAL;
             if (i->off < 0)
                 return -ELOOP;
             pc += 1 + (jump_taken(op, d, s) ? (unsigned)i->off : 0);
-        } else {
+        }
+        else {
             return -EINVAL;
         }
     }
-    return -EFAULT;                      /* fell off the end */
+    return -EFAULT; /* fell off the end */
 }
 
 /* ---- bpf(2) ---------------------------------------------------------------------------- */
@@ -779,7 +794,7 @@ guard_ebpf_prog_load(const struct bpf_insn *prog, unsigned n, unsigned prog_type
     attr.expected_attach_type = attach_type;
     attr.insns = (uint64_t)(uintptr_t)prog;
     attr.insn_cnt = n;
-    attr.license = (uint64_t)(uintptr_t)"GPL";
+    attr.license = (uint64_t)(uintptr_t) "GPL";
     snprintf(attr.prog_name, sizeof(attr.prog_name), "%s", name ? name : "");
     int fd = sys_bpf(BPF_PROG_LOAD, &attr);
     if (fd >= 0 || log == NULL || log_len < 2)
@@ -790,7 +805,7 @@ guard_ebpf_prog_load(const struct bpf_insn *prog, unsigned n, unsigned prog_type
     attr.log_size = (uint32_t)(log_len > UINT32_MAX ? UINT32_MAX : log_len);
     attr.log_level = 1;
     fd = sys_bpf(BPF_PROG_LOAD, &attr);
-    if (fd >= 0) {                  /* loaded the second time: keep it */
+    if (fd >= 0) { /* loaded the second time: keep it */
         log[0] = 0;
         return fd;
     }

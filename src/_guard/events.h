@@ -14,19 +14,35 @@
 
 /* How an event is handled; grouped by the room that handles it. */
 enum guard_handler {
-    H_IMPORT = 1,               /* imports.c */
+    H_IMPORT = 1, /* imports.c */
     /* fs.c */
-    H_OPEN, H_PATH, H_RENAME, H_SYMLINK, H_COPY, H_MOVE, H_UNPACK, H_ARCHIVE, H_GLOB,
-    H_MMAP, H_SQLITE,
+    H_OPEN,
+    H_PATH,
+    H_RENAME,
+    H_SYMLINK,
+    H_COPY,
+    H_MOVE,
+    H_UNPACK,
+    H_ARCHIVE,
+    H_GLOB,
+    H_MMAP,
+    H_SQLITE,
     /* net.c */
-    H_CONNECT, H_BIND, H_RESOLVE, H_RESOLVE_ADDR,
+    H_CONNECT,
+    H_BIND,
+    H_RESOLVE,
+    H_RESOLVE_ADDR,
     /* threads.c */
     H_THREAD,
     /* hook.c: capabilities granted outright */
-    H_SPAWN, H_SIGNAL, H_NATIVE,
-    H_NEW_INTERP,               /* creating a sub-interpreter (native for extensions) */
+    H_SPAWN,
+    H_SIGNAL,
+    H_NATIVE,
+    H_NEW_INTERP, /* creating a sub-interpreter (native for extensions) */
     /* hook.c: the direct caller decides */
-    H_INTROSPECT, H_DYNCODE, H_DYNCODE_TAG,
+    H_INTROSPECT,
+    H_DYNCODE,
+    H_DYNCODE_TAG,
 };
 
 enum {
@@ -36,14 +52,14 @@ enum {
 
 typedef struct ev_entry {
     const char *name;
-    unsigned char handler;      /* enum guard_handler */
-    unsigned char cap;          /* enum guard_cap */
-    signed char target_arg;     /* index of the argument shown as the target, -1 none */
-    signed char dir_fd_arg;     /* index of the dir_fd argument, -1 none */
-    unsigned char flags;        /* GUARD_EV_* */
+    unsigned char handler;  /* enum guard_handler */
+    unsigned char cap;      /* enum guard_cap */
+    signed char target_arg; /* index of the argument shown as the target, -1 none */
+    signed char dir_fd_arg; /* index of the dir_fd argument, -1 none */
+    unsigned char flags;    /* GUARD_EV_* */
 } ev_entry;
 
-#define GUARD_EV_TABLE_SIZE 512     /* power of two, > 2 x entries: probes stay short */
+#define GUARD_EV_TABLE_SIZE 512 /* power of two, > 2 x entries: probes stay short */
 GUARD_INTERNAL extern const ev_entry *guard_ev_table[GUARD_EV_TABLE_SIZE];
 /* 1 if some mediated name starts with the byte: the hook's first filter. */
 GUARD_INTERNAL extern unsigned char guard_ev_first_byte[256];

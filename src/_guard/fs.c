@@ -235,8 +235,8 @@ resolve_path_arg(PyObject *o, PyObject *dir_fd, int unknown_dir_fd, char *out, s
         }
         if ((size_t)PyBytes_GET_SIZE(bytes) >= sizeof raw ||
             strlen(PyBytes_AS_STRING(bytes)) != (size_t)PyBytes_GET_SIZE(bytes)) {
-            *shown = PyUnicode_DecodeFSDefaultAndSize(PyBytes_AS_STRING(bytes),
-                                                      PyBytes_GET_SIZE(bytes));
+            *shown =
+                PyUnicode_DecodeFSDefaultAndSize(PyBytes_AS_STRING(bytes), PyBytes_GET_SIZE(bytes));
             Py_DECREF(bytes);
             return *shown ? PATH_UNRESOLVABLE : -1;
         }
@@ -342,11 +342,11 @@ guard_fs_check_path(int ext, int cap, PyObject *o, PyObject *dir_fd, int unknown
         const guard_ext *e = &guard_rt.ext[ext];
         const guard_pathset *set = cap == GUARD_CAP_FS_WRITE ? &e->fs_write : &e->fs_read;
         /* Anything writable is readable too. */
-        int ok = guard_pathset_match(set, resolved) ||
-                 (cap == GUARD_CAP_FS_READ && guard_pathset_match(&e->fs_write, resolved)) ||
-                 (cap == GUARD_CAP_FS_READ && guard_via_machinery &&
-                  guard_pathset_match(&guard_rt.import_roots, resolved) &&
-                  machinery_may_read(resolved));
+        int ok =
+            guard_pathset_match(set, resolved) ||
+            (cap == GUARD_CAP_FS_READ && guard_pathset_match(&e->fs_write, resolved)) ||
+            (cap == GUARD_CAP_FS_READ && guard_via_machinery &&
+             guard_pathset_match(&guard_rt.import_roots, resolved) && machinery_may_read(resolved));
         if (ok && guard_allow_is_silent(ext, cap)) {
             /* guard_decide() would return 0 without looking at the target: skip the decode. */
             rc = 0;
@@ -445,8 +445,9 @@ guard_fs_mediate(int ext, const ev_entry *e, PyObject *args)
         size_t cut = magic;
         while (cut > 0 && s[cut - 1] != '/')
             cut--;
-        PyObject *prefix = cut == 0 ? PyBytes_FromString(".")
-                                    : PyBytes_FromStringAndSize(s, (Py_ssize_t)(cut > 1 ? cut - 1 : 1));
+        PyObject *prefix = cut == 0
+                               ? PyBytes_FromString(".")
+                               : PyBytes_FromStringAndSize(s, (Py_ssize_t)(cut > 1 ? cut - 1 : 1));
         Py_DECREF(b);
         if (prefix == NULL)
             return -1;
@@ -460,7 +461,7 @@ guard_fs_mediate(int ext, const ev_entry *e, PyObject *args)
         int overflow = 0;
         long fd = a0 && PyLong_Check(a0) ? PyLong_AsLongAndOverflow(a0, &overflow) : -2;
         if (fd == -1 && !overflow && !PyErr_Occurred())
-            return 0;       /* anonymous mapping: no file */
+            return 0; /* anonymous mapping: no file */
         PyErr_Clear();
         PyObject *access = guard_arg(args, 2);
         long acc = access && PyLong_Check(access) ? PyLong_AsLong(access) : 0;
@@ -477,7 +478,7 @@ guard_fs_mediate(int ext, const ev_entry *e, PyObject *args)
         if (a0 != NULL && PyUnicode_Check(a0)) {
             text = PyUnicode_AsUTF8String(a0);
             if (text == NULL)
-                PyErr_Clear();      /* surrogates: check_path below decides */
+                PyErr_Clear(); /* surrogates: check_path below decides */
         }
         else if (a0 != NULL && PyBytes_Check(a0)) {
             text = Py_NewRef(a0);

@@ -34,12 +34,12 @@ guard_require_host(const char *what)
 static int
 require_host_caller(const char *what)
 {
-    PyFrameObject *f = PyEval_GetFrame();       /* borrowed */
+    PyFrameObject *f = PyEval_GetFrame(); /* borrowed */
     PyObject *g = f ? PyFrame_GetGlobals(f) : NULL;
     /* Lookups that call no planted key's __eq__ (see guard_dict_get). */
-    PyObject *name = guard_dict_get_str(g, "__name__");                   /* borrowed */
+    PyObject *name = guard_dict_get_str(g, "__name__"); /* borrowed */
     const char *c = name && PyUnicode_CheckExact(name) ? PyUnicode_AsUTF8(name) : NULL;
-    PyObject *modules = PySys_GetObject("modules");                       /* borrowed */
+    PyObject *modules = PySys_GetObject("modules"); /* borrowed */
     PyObject *mod = c && modules ? guard_dict_get(modules, name) : NULL;
     int wrapped = c && guard_module_under(c, "sdk_guard") && mod && PyModule_Check(mod) &&
                   PyModule_GetDict(mod) == g;
@@ -58,9 +58,9 @@ require_host_caller(const char *what)
  * Process-wide: filled by the first module object; later ones reuse the entries. */
 #define GUARD_MAX_GATED 32
 static struct {
-    PyObject *original;         /* the entry point itself */
+    PyObject *original; /* the entry point itself */
     const guard_method *m;
-    PyMethodDef wrapper;        /* the original's name and doc, gated_call's body */
+    PyMethodDef wrapper; /* the original's name and doc, gated_call's body */
 } gated[GUARD_MAX_GATED];
 static size_t ngated;
 
@@ -102,8 +102,7 @@ gated_function(PyObject *module, const guard_method *m)
             return NULL;
         gated[i].original = orig;
         gated[i].m = m;
-        gated[i].wrapper = (PyMethodDef){m->def.ml_name,
-                                         (PyCFunction)(void (*)(void))gated_call,
+        gated[i].wrapper = (PyMethodDef){m->def.ml_name, (PyCFunction)(void (*)(void))gated_call,
                                          METH_VARARGS | METH_KEYWORDS, m->def.ml_doc};
         ngated++;
     }

@@ -17,7 +17,7 @@
 #include "net.h"
 #include "threads.h"
 
-static long long probe_events;      /* counts the install probe event */
+static long long probe_events; /* counts the install probe event */
 
 /* Capabilities granted outright by a flag (process.*, native): show the target. */
 static int
@@ -30,7 +30,7 @@ mediate_flag(int ext, const ev_entry *e, PyObject *args)
         shown = guard_describe2("pid %U signal %U", a0, a1);
     else if (e->target_arg >= 0 && guard_arg(args, e->target_arg) == Py_None &&
              guard_arg(args, 1) != NULL)
-        shown = guard_describe(guard_arg(args, 1));     /* Popen(executable=None, args) */
+        shown = guard_describe(guard_arg(args, 1)); /* Popen(executable=None, args) */
     else if (e->target_arg >= 0)
         shown = guard_describe(guard_arg(args, e->target_arg));
     else
@@ -47,7 +47,10 @@ mediate_flag(int ext, const ev_entry *e, PyObject *args)
     return rc;
 }
 
-typedef struct { const ev_entry *e; PyObject *args; } event_call;
+typedef struct {
+    const ev_entry *e;
+    PyObject *args;
+} event_call;
 
 /* One extension's check of a stack-attributed event: to the room that owns it. */
 static int
@@ -55,14 +58,29 @@ mediate_for(int ext, void *ctx)
 {
     const event_call *c = ctx;
     switch (c->e->handler) {
-    case H_OPEN: case H_PATH: case H_RENAME: case H_SYMLINK: case H_COPY: case H_MOVE:
-    case H_UNPACK: case H_ARCHIVE: case H_GLOB: case H_MMAP: case H_SQLITE:
+    case H_OPEN:
+    case H_PATH:
+    case H_RENAME:
+    case H_SYMLINK:
+    case H_COPY:
+    case H_MOVE:
+    case H_UNPACK:
+    case H_ARCHIVE:
+    case H_GLOB:
+    case H_MMAP:
+    case H_SQLITE:
         return guard_fs_mediate(ext, c->e, c->args);
-    case H_CONNECT: case H_BIND: case H_RESOLVE: case H_RESOLVE_ADDR:
+    case H_CONNECT:
+    case H_BIND:
+    case H_RESOLVE:
+    case H_RESOLVE_ADDR:
         return guard_net_mediate(ext, c->e, c->args);
     case H_THREAD:
         return guard_threads_check(ext, guard_arg(c->args, 0));
-    case H_SPAWN: case H_SIGNAL: case H_NATIVE: case H_NEW_INTERP:
+    case H_SPAWN:
+    case H_SIGNAL:
+    case H_NATIVE:
+    case H_NEW_INTERP:
         return mediate_flag(ext, c->e, c->args);
     default:
         return 0;
@@ -83,8 +101,8 @@ mediate_direct(const ev_entry *e, PyObject *args, const guard_who *who)
     if (e->handler == H_INTROSPECT && e->target_arg >= 0) {
         PyObject *obj = guard_arg(args, 0);
         PyObject *attr = guard_describe(guard_arg(args, 1));
-        shown = attr ? PyUnicode_FromFormat("%s.%U", obj ? Py_TYPE(obj)->tp_name : "?", attr)
-                     : NULL;
+        shown =
+            attr ? PyUnicode_FromFormat("%s.%U", obj ? Py_TYPE(obj)->tp_name : "?", attr) : NULL;
         Py_XDECREF(attr);
     }
     else if (e->handler == H_DYNCODE && e->target_arg >= 0) {
@@ -131,8 +149,7 @@ mediate(const ev_entry *e, PyObject *args)
         return -1;
     guard_via_machinery = who.via_machinery;
     event_call c = {e, args};
-    return guard_decide_both(&who, e->cap,
-                             guard_arg(args, e->target_arg >= 0 ? e->target_arg : 0),
+    return guard_decide_both(&who, e->cap, guard_arg(args, e->target_arg >= 0 ? e->target_arg : 0),
                              mediate_for, &c);
 }
 
@@ -155,9 +172,8 @@ guard_hook(const char *event, PyObject *args, void *userdata)
     if (PyInterpreterState_Get() != guard_interp)
         return guard_refuse_foreign(e->name);
     guard_in_hook = 1;
-    int rc = e->handler == H_NEW_INTERP && !guard_rt.subinterp_allow
-                 ? guard_refuse_subinterpreter()
-                 : mediate(e, args);
+    int rc = e->handler == H_NEW_INTERP && !guard_rt.subinterp_allow ? guard_refuse_subinterpreter()
+                                                                     : mediate(e, args);
     guard_attrib_forget_library();
     guard_in_hook = 0;
     return rc;
@@ -176,7 +192,7 @@ guard_hook_add(PyObject *guard_error)
         return -1;
     if (probe_events == before) {
         PyErr_SetString(guard_error, "sdk_guard's audit hook was not added: another audit hook "
-                        "refused the sys.addaudithook event; install sdk_guard first");
+                                     "refused the sys.addaudithook event; install sdk_guard first");
         return -1;
     }
     return 0;

@@ -18,7 +18,7 @@ private_hint(const char *name)
     while (PyDict_Next(guard_rt.hints, &pos, &key, &value)) {
         const char *k = PyUnicode_AsUTF8(key);
         if (k != NULL && guard_module_under(name, k))
-            return value;       /* borrowed */
+            return value; /* borrowed */
     }
     PyErr_Clear();
     return NULL;
@@ -62,10 +62,10 @@ guard_imports_check(int ext, const char *name)
     for (size_t i = 0; i < guard_rt.nprivate; i++) {
         if (guard_module_under(name, guard_rt.private_mods[i])) {
             PyObject *hint = private_hint(name);
-            PyObject *why = hint ? PyUnicode_FromFormat("%s is private to the host; %U",
-                                                        name, hint)
+            PyObject *why = hint ? PyUnicode_FromFormat("%s is private to the host; %U", name, hint)
                                  : PyUnicode_FromFormat("%s is private to the host; use the "
-                                                        "public SDK", name);
+                                                        "public SDK",
+                                                        name);
             if (why == NULL) {
                 Py_DECREF(target);
                 return -1;
@@ -79,8 +79,7 @@ guard_imports_check(int ext, const char *name)
     int ok;
     if (guard_modset_match(&e->imports_deny, name)) {
         ok = 0;
-        rc = guard_decide(ext, GUARD_CAP_IMPORT, target, 0,
-                          "it is listed in imports.deny");
+        rc = guard_decide(ext, GUARD_CAP_IMPORT, target, 0, "it is listed in imports.deny");
         Py_DECREF(target);
         return rc;
     }
@@ -106,9 +105,12 @@ guard_imports_check(int ext, const char *name)
             pkg[dot - name] = '\0';
             memcpy(pkg, name, (size_t)(dot - name));
             PyObject *rule = PyUnicode_FromFormat("extensions.%U.imports.allow", e->name);
-            PyObject *why = rule ? PyUnicode_FromFormat(
-                "it is a submodule of %s, which the extension may import; to allow %s's "
-                "submodules, add \"%s.*\" to %U", pkg, pkg, pkg, rule) : NULL;
+            PyObject *why =
+                rule ? PyUnicode_FromFormat(
+                           "it is a submodule of %s, which the extension may import; to allow %s's "
+                           "submodules, add \"%s.*\" to %U",
+                           pkg, pkg, pkg, rule)
+                     : NULL;
             Py_XDECREF(rule);
             if (why == NULL) {
                 Py_DECREF(target);
@@ -168,8 +170,7 @@ guard_imports_mediate(PyObject *args)
         PyObject *shown = guard_describe(name);
         if (shown == NULL)
             return -1;
-        int rc = guard_decide(who.ext, GUARD_CAP_IMPORT, shown, 0,
-                              "the module name is not a str");
+        int rc = guard_decide(who.ext, GUARD_CAP_IMPORT, shown, 0, "the module name is not a str");
         Py_DECREF(shown);
         return rc;
     }
@@ -230,7 +231,8 @@ have_base:
     for (int i = 1; i < level; i++) {
         char *dot = strrchr(out, '.');
         if (dot == NULL) {
-            PyErr_SetString(PyExc_ImportError, "attempted relative import beyond top-level package");
+            PyErr_SetString(PyExc_ImportError,
+                            "attempted relative import beyond top-level package");
             return -1;
         }
         *dot = '\0';
@@ -263,8 +265,8 @@ import_is_builtin(void)
         if (f != NULL && PyCFunction_Check(f) &&
             strcmp(((PyCFunctionObject *)f)->m_ml->ml_name, "__import__") == 0) {
             PyObject *owner = ((PyCFunctionObject *)f)->m_self;
-            const char *mod = owner != NULL && PyModule_Check(owner) ? PyModule_GetName(owner)
-                                                                      : NULL;
+            const char *mod =
+                owner != NULL && PyModule_Check(owner) ? PyModule_GetName(owner) : NULL;
             known = mod != NULL && strcmp(mod, "builtins") == 0;
         }
         PyErr_Clear();
@@ -274,8 +276,8 @@ import_is_builtin(void)
 
 /* __import__(name, globals=None, locals=None, fromlist=(), level=0), vectorcall. */
 static int
-parse_import_args(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
-                  PyObject **v, int *level)
+parse_import_args(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, PyObject **v,
+                  int *level)
 {
     static const char *const names[] = {"name", "globals", "locals", "fromlist", "level"};
     for (int i = 0; i < 5; i++)
@@ -334,7 +336,10 @@ parse_import_args(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
  * reference, so an address is never reused by another string while it is cached.
  * (GIL builds only: a free-threaded build refuses to load the extension.) */
 #define SILENT_SLOTS 64
-typedef struct { PyObject *name; long ext; } silent_slot;
+typedef struct {
+    PyObject *name;
+    long ext;
+} silent_slot;
 static silent_slot silent_cache[SILENT_SLOTS];
 
 static inline size_t
@@ -472,4 +477,3 @@ PyMethodDef guard_imports_import_def = {
     "__import__", (PyCFunction)(void (*)(void))guarded_import, METH_FASTCALL | METH_KEYWORDS,
     "__import__(name, globals=None, locals=None, fromlist=(), level=0)\n--\n\n"
     "The interpreter's __import__, checked against this extension's import policy."};
-

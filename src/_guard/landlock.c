@@ -66,9 +66,9 @@ guard_landlock_compat(int abi, const guard_ll_access *req, guard_ll_compat *out)
         __attribute__((fallthrough));
     case 6:
         /* Removes restrict_self log flags for ABI < 7 */
-        h.restrict_flags &= ~(GUARD_LL_RESTRICT_LOG_SAME_EXEC_OFF |
-                              GUARD_LL_RESTRICT_LOG_NEW_EXEC_ON |
-                              GUARD_LL_RESTRICT_LOG_SUBDOMAINS_OFF);
+        h.restrict_flags &=
+            ~(GUARD_LL_RESTRICT_LOG_SAME_EXEC_OFF | GUARD_LL_RESTRICT_LOG_NEW_EXEC_ON |
+              GUARD_LL_RESTRICT_LOG_SUBDOMAINS_OFF);
         __attribute__((fallthrough));
     case 7:
         /* Removes LANDLOCK_RESTRICT_SELF_TSYNC for ABI < 8 */
@@ -108,15 +108,15 @@ guard_landlock_attr_size(int abi)
 int
 guard_landlock_abi(void)
 {
-    return (int)ll_syscall(GUARD_NR_landlock_create_ruleset, 0, 0,
-                           GUARD_LL_CREATE_RULESET_VERSION, 0);
+    return (int)ll_syscall(GUARD_NR_landlock_create_ruleset, 0, 0, GUARD_LL_CREATE_RULESET_VERSION,
+                           0);
 }
 
 int
 guard_landlock_errata(void)
 {
-    return (int)ll_syscall(GUARD_NR_landlock_create_ruleset, 0, 0,
-                           GUARD_LL_CREATE_RULESET_ERRATA, 0);
+    return (int)ll_syscall(GUARD_NR_landlock_create_ruleset, 0, 0, GUARD_LL_CREATE_RULESET_ERRATA,
+                           0);
 }
 
 int
@@ -165,9 +165,8 @@ open_rule_path(const char *path, char *real, size_t real_len)
 }
 
 int
-guard_landlock_add_path(int ruleset_fd, const char *path, uint64_t wanted,
-                        uint64_t handled_fs, int *is_dir, uint64_t *granted,
-                        char *real, size_t real_len)
+guard_landlock_add_path(int ruleset_fd, const char *path, uint64_t wanted, uint64_t handled_fs,
+                        int *is_dir, uint64_t *granted, char *real, size_t real_len)
 {
     guard_ll_path_beneath_attr attr;
     struct stat st;
@@ -190,8 +189,8 @@ guard_landlock_add_path(int ruleset_fd, const char *path, uint64_t wanted,
     attr.allowed_access = guard_landlock_rule_access(wanted, handled_fs, S_ISDIR(st.st_mode));
     rc = 0;
     if (attr.allowed_access != 0)
-        rc = (int)ll_syscall(GUARD_NR_landlock_add_rule, ruleset_fd,
-                             GUARD_LL_RULE_PATH_BENEATH, (long)&attr, 0);
+        rc = (int)ll_syscall(GUARD_NR_landlock_add_rule, ruleset_fd, GUARD_LL_RULE_PATH_BENEATH,
+                             (long)&attr, 0);
     if (rc == 0 && granted)
         *granted = attr.allowed_access;
 
@@ -207,8 +206,8 @@ guard_landlock_add_port(int ruleset_fd, uint64_t port, uint64_t access)
 
     if (port > 65535)
         return -EINVAL;
-    return (int)ll_syscall(GUARD_NR_landlock_add_rule, ruleset_fd,
-                           GUARD_LL_RULE_NET_PORT, (long)&attr, 0);
+    return (int)ll_syscall(GUARD_NR_landlock_add_rule, ruleset_fd, GUARD_LL_RULE_NET_PORT,
+                           (long)&attr, 0);
 }
 
 int
@@ -254,9 +253,8 @@ guard_landlock_explain(const char *stage, int err)
                      "restrict itself"
                    : "operation not permitted";
     case E2BIG:
-        return restrict_stage
-                   ? "the thread already has the maximum of 16 stacked Landlock domains"
-                   : "the ruleset attribute is larger than this kernel accepts";
+        return restrict_stage ? "the thread already has the maximum of 16 stacked Landlock domains"
+                              : "the ruleset attribute is larger than this kernel accepts";
     case EINVAL:
         if (add)
             return "the rule's rights are not handled by the ruleset, are directory rights "

@@ -17,48 +17,48 @@
 
 /* Syscall numbers are the same on every architecture (generic table). */
 #define GUARD_NR_landlock_create_ruleset 444
-#define GUARD_NR_landlock_add_rule       445
-#define GUARD_NR_landlock_restrict_self  446
+#define GUARD_NR_landlock_add_rule 445
+#define GUARD_NR_landlock_restrict_self 446
 
 /* landlock_create_ruleset() flags. */
 #define GUARD_LL_CREATE_RULESET_VERSION (1U << 0) /* ABI 1 */
-#define GUARD_LL_CREATE_RULESET_ERRATA  (1U << 1) /* errata query (kernels with ABI 7) */
+#define GUARD_LL_CREATE_RULESET_ERRATA (1U << 1)  /* errata query (kernels with ABI 7) */
 
 /* Rule types. */
 #define GUARD_LL_RULE_PATH_BENEATH 1 /* ABI 1 */
-#define GUARD_LL_RULE_NET_PORT     2 /* ABI 4 */
+#define GUARD_LL_RULE_NET_PORT 2     /* ABI 4 */
 
 /* Filesystem access rights. */
-#define GUARD_LL_FS_EXECUTE     (1ULL << 0)  /* ABI 1 */
-#define GUARD_LL_FS_WRITE_FILE  (1ULL << 1)  /* ABI 1 */
-#define GUARD_LL_FS_READ_FILE   (1ULL << 2)  /* ABI 1 */
-#define GUARD_LL_FS_READ_DIR    (1ULL << 3)  /* ABI 1 */
-#define GUARD_LL_FS_REMOVE_DIR  (1ULL << 4)  /* ABI 1 */
-#define GUARD_LL_FS_REMOVE_FILE (1ULL << 5)  /* ABI 1 */
-#define GUARD_LL_FS_MAKE_CHAR   (1ULL << 6)  /* ABI 1 */
-#define GUARD_LL_FS_MAKE_DIR    (1ULL << 7)  /* ABI 1 */
-#define GUARD_LL_FS_MAKE_REG    (1ULL << 8)  /* ABI 1 */
-#define GUARD_LL_FS_MAKE_SOCK   (1ULL << 9)  /* ABI 1 */
-#define GUARD_LL_FS_MAKE_FIFO   (1ULL << 10) /* ABI 1 */
-#define GUARD_LL_FS_MAKE_BLOCK  (1ULL << 11) /* ABI 1 */
-#define GUARD_LL_FS_MAKE_SYM    (1ULL << 12) /* ABI 1 */
-#define GUARD_LL_FS_REFER       (1ULL << 13) /* ABI 2 */
-#define GUARD_LL_FS_TRUNCATE    (1ULL << 14) /* ABI 3 */
-#define GUARD_LL_FS_IOCTL_DEV   (1ULL << 15) /* ABI 5 */
+#define GUARD_LL_FS_EXECUTE (1ULL << 0)     /* ABI 1 */
+#define GUARD_LL_FS_WRITE_FILE (1ULL << 1)  /* ABI 1 */
+#define GUARD_LL_FS_READ_FILE (1ULL << 2)   /* ABI 1 */
+#define GUARD_LL_FS_READ_DIR (1ULL << 3)    /* ABI 1 */
+#define GUARD_LL_FS_REMOVE_DIR (1ULL << 4)  /* ABI 1 */
+#define GUARD_LL_FS_REMOVE_FILE (1ULL << 5) /* ABI 1 */
+#define GUARD_LL_FS_MAKE_CHAR (1ULL << 6)   /* ABI 1 */
+#define GUARD_LL_FS_MAKE_DIR (1ULL << 7)    /* ABI 1 */
+#define GUARD_LL_FS_MAKE_REG (1ULL << 8)    /* ABI 1 */
+#define GUARD_LL_FS_MAKE_SOCK (1ULL << 9)   /* ABI 1 */
+#define GUARD_LL_FS_MAKE_FIFO (1ULL << 10)  /* ABI 1 */
+#define GUARD_LL_FS_MAKE_BLOCK (1ULL << 11) /* ABI 1 */
+#define GUARD_LL_FS_MAKE_SYM (1ULL << 12)   /* ABI 1 */
+#define GUARD_LL_FS_REFER (1ULL << 13)      /* ABI 2 */
+#define GUARD_LL_FS_TRUNCATE (1ULL << 14)   /* ABI 3 */
+#define GUARD_LL_FS_IOCTL_DEV (1ULL << 15)  /* ABI 5 */
 
 /* Network access rights (TCP ports). */
-#define GUARD_LL_NET_BIND_TCP    (1ULL << 0) /* ABI 4 */
+#define GUARD_LL_NET_BIND_TCP (1ULL << 0)    /* ABI 4 */
 #define GUARD_LL_NET_CONNECT_TCP (1ULL << 1) /* ABI 4 */
 
 /* IPC scopes. */
 #define GUARD_LL_SCOPE_ABSTRACT_UNIX_SOCKET (1ULL << 0) /* ABI 6 */
-#define GUARD_LL_SCOPE_SIGNAL               (1ULL << 1) /* ABI 6 */
+#define GUARD_LL_SCOPE_SIGNAL (1ULL << 1)               /* ABI 6 */
 
 /* landlock_restrict_self() flags. */
-#define GUARD_LL_RESTRICT_LOG_SAME_EXEC_OFF  (1U << 0) /* ABI 7 */
-#define GUARD_LL_RESTRICT_LOG_NEW_EXEC_ON    (1U << 1) /* ABI 7 */
+#define GUARD_LL_RESTRICT_LOG_SAME_EXEC_OFF (1U << 0)  /* ABI 7 */
+#define GUARD_LL_RESTRICT_LOG_NEW_EXEC_ON (1U << 1)    /* ABI 7 */
 #define GUARD_LL_RESTRICT_LOG_SUBDOMAINS_OFF (1U << 2) /* ABI 7 */
-#define GUARD_LL_RESTRICT_TSYNC              (1U << 3) /* ABI 8 */
+#define GUARD_LL_RESTRICT_TSYNC (1U << 3)              /* ABI 8 */
 
 /* The newest ABI whose every constant is restated above; a newer kernel is driven
  * at this level (it accepts everything an older ABI knows). */
@@ -66,11 +66,14 @@
 
 /* Rights that apply to a file (not only to a directory's content); a path_beneath
  * rule on a non-directory may carry only these (the kernel says EINVAL otherwise). */
+/* Kept as written: clang-format 14 indents a macro body by PPIndentWidth. */
+/* clang-format off */
 #define GUARD_LL_FS_FILE_RIGHTS \
     (GUARD_LL_FS_EXECUTE | GUARD_LL_FS_WRITE_FILE | GUARD_LL_FS_READ_FILE | \
      GUARD_LL_FS_TRUNCATE | GUARD_LL_FS_IOCTL_DEV)
+/* clang-format on */
 
-#define GUARD_LL_FS_ALL  ((GUARD_LL_FS_IOCTL_DEV << 1) - 1)
+#define GUARD_LL_FS_ALL ((GUARD_LL_FS_IOCTL_DEV << 1) - 1)
 #define GUARD_LL_NET_ALL (GUARD_LL_NET_BIND_TCP | GUARD_LL_NET_CONNECT_TCP)
 #define GUARD_LL_SCOPE_ALL (GUARD_LL_SCOPE_ABSTRACT_UNIX_SOCKET | GUARD_LL_SCOPE_SIGNAL)
 #define GUARD_LL_RESTRICT_ALL ((GUARD_LL_RESTRICT_TSYNC << 1) - 1)
@@ -102,8 +105,8 @@ typedef struct guard_ll_access {
 
 /* What guard_landlock_compat() says about one ABI. */
 typedef struct guard_ll_compat {
-    guard_ll_access handled;  /* what the kernel will enforce */
-    guard_ll_access dropped;  /* requested but unknown to this ABI: NOT enforced */
+    guard_ll_access handled; /* what the kernel will enforce */
+    guard_ll_access dropped; /* requested but unknown to this ABI: NOT enforced */
     /* ABI 1 cannot handle REFER, yet always denies reparenting (EXDEV): the
      * requested REFER grant is dropped, which is stricter, not weaker. */
     int refer_always_denied;
@@ -145,9 +148,8 @@ int guard_landlock_create(int abi, const guard_ll_access *h);
  * no-op that returns 0 with *GRANTED == 0.  REAL (may be NULL; REAL_LEN bytes) gets
  * the path the rule actually lands on once PATH is opened (symlinks followed, read
  * back from /proc/self/fd), or "" if that cannot be read or does not fit. */
-int guard_landlock_add_path(int ruleset_fd, const char *path, uint64_t wanted,
-                            uint64_t handled_fs, int *is_dir, uint64_t *granted,
-                            char *real, size_t real_len);
+int guard_landlock_add_path(int ruleset_fd, const char *path, uint64_t wanted, uint64_t handled_fs,
+                            int *is_dir, uint64_t *granted, char *real, size_t real_len);
 
 /* Adds a net_port rule: PORT (host order, 0..65535) may use ACCESS (net rights).
  * Returns 0 or -errno (-EINVAL: port out of range or rights not handled). */

@@ -7,6 +7,8 @@
 #include "gate.h"
 #include "hook.h"
 #include "py_constants.h"
+#include "py_landlock.h"
+#include "py_seccomp.h"
 #include "py_units.h"
 
 /* pyproject.toml holds the version; setup.py passes it in. */
@@ -24,13 +26,52 @@
 #  define GUARD_FREE_THREADED 0
 #endif
 
+/* Module state: the heap types, one set per module object (CPython's _queuemodule.c
+ * habit).  The guard's process-wide state is not here: runtime.c says why. */
+typedef struct {
+    PyTypeObject *ruleset_type;         /* py_landlock.c */
+    PyTypeObject *seccomp_program_type; /* py_seccomp.c */
+} guard_module_state;
+
+static guard_module_state *
+get_state(PyObject *module)
+{
+    return (guard_module_state *)PyModule_GetState(module);
+}
+
+static int
+guard_traverse(PyObject *module, visitproc visit, void *arg)
+{
+    guard_module_state *st = get_state(module);
+    Py_VISIT(st->ruleset_type);
+    Py_VISIT(st->seccomp_program_type);
+    return 0;
+}
+
+static int
+guard_clear(PyObject *module)
+{
+    guard_module_state *st = get_state(module);
+    Py_CLEAR(st->ruleset_type);
+    Py_CLEAR(st->seccomp_program_type);
+    return 0;
+}
+
+static void
+guard_free(void *module)
+{
+    (void)guard_clear((PyObject *)module);
+}
+
 static int
 init_hook(PyObject *module)
 {
     return guard_hook_init();
 }
 
-/* Each unit: its method table and its initialisation (either may be NULL). */
+/* Each unit: its method table and its initialisation (either may be NULL), one a line
+ * (clang-format would pack them two a line). */
+/* clang-format off */
 static const struct {
     const guard_method *methods;
     int (*init)(PyObject *module);
@@ -40,10 +81,12 @@ static const struct {
     {guard_policy_methods, NULL},
     {guard_landlock_methods, NULL},
     {guard_seccomp_methods, NULL},
+    {guard_seccomp_kernel_methods, NULL},
     {guard_egress_methods, NULL},
     {guard_request_methods, NULL},
     {NULL, guard_constants_init},
 };
+/* clang-format on */
 
 static int
 guard_exec(PyObject *module)
@@ -77,6 +120,10 @@ guard_exec(PyObject *module)
         if (units[i].init != NULL && units[i].init(module) < 0)
             return -1;
     }
+    guard_module_state *st = get_state(module);
+    if (guard_landlock_add_types(module, &st->ruleset_type) < 0 ||
+        guard_seccomp_add_types(module, &st->seccomp_program_type) < 0)
+        return -1;
     if (PyModule_AddStringConstant(module, "__version__", GUARD_VERSION) < 0)
         return -1;
     return 0;
@@ -102,8 +149,11 @@ static struct PyModuleDef guard_module = {
     .m_name = "sdk_guard._guard",
     .m_doc = "sdk_guard core: PEP 578 audit hook, attribution, policy matching, "
              "Landlock and seccomp lockdown, audit ring.",
-    .m_size = 0,
+    .m_size = sizeof(guard_module_state),
     .m_slots = guard_slots,
+    .m_traverse = guard_traverse,
+    .m_clear = guard_clear,
+    .m_free = guard_free,
 };
 
 /* Declared here: Python.h does not, and the warning set asks for a prototype. */

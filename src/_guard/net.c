@@ -12,10 +12,11 @@ sock_family(PyObject *sock)
 {
     /* The C member, not sock.family: a subclass's property would run in the hook. */
     if (guard_socket_type == NULL || guard_socket_family == NULL ||
-        Py_TYPE(guard_socket_family)->tp_descr_get == NULL || !PyObject_TypeCheck(sock, guard_socket_type))
+        Py_TYPE(guard_socket_family)->tp_descr_get == NULL ||
+        !PyObject_TypeCheck(sock, guard_socket_type))
         return -1;
-    PyObject *fam = Py_TYPE(guard_socket_family)->tp_descr_get(guard_socket_family, sock,
-                                                         (PyObject *)guard_socket_type);
+    PyObject *fam = Py_TYPE(guard_socket_family)
+                        ->tp_descr_get(guard_socket_family, sock, (PyObject *)guard_socket_type);
     if (fam == NULL) {
         PyErr_Clear();
         return -1;
@@ -69,9 +70,9 @@ check_sockaddr(int ext, int cap, PyObject *sock, PyObject *addr, int addr_option
     const guard_netset *set = is_bind ? &e->net_bind : &e->net_connect;
     int family = sock ? sock_family(sock) : -1;
     if (addr_optional && addr == Py_None)
-        return 0;       /* sendmsg on a connected socket: connect() was checked */
+        return 0; /* sendmsg on a connected socket: connect() was checked */
     if (addr == NULL)
-        addr = Py_None;     /* missing: refused below as not a (host, port) or path */
+        addr = Py_None; /* missing: refused below as not a (host, port) or path */
     if (family == AF_UNIX) {
         /* A Unix socket is reached through the filesystem: connecting or binding
          * writes to it, so fs.write must cover it.  Abstract names have no path. */
@@ -190,7 +191,7 @@ check_resolve(int ext, PyObject *hostobj)
     if (hostobj == Py_None)
         return guard_decide(ext, GUARD_CAP_NET_RESOLVE, NULL, 1, NULL);
     if (hostobj == NULL)
-        host = NULL;    /* missing: refused below */
+        host = NULL; /* missing: refused below */
     else if (PyUnicode_Check(hostobj))
         host = PyUnicode_AsUTF8(hostobj);
     else if (PyBytes_Check(hostobj))
@@ -207,7 +208,7 @@ check_resolve(int ext, PyObject *hostobj)
     guard_ip ip;
     int ok;
     if (guard_ip_parse(host, &ip) == 0) {
-        ok = 1;     /* a literal needs no name service; connect() decides */
+        ok = 1; /* a literal needs no name service; connect() decides */
     }
     else {
         ok = guard_netset_has_name(&e->net_connect, host) ||

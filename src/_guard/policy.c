@@ -3,7 +3,7 @@
  * Pure C: returns 0 or -errno, matchers 1/0 (see policy.h).  Everything here runs on
  * the audit hook's hot path, so matching allocates nothing.
  */
-#define _GNU_SOURCE    /* O_PATH */
+#define _GNU_SOURCE /* O_PATH */
 #include "policy.h"
 
 #include <errno.h>
@@ -40,7 +40,7 @@ path_push(char *out, size_t *len, size_t outlen, const char *p)
             while (*len > 1 && out[*len - 1] != '/')
                 (*len)--;
             if (*len > 1)
-                (*len)--;           /* drop the separator, but never the root */
+                (*len)--; /* drop the separator, but never the root */
             out[*len] = '\0';
         }
         else {
@@ -91,7 +91,7 @@ path_is_clean(const char *p)
         return 0;
     if (p[1] == '\0')
         return 1;
-    for (const char *c = p + 1;; ) {
+    for (const char *c = p + 1;;) {
         const char *end = strchr(c, '/');
         size_t n = end ? (size_t)(end - c) : strlen(c);
         if (n == 0 || is_dot_component(c, n))
@@ -155,7 +155,7 @@ guard_path_resolve(const char *path, char *out, size_t outlen)
         return -ENAMETOOLONG;
     strcpy(work, path);
 
-    for (int hops = 0;; ) {
+    for (int hops = 0;;) {
         /* Shorten WORK from the right until realpath() succeeds; SPLIT is where the
          * missing tail starts in WORK (the tail keeps its leading '/'). */
         size_t split = strlen(work);
@@ -206,10 +206,10 @@ guard_path_resolve(const char *path, char *out, size_t outlen)
             while (split > 0 && work[split - 1] != '/')
                 split--;
             if (split > 0)
-                split--;            /* keep the '/' with the tail */
+                split--; /* keep the '/' with the tail */
         }
         if (split == SIZE_MAX)
-            continue;               /* WORK was rewritten through a symlink */
+            continue; /* WORK was rewritten through a symlink */
 
         size_t len = strlen(real);
         if (len + 1 > outlen)
@@ -275,7 +275,7 @@ guard_pathset_match(const guard_pathset *set, const char *resolved)
     for (size_t i = 0; i < set->n; i++) {
         const char *e = set->paths[i];
         if (e[1] == '\0')
-            return 1;               /* "/" covers every absolute path */
+            return 1; /* "/" covers every absolute path */
         size_t n = strlen(e);
         if (strncmp(resolved, e, n) == 0 && (resolved[n] == '\0' || resolved[n] == '/'))
             return 1;
@@ -372,8 +372,7 @@ guard_modset_match(const guard_modset *set, const char *name)
             return 1;
         if (strncmp(name, p->name, p->len) != 0)
             continue;
-        if (p->subtree ? name[p->len] == '.' && name[p->len + 1] != '\0'
-                       : name[p->len] == '\0')
+        if (p->subtree ? name[p->len] == '.' && name[p->len + 1] != '\0' : name[p->len] == '\0')
             return 1;
     }
     return 0;
@@ -555,11 +554,11 @@ parse_ipv6(const char *text, size_t n, uint8_t bytes[16])
             i++;
         }
         else if (i == n)
-            return -EINVAL;         /* trailing single ':' */
+            return -EINVAL; /* trailing single ':' */
     }
     if (gap >= 0) {
         if (nw == 8)
-            return -EINVAL;         /* "::" must stand for at least one zero word */
+            return -EINVAL; /* "::" must stand for at least one zero word */
         int move = nw - gap;
         memmove(&words[8 - move], &words[gap], (size_t)move * sizeof(words[0]));
         memset(&words[gap], 0, (size_t)(8 - move - gap) * sizeof(words[0]));
@@ -716,7 +715,7 @@ guard_netrule_parse(const char *spec, guard_netrule *out)
         host = spec;
         hostlen = (size_t)(colon - spec);
         if (memchr(host, ':', hostlen))
-            return -EINVAL;         /* bare IPv6 needs brackets to separate the port */
+            return -EINVAL; /* bare IPv6 needs brackets to separate the port */
         port = colon + 1;
     }
     if (hostlen == 0 || hostlen >= 256)
@@ -733,8 +732,7 @@ guard_netrule_parse(const char *spec, guard_netrule *out)
         const char *dash = memchr(port, '-', portlen);
         if (dash != NULL) {
             if ((rc = parse_port(port, (size_t)(dash - port), &out->port_lo)) < 0 ||
-                (rc = parse_port(dash + 1, portlen - (size_t)(dash - port) - 1,
-                                 &out->port_hi)) < 0)
+                (rc = parse_port(dash + 1, portlen - (size_t)(dash - port) - 1, &out->port_hi)) < 0)
                 return rc;
             if (out->port_lo > out->port_hi)
                 return -EINVAL;
@@ -928,4 +926,26 @@ guard_netset_free(guard_netset *set)
     free(set->rules);
     set->rules = NULL;
     set->n = set->cap = 0;
+}
+
+int
+guard_rules_add(enum guard_rules_kind kind, void *set, const char *text)
+{
+    guard_netrule rule;
+    int rc;
+    switch (kind) {
+    case GUARD_RULES_MODULES:
+        return guard_modset_add(set, text);
+    case GUARD_RULES_PATHS:
+        return guard_pathset_add(set, text);
+    case GUARD_RULES_NET:
+        rc = guard_netrule_parse(text, &rule);
+        if (rc < 0)
+            return rc;
+        rc = guard_netset_add(set, &rule);
+        if (rc < 0)
+            guard_netrule_free(&rule);
+        return rc;
+    }
+    return -EINVAL;
 }

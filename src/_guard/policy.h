@@ -33,7 +33,7 @@ int guard_path_open_canonical(const char *path);
 
 typedef struct guard_pathset {
     size_t n, cap;
-    char **paths;       /* absolute, normalised, no trailing '/' except "/" itself */
+    char **paths; /* absolute, normalised, no trailing '/' except "/" itself */
 } guard_pathset;
 
 /* Adds a copy of absolute PATH (normalised lexically).  0, -EINVAL, -ENOMEM. */
@@ -49,10 +49,10 @@ void guard_pathset_free(guard_pathset *set);
 int guard_module_under(const char *name, const char *prefix);
 
 typedef struct guard_modpat {
-    char *name;         /* "json", "sdk" ("sdk.*" stored as name "sdk" + subtree) */
+    char *name; /* "json", "sdk" ("sdk.*" stored as name "sdk" + subtree) */
     size_t len;
-    int subtree;        /* 1: matches dotted descendants only ("sdk.*") */
-    int any;            /* 1: the pattern "*" */
+    int subtree; /* 1: matches dotted descendants only ("sdk.*") */
+    int any;     /* 1: the pattern "*" */
 } guard_modpat;
 
 typedef struct guard_modset {
@@ -69,8 +69,8 @@ void guard_modset_free(guard_modset *set);
 /* ---- network -------------------------------------------------------------- */
 
 typedef struct guard_ip {
-    uint8_t family;     /* 4 or 6 */
-    uint8_t bytes[16];  /* IPv4 in bytes[0..3], network order */
+    uint8_t family;    /* 4 or 6 */
+    uint8_t bytes[16]; /* IPv4 in bytes[0..3], network order */
 } guard_ip;
 
 /* Parse an IP literal as the C library will treat it: IPv4 in every inet_aton form
@@ -88,11 +88,11 @@ int guard_ip_is_unspecified(const guard_ip *ip);
 enum { GUARD_NET_IP = 1, GUARD_NET_NAME = 2 };
 
 typedef struct guard_netrule {
-    int kind;           /* GUARD_NET_IP (address or CIDR) or GUARD_NET_NAME */
+    int kind; /* GUARD_NET_IP (address or CIDR) or GUARD_NET_NAME */
     guard_ip ip;
-    int prefixlen;      /* 32/128 for a single address */
-    char *name;         /* lower-case, no trailing dot (GUARD_NET_NAME) */
-    uint16_t port_lo, port_hi;  /* "*" is 0..65535; a single port has lo == hi */
+    int prefixlen;             /* 32/128 for a single address */
+    char *name;                /* lower-case, no trailing dot (GUARD_NET_NAME) */
+    uint16_t port_lo, port_hi; /* "*" is 0..65535; a single port has lo == hi */
 } guard_netrule;
 
 typedef struct guard_netset {
@@ -115,5 +115,20 @@ int guard_netset_match_name(const guard_netset *set, const char *name, unsigned 
 /* 1 if NAME is named by any rule whatever its port (for net.resolve). */
 int guard_netset_has_name(const guard_netset *set, const char *name);
 void guard_netset_free(guard_netset *set);
+
+/* ---- rule lists by kind ----------------------------------------------------------- */
+
+/* The three kinds of rule list a policy names.  The install spec (runtime.c) and the
+ * validation bindings (py_policy.c) both load a list of rule strings through
+ * guard_rules_add(), so a rule means the same to both. */
+enum guard_rules_kind {
+    GUARD_RULES_MODULES, /* SET is a guard_modset */
+    GUARD_RULES_PATHS,   /* SET is a guard_pathset */
+    GUARD_RULES_NET,     /* SET is a guard_netset; the text is parsed first */
+};
+
+/* Adds the rule TEXT to SET of KIND.  0, or the errno of the parse or the add: -EINVAL
+ * (malformed), -ERANGE (out of range), -ENOMEM; SET is unchanged on failure. */
+int guard_rules_add(enum guard_rules_kind kind, void *set, const char *text);
 
 #endif

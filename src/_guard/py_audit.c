@@ -72,8 +72,7 @@ audit_configure(PyObject *self, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"capacity", "overflow_wait", NULL};
     PyObject *cap_obj = Py_None, *wait_obj = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$OO:audit_configure", kwlist, &cap_obj,
-                                     &wait_obj))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$OO:audit_configure", kwlist, &cap_obj, &wait_obj))
         return NULL;
     double wait = guard_audit_overflow_wait();
     if (wait_obj != Py_None) {
@@ -118,7 +117,7 @@ plain_copy(PyObject *v, int depth)
     if (PyUnicode_Check(v))
         return PyUnicode_FromObject(v);
     if (PyLong_Check(v))
-        return PyNumber_Index(v);     /* an int subclass: an exact copy, no __index__ */
+        return PyNumber_Index(v); /* an int subclass: an exact copy, no __index__ */
     if (PyFloat_Check(v))
         return PyFloat_FromDouble(PyFloat_AS_DOUBLE(v));
     if (depth < 16 && (PyList_Check(v) || PyTuple_Check(v))) {
@@ -144,7 +143,7 @@ plain_copy(PyObject *v, int depth)
             PyObject *cv = ck ? plain_copy(item, depth + 1) : NULL;
             if (cv == NULL || !PyUnicode_Check(ck) || PyDict_SetItem(out, ck, cv) < 0) {
                 if (cv != NULL && ck != NULL && !PyUnicode_Check(ck))
-                    PyErr_Clear();      /* a non-str key (an int): left out */
+                    PyErr_Clear(); /* a non-str key (an int): left out */
                 else
                     Py_CLEAR(out);
             }
@@ -160,12 +159,12 @@ plain_copy(PyObject *v, int depth)
 static PyObject *
 emit_record(PyObject *self, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"layer", "capability", "decision", "principal", "target",
-                             "rule", "extra", NULL};
+    static char *kwlist[] = {"layer",  "capability", "decision", "principal",
+                             "target", "rule",       "extra",    NULL};
     const char *layer, *cap, *decision;
     PyObject *principal = NULL, *target = NULL, *rule = NULL, *extra = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "sss|OOOO:emit", kwlist, &layer, &cap,
-                                     &decision, &principal, &target, &rule, &extra))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "sss|OOOO:emit", kwlist, &layer, &cap, &decision,
+                                     &principal, &target, &rule, &extra))
         return NULL;
     if (extra == Py_None)
         extra = NULL;
@@ -246,41 +245,50 @@ const guard_method guard_audit_methods[] = {
     {{"span_identity", span_identity, METH_VARARGS,
       "span_identity(user, org) -> token\n--\n\n"
       "Make USER/ORG the identity of every record in this context (sdk_guard.request)\n"
-      "until span_exit(token)."}, GUARD_HOST_ONLY_CALLER},
+      "until span_exit(token)."},
+     GUARD_HOST_ONLY_CALLER},
     {{"span_otel", span_otel, METH_O,
       "span_otel(pair) -> token\n--\n\n"
       "Carry the current OpenTelemetry (trace_id, span_id) pair (None: none) in records\n"
-      "until span_exit(token)."}, GUARD_HOST_ONLY_CALLER},
+      "until span_exit(token)."},
+     GUARD_HOST_ONLY_CALLER},
     {{"span_exit", span_exit, METH_O,
-      "span_exit(token)\n--\n\nClose the span span_enter() opened."}, GUARD_HOST_ONLY_CALLER},
+      "span_exit(token)\n--\n\nClose the span span_enter() opened."},
+     GUARD_HOST_ONLY_CALLER},
     {{"span_current", span_current, METH_NOARGS,
       "span_current() -> (action, task, model_call, storage_mutation, user, org, path, span)"},
      GUARD_OPEN},
     {{"set_audit_dispatcher", set_audit_dispatcher, METH_O,
       "set_audit_dispatcher(fn)\n--\n\n"
       "fn(record) receives every record from audit_deliver(), in seq order; None detaches\n"
-      "the consumer (records then stay queued for take_undelivered())."}, GUARD_HOST_ONLY},
+      "the consumer (records then stay queued for take_undelivered())."},
+     GUARD_HOST_ONLY},
     {{"take_undelivered", take_undelivered, METH_NOARGS,
-      "take_undelivered()\n--\n\nReturn and clear records no dispatcher accepted plus all queued ones."},
+      "take_undelivered()\n--\n\nReturn and clear records no dispatcher accepted plus all queued "
+      "ones."},
      GUARD_HOST_ONLY},
     {{"audit_counters", audit_counters, METH_NOARGS,
       "audit_counters()\n--\n\nnext_seq, dropped, undelivered, ring capacity and fill counters."},
      GUARD_OPEN},
-    {{"audit_configure", (PyCFunction)(void (*)(void))audit_configure,
-      METH_VARARGS | METH_KEYWORDS,
+    {{"audit_configure", (PyCFunction)(void (*)(void))audit_configure, METH_VARARGS | METH_KEYWORDS,
       "audit_configure(*, capacity=None, overflow_wait=None)\n--\n\n"
       "Resize the (empty) ring and/or set how long producers wait on a full ring."},
      GUARD_HOST_ONLY},
     {{"audit_deliver", audit_deliver, METH_VARARGS,
-      "audit_deliver(max=...)\n--\n\nHand up to max queued records to the dispatcher; return the count."},
+      "audit_deliver(max=...)\n--\n\nHand up to max queued records to the dispatcher; return the "
+      "count."},
      GUARD_HOST_ONLY},
     {{"audit_wait", audit_wait, METH_O,
-      "audit_wait(timeout)\n--\n\nWait (GIL released) until records are queued; return whether any are."},
+      "audit_wait(timeout)\n--\n\nWait (GIL released) until records are queued; return whether any "
+      "are."},
      GUARD_OPEN},
     {{"audit_wake", audit_wake, METH_NOARGS,
-      "audit_wake()\n--\n\nEnd every audit_wait() and overflow wait now."}, GUARD_OPEN},
+      "audit_wake()\n--\n\nEnd every audit_wait() and overflow wait now."},
+     GUARD_OPEN},
     {{"emit", (PyCFunction)(void (*)(void))emit_record, METH_VARARGS | METH_KEYWORDS,
-      "emit(layer, capability, decision, principal=None, target=None, rule=None, extra=None)\n--\n\n"
-      "Record one audit event; returns its seq."}, GUARD_HOST_ONLY},
+      "emit(layer, capability, decision, principal=None, target=None, rule=None, "
+      "extra=None)\n--\n\n"
+      "Record one audit event; returns its seq."},
+     GUARD_HOST_ONLY},
     {{NULL, NULL, 0, NULL}, GUARD_OPEN},
 };

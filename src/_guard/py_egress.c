@@ -28,12 +28,14 @@ rules_from(PyObject *list, struct guard_egress_rule **out, size_t *n)
         int family, proto, plen, lo, hi;
         const char *addr;
         Py_ssize_t alen;
-        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "iiiy#ii;rule tuple",
-                              &family, &proto, &plen, &addr, &alen, &lo, &hi))
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "iiiy#ii;rule tuple", &family,
+                              &proto, &plen, &addr, &alen, &lo, &hi))
             goto error;
         if (alen != 16 || plen < 0 || plen > 128 || lo < 0 || hi > 65535 || lo > hi) {
-            PyErr_Format(PyExc_ValueError, "rule %zd: addr must be 16 bytes, 0 <= lo <= hi "
-                                           "<= 65535", i);
+            PyErr_Format(PyExc_ValueError,
+                         "rule %zd: addr must be 16 bytes, 0 <= lo <= hi "
+                         "<= 65535",
+                         i);
             goto error;
         }
         rules[i].family = (uint8_t)family;
@@ -165,13 +167,14 @@ egress_bpf_load(PyObject *self, PyObject *args)
     int fd;
     Py_BEGIN_ALLOW_THREADS
     fd = guard_ebpf_prog_load((const struct bpf_insn *)prog,
-                              (unsigned)(plen / (Py_ssize_t)sizeof(struct bpf_insn)), type,
-                              attach, name, log, log_len);
+                              (unsigned)(plen / (Py_ssize_t)sizeof(struct bpf_insn)), type, attach,
+                              name, log, log_len);
     Py_END_ALLOW_THREADS
     PyObject *res;
     if (fd >= 0) {
         res = PyLong_FromLong(fd);
-    } else {
+    }
+    else {
         size_t l = strlen(log);
         const char *tail = l > 600 ? log + l - 600 : log;
         char msg[700];
@@ -248,51 +251,51 @@ static PyObject *
 egress_bpf_constants(PyObject *self, PyObject *unused)
 {
     return Py_BuildValue(
-        "{sisisisisisisisisisisisisisisisisisn}",
-        "KIND_ADDR4", GUARD_EBPF_ADDR4, "KIND_ADDR6", GUARD_EBPF_ADDR6,
-        "KIND_SOCK", GUARD_EBPF_SOCK,
-        "PROG_TYPE_CGROUP_SOCK_ADDR", BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
-        "PROG_TYPE_CGROUP_SOCK", BPF_PROG_TYPE_CGROUP_SOCK,
-        "CGROUP_INET4_CONNECT", BPF_CGROUP_INET4_CONNECT,
-        "CGROUP_INET6_CONNECT", BPF_CGROUP_INET6_CONNECT,
-        "CGROUP_UDP4_SENDMSG", BPF_CGROUP_UDP4_SENDMSG,
-        "CGROUP_UDP6_SENDMSG", BPF_CGROUP_UDP6_SENDMSG,
-        "CGROUP_INET_SOCK_CREATE", BPF_CGROUP_INET_SOCK_CREATE,
-        "F_ALLOW_MULTI", BPF_F_ALLOW_MULTI,
-        "RINGBUF_BUSY_BIT", (int)BPF_RINGBUF_BUSY_BIT,
-        "RINGBUF_DISCARD_BIT", (int)BPF_RINGBUF_DISCARD_BIT,
-        "RINGBUF_HDR_SZ", (int)BPF_RINGBUF_HDR_SZ,
-        "INSN_SIZE", (int)sizeof(struct bpf_insn),
-        "EVENT_SIZE", (int)sizeof(struct guard_ebpf_event),
-        "MAX_INSNS", GUARD_EBPF_MAX_INSNS,
+        "{sisisisisisisisisisisisisisisisisisn}", "KIND_ADDR4", GUARD_EBPF_ADDR4, "KIND_ADDR6",
+        GUARD_EBPF_ADDR6, "KIND_SOCK", GUARD_EBPF_SOCK, "PROG_TYPE_CGROUP_SOCK_ADDR",
+        BPF_PROG_TYPE_CGROUP_SOCK_ADDR, "PROG_TYPE_CGROUP_SOCK", BPF_PROG_TYPE_CGROUP_SOCK,
+        "CGROUP_INET4_CONNECT", BPF_CGROUP_INET4_CONNECT, "CGROUP_INET6_CONNECT",
+        BPF_CGROUP_INET6_CONNECT, "CGROUP_UDP4_SENDMSG", BPF_CGROUP_UDP4_SENDMSG,
+        "CGROUP_UDP6_SENDMSG", BPF_CGROUP_UDP6_SENDMSG, "CGROUP_INET_SOCK_CREATE",
+        BPF_CGROUP_INET_SOCK_CREATE, "F_ALLOW_MULTI", BPF_F_ALLOW_MULTI, "RINGBUF_BUSY_BIT",
+        (int)BPF_RINGBUF_BUSY_BIT, "RINGBUF_DISCARD_BIT", (int)BPF_RINGBUF_DISCARD_BIT,
+        "RINGBUF_HDR_SZ", (int)BPF_RINGBUF_HDR_SZ, "INSN_SIZE", (int)sizeof(struct bpf_insn),
+        "EVENT_SIZE", (int)sizeof(struct guard_ebpf_event), "MAX_INSNS", GUARD_EBPF_MAX_INSNS,
         "EVENT_ADDR_OFFSET", (Py_ssize_t)offsetof(struct guard_ebpf_event, addr));
 }
 
 const guard_method guard_egress_methods[] = {
     {{"egress_bpf_build", egress_bpf_build, METH_VARARGS,
       "egress_bpf_build(kind, rules, ringbuf_fd, /)\n--\n\n"
-      "The program of KIND over RULES, as bytes of struct bpf_insn."}, GUARD_OPEN},
+      "The program of KIND over RULES, as bytes of struct bpf_insn."},
+     GUARD_OPEN},
     {{"egress_bpf_simulate", egress_bpf_simulate, METH_VARARGS,
       "egress_bpf_simulate(prog, kind, family, sock_type, proto, addr, port, pid_tgid, /)\n"
-      "--\n\nRun PROG in the interpreter: (r0, event bytes or None)."}, GUARD_OPEN},
+      "--\n\nRun PROG in the interpreter: (r0, event bytes or None)."},
+     GUARD_OPEN},
     {{"egress_bpf_decide", egress_bpf_decide, METH_VARARGS,
       "egress_bpf_decide(rules, family, proto, addr, port, /)\n--\n\n"
-      "The reference decision the programs must agree with."}, GUARD_OPEN},
+      "The reference decision the programs must agree with."},
+     GUARD_OPEN},
     {{"egress_bpf_ringbuf", egress_bpf_ringbuf, METH_VARARGS,
       "egress_bpf_ringbuf(size, /)\n--\n\nA BPF ring buffer map; returns its fd."},
      GUARD_HOST_ONLY},
     {{"egress_bpf_load", egress_bpf_load, METH_VARARGS,
       "egress_bpf_load(prog, prog_type, attach_type, name, /)\n--\n\n"
-      "Load PROG; returns its fd (OSError with the verifier's log)."}, GUARD_HOST_ONLY},
+      "Load PROG; returns its fd (OSError with the verifier's log)."},
+     GUARD_HOST_ONLY},
     {{"egress_bpf_attach", egress_bpf_attach, METH_VARARGS,
       "egress_bpf_attach(cgroup_fd, prog_fd, attach_type, flags, /)\n--\n\n"
-      "BPF_PROG_ATTACH to a cgroup."}, GUARD_HOST_ONLY},
+      "BPF_PROG_ATTACH to a cgroup."},
+     GUARD_HOST_ONLY},
     {{"egress_bpf_detach", egress_bpf_detach, METH_VARARGS,
       "egress_bpf_detach(cgroup_fd, prog_fd, attach_type, /)\n--\n\n"
-      "BPF_PROG_DETACH from a cgroup."}, GUARD_HOST_ONLY},
+      "BPF_PROG_DETACH from a cgroup."},
+     GUARD_HOST_ONLY},
     {{"egress_bpf_query", egress_bpf_query, METH_VARARGS,
       "egress_bpf_query(cgroup_fd, attach_type, /)\n--\n\n"
-      "Ids of the programs attached to a cgroup."}, GUARD_OPEN},
+      "Ids of the programs attached to a cgroup."},
+     GUARD_OPEN},
     {{"egress_bpf_prog_id", egress_bpf_prog_id, METH_VARARGS,
       "egress_bpf_prog_id(prog_fd, /)\n--\n\nThe kernel's id of a loaded program."},
      GUARD_OPEN},

@@ -20,7 +20,7 @@ guard_install(PyObject *self, PyObject *args, PyObject *kw)
         return NULL;
     if (guard_rt.installed) {
         PyErr_SetString(guard_error, "sdk_guard is already installed in this process: an audit "
-                        "hook can never be removed, so install() may be called once");
+                                     "hook can never be removed, so install() may be called once");
         return NULL;
     }
     guard_runtime rt;
@@ -43,8 +43,10 @@ acting_as_enter(PyObject *self, PyObject *name)
         return NULL;
     }
     if (guard_runtime_ext_index(name) < 0) {
-        PyErr_Format(PyExc_ValueError, "acting_as(%R): no extension of that name in the "
-                     "installed policy", name);
+        PyErr_Format(PyExc_ValueError,
+                     "acting_as(%R): no extension of that name in the "
+                     "installed policy",
+                     name);
         return NULL;
     }
     return PyContextVar_Set(guard_rt.principal_var, name);
@@ -60,8 +62,10 @@ acting_as_exit(PyObject *self, PyObject *token)
         return NULL;
     }
     if (!PyContextToken_CheckExact(token)) {
-        PyErr_Format(PyExc_TypeError, "acting_as_exit() takes the token acting_as_enter() "
-                     "returned, not %.100s", Py_TYPE(token)->tp_name);
+        PyErr_Format(PyExc_TypeError,
+                     "acting_as_exit() takes the token acting_as_enter() "
+                     "returned, not %.100s",
+                     Py_TYPE(token)->tp_name);
         return NULL;
     }
     if (PyContextVar_Reset(guard_rt.principal_var, token) < 0)
@@ -74,7 +78,7 @@ set_approver(PyObject *self, PyObject *fn)
 {
     if (fn != Py_None && !PyCallable_Check(fn)) {
         PyErr_SetString(PyExc_TypeError, "approver must be callable(principal, capability, "
-                        "target) -> bool, or None");
+                                         "target) -> bool, or None");
         return NULL;
     }
     Py_XSETREF(guard_rt.approver, fn == Py_None ? NULL : Py_NewRef(fn));
@@ -168,13 +172,13 @@ wrap_thread_starter(PyObject *self, PyObject *orig)
 static PyObject *
 deny(PyObject *self, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"principal", "capability", "target", "rule", "why",
-                             "import_error", NULL};
+    static char *kwlist[] = {"principal", "capability",   "target", "rule",
+                             "why",       "import_error", NULL};
     PyObject *principal, *target, *rule = Py_None;
     const char *capability, *why = NULL;
     int import_error = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "UsU|Oz$p:deny", kwlist, &principal,
-                                     &capability, &target, &rule, &why, &import_error))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "UsU|Oz$p:deny", kwlist, &principal, &capability,
+                                     &target, &rule, &why, &import_error))
         return NULL;
     if (rule != Py_None && !PyUnicode_Check(rule)) {
         PyErr_SetString(PyExc_TypeError, "rule must be str or None");
@@ -188,8 +192,7 @@ deny(PyObject *self, PyObject *args, PyObject *kw)
     PyObject *t = PyUnicode_FromObject(target);
     if (t == NULL)
         return NULL;
-    (void)guard_deny(principal, capability, t, rule == Py_None ? NULL : rule, why,
-                     import_error);
+    (void)guard_deny(principal, capability, t, rule == Py_None ? NULL : rule, why, import_error);
     Py_DECREF(t);
     return NULL;
 }
@@ -223,18 +226,20 @@ const guard_method guard_guard_methods[] = {
     {{"acting_as_enter", acting_as_enter, METH_O, "acting_as_enter(name) -> token"},
      GUARD_HOST_ONLY_CALLER},
     {{"acting_as_exit", acting_as_exit, METH_O, "acting_as_exit(token)"}, GUARD_OPEN},
-    {{"set_approver", set_approver, METH_O, "set_approver(fn | None)"},
-     GUARD_HOST_ONLY_CALLER},
+    {{"set_approver", set_approver, METH_O, "set_approver(fn | None)"}, GUARD_HOST_ONLY_CALLER},
     {{"importer", importer, METH_NOARGS, "importer() -> extension name | None"}, GUARD_OPEN},
     {{"check_importer", check_importer, METH_O,
       "check_importer(name): raise ImportBoundaryError if the extension importing may not"},
      GUARD_OPEN},
     {{"current_principal", current_principal, METH_NOARGS,
-      "current_principal() -> (kind, extension | None, acting_as | None)"}, GUARD_OPEN},
+      "current_principal() -> (kind, extension | None, acting_as | None)"},
+     GUARD_OPEN},
     {{"prepare_module", prepare_module, METH_VARARGS,
-      "prepare_module(module_dict, extension, code)"}, GUARD_HOST_ONLY},
+      "prepare_module(module_dict, extension, code)"},
+     GUARD_HOST_ONLY},
     {{"wrap_thread_starter", wrap_thread_starter, METH_O,
-      "wrap_thread_starter(orig) -> checked starter"}, GUARD_HOST_ONLY},
+      "wrap_thread_starter(orig) -> checked starter"},
+     GUARD_HOST_ONLY},
     {{"deny", (PyCFunction)(void (*)(void))deny, METH_VARARGS | METH_KEYWORDS,
       "deny(principal, capability, target, rule=None, why=None, *, import_error=False)\n--\n\n"
       "Record a denial of TARGET for extension PRINCIPAL and raise it (PolicyViolation,\n"
@@ -244,7 +249,6 @@ const guard_method guard_guard_methods[] = {
     {{"subinterpreter_denials", subinterpreter_denials, METH_NOARGS,
       "subinterpreter_denials() -> int: mediated operations refused in sub-interpreters"},
      GUARD_OPEN},
-    {{"code_owner", code_owner, METH_O, "code_owner(code) -> extension name | None"},
-     GUARD_OPEN},
+    {{"code_owner", code_owner, METH_O, "code_owner(code) -> extension name | None"}, GUARD_OPEN},
     {{NULL, NULL, 0, NULL}, GUARD_OPEN},
 };

@@ -5,7 +5,8 @@
  * guard_errno_error(); a failure of one rule is returned as data so the report can
  * name it and the caller can decide (skip, or refuse under `require`).
  */
-#include "gate.h"
+#include "py_landlock.h"
+
 #include "landlock.h"
 
 #include <dirent.h>
@@ -20,11 +21,10 @@ landlock_probe(PyObject *self, PyObject *unused)
 {
     int abi = guard_landlock_abi();
     int errata = abi >= 1 ? guard_landlock_errata() : -EOPNOTSUPP;
-    return Py_BuildValue(
-        "{sisiszsNsi}", "abi", abi > 0 ? abi : 0, "errno", abi < 0 ? -abi : 0, "reason",
-        abi < 0 ? guard_landlock_explain("probe", abi) : NULL, "errata",
-        errata >= 0 ? PyLong_FromLong(errata) : Py_NewRef(Py_None), "errata_errno",
-        errata < 0 ? -errata : 0);
+    return Py_BuildValue("{sisiszsNsi}", "abi", abi > 0 ? abi : 0, "errno", abi < 0 ? -abi : 0,
+                         "reason", abi < 0 ? guard_landlock_explain("probe", abi) : NULL, "errata",
+                         errata >= 0 ? PyLong_FromLong(errata) : Py_NewRef(Py_None), "errata_errno",
+                         errata < 0 ? -errata : 0);
 }
 
 static PyObject *
@@ -64,33 +64,29 @@ item_is_tuple(PyObject *item, const char *what, Py_ssize_t i, const char *shape)
 {
     if (PyTuple_Check(item))
         return 0;
-    PyErr_Format(PyExc_TypeError, "landlock_build: %s[%zd] must be a tuple %s, not %.100s",
-                 what, i, shape, Py_TYPE(item)->tp_name);
+    PyErr_Format(PyExc_TypeError, "landlock_build: %s[%zd] must be a tuple %s, not %.100s", what, i,
+                 shape, Py_TYPE(item)->tp_name);
     return -1;
 }
 
-/* landlock_build(abi, (fs, net, scoped), paths, ports) -> (fd, path_results, port_results)
- *
- * PATHS: sequence of (path, wanted_fs); PORTS: sequence of (port, net_access).
- * Each path result is (errno, is_dir, granted, real) with errno 0 on success, is_dir -1
- * when the path could not be opened and real the path the rule lands on (symlinks
- * followed; None if unknown); each port result is an errno.  The ruleset fd
- * is the caller's to close.  Raises OSError only when the ruleset cannot be created. */
-static PyObject *
-landlock_build(PyObject *self, PyObject *args)
+/* Creates a ruleset handling (FS, NET, SCOPED) for ABI and adds the rules PATHS, a
+ * sequence of (path, wanted_fs), and PORTS, a sequence of (port, net_access).  On 0,
+ * *FD is the ruleset (the caller's to close) and *PATH_RESULTS / *PORT_RESULTS are new
+ * lists: each path result is (errno, is_dir, granted, real) with errno 0 on success,
+ * is_dir -1 when the path could not be opened and real the path the rule lands on
+ * (symlinks followed; None if unknown); each port result is an errno.  -1 with an
+ * exception (OSError only when the ruleset cannot be created). */
+static int
+build_rules(int abi, unsigned long long fs, unsigned long long net, unsigned long long scoped,
+            PyObject *paths, PyObject *ports, int *fd_out, PyObject **path_results_out,
+            PyObject **port_results_out)
 {
-    int abi;
-    unsigned long long fs, net, scoped;
-    PyObject *paths, *ports;
     PyObject *path_results = NULL, *port_results = NULL;
-    if (!PyArg_ParseTuple(args, "i(KKK)OO:landlock_build", &abi, &fs, &net, &scoped, &paths,
-                          &ports))
-        return NULL;
     /* Tuples: parsing an item runs __fspath__/__index__, which could change a list
      * under the loops (stale length, freed items). */
     PyObject *path_seq = PySequence_Tuple(paths);
     if (path_seq == NULL)
-        return NULL;
+        return -1;
     PyObject *port_seq = PySequence_Tuple(ports);
     if (port_seq == NULL)
         goto err_path_seq;
@@ -111,8 +107,8 @@ landlock_build(PyObject *self, PyObject *args)
         unsigned long long wanted;
         if (item_is_tuple(item, "paths", i, "(path, access)") < 0)
             goto err_close_ruleset;
-        if (!PyArg_ParseTuple(item, "O&K:landlock_build path", PyUnicode_FSConverter,
-                              &path_bytes, &wanted))
+        if (!PyArg_ParseTuple(item, "O&K:landlock_build path", PyUnicode_FSConverter, &path_bytes,
+                              &wanted))
             goto err_close_ruleset;
         int is_dir = -1;
         uint64_t granted = 0;
@@ -122,7 +118,8 @@ landlock_build(PyObject *self, PyObject *args)
         Py_DECREF(path_bytes);
         PyObject *real_o = real[0] ? PyUnicode_DecodeFSDefault(real) : Py_NewRef(Py_None);
         PyObject *r = real_o == NULL ? NULL
-                      : Py_BuildValue("(iiKN)", -rc, is_dir, (unsigned long long)granted, real_o);
+                                     : Py_BuildValue("(iiKN)", -rc, is_dir,
+                                                     (unsigned long long)granted, real_o);
         if (r == NULL)
             goto err_close_ruleset;
         PyList_SET_ITEM(path_results, i, r);
@@ -146,10 +143,10 @@ landlock_build(PyObject *self, PyObject *args)
     }
     Py_DECREF(port_seq);
     Py_DECREF(path_seq);
-    PyObject *res = Py_BuildValue("(iNN)", fd, path_results, port_results);
-    if (res == NULL)
-        close(fd);
-    return res;
+    *fd_out = fd;
+    *path_results_out = path_results;
+    *port_results_out = port_results;
+    return 0;
 
 err_close_ruleset:
     Py_XDECREF(path_results);
@@ -159,7 +156,51 @@ err_port_seq:
     Py_DECREF(port_seq);
 err_path_seq:
     Py_DECREF(path_seq);
-    return NULL;
+    return -1;
+}
+
+/* Parses (abi, (fs, net, scoped), paths, ports) from ARGS/KW with FORMAT and runs
+ * build_rules().  0, or -1 with an exception. */
+static int
+build_from_args(PyObject *args, PyObject *kw, const char *format, int *fd, PyObject **path_results,
+                PyObject **port_results)
+{
+    static char *kwlist[] = {"abi", "handled", "paths", "ports", NULL};
+    int abi;
+    unsigned long long fs, net, scoped;
+    PyObject *paths, *ports;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, format, kwlist, &abi, &fs, &net, &scoped, &paths,
+                                     &ports))
+        return -1;
+    return build_rules(abi, fs, net, scoped, paths, ports, fd, path_results, port_results);
+}
+
+/* landlock_build(abi, (fs, net, scoped), paths, ports) -> (fd, path_results, port_results)
+ * as build_rules() states them; the ruleset fd is the caller's to close (a Ruleset
+ * closes its own). */
+static PyObject *
+landlock_build(PyObject *self, PyObject *args)
+{
+    int fd;
+    PyObject *path_results, *port_results;
+    if (build_from_args(args, NULL, "i(KKK)OO:landlock_build", &fd, &path_results, &port_results) <
+        0)
+        return NULL;
+    PyObject *res = Py_BuildValue("(iNN)", fd, path_results, port_results);
+    if (res == NULL)
+        close(fd);
+    return res;
+}
+
+/* NO_NEW_PRIVS, then landlock_restrict_self(FD, FLAGS): None, or NULL with OSError
+ * naming the meaning of the errno. */
+static PyObject *
+restrict_self(int fd, unsigned int flags)
+{
+    int rc = guard_landlock_restrict(fd, flags);
+    if (rc < 0)
+        return guard_errno_error(rc, guard_landlock_explain("restrict", rc));
+    Py_RETURN_NONE;
 }
 
 /* landlock_restrict(fd, flags): NO_NEW_PRIVS, then landlock_restrict_self.  The fd is
@@ -171,10 +212,7 @@ landlock_restrict(PyObject *self, PyObject *args)
     unsigned int flags;
     if (!PyArg_ParseTuple(args, "iI:landlock_restrict", &fd, &flags))
         return NULL;
-    int rc = guard_landlock_restrict(fd, flags);
-    if (rc < 0)
-        return guard_errno_error(rc, guard_landlock_explain("restrict", rc));
-    Py_RETURN_NONE;
+    return restrict_self(fd, flags);
 }
 
 static PyObject *
@@ -250,45 +288,245 @@ landlock_constants(PyObject *self, PyObject *unused)
         "sKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsK"
         "sKsKsKsK"
         "sIsIsIsIsK}",
-        "ABI_NEWEST", GUARD_LL_ABI_NEWEST, "RULE_NET_PORT", GUARD_LL_RULE_NET_PORT,
-        "FS_EXECUTE", GUARD_LL_FS_EXECUTE, "FS_WRITE_FILE", GUARD_LL_FS_WRITE_FILE,
-        "FS_READ_FILE", GUARD_LL_FS_READ_FILE, "FS_READ_DIR", GUARD_LL_FS_READ_DIR,
-        "FS_REMOVE_DIR", GUARD_LL_FS_REMOVE_DIR, "FS_REMOVE_FILE", GUARD_LL_FS_REMOVE_FILE,
-        "FS_MAKE_CHAR", GUARD_LL_FS_MAKE_CHAR, "FS_MAKE_DIR", GUARD_LL_FS_MAKE_DIR,
-        "FS_MAKE_REG", GUARD_LL_FS_MAKE_REG, "FS_MAKE_SOCK", GUARD_LL_FS_MAKE_SOCK,
-        "FS_MAKE_FIFO", GUARD_LL_FS_MAKE_FIFO, "FS_MAKE_BLOCK", GUARD_LL_FS_MAKE_BLOCK,
-        "FS_MAKE_SYM", GUARD_LL_FS_MAKE_SYM, "FS_REFER", GUARD_LL_FS_REFER,
-        "FS_TRUNCATE", GUARD_LL_FS_TRUNCATE, "FS_IOCTL_DEV", GUARD_LL_FS_IOCTL_DEV,
-        "NET_BIND_TCP", GUARD_LL_NET_BIND_TCP, "NET_CONNECT_TCP", GUARD_LL_NET_CONNECT_TCP,
-        "SCOPE_ABSTRACT_UNIX_SOCKET", GUARD_LL_SCOPE_ABSTRACT_UNIX_SOCKET,
-        "SCOPE_SIGNAL", GUARD_LL_SCOPE_SIGNAL,
+        "ABI_NEWEST", GUARD_LL_ABI_NEWEST, "RULE_NET_PORT", GUARD_LL_RULE_NET_PORT, "FS_EXECUTE",
+        GUARD_LL_FS_EXECUTE, "FS_WRITE_FILE", GUARD_LL_FS_WRITE_FILE, "FS_READ_FILE",
+        GUARD_LL_FS_READ_FILE, "FS_READ_DIR", GUARD_LL_FS_READ_DIR, "FS_REMOVE_DIR",
+        GUARD_LL_FS_REMOVE_DIR, "FS_REMOVE_FILE", GUARD_LL_FS_REMOVE_FILE, "FS_MAKE_CHAR",
+        GUARD_LL_FS_MAKE_CHAR, "FS_MAKE_DIR", GUARD_LL_FS_MAKE_DIR, "FS_MAKE_REG",
+        GUARD_LL_FS_MAKE_REG, "FS_MAKE_SOCK", GUARD_LL_FS_MAKE_SOCK, "FS_MAKE_FIFO",
+        GUARD_LL_FS_MAKE_FIFO, "FS_MAKE_BLOCK", GUARD_LL_FS_MAKE_BLOCK, "FS_MAKE_SYM",
+        GUARD_LL_FS_MAKE_SYM, "FS_REFER", GUARD_LL_FS_REFER, "FS_TRUNCATE", GUARD_LL_FS_TRUNCATE,
+        "FS_IOCTL_DEV", GUARD_LL_FS_IOCTL_DEV, "NET_BIND_TCP", GUARD_LL_NET_BIND_TCP,
+        "NET_CONNECT_TCP", GUARD_LL_NET_CONNECT_TCP, "SCOPE_ABSTRACT_UNIX_SOCKET",
+        GUARD_LL_SCOPE_ABSTRACT_UNIX_SOCKET, "SCOPE_SIGNAL", GUARD_LL_SCOPE_SIGNAL,
         "RESTRICT_LOG_SAME_EXEC_OFF", GUARD_LL_RESTRICT_LOG_SAME_EXEC_OFF,
         "RESTRICT_LOG_NEW_EXEC_ON", GUARD_LL_RESTRICT_LOG_NEW_EXEC_ON,
-        "RESTRICT_LOG_SUBDOMAINS_OFF", GUARD_LL_RESTRICT_LOG_SUBDOMAINS_OFF,
-        "RESTRICT_TSYNC", GUARD_LL_RESTRICT_TSYNC, "FS_FILE_RIGHTS", GUARD_LL_FS_FILE_RIGHTS);
+        "RESTRICT_LOG_SUBDOMAINS_OFF", GUARD_LL_RESTRICT_LOG_SUBDOMAINS_OFF, "RESTRICT_TSYNC",
+        GUARD_LL_RESTRICT_TSYNC, "FS_FILE_RIGHTS", GUARD_LL_FS_FILE_RIGHTS);
+}
+
+/* ---- Ruleset: a Landlock ruleset fd that closes itself ---------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    int fd;                 /* -1 once closed or detached */
+    PyObject *path_results; /* tuple, build_rules()'s path results */
+    PyObject *port_results; /* tuple, its port results */
+} ruleset_object;
+
+#define RULESET(op) ((ruleset_object *)(op))
+
+/* Ruleset(abi, handled, paths, ports): build_rules(), the fd owned by the object. */
+static PyObject *
+ruleset_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+    int fd;
+    PyObject *path_results, *port_results;
+    if (build_from_args(args, kw, "i(KKK)OO:Ruleset", &fd, &path_results, &port_results) < 0)
+        return NULL;
+    ruleset_object *self = (ruleset_object *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        goto err_close_ruleset;
+    self->fd = fd;
+    self->path_results = PyList_AsTuple(path_results);
+    self->port_results = PyList_AsTuple(port_results);
+    Py_DECREF(path_results);
+    Py_DECREF(port_results);
+    if (self->path_results == NULL || self->port_results == NULL) {
+        Py_DECREF(self); /* closes FD */
+        return NULL;
+    }
+    return (PyObject *)self;
+
+err_close_ruleset:
+    Py_DECREF(path_results);
+    Py_DECREF(port_results);
+    close(fd);
+    return NULL;
+}
+
+static int
+ruleset_traverse(PyObject *op, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(op));
+    Py_VISIT(RULESET(op)->path_results);
+    Py_VISIT(RULESET(op)->port_results);
+    return 0;
+}
+
+static int
+ruleset_clear(PyObject *op)
+{
+    Py_CLEAR(RULESET(op)->path_results);
+    Py_CLEAR(RULESET(op)->port_results);
+    return 0;
+}
+
+static void
+ruleset_dealloc(PyObject *op)
+{
+    PyTypeObject *tp = Py_TYPE(op);
+    PyObject_GC_UnTrack(op);
+    if (RULESET(op)->fd >= 0)
+        close(RULESET(op)->fd);
+    (void)ruleset_clear(op);
+    tp->tp_free(op);
+    Py_DECREF(tp);
+}
+
+/* The open fd, or -1 with ValueError naming WHAT. */
+static int
+ruleset_fd(PyObject *op, const char *what)
+{
+    if (RULESET(op)->fd < 0)
+        PyErr_Format(PyExc_ValueError, "Ruleset.%s: the ruleset is closed or detached", what);
+    return RULESET(op)->fd;
+}
+
+static PyObject *
+ruleset_restrict(PyObject *op, PyObject *args)
+{
+    unsigned int flags = 0;
+    if (!PyArg_ParseTuple(args, "|I:restrict", &flags))
+        return NULL;
+    int fd = ruleset_fd(op, "restrict");
+    return fd < 0 ? NULL : restrict_self(fd, flags);
+}
+
+static PyObject *
+ruleset_close(PyObject *op, PyObject *unused)
+{
+    if (RULESET(op)->fd >= 0) {
+        close(RULESET(op)->fd);
+        RULESET(op)->fd = -1;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+ruleset_detach(PyObject *op, PyObject *unused)
+{
+    int fd = ruleset_fd(op, "detach");
+    if (fd < 0)
+        return NULL;
+    RULESET(op)->fd = -1;
+    return PyLong_FromLong(fd);
+}
+
+static PyObject *
+ruleset_enter(PyObject *op, PyObject *unused)
+{
+    return Py_NewRef(op);
+}
+
+static PyObject *
+ruleset_exit(PyObject *op, PyObject *args)
+{
+    return ruleset_close(op, NULL);
+}
+
+static PyObject *
+ruleset_get_fd(PyObject *op, void *closure)
+{
+    return PyLong_FromLong(RULESET(op)->fd);
+}
+
+static PyObject *
+ruleset_get_path_results(PyObject *op, void *closure)
+{
+    return Py_NewRef(RULESET(op)->path_results);
+}
+
+static PyObject *
+ruleset_get_port_results(PyObject *op, void *closure)
+{
+    return Py_NewRef(RULESET(op)->port_results);
+}
+
+static PyMethodDef ruleset_methods[] = {
+    {"restrict", ruleset_restrict, METH_VARARGS,
+     "restrict($self, flags=0, /)\n--\n\nSet NO_NEW_PRIVS and enforce the ruleset on the calling "
+     "thread (landlock_restrict)."},
+    {"close", ruleset_close, METH_NOARGS,
+     "close($self, /)\n--\n\nClose the ruleset fd (again is a "
+     "no-op)."},
+    {"detach", ruleset_detach, METH_NOARGS,
+     "detach($self, /)\n--\n\nGive up the fd: the caller closes it."},
+    {"__enter__", ruleset_enter, METH_NOARGS, NULL},
+    {"__exit__", ruleset_exit, METH_VARARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef ruleset_getset[] = {
+    {"fd", ruleset_get_fd, NULL, "The ruleset fd, -1 once closed or detached.", NULL},
+    {"path_results", ruleset_get_path_results, NULL,
+     "(errno, is_dir, granted, real) per path rule, as landlock_build returns them.", NULL},
+    {"port_results", ruleset_get_port_results, NULL, "errno per port rule.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot ruleset_slots[] = {
+    {Py_tp_doc, "Ruleset(abi, handled, paths, ports)\n--\n\n"
+                "A Landlock ruleset with its rules added (landlock_build's work); the object "
+                "owns the fd and closes it when closed, exited or collected."},
+    {Py_tp_new, ruleset_new},
+    {Py_tp_dealloc, ruleset_dealloc},
+    {Py_tp_traverse, ruleset_traverse},
+    {Py_tp_clear, ruleset_clear},
+    {Py_tp_methods, ruleset_methods},
+    {Py_tp_getset, ruleset_getset},
+    {0, NULL},
+};
+
+static PyType_Spec ruleset_spec = {
+    .name = "sdk_guard._guard.Ruleset",
+    .basicsize = sizeof(ruleset_object),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = ruleset_slots,
+};
+
+int
+guard_landlock_add_types(PyObject *module, PyTypeObject **ruleset_type)
+{
+    *ruleset_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &ruleset_spec, NULL);
+    if (*ruleset_type == NULL)
+        return -1;
+    return PyModule_AddType(module, *ruleset_type);
 }
 
 const guard_method guard_landlock_methods[] = {
     {{"landlock_probe", landlock_probe, METH_NOARGS,
-      "landlock_probe()\n--\n\nABI, errata, and why not: {abi, errno, reason, errata, errata_errno}."}, GUARD_OPEN},
+      "landlock_probe()\n--\n\nABI, errata, and why not: {abi, errno, reason, errata, "
+      "errata_errno}."},
+     GUARD_OPEN},
     {{"landlock_compat", landlock_compat, METH_VARARGS,
       "landlock_compat(abi, fs, net, scoped, restrict_flags)\n--\n\n"
       "Best-effort downgrade: {handled: (fs, net, scoped, flags), dropped: (...), "
-      "refer_always_denied}."}, GUARD_OPEN},
+      "refer_always_denied}."},
+     GUARD_OPEN},
     {{"landlock_build", landlock_build, METH_VARARGS,
       "landlock_build(abi, (fs, net, scoped), paths, ports)\n--\n\n"
-      "Create a ruleset and add rules; returns (fd, [(errno, is_dir, granted, resolved)], [errno])."}, GUARD_OPEN},
+      "Create a ruleset and add rules; returns (fd, [(errno, is_dir, granted, resolved)], "
+      "[errno])."},
+     GUARD_OPEN},
     {{"landlock_restrict", landlock_restrict, METH_VARARGS,
-      "landlock_restrict(fd, flags)\n--\n\nSet NO_NEW_PRIVS and enforce the ruleset."}, GUARD_OPEN},
+      "landlock_restrict(fd, flags)\n--\n\nSet NO_NEW_PRIVS and enforce the ruleset."},
+     GUARD_OPEN},
     {{"set_no_new_privs", set_no_new_privs, METH_NOARGS,
-      "set_no_new_privs()\n--\n\nprctl(PR_SET_NO_NEW_PRIVS, 1) on the calling thread."}, GUARD_OPEN},
+      "set_no_new_privs()\n--\n\nprctl(PR_SET_NO_NEW_PRIVS, 1) on the calling thread."},
+     GUARD_OPEN},
     {{"get_no_new_privs", get_no_new_privs, METH_NOARGS,
-      "get_no_new_privs()\n--\n\nWhether the calling thread has no_new_privs."}, GUARD_OPEN},
+      "get_no_new_privs()\n--\n\nWhether the calling thread has no_new_privs."},
+     GUARD_OPEN},
     {{"os_threads", os_threads, METH_NOARGS,
-      "os_threads()\n--\n\nSorted thread ids of this process (/proc/self/task)."}, GUARD_OPEN},
+      "os_threads()\n--\n\nSorted thread ids of this process (/proc/self/task)."},
+     GUARD_OPEN},
     {{"landlock_explain", landlock_explain, METH_VARARGS,
-      "landlock_explain(stage, errno)\n--\n\nWhat errno means at stage probe|create|add_rule|restrict."}, GUARD_OPEN},
+      "landlock_explain(stage, errno)\n--\n\nWhat errno means at stage "
+      "probe|create|add_rule|restrict."},
+     GUARD_OPEN},
     {{"landlock_constants", landlock_constants, METH_NOARGS,
-      "landlock_constants()\n--\n\nThe Landlock UAPI values this build knows."}, GUARD_OPEN},
+      "landlock_constants()\n--\n\nThe Landlock UAPI values this build knows."},
+     GUARD_OPEN},
     {{NULL, NULL, 0, NULL}, GUARD_OPEN},
 };

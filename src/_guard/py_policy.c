@@ -91,8 +91,8 @@ py_path_normalize(PyObject *module, PyObject *args)
     if (cwd_arg != Py_None && !PyUnicode_FSConverter(cwd_arg, &cwd))
         goto done;
     char out[PATH_MAX];
-    int rc = guard_path_normalize(PyBytes_AS_STRING(path), cwd ? PyBytes_AS_STRING(cwd) : NULL,
-                                  out, sizeof(out));
+    int rc = guard_path_normalize(PyBytes_AS_STRING(path), cwd ? PyBytes_AS_STRING(cwd) : NULL, out,
+                                  sizeof(out));
     if (rc == -EINVAL)
         PyErr_SetString(PyExc_ValueError,
                         "path_normalize: empty path, or a relative path without an absolute cwd");
@@ -117,7 +117,8 @@ py_path_resolve(PyObject *module, PyObject *arg)
     if (rc == -EINVAL)
         PyErr_Format(PyExc_ValueError,
                      "path_resolve: %R is not absolute, or has \".\"/\"..\" after a "
-                     "component that does not exist", arg);
+                     "component that does not exist",
+                     arg);
     else if (rc < 0)
         guard_errno_error(rc, "path_resolve");
     else
@@ -126,10 +127,10 @@ py_path_resolve(PyObject *module, PyObject *arg)
     return res;
 }
 
-/* Calls ADD(set, item) for every str in the list/tuple SEQ; -1 with an exception. */
+/* Adds every str in the list/tuple SEQ to SET, a matcher set of KIND (policy.h), as
+ * the install spec does (runtime.c).  0, or -1 with an exception naming WHAT. */
 static int
-fill_strings(PyObject *seq, const char *what, int (*add)(void *, const char *, PyObject *),
-             void *set)
+fill_strings(PyObject *seq, const char *what, enum guard_rules_kind kind, void *set)
 {
     PyObject *fast = PySequence_Fast(seq, "expected a list of str");
     if (fast == NULL)
@@ -150,7 +151,7 @@ fill_strings(PyObject *seq, const char *what, int (*add)(void *, const char *, P
             PyErr_Format(PyExc_ValueError, "%s contains a NUL byte: %R", what, item);
             goto error;
         }
-        int rc = add(set, s, item);
+        int rc = guard_rules_add(kind, set, s);
         if (rc < 0) {
             policy_error(rc, what, item);
             goto error;
@@ -163,31 +164,6 @@ error:
     return -1;
 }
 
-static int
-add_module(void *set, const char *s, PyObject *item)
-{
-    return guard_modset_add(set, s);
-}
-
-static int
-add_path(void *set, const char *s, PyObject *item)
-{
-    return guard_pathset_add(set, s);
-}
-
-static int
-add_net(void *set, const char *s, PyObject *item)
-{
-    guard_netrule r;
-    int rc = guard_netrule_parse(s, &r);
-    if (rc < 0)
-        return rc;
-    rc = guard_netset_add(set, &r);
-    if (rc < 0)
-        guard_netrule_free(&r);
-    return rc;
-}
-
 static PyObject *
 py_module_match(PyObject *module, PyObject *args)
 {
@@ -197,7 +173,7 @@ py_module_match(PyObject *module, PyObject *args)
         return NULL;
     guard_modset set = {0};
     PyObject *res = NULL;
-    if (fill_strings(patterns, "module pattern", add_module, &set) == 0)
+    if (fill_strings(patterns, "module pattern", GUARD_RULES_MODULES, &set) == 0)
         res = PyBool_FromLong(guard_modset_match(&set, name));
     guard_modset_free(&set);
     return res;
@@ -211,7 +187,7 @@ py_path_match(PyObject *module, PyObject *args)
         return NULL;
     guard_pathset set = {0};
     PyObject *res = NULL;
-    if (fill_strings(paths, "path rule", add_path, &set) == 0)
+    if (fill_strings(paths, "path rule", GUARD_RULES_PATHS, &set) == 0)
         res = PyBool_FromLong(guard_pathset_match(&set, PyBytes_AS_STRING(path)));
     guard_pathset_free(&set);
     Py_DECREF(path);
@@ -230,7 +206,7 @@ py_net_match(PyObject *module, PyObject *args)
         return PyErr_Format(PyExc_ValueError, "port must be 0..65535, not %d", port);
     guard_netset set = {0};
     PyObject *res = NULL;
-    if (fill_strings(rules, "net rule", add_net, &set) == 0) {
+    if (fill_strings(rules, "net rule", GUARD_RULES_NET, &set) == 0) {
         guard_ip ip;
         int m = guard_ip_parse(target, &ip) == 0
                     ? guard_netset_match_ip(&set, &ip, (unsigned)port)
@@ -244,19 +220,24 @@ py_net_match(PyObject *module, PyObject *args)
 const guard_method guard_policy_methods[] = {
     {{"parse_net_rule", py_parse_net_rule, METH_O,
       "parse_net_rule(spec) -> (kind, address_or_name, prefixlen_or_None, port_lo, port_hi)\n\n"
-      "kind is \"ip\" or \"name\"; raises ValueError for a malformed or out-of-range rule."}, GUARD_OPEN},
+      "kind is \"ip\" or \"name\"; raises ValueError for a malformed or out-of-range rule."},
+     GUARD_OPEN},
     {{"parse_ip", py_parse_ip, METH_O,
       "parse_ip(text) -> (4 | 6, packed bytes) or None when TEXT is not an IP literal.\n\n"
-      "Accepts every inet_aton IPv4 form; IPv4-mapped IPv6 becomes IPv4 (IPv4-compatible stays IPv6)."}, GUARD_OPEN},
+      "Accepts every inet_aton IPv4 form; IPv4-mapped IPv6 becomes IPv4 (IPv4-compatible stays "
+      "IPv6)."},
+     GUARD_OPEN},
     {{"path_normalize", py_path_normalize, METH_VARARGS,
-      "path_normalize(path, cwd=None) -> str: lexical normalisation, no filesystem access."}, GUARD_OPEN},
+      "path_normalize(path, cwd=None) -> str: lexical normalisation, no filesystem access."},
+     GUARD_OPEN},
     {{"path_resolve", py_path_resolve, METH_O,
-      "path_resolve(path) -> str: resolve symlinks and \"..\" as the kernel will."}, GUARD_OPEN},
-    {{"module_match", py_module_match, METH_VARARGS,
-      "module_match(patterns, name) -> bool"}, GUARD_OPEN},
-    {{"path_match", py_path_match, METH_VARARGS,
-      "path_match(paths, resolved_path) -> bool"}, GUARD_OPEN},
-    {{"net_match", py_net_match, METH_VARARGS,
-      "net_match(rules, host_or_ip, port) -> bool"}, GUARD_OPEN},
+      "path_resolve(path) -> str: resolve symlinks and \"..\" as the kernel will."},
+     GUARD_OPEN},
+    {{"module_match", py_module_match, METH_VARARGS, "module_match(patterns, name) -> bool"},
+     GUARD_OPEN},
+    {{"path_match", py_path_match, METH_VARARGS, "path_match(paths, resolved_path) -> bool"},
+     GUARD_OPEN},
+    {{"net_match", py_net_match, METH_VARARGS, "net_match(rules, host_or_ip, port) -> bool"},
+     GUARD_OPEN},
     {{NULL, NULL, 0, NULL}, GUARD_OPEN},
 };

@@ -15,8 +15,8 @@
 #define REQUEST_CAPSULE "sdk_guard.request"
 
 typedef struct {
-    PyObject *ctx;      /* the immutable RequestContext built by sdk_guard.context */
-    int live;           /* 0 once the with-block that opened it has ended */
+    PyObject *ctx; /* the immutable RequestContext built by sdk_guard.context */
+    int live;      /* 0 once the with-block that opened it has ended */
 } request_seal;
 
 /* Process-wide, not module state: the variable must be the same object for every
@@ -138,6 +138,7 @@ const guard_method guard_request_methods[] = {
      GUARD_OPEN},
     {{"require_host", require_host, METH_O,
       "require_host(what): PolicyViolation unless the sdk_guard wrapper's caller is host "
-      "code"}, GUARD_HOST_ONLY_CALLER},
+      "code"},
+     GUARD_HOST_ONLY_CALLER},
     {{NULL, NULL, 0, NULL}, GUARD_OPEN},
 };

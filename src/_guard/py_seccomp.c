@@ -1,6 +1,7 @@
-/* py_seccomp.c - Python bindings for the seccomp unit (seccomp.c, sasm.c, bpf_sim.c,
- * seccomp_trap.c).  Programs cross the boundary as bytes of struct sock_filter. */
-#include "gate.h"
+/* py_seccomp.c - Python bindings for seccomp programs (seccomp.c, sasm.c, bpf_sim.c):
+ * build, disassemble, simulate and install them.  Programs cross the boundary as bytes
+ * of struct sock_filter.  The kernel probe and the trap handler are py_seccomp_kernel.c's. */
+#include "py_seccomp.h"
 
 #include <errno.h>
 #include <linux/seccomp.h>
@@ -8,7 +9,6 @@
 #include "bpf_sim.h"
 #include "sasm.h"
 #include "seccomp.h"
-#include "seccomp_trap.h"
 
 /* The architecture named by ARG (None: native); NULL with ValueError. */
 static const struct guard_sc_arch *
@@ -45,49 +45,62 @@ program_arg(Py_buffer *view, unsigned *n)
     return view->buf;
 }
 
-static PyObject *
-seccomp_build(PyObject *self, PyObject *args, PyObject *kw)
+/* The mode named MODE_S; -1 with ValueError. */
+static int
+mode_arg(const char *mode_s)
 {
-    static char *kwlist[] = {"mode", "arch", NULL};
-    const char *mode_s;
-    PyObject *arch_o = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|O:seccomp_build", kwlist, &mode_s, &arch_o))
-        return NULL;
-    int mode = -1;
     for (int m = 0; m < GUARD_SC_MODE_COUNT; m++) {
         if (strcmp(mode_s, guard_sc_mode_names[m]) == 0)
-            mode = m;
+            return m;
     }
-    if (mode < 0) {
-        /* MODE may have come as a keyword: ARGS can be empty. */
-        PyErr_Format(PyExc_ValueError, "seccomp mode must be errno, trap, log or kill, not '%s'",
-                     mode_s);
-        return NULL;
-    }
-    const struct guard_sc_arch *arch = arch_arg(arch_o);
-    if (arch == NULL)
-        return NULL;
+    /* MODE may have come as a keyword: ARGS can be empty. */
+    PyErr_Format(PyExc_ValueError, "seccomp mode must be errno, trap, log or kill, not '%s'",
+                 mode_s);
+    return -1;
+}
+
+/* What seccomp_build() and SeccompProgram() both return. */
+struct built {
+    PyObject *program; /* bytes of struct sock_filter */
+    PyObject *labels;  /* list of (position, name), the assembler's own labels left out */
+    PyObject *denied;  /* list of (name, nr, kind, why) for the syscalls ARCH has */
+    unsigned instructions;
+};
+
+static void
+built_clear(struct built *b)
+{
+    Py_CLEAR(b->program);
+    Py_CLEAR(b->labels);
+    Py_CLEAR(b->denied);
+}
+
+/* Assembles MODE's program for ARCH into *B.  0, or -1 with an exception (*B empty). */
+static int
+build_program(int mode, const struct guard_sc_arch *arch, struct built *b)
+{
+    memset(b, 0, sizeof *b);
     struct guard_sasm a;
     guard_sasm_init(&a);
-    PyObject *prog = NULL, *labels = NULL, *denied = NULL, *result = NULL;
     int rc = guard_seccomp_build(&a, arch, (enum guard_sc_mode)mode);
     if (rc < 0) {
         guard_errno_error(rc, "assembling the seccomp program");
-        goto done;
+        goto err_free_asm;
     }
-    prog = PyBytes_FromStringAndSize((const char *)a.insns,
-                                     (Py_ssize_t)(a.len * sizeof(struct sock_filter)));
-    labels = PyList_New(0);
-    denied = PyList_New(0);
-    if (prog == NULL || labels == NULL || denied == NULL)
-        goto done;
-    for (unsigned i = 0; i < a.nlabels; i++) {
-        if (a.labels[i].name[0] == '.')
-            continue;           /* the assembler's internal labels */
-        PyObject *t = Py_BuildValue("(is)", a.labels[i].pos, a.labels[i].name);
-        if (t == NULL || PyList_Append(labels, t) < 0) {
+    b->program = PyBytes_FromStringAndSize((const char *)a.insns,
+                                           (Py_ssize_t)(a.len * sizeof(struct sock_filter)));
+    b->labels = PyList_New(0);
+    b->denied = PyList_New(0);
+    b->instructions = a.len;
+    if (b->program == NULL || b->labels == NULL || b->denied == NULL)
+        goto err_clear;
+    for (unsigned i = 0; i < a.labels.n; i++) {
+        if (a.labels.v[i].name[0] == '.')
+            continue; /* the assembler's internal labels */
+        PyObject *t = Py_BuildValue("(is)", a.labels.v[i].pos, a.labels.v[i].name);
+        if (t == NULL || PyList_Append(b->labels, t) < 0) {
             Py_XDECREF(t);
-            goto done;
+            goto err_clear;
         }
         Py_DECREF(t);
     }
@@ -97,43 +110,62 @@ seccomp_build(PyObject *self, PyObject *args, PyObject *kw)
         if (nr < 0)
             continue;
         PyObject *t = Py_BuildValue("(siss)", r->name, nr, guard_sc_kind_names[r->kind], r->why);
-        if (t == NULL || PyList_Append(denied, t) < 0) {
+        if (t == NULL || PyList_Append(b->denied, t) < 0) {
             Py_XDECREF(t);
-            goto done;
+            goto err_clear;
         }
         Py_DECREF(t);
     }
-    result = Py_BuildValue("{sOsOsOsssIsIsI}", "program", prog, "labels", labels,
-                           "denied", denied, "arch", arch->name,
-                           "audit_arch", arch->audit_arch, "deny_action",
-                           guard_seccomp_deny_action((enum guard_sc_mode)mode),
-                           "instructions", a.len);
-done:
-    Py_XDECREF(prog);
-    Py_XDECREF(labels);
-    Py_XDECREF(denied);
     guard_sasm_free(&a);
-    return result;
+    return 0;
+err_clear:
+    built_clear(b);
+err_free_asm:
+    guard_sasm_free(&a);
+    return -1;
+}
+
+/* Parses (mode, arch=None) from ARGS/KW with FORMAT and runs build_program() into *B,
+ * setting *MODE and *ARCH.  0, or -1 with an exception. */
+static int
+build_from_args(PyObject *args, PyObject *kw, const char *format, int *mode,
+                const struct guard_sc_arch **arch, struct built *b)
+{
+    static char *kwlist[] = {"mode", "arch", NULL};
+    const char *mode_s;
+    PyObject *arch_o = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, format, kwlist, &mode_s, &arch_o))
+        return -1;
+    if ((*mode = mode_arg(mode_s)) < 0 || (*arch = arch_arg(arch_o)) == NULL)
+        return -1;
+    return build_program(*mode, *arch, b);
 }
 
 static PyObject *
-seccomp_disasm(PyObject *self, PyObject *args)
+seccomp_build(PyObject *self, PyObject *args, PyObject *kw)
 {
-    Py_buffer view;
-    PyObject *labels = NULL;
-    if (!PyArg_ParseTuple(args, "y*|O:seccomp_disasm", &view, &labels))
+    int mode;
+    const struct guard_sc_arch *arch;
+    struct built b;
+    if (build_from_args(args, kw, "s|O:seccomp_build", &mode, &arch, &b) < 0)
         return NULL;
+    PyObject *result = Py_BuildValue(
+        "{sOsOsOsssIsIsI}", "program", b.program, "labels", b.labels, "denied", b.denied, "arch",
+        arch->name, "audit_arch", arch->audit_arch, "deny_action",
+        guard_seccomp_deny_action((enum guard_sc_mode)mode), "instructions", b.instructions);
+    built_clear(&b);
+    return result;
+}
+
+/* One line of assembly per instruction of PROG[0..N), naming the targets LABELS (a
+ * sequence of (position, name), or NULL/None) lists.  NULL with an exception. */
+static PyObject *
+disasm_lines(const struct sock_filter *prog, unsigned n, PyObject *labels)
+{
     PyObject *out = NULL, *seq = NULL;
-    const char **names = NULL;
-    unsigned n;
-    const struct sock_filter *prog = program_arg(&view, &n);
-    if (prog == NULL)
-        goto done;
-    names = PyMem_Calloc(n + 1, sizeof *names);
-    if (names == NULL) {
-        PyErr_NoMemory();
-        goto done;
-    }
+    const char **names = PyMem_Calloc(n + 1, sizeof *names);
+    if (names == NULL)
+        return PyErr_NoMemory();
     if (labels != NULL && labels != Py_None) {
         /* A tuple kept until done: NAMES borrows its strings, and parsing an item
          * (__index__) could change a list under the loop. */
@@ -146,8 +178,10 @@ seccomp_disasm(PyObject *self, PyObject *args)
             PyObject *item = PyTuple_GET_ITEM(seq, i);
             if (!PyTuple_Check(item)) {
                 /* PyArg_ParseTuple on a non-tuple is a SystemError. */
-                PyErr_Format(PyExc_TypeError, "seccomp_disasm: labels[%zd] must be a tuple "
-                             "(position, name), not %.100s", i, Py_TYPE(item)->tp_name);
+                PyErr_Format(PyExc_TypeError,
+                             "seccomp_disasm: labels[%zd] must be a tuple "
+                             "(position, name), not %.100s",
+                             i, Py_TYPE(item)->tp_name);
                 goto done;
             }
             if (!PyArg_ParseTuple(item, "is:seccomp_disasm label", &pos, &name))
@@ -172,27 +206,30 @@ seccomp_disasm(PyObject *self, PyObject *args)
 done:
     PyMem_Free(names);
     Py_XDECREF(seq);
-    PyBuffer_Release(&view);
     return out;
 }
 
 static PyObject *
-seccomp_simulate(PyObject *self, PyObject *args, PyObject *kw)
+seccomp_disasm(PyObject *self, PyObject *args)
 {
-    static char *kwlist[] = {"program", "nr", "arch", "args", "ip", NULL};
     Py_buffer view;
-    int nr;
-    unsigned int audit_arch;
-    PyObject *sargs = NULL;
-    unsigned long long ip = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*iI|OK:seccomp_simulate", kwlist, &view,
-                                     &nr, &audit_arch, &sargs, &ip))
+    PyObject *labels = NULL, *out = NULL;
+    if (!PyArg_ParseTuple(args, "y*|O:seccomp_disasm", &view, &labels))
         return NULL;
-    PyObject *result = NULL;
     unsigned n;
     const struct sock_filter *prog = program_arg(&view, &n);
-    if (prog == NULL)
-        goto done;
+    if (prog != NULL)
+        out = disasm_lines(prog, n, labels);
+    PyBuffer_Release(&view);
+    return out;
+}
+
+/* Runs PROG[0..N) in bpf_sim on syscall NR of AUDIT_ARCH with SARGS (a sequence of up
+ * to six ints, or NULL/None) at IP: {ret, action, executed}, or NULL with an exception. */
+static PyObject *
+simulate(const struct sock_filter *prog, unsigned n, int nr, unsigned audit_arch, PyObject *sargs,
+         unsigned long long ip)
+{
     struct seccomp_data d;
     memset(&d, 0, sizeof d);
     d.nr = nr;
@@ -202,13 +239,13 @@ seccomp_simulate(PyObject *self, PyObject *args, PyObject *kw)
         /* A tuple: __index__ of an item could shrink a list under the loop. */
         PyObject *seq = PySequence_Tuple(sargs);
         if (seq == NULL)
-            goto done;
+            return NULL;
         Py_ssize_t k = PySequence_Fast_GET_SIZE(seq);
         for (Py_ssize_t i = 0; i < k && i < 6; i++) {
             d.args[i] = PyLong_AsUnsignedLongLongMask(PySequence_Fast_GET_ITEM(seq, i));
             if (PyErr_Occurred()) {
                 Py_DECREF(seq);
-                goto done;
+                return NULL;
             }
         }
         Py_DECREF(seq);
@@ -216,14 +253,29 @@ seccomp_simulate(PyObject *self, PyObject *args, PyObject *kw)
     uint32_t ret;
     unsigned executed;
     int rc = guard_bpf_run(prog, n, &d, &ret, &executed);
-    if (rc < 0) {
-        guard_errno_error(rc, "program faulted in bpf_sim");
-        goto done;
-    }
+    if (rc < 0)
+        return guard_errno_error(rc, "program faulted in bpf_sim");
     char action[32];
     guard_sasm_format_action(ret, action, sizeof action);
-    result = Py_BuildValue("{sIsssI}", "ret", ret, "action", action, "executed", executed);
-done:
+    return Py_BuildValue("{sIsssI}", "ret", ret, "action", action, "executed", executed);
+}
+
+static PyObject *
+seccomp_simulate(PyObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"program", "nr", "arch", "args", "ip", NULL};
+    Py_buffer view;
+    int nr;
+    unsigned int audit_arch;
+    PyObject *sargs = NULL, *result = NULL;
+    unsigned long long ip = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*iI|OK:seccomp_simulate", kwlist, &view, &nr,
+                                     &audit_arch, &sargs, &ip))
+        return NULL;
+    unsigned n;
+    const struct sock_filter *prog = program_arg(&view, &n);
+    if (prog != NULL)
+        result = simulate(prog, n, nr, audit_arch, sargs, ip);
     PyBuffer_Release(&view);
     return result;
 }
@@ -245,55 +297,26 @@ seccomp_const_allow(PyObject *self, PyObject *args)
     return r;
 }
 
+/* NO_NEW_PRIVS + SECCOMP_SET_MODE_FILTER with PROG[0..N): None, or NULL with OSError
+ * (ESRCH names the thread TSYNC could not synchronise). */
 static PyObject *
-seccomp_probe(PyObject *self, PyObject *unused)
+install_program(const struct sock_filter *prog, unsigned n, unsigned flags)
 {
-    static const struct {
-        const char *name;
-        uint32_t action;
-    } actions[] = {
-        {"kill_process", SECCOMP_RET_KILL_PROCESS}, {"kill_thread", SECCOMP_RET_KILL_THREAD},
-        {"trap", SECCOMP_RET_TRAP}, {"errno", SECCOMP_RET_ERRNO},
-        {"user_notif", SECCOMP_RET_USER_NOTIF}, {"trace", SECCOMP_RET_TRACE},
-        {"log", SECCOMP_RET_LOG}, {"allow", SECCOMP_RET_ALLOW},
-    };
-    static const struct {
-        const char *name;
-        unsigned flag;
-    } flags[] = {
-        {"tsync", SECCOMP_FILTER_FLAG_TSYNC}, {"log", SECCOMP_FILTER_FLAG_LOG},
-        {"spec_allow", SECCOMP_FILTER_FLAG_SPEC_ALLOW},
-        {"new_listener", SECCOMP_FILTER_FLAG_NEW_LISTENER},
-        {"tsync_esrch", SECCOMP_FILTER_FLAG_TSYNC_ESRCH},
-    };
-    PyObject *acts = PyDict_New(), *fl = PyDict_New(), *r = NULL;
-    if (acts == NULL || fl == NULL)
-        goto done;
-    int supported = 1;
-    for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++) {
-        int rc = guard_seccomp_action_avail(actions[i].action);
-        if (rc == -ENOSYS || (rc == -EINVAL && i == 0))
-            supported = 0;
-        if (PyDict_SetItemString(acts, actions[i].name, rc == 0 ? Py_True : Py_False) < 0)
-            goto done;
+    if (guard_bpf_check(prog, n) < 0)
+        return guard_errno_error(-EINVAL, "seccomp program fails validation; nothing installed");
+    pid_t bad_tid = 0;
+    int rc = guard_seccomp_install(prog, n, flags, &bad_tid);
+    if (rc == -ESRCH) {
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "seccomp TSYNC: thread %d cannot be synchronised (it has a different "
+                 "seccomp filter); nothing was installed on any thread",
+                 (int)bad_tid);
+        return guard_errno_error(rc, msg);
     }
-    unsigned wanted = 0, avail = 0;
-    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
-        wanted |= flags[i].flag;
-    if (guard_seccomp_flags_avail(wanted, &avail) < 0)
-        supported = 0;
-    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
-        if (PyDict_SetItemString(fl, flags[i].name, (avail & flags[i].flag) ? Py_True : Py_False) < 0)
-            goto done;
-    }
-    const struct guard_sc_arch *native = guard_seccomp_arch(NULL);
-    r = Py_BuildValue("{sOsOsOsisz}", "supported", supported ? Py_True : Py_False,
-                      "actions", acts, "flags", fl, "mode", guard_seccomp_mode(),
-                      "arch", native ? native->name : NULL);
-done:
-    Py_XDECREF(acts);
-    Py_XDECREF(fl);
-    return r;
+    if (rc < 0)
+        return guard_errno_error(rc, "installing the seccomp filter");
+    Py_RETURN_NONE;
 }
 
 static PyObject *
@@ -306,77 +329,9 @@ seccomp_install(PyObject *self, PyObject *args)
     PyObject *r = NULL;
     unsigned n;
     const struct sock_filter *prog = program_arg(&view, &n);
-    if (prog == NULL)
-        goto done;
-    if (guard_bpf_check(prog, n) < 0) {
-        guard_errno_error(-EINVAL, "seccomp program fails validation; nothing installed");
-        goto done;
-    }
-    pid_t bad_tid = 0;
-    int rc = guard_seccomp_install(prog, n, flags, &bad_tid);
-    if (rc == -ESRCH) {
-        char msg[160];
-        snprintf(msg, sizeof msg,
-                 "seccomp TSYNC: thread %d cannot be synchronised (it has a different "
-                 "seccomp filter); nothing was installed on any thread", (int)bad_tid);
-        guard_errno_error(rc, msg);
-        goto done;
-    }
-    if (rc < 0) {
-        guard_errno_error(rc, "installing the seccomp filter");
-        goto done;
-    }
-    r = Py_NewRef(Py_None);
-done:
+    if (prog != NULL)
+        r = install_program(prog, n, flags);
     PyBuffer_Release(&view);
-    return r;
-}
-
-static PyObject *
-seccomp_trap_install(PyObject *self, PyObject *unused)
-{
-    int rc = guard_seccomp_trap_install();
-    if (rc < 0)
-        return guard_errno_error(rc, "installing the SIGSYS handler for seccomp trap mode");
-    Py_RETURN_NONE;
-}
-
-static PyObject *
-seccomp_trap_active(PyObject *self, PyObject *unused)
-{
-    return PyBool_FromLong(guard_seccomp_trap_active());
-}
-
-/* Returns (records, dropped): records as dicts, oldest first. */
-static PyObject *
-seccomp_trap_drain(PyObject *self, PyObject *unused)
-{
-    struct guard_trap_record recs[64];
-    const struct guard_sc_arch *native = guard_seccomp_arch(NULL);
-    PyObject *list = PyList_New(0);
-    if (list == NULL)
-        return NULL;
-    unsigned n;
-    while ((n = guard_seccomp_trap_drain(recs, 64)) > 0) {
-        for (unsigned i = 0; i < n; i++) {
-            const struct guard_trap_record *t = &recs[i];
-            const char *name = native ? guard_seccomp_name(native, t->nr) : NULL;
-            PyObject *d = Py_BuildValue(
-                "{sisIsisKsz s(KKKKKK)}", "nr", t->nr, "arch", t->arch, "tid", t->tid,
-                "ip", (unsigned long long)t->ip, "name", name, "args",
-                (unsigned long long)t->args[0], (unsigned long long)t->args[1],
-                (unsigned long long)t->args[2], (unsigned long long)t->args[3],
-                (unsigned long long)t->args[4], (unsigned long long)t->args[5]);
-            if (d == NULL || PyList_Append(list, d) < 0) {
-                Py_XDECREF(d);
-                Py_DECREF(list);
-                return NULL;
-            }
-            Py_DECREF(d);
-        }
-    }
-    PyObject *r = Py_BuildValue("(OK)", list, (unsigned long long)guard_seccomp_trap_dropped());
-    Py_DECREF(list);
     return r;
 }
 
@@ -412,34 +367,269 @@ seccomp_syscall_nr(PyObject *self, PyObject *args)
     return PyLong_FromLong(nr);
 }
 
+/* ---- SeccompProgram: an assembled program with its labels ------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *program; /* bytes of struct sock_filter */
+    PyObject *labels;  /* tuple of (position, name) */
+    PyObject *denied;  /* tuple of (name, nr, kind, why) */
+    const struct guard_sc_arch *arch;
+    uint32_t deny_action;
+    unsigned instructions;
+} program_object;
+
+#define PROGRAM(op) ((program_object *)(op))
+
+/* SeccompProgram(mode, arch=None): build_program(), kept. */
+static PyObject *
+program_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+    int mode;
+    const struct guard_sc_arch *arch;
+    struct built b;
+    if (build_from_args(args, kw, "s|O:SeccompProgram", &mode, &arch, &b) < 0)
+        return NULL;
+    program_object *self = (program_object *)type->tp_alloc(type, 0);
+    if (self != NULL) {
+        self->program = Py_NewRef(b.program);
+        self->labels = PyList_AsTuple(b.labels);
+        self->denied = PyList_AsTuple(b.denied);
+        self->arch = arch;
+        self->deny_action = guard_seccomp_deny_action((enum guard_sc_mode)mode);
+        self->instructions = b.instructions;
+        if (self->labels == NULL || self->denied == NULL)
+            Py_CLEAR(self);
+    }
+    built_clear(&b);
+    return (PyObject *)self;
+}
+
+static int
+program_traverse(PyObject *op, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(op));
+    Py_VISIT(PROGRAM(op)->program);
+    Py_VISIT(PROGRAM(op)->labels);
+    Py_VISIT(PROGRAM(op)->denied);
+    return 0;
+}
+
+static int
+program_clear(PyObject *op)
+{
+    Py_CLEAR(PROGRAM(op)->program);
+    Py_CLEAR(PROGRAM(op)->labels);
+    Py_CLEAR(PROGRAM(op)->denied);
+    return 0;
+}
+
+static void
+program_dealloc(PyObject *op)
+{
+    PyTypeObject *tp = Py_TYPE(op);
+    PyObject_GC_UnTrack(op);
+    (void)program_clear(op);
+    tp->tp_free(op);
+    Py_DECREF(tp);
+}
+
+/* The AUDIT_ARCH_* value ARG names (None or absent: the program's own) into *OUT.
+ * 0, or -1 with an exception. */
+static int
+audit_arch_arg(PyObject *op, PyObject *arg, unsigned int *out)
+{
+    *out = PROGRAM(op)->arch->audit_arch;
+    if (arg == NULL || arg == Py_None)
+        return 0;
+    unsigned long v = PyLong_AsUnsignedLong(arg);
+    if (v == (unsigned long)-1 && PyErr_Occurred())
+        return -1;
+    if (v > UINT32_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "arch must be an AUDIT_ARCH_* value (32 bits)");
+        return -1;
+    }
+    *out = (unsigned int)v;
+    return 0;
+}
+
+/* The instructions; NULL with ValueError if the object was cleared. */
+static const struct sock_filter *
+program_insns(PyObject *op)
+{
+    if (PROGRAM(op)->program == NULL) {
+        PyErr_SetString(PyExc_ValueError, "SeccompProgram has no program");
+        return NULL;
+    }
+    return (const struct sock_filter *)PyBytes_AS_STRING(PROGRAM(op)->program);
+}
+
+static PyObject *
+program_disasm(PyObject *op, PyObject *unused)
+{
+    const struct sock_filter *prog = program_insns(op);
+    return prog ? disasm_lines(prog, PROGRAM(op)->instructions, PROGRAM(op)->labels) : NULL;
+}
+
+static PyObject *
+program_simulate(PyObject *op, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"nr", "args", "ip", "arch", NULL};
+    int nr;
+    PyObject *sargs = NULL, *arch_o = NULL;
+    unsigned long long ip = 0;
+    unsigned int audit_arch;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "i|OKO:simulate", kwlist, &nr, &sargs, &ip,
+                                     &arch_o) ||
+        audit_arch_arg(op, arch_o, &audit_arch) < 0)
+        return NULL;
+    const struct sock_filter *prog = program_insns(op);
+    return prog ? simulate(prog, PROGRAM(op)->instructions, nr, audit_arch, sargs, ip) : NULL;
+}
+
+static PyObject *
+program_const_allow(PyObject *op, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"nr", "arch", NULL};
+    int nr;
+    PyObject *arch_o = NULL;
+    unsigned int audit_arch;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "i|O:const_allow", kwlist, &nr, &arch_o) ||
+        audit_arch_arg(op, arch_o, &audit_arch) < 0)
+        return NULL;
+    const struct sock_filter *prog = program_insns(op);
+    if (prog == NULL)
+        return NULL;
+    return PyBool_FromLong(guard_bpf_const_allow(prog, PROGRAM(op)->instructions, audit_arch, nr));
+}
+
+static PyObject *
+program_install(PyObject *op, PyObject *args)
+{
+    unsigned int flags;
+    if (!PyArg_ParseTuple(args, "I:install", &flags))
+        return NULL;
+    const struct sock_filter *prog = program_insns(op);
+    return prog ? install_program(prog, PROGRAM(op)->instructions, flags) : NULL;
+}
+
+static PyObject *
+program_get(PyObject *op, void *closure)
+{
+    program_object *self = PROGRAM(op);
+    PyObject *o = *(PyObject **)((char *)self + (size_t)closure);
+    return Py_NewRef(o ? o : Py_None);
+}
+
+static PyObject *
+program_get_arch(PyObject *op, void *closure)
+{
+    return PyUnicode_FromString(PROGRAM(op)->arch->name);
+}
+
+static PyObject *
+program_get_audit_arch(PyObject *op, void *closure)
+{
+    return PyLong_FromUnsignedLong(PROGRAM(op)->arch->audit_arch);
+}
+
+static PyObject *
+program_get_deny_action(PyObject *op, void *closure)
+{
+    return PyLong_FromUnsignedLong(PROGRAM(op)->deny_action);
+}
+
+static PyObject *
+program_get_instructions(PyObject *op, void *closure)
+{
+    return PyLong_FromUnsignedLong(PROGRAM(op)->instructions);
+}
+
+static PyMethodDef program_methods[] = {
+    {"disasm", program_disasm, METH_NOARGS,
+     "disasm($self, /)\n--\n\nOne line of assembly per instruction, jumps by label."},
+    {"simulate", (PyCFunction)(void (*)(void))program_simulate, METH_VARARGS | METH_KEYWORDS,
+     "simulate($self, /, nr, args=(), ip=0, arch=None)\n--\n\n"
+     "Run the program in bpf_sim (arch: an AUDIT_ARCH_* value, the program's by default); "
+     "returns {ret, action, executed}."},
+    {"const_allow", (PyCFunction)(void (*)(void))program_const_allow, METH_VARARGS | METH_KEYWORDS,
+     "const_allow($self, /, nr, arch=None)\n--\n\n"
+     "True if the kernel's action cache would mark (arch, nr) always-allow."},
+    {"install", program_install, METH_VARARGS,
+     "install($self, flags, /)\n--\n\nNO_NEW_PRIVS + SECCOMP_SET_MODE_FILTER (seccomp_install)."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef program_getset[] = {
+    {"program", program_get, NULL, "The program: bytes of struct sock_filter.",
+     (void *)offsetof(program_object, program)},
+    {"labels", program_get, NULL, "(position, name) of each named label.",
+     (void *)offsetof(program_object, labels)},
+    {"denied", program_get, NULL, "(name, nr, kind, why) of each denied syscall.",
+     (void *)offsetof(program_object, denied)},
+    {"arch", program_get_arch, NULL, "The architecture's name.", NULL},
+    {"audit_arch", program_get_audit_arch, NULL, "Its AUDIT_ARCH_* value.", NULL},
+    {"deny_action", program_get_deny_action, NULL, "The SECCOMP_RET_* a denial returns.", NULL},
+    {"instructions", program_get_instructions, NULL, "The number of instructions.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot program_slots[] = {
+    {Py_tp_doc, "SeccompProgram(mode, arch=None)\n--\n\n"
+                "The lockdown program seccomp_build assembles, with its labels and the methods "
+                "that read it (disasm, simulate, const_allow) or install it."},
+    {Py_tp_new, program_new},
+    {Py_tp_dealloc, program_dealloc},
+    {Py_tp_traverse, program_traverse},
+    {Py_tp_clear, program_clear},
+    {Py_tp_methods, program_methods},
+    {Py_tp_getset, program_getset},
+    {0, NULL},
+};
+
+static PyType_Spec program_spec = {
+    .name = "sdk_guard._guard.SeccompProgram",
+    .basicsize = sizeof(program_object),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = program_slots,
+};
+
+int
+guard_seccomp_add_types(PyObject *module, PyTypeObject **program_type)
+{
+    *program_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &program_spec, NULL);
+    if (*program_type == NULL)
+        return -1;
+    return PyModule_AddType(module, *program_type);
+}
+
 const guard_method guard_seccomp_methods[] = {
     {{"seccomp_build", (PyCFunction)(void (*)(void))seccomp_build, METH_VARARGS | METH_KEYWORDS,
       "seccomp_build(mode, arch=None)\n--\n\n"
       "Assemble the lockdown program; returns {program, labels, denied, arch, audit_arch, "
-      "deny_action, instructions}."}, GUARD_OPEN},
+      "deny_action, instructions}."},
+     GUARD_OPEN},
     {{"seccomp_disasm", seccomp_disasm, METH_VARARGS,
-      "seccomp_disasm(program, labels=None)\n--\n\nOne line of assembly per instruction."}, GUARD_OPEN},
+      "seccomp_disasm(program, labels=None)\n--\n\nOne line of assembly per instruction."},
+     GUARD_OPEN},
     {{"seccomp_simulate", (PyCFunction)(void (*)(void))seccomp_simulate,
       METH_VARARGS | METH_KEYWORDS,
       "seccomp_simulate(program, nr, arch, args=(), ip=0)\n--\n\n"
-      "Run the program in bpf_sim; returns {ret, action, executed}."}, GUARD_OPEN},
+      "Run the program in bpf_sim; returns {ret, action, executed}."},
+     GUARD_OPEN},
     {{"seccomp_const_allow", seccomp_const_allow, METH_VARARGS,
       "seccomp_const_allow(program, arch, nr)\n--\n\n"
-      "True if the kernel's action cache would mark (arch, nr) always-allow."}, GUARD_OPEN},
-    {{"seccomp_probe", seccomp_probe, METH_NOARGS,
-      "seccomp_probe()\n--\n\nKernel support: actions_avail, filter flags, current mode, arch."}, GUARD_OPEN},
+      "True if the kernel's action cache would mark (arch, nr) always-allow."},
+     GUARD_OPEN},
     {{"seccomp_install", seccomp_install, METH_VARARGS,
       "seccomp_install(program, flags)\n--\n\n"
-      "NO_NEW_PRIVS + SECCOMP_SET_MODE_FILTER; OSError(ESRCH) names a TSYNC failure's thread."}, GUARD_OPEN},
-    {{"seccomp_trap_install", seccomp_trap_install, METH_NOARGS,
-      "seccomp_trap_install()\n--\n\nInstall the guard's SIGSYS handler (trap mode)."}, GUARD_OPEN},
-    {{"seccomp_trap_active", seccomp_trap_active, METH_NOARGS,
-      "seccomp_trap_active()\n--\n\nTrue while the guard's SIGSYS handler is installed."}, GUARD_OPEN},
-    {{"seccomp_trap_drain", seccomp_trap_drain, METH_NOARGS,
-      "seccomp_trap_drain()\n--\n\n(records, dropped) from the trap ring, oldest first."}, GUARD_HOST_ONLY},
+      "NO_NEW_PRIVS + SECCOMP_SET_MODE_FILTER; OSError(ESRCH) names a TSYNC failure's thread."},
+     GUARD_OPEN},
     {{"seccomp_syscall_name", seccomp_syscall_name, METH_VARARGS,
-      "seccomp_syscall_name(nr, arch=None)\n--\n\nThe syscall's name, or None."}, GUARD_OPEN},
+      "seccomp_syscall_name(nr, arch=None)\n--\n\nThe syscall's name, or None."},
+     GUARD_OPEN},
     {{"seccomp_syscall_nr", seccomp_syscall_nr, METH_VARARGS,
-      "seccomp_syscall_nr(name, arch=None)\n--\n\nThe syscall's number, or None."}, GUARD_OPEN},
+      "seccomp_syscall_nr(name, arch=None)\n--\n\nThe syscall's number, or None."},
+     GUARD_OPEN},
     {{NULL, NULL, 0, NULL}, GUARD_OPEN},
 };

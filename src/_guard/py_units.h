@@ -15,4 +15,7 @@ GUARD_INTERNAL extern const guard_method guard_seccomp_methods[];  /* py_seccomp
 GUARD_INTERNAL extern const guard_method guard_egress_methods[];   /* py_egress.c */
 GUARD_INTERNAL extern const guard_method guard_request_methods[];  /* py_request.c */
 
+/* py_seccomp_kernel.c */
+GUARD_INTERNAL extern const guard_method guard_seccomp_kernel_methods[];
+
 #endif

@@ -17,9 +17,9 @@
 guard_runtime guard_rt;
 
 const char *const guard_cap_names[GUARD_CAP_COUNT] = {
-    "import", "fs.read", "fs.write", "net.connect", "net.bind", "net.resolve",
-    "process.spawn", "process.signal", "native", "introspection", "dynamic_code",
-    "threads", "process.env",
+    "import",       "fs.read",       "fs.write",       "net.connect", "net.bind",
+    "net.resolve",  "process.spawn", "process.signal", "native",      "introspection",
+    "dynamic_code", "threads",       "process.env",
 };
 
 /* Types the hook recognises by identity, captured from host code at install (process-
@@ -105,42 +105,22 @@ strv_from(PyObject *spec, const char *key, char ***out, size_t *n)
 static int
 bad_spec(const char *what, const char *item, int err)
 {
-    PyErr_Format(PyExc_ValueError, "compiled policy: %s '%s' rejected by the matcher (%s)",
-                 what, item ? item : "?", strerror(err < 0 ? -err : err));
+    PyErr_Format(PyExc_ValueError, "compiled policy: %s '%s' rejected by the matcher (%s)", what,
+                 item ? item : "?", strerror(err < 0 ? -err : err));
     return -1;
 }
 
-static int
-add_module(void *set, const char *item)
-{
-    return guard_modset_add(set, item);
-}
-
-static int
-add_path(void *set, const char *item)
-{
-    return guard_pathset_add(set, item);
-}
-
-static int
-add_net(void *set, const char *item)
-{
-    guard_netrule rule;
-    int r = guard_netrule_parse(item, &rule);
-    return r < 0 ? r : guard_netset_add(set, &rule);
-}
-
-/* Adds every str of SPEC[KEY] to SET with ADD (a pure-C matcher's add function).
+/* Adds every str of SPEC[KEY] to SET, a matcher set of KIND (policy.h).
  * 0, or -1 with ValueError naming the entry the matcher rejected. */
 static int
-add_each(PyObject *spec, const char *key, int (*add)(void *, const char *), void *set)
+add_each(PyObject *spec, const char *key, enum guard_rules_kind kind, void *set)
 {
     char **v;
     size_t n;
     if (strv_from(spec, key, &v, &n) < 0)
         return -1;
     for (size_t i = 0; i < n; i++) {
-        int r = add(set, v[i]);
+        int r = guard_rules_add(kind, set, v[i]);
         if (r < 0) {
             bad_spec(key, v[i], r);
             free_strv(v, n);
@@ -160,29 +140,29 @@ add_each(PyObject *spec, const char *key, int (*add)(void *, const char *), void
  * capability is one SPEC_CAP row. */
 
 enum spec_kind {
-    SPEC_NAME,      /* required str, kept as a PyObject (offset: PyObject *) */
-    SPEC_CSTR,      /* required str, copied (offset: char *) */
-    SPEC_MODULES,   /* list of module patterns (offset: guard_modset) */
-    SPEC_PATHS,     /* list of absolute paths (offset: guard_pathset) */
-    SPEC_NET,       /* list of net rules (offset: guard_netset) */
-    SPEC_STRINGS,   /* list of str (offset: char **, count: size_t) */
+    SPEC_NAME,       /* required str, kept as a PyObject (offset: PyObject *) */
+    SPEC_CSTR,       /* required str, copied (offset: char *) */
+    SPEC_MODULES,    /* list of module patterns (offset: guard_modset) */
+    SPEC_PATHS,      /* list of absolute paths (offset: guard_pathset) */
+    SPEC_NET,        /* list of net rules (offset: guard_netset) */
+    SPEC_STRINGS,    /* list of str (offset: char **, count: size_t) */
     SPEC_THREAD_IDS, /* list of thread idents (offset: unsigned long *, count: size_t) */
-    SPEC_CAP,       /* bool granting capability CAP (offset: unsigned caps) */
-    SPEC_CAP_LIST,  /* list of capability names (offset: unsigned bitmask) */
-    SPEC_IS,        /* str; the int at offset is 1 when it equals VALUE */
-    SPEC_HINTS,     /* dict module -> hint, copied (offset: PyObject *) */
+    SPEC_CAP,        /* bool granting capability CAP (offset: unsigned caps) */
+    SPEC_CAP_LIST,   /* list of capability names (offset: unsigned bitmask) */
+    SPEC_IS,         /* str; the int at offset is 1 when it equals VALUE */
+    SPEC_HINTS,      /* dict module -> hint, copied (offset: PyObject *) */
     SPEC_EXTENSIONS, /* list of ExtensionSpec, compiled by guard_runtime_compile */
-    SPEC_PYTHON,    /* read by the Python side only (the finder) */
+    SPEC_PYTHON,     /* read by the Python side only (the finder) */
 };
 
 struct spec_key {
     const char *key;
     enum spec_kind kind;
     size_t offset;
-    size_t count;       /* SPEC_STRINGS: offset of the size_t count */
-    int cap;            /* SPEC_CAP: the capability; its default is DEFAULT */
+    size_t count; /* SPEC_STRINGS: offset of the size_t count */
+    int cap;      /* SPEC_CAP: the capability; its default is DEFAULT */
     int dflt;
-    const char *value;  /* SPEC_IS */
+    const char *value; /* SPEC_IS */
 };
 
 #define EXT(field) offsetof(guard_ext, field)
@@ -261,8 +241,8 @@ read_cap_list(PyObject *d, const char *key, unsigned *mask)
             }
         }
         if (!found) {
-            PyErr_Format(PyExc_ValueError, "compiled policy: unknown capability '%s' in %s",
-                         v[i], key);
+            PyErr_Format(PyExc_ValueError, "compiled policy: unknown capability '%s' in %s", v[i],
+                         key);
             free_strv(v, n);
             return -1;
         }
@@ -322,11 +302,11 @@ read_key(PyObject *d, const struct spec_key *key, void *base)
         }
         return 0;
     case SPEC_MODULES:
-        return add_each(d, key->key, add_module, AT(base, key, guard_modset));
+        return add_each(d, key->key, GUARD_RULES_MODULES, AT(base, key, guard_modset));
     case SPEC_PATHS:
-        return add_each(d, key->key, add_path, AT(base, key, guard_pathset));
+        return add_each(d, key->key, GUARD_RULES_PATHS, AT(base, key, guard_pathset));
     case SPEC_NET:
-        return add_each(d, key->key, add_net, AT(base, key, guard_netset));
+        return add_each(d, key->key, GUARD_RULES_NET, AT(base, key, guard_netset));
     case SPEC_STRINGS:
         return strv_from(d, key->key, AT(base, key, char **),
                          (size_t *)((char *)base + key->count));
@@ -345,8 +325,8 @@ read_key(PyObject *d, const struct spec_key *key, void *base)
         return read_cap_list(d, key->key, AT(base, key, unsigned));
     case SPEC_IS:
         v = PyDict_GetItemString(d, key->key);
-        *AT(base, key, int) = v != NULL && PyUnicode_Check(v) &&
-                              PyUnicode_CompareWithASCIIString(v, key->value) == 0;
+        *AT(base, key, int) =
+            v != NULL && PyUnicode_Check(v) && PyUnicode_CompareWithASCIIString(v, key->value) == 0;
         return 0;
     case SPEC_HINTS:
         v = PyDict_GetItemString(d, key->key);
@@ -422,7 +402,6 @@ compile_ext(PyObject *d, guard_ext *e, size_t index, PyMethodDef *import_def)
     return 0;
 }
 
-
 Py_ssize_t guard_pathlib_slots[GUARD_PL_N] = {-1, -1, -1, -1, -1, -1};
 
 /* Where PurePath keeps the slots its str() reads: member offsets from the class as
@@ -430,8 +409,8 @@ Py_ssize_t guard_pathlib_slots[GUARD_PL_N] = {-1, -1, -1, -1, -1, -1};
 static void
 capture_pathlib_slots(PyObject *purepath)
 {
-    static const char *const names[GUARD_PL_N] = {"_str", "_drv", "_root", "_parts",
-                                                  "_raw_paths", "_tail_cached"};
+    static const char *const names[GUARD_PL_N] = {"_str",   "_drv",       "_root",
+                                                  "_parts", "_raw_paths", "_tail_cached"};
     for (int i = 0; i < GUARD_PL_N; i++)
         guard_pathlib_slots[i] = -1;
     if (purepath == NULL || !PyType_Check(purepath))
@@ -475,7 +454,7 @@ capture_types(void)
         Py_XSETREF(guard_socket_family, PyObject_GetAttrString(socktype, "family"));
     }
     Py_XDECREF(socktype);
-    PyErr_Clear();      /* no _socket: the net room then refuses every family */
+    PyErr_Clear(); /* no _socket: the net room then refuses every family */
     PyObject *functools = PyImport_ImportModule("functools");
     PyObject *partial = functools ? PyObject_GetAttrString(functools, "partial") : NULL;
     Py_XDECREF(functools);
@@ -488,8 +467,8 @@ capture_types(void)
 }
 
 int
-guard_runtime_compile(PyObject *spec, PyObject *violation, PyObject *import_error,
-                      PyObject *finder, PyMethodDef *import_def, guard_runtime *rt)
+guard_runtime_compile(PyObject *spec, PyObject *violation, PyObject *import_error, PyObject *finder,
+                      PyMethodDef *import_def, guard_runtime *rt)
 {
     PyObject *exts = PyDict_GetItemString(spec, "extensions");
     PyObject *seq = exts ? PySequence_Fast(exts, "spec['extensions'] must be a list") : NULL;

@@ -20,7 +20,7 @@ guard_sasm_free(struct guard_sasm *a)
     free(a->insns);
     free(a->tgt_t);
     free(a->tgt_f);
-    free(a->labels);
+    guard_bpf_labels_free(&a->labels);
     guard_sasm_init(a);
 }
 
@@ -36,24 +36,8 @@ fail(struct guard_sasm *a, int err)
 static int
 label_id(struct guard_sasm *a, const char *name)
 {
-    for (unsigned i = 0; i < a->nlabels; i++) {
-        if (strcmp(a->labels[i].name, name) == 0)
-            return (int)i;
-    }
-    if (strlen(name) > GUARD_SASM_NAME_MAX)
-        return fail(a, -ENAMETOOLONG);
-    if (a->nlabels == a->cap_labels) {
-        unsigned cap = a->cap_labels ? a->cap_labels * 2 : 32;
-        struct guard_sasm_label *l = realloc(a->labels, cap * sizeof *l);
-        if (l == NULL)
-            return fail(a, -ENOMEM);
-        a->labels = l;
-        a->cap_labels = cap;
-    }
-    struct guard_sasm_label *l = &a->labels[a->nlabels];
-    memcpy(l->name, name, strlen(name) + 1);
-    l->pos = -1;
-    return (int)a->nlabels++;
+    int id = guard_bpf_labels_id(&a->labels, name, GUARD_SASM_NAME_MAX);
+    return id < 0 ? fail(a, id) : id;
 }
 
 int
@@ -61,13 +45,8 @@ guard_sasm_label(struct guard_sasm *a, const char *name)
 {
     if (a->err)
         return a->err;
-    int id = label_id(a, name);
-    if (id < 0)
-        return id;
-    if (a->labels[id].pos >= 0)
-        return fail(a, -EEXIST);
-    a->labels[id].pos = (int)a->len;
-    return 0;
+    int rc = guard_bpf_labels_define(&a->labels, name, GUARD_SASM_NAME_MAX, (int)a->len);
+    return rc < 0 ? fail(a, rc) : 0;
 }
 
 /* Appends one instruction with label ids TT/TF (-1 for none). */
@@ -120,8 +99,7 @@ target(struct guard_sasm *a, const char *name)
 }
 
 int
-guard_sasm_jump(struct guard_sasm *a, uint16_t code, uint32_t k,
-                const char *jt, const char *jf)
+guard_sasm_jump(struct guard_sasm *a, uint16_t code, uint32_t k, const char *jt, const char *jf)
 {
     if (a->err)
         return a->err;
@@ -160,30 +138,29 @@ guard_sasm_ret(struct guard_sasm *a, uint32_t action)
 static void
 anon(struct guard_sasm *a, char *buf, size_t n)
 {
-    snprintf(buf, n, ".%u.%u", a->len, a->nlabels);
+    snprintf(buf, n, ".%u.%u", a->len, a->labels.n);
 }
 
 /* Defines the internal label END if a jump referenced it. */
 static void
 label_if_used(struct guard_sasm *a, const char *end)
 {
-    for (unsigned i = 0; i < a->nlabels; i++) {
-        if (strcmp(a->labels[i].name, end) == 0) {
-            guard_sasm_label(a, end);
-            return;
-        }
-    }
+    if (guard_bpf_labels_find(&a->labels, end) >= 0)
+        guard_sasm_label(a, end);
 }
 
 /* Emits BODY's jumps with NULL targets meaning "after the whole test". */
+/* Kept as written: clang-format 14 indents a macro body by PPIndentWidth. */
+/* clang-format off */
 #define WITH_END(a, jt, jf, end)                                              \
     char end[GUARD_SASM_NAME_MAX + 1];                                        \
     anon(a, end, sizeof end);                                                 \
     const char *jt##_ = (jt) ? (jt) : end, *jf##_ = (jf) ? (jf) : end
+/* clang-format on */
 
 int
-guard_sasm_arg_jeq64(struct guard_sasm *a, unsigned arg, uint64_t value,
-                     const char *jt, const char *jf)
+guard_sasm_arg_jeq64(struct guard_sasm *a, unsigned arg, uint64_t value, const char *jt,
+                     const char *jf)
 {
     if (arg > 5)
         return fail(a, -EINVAL);
@@ -198,8 +175,8 @@ guard_sasm_arg_jeq64(struct guard_sasm *a, unsigned arg, uint64_t value,
 }
 
 int
-guard_sasm_arg_jset64(struct guard_sasm *a, unsigned arg, uint64_t mask,
-                      const char *jt, const char *jf)
+guard_sasm_arg_jset64(struct guard_sasm *a, unsigned arg, uint64_t mask, const char *jt,
+                      const char *jf)
 {
     if (arg > 5)
         return fail(a, -EINVAL);
@@ -214,15 +191,15 @@ guard_sasm_arg_jset64(struct guard_sasm *a, unsigned arg, uint64_t mask,
         guard_sasm_jump(a, BPF_JMP | BPF_JSET | BPF_K, lo, jt, jf);
     }
     if (hi == 0 && lo == 0 && jf != NULL)
-        guard_sasm_ja(a, jf);           /* an empty mask never matches */
+        guard_sasm_ja(a, jf); /* an empty mask never matches */
     label_if_used(a, end);
     (void)jf_;
     return a->err;
 }
 
 int
-guard_sasm_arg_jge64(struct guard_sasm *a, unsigned arg, uint64_t value,
-                     const char *jt, const char *jf)
+guard_sasm_arg_jge64(struct guard_sasm *a, unsigned arg, uint64_t value, const char *jt,
+                     const char *jf)
 {
     if (arg > 5)
         return fail(a, -EINVAL);
@@ -240,7 +217,7 @@ guard_sasm_arg_jge64(struct guard_sasm *a, unsigned arg, uint64_t value,
 static long
 displacement(const struct guard_sasm *a, unsigned pc, int id)
 {
-    int pos = a->labels[id].pos;
+    int pos = a->labels.v[id].pos;
     if (pos < 0)
         return -ENOENT;
     if ((unsigned)pos <= pc)
@@ -282,8 +259,8 @@ guard_sasm_finish(struct guard_sasm *a)
         }
     }
     /* A jump past the last instruction is a label at len: the kernel would refuse it. */
-    for (unsigned i = 0; i < a->nlabels; i++) {
-        if (a->labels[i].pos >= (int)a->len)
+    for (unsigned i = 0; i < a->labels.n; i++) {
+        if (a->labels.v[i].pos >= (int)a->len)
             return fail(a, -EINVAL);
     }
     return 0;
@@ -292,9 +269,9 @@ guard_sasm_finish(struct guard_sasm *a)
 const char *
 guard_sasm_label_at(const struct guard_sasm *a, unsigned pos)
 {
-    for (unsigned i = 0; i < a->nlabels; i++) {
-        if (a->labels[i].pos == (int)pos && a->labels[i].name[0] != '.')
-            return a->labels[i].name;
+    for (unsigned i = 0; i < a->labels.n; i++) {
+        if (a->labels.v[i].pos == (int)pos && a->labels.v[i].name[0] != '.')
+            return a->labels.v[i].name;
     }
     return NULL;
 }
@@ -351,12 +328,12 @@ target_name(const char *const *names, unsigned n, unsigned pos, char *buf, size_
 }
 
 int
-guard_sasm_format(const struct sock_filter *prog, unsigned n, unsigned pc,
-                  const char *const *names, char *buf, size_t len)
+guard_sasm_format(const struct sock_filter *prog, unsigned n, unsigned pc, const char *const *names,
+                  char *buf, size_t len)
 {
     static const char *const jops[] = {"ja", "jeq", "jgt", "jge", "jset"};
-    static const char *const alu[] = {"add", "sub", "mul", "div", "or", "and", "lsh",
-                                      "rsh", "neg", "mod", "xor"};
+    static const char *const alu[] = {"add", "sub", "mul", "div", "or", "and",
+                                      "lsh", "rsh", "neg", "mod", "xor"};
     const struct sock_filter *ins = &prog[pc];
     char op[48], t1[32], t2[32];
     switch (BPF_CLASS(ins->code)) {
@@ -416,6 +393,5 @@ guard_sasm_format(const struct sock_filter *prog, unsigned n, unsigned pc,
     case BPF_MISC:
         return snprintf(buf, len, BPF_MISCOP(ins->code) == BPF_TAX ? "tax" : "txa");
     }
-    return snprintf(buf, len, ".insn 0x%04x, %u, %u, 0x%x", ins->code, ins->jt, ins->jf,
-                    ins->k);
+    return snprintf(buf, len, ".insn 0x%04x, %u, %u, 0x%x", ins->code, ins->jt, ins->jf, ins->k);
 }

@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bpf_labels.h"
+
 #define GUARD_SASM_NAME_MAX 47
 
 /* struct seccomp_data offsets; arguments are little-endian 64-bit words. */
@@ -32,18 +34,12 @@
 #  define GUARD_SD_ARG_HI(i) GUARD_SD_ARG(i)
 #endif
 
-struct guard_sasm_label {
-    char name[GUARD_SASM_NAME_MAX + 1];
-    int pos;                    /* instruction index, or -1 while only referenced */
-};
-
 struct guard_sasm {
     struct sock_filter *insns;
-    int *tgt_t, *tgt_f;         /* label id per jump slot, or -1 (k / jt / jf as given) */
+    int *tgt_t, *tgt_f; /* label id per jump slot, or -1 (k / jt / jf as given) */
     unsigned len, cap;
-    struct guard_sasm_label *labels;
-    unsigned nlabels, cap_labels;
-    int err;                    /* first error, sticky */
+    struct guard_bpf_labels labels; /* names and positions (bpf_labels.h) */
+    int err;                        /* first error, sticky */
 };
 
 void guard_sasm_init(struct guard_sasm *a);
@@ -56,23 +52,23 @@ int guard_sasm_label(struct guard_sasm *a, const char *name);
 int guard_sasm_stmt(struct guard_sasm *a, uint16_t code, uint32_t k);
 
 /* A conditional jump; JT/JF are label names, NULL meaning the next instruction. */
-int guard_sasm_jump(struct guard_sasm *a, uint16_t code, uint32_t k,
-                    const char *jt, const char *jf);
+int guard_sasm_jump(struct guard_sasm *a, uint16_t code, uint32_t k, const char *jt,
+                    const char *jf);
 
 /* An unconditional jump (BPF_JA: a 32-bit displacement) to TARGET. */
 int guard_sasm_ja(struct guard_sasm *a, const char *target);
 
-int guard_sasm_ld(struct guard_sasm *a, uint32_t offset);   /* A = seccomp_data[offset] */
+int guard_sasm_ld(struct guard_sasm *a, uint32_t offset); /* A = seccomp_data[offset] */
 int guard_sasm_ret(struct guard_sasm *a, uint32_t action);
 
 /* 64-bit argument tests, as two 32-bit halves (high half first).  They clobber A;
  * JT/JF as for guard_sasm_jump, but NULL means "fall through after the test". */
-int guard_sasm_arg_jeq64(struct guard_sasm *a, unsigned arg, uint64_t value,
-                         const char *jt, const char *jf);
-int guard_sasm_arg_jset64(struct guard_sasm *a, unsigned arg, uint64_t mask,
-                          const char *jt, const char *jf);
-int guard_sasm_arg_jge64(struct guard_sasm *a, unsigned arg, uint64_t value,
-                         const char *jt, const char *jf);
+int guard_sasm_arg_jeq64(struct guard_sasm *a, unsigned arg, uint64_t value, const char *jt,
+                         const char *jf);
+int guard_sasm_arg_jset64(struct guard_sasm *a, unsigned arg, uint64_t mask, const char *jt,
+                          const char *jf);
+int guard_sasm_arg_jge64(struct guard_sasm *a, unsigned arg, uint64_t value, const char *jt,
+                         const char *jf);
 
 /* Resolves every label reference into jt/jf/k.  After 0, a->insns[0..len) is the
  * program; after an error the program must not be used. */

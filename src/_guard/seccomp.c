@@ -154,7 +154,11 @@ guard_seccomp_nr(const struct guard_sc_arch *arch, const char *name)
      * names are the rule table's string literals, so a direct-mapped memo keyed by
      * (arch, name pointer) answers repeats; a miss or a collision just scans. */
     enum { MEMO = 256 };
-    static struct { const struct guard_sc_arch *arch; const char *name; int nr; } memo[MEMO];
+    static struct {
+        const struct guard_sc_arch *arch;
+        const char *name;
+        int nr;
+    } memo[MEMO];
     size_t h = (((uintptr_t)name >> 3) ^ ((uintptr_t)arch >> 4)) & (MEMO - 1);
     if (memo[h].arch == arch && memo[h].name == name)
         return memo[h].nr;
@@ -240,22 +244,22 @@ make_ranges(const struct guard_sc_arch *arch, struct range *r, size_t cap)
     for (size_t i = 0; i < guard_seccomp_nrules; i++) {
         int nr = guard_seccomp_nr(arch, guard_seccomp_rules[i].name);
         if (nr < 0)
-            continue;           /* not on this architecture (iopl on aarch64, ...) */
+            continue; /* not on this architecture (iopl on aarch64, ...) */
         e[ne++] = (struct entry){(uint32_t)nr, guard_sc_kind_names[guard_seccomp_rules[i].kind]};
     }
     qsort(e, ne, sizeof e[0], by_nr);
     size_t n = 0;
-    uint32_t next = 0;          /* first nr not yet covered */
+    uint32_t next = 0; /* first nr not yet covered */
     for (size_t i = 0; i < ne; i++) {
         if (i > 0 && e[i].nr == e[i - 1].nr)
-            return -EINVAL;     /* a syscall listed twice */
+            return -EINVAL; /* a syscall listed twice */
         if (e[i].nr > next) {
             if (n == cap)
                 return -E2BIG;
             r[n++] = (struct range){next, "allow"};
         }
         if (n > 0 && strcmp(r[n - 1].label, e[i].label) == 0) {
-            next = e[i].nr + 1;     /* extends the previous range */
+            next = e[i].nr + 1; /* extends the previous range */
             continue;
         }
         if (n == cap)
@@ -292,8 +296,7 @@ emit_tree(struct guard_sasm *a, const struct range *r, int n, int i, int j)
     if (i == j)
         return;
     int mid = (i + j + 1) / 2;
-    char self[GUARD_SASM_NAME_MAX + 1], lo[GUARD_SASM_NAME_MAX + 1],
-        hi[GUARD_SASM_NAME_MAX + 1];
+    char self[GUARD_SASM_NAME_MAX + 1], lo[GUARD_SASM_NAME_MAX + 1], hi[GUARD_SASM_NAME_MAX + 1];
     subtree_name(r, n, i, j, self, sizeof self);
     subtree_name(r, n, i, mid - 1, lo, sizeof lo);
     subtree_name(r, n, mid, j, hi, sizeof hi);
@@ -304,8 +307,7 @@ emit_tree(struct guard_sasm *a, const struct range *r, int n, int i, int j)
 }
 
 int
-guard_seccomp_build(struct guard_sasm *a, const struct guard_sc_arch *arch,
-                    enum guard_sc_mode mode)
+guard_seccomp_build(struct guard_sasm *a, const struct guard_sc_arch *arch, enum guard_sc_mode mode)
 {
     struct range r[2 * sizeof guard_seccomp_rules / sizeof guard_seccomp_rules[0] + 2];
     int n = make_ranges(arch, r, sizeof r / sizeof r[0]);
@@ -411,8 +413,7 @@ guard_seccomp_mode(void)
 }
 
 int
-guard_seccomp_install(const struct sock_filter *prog, unsigned n, unsigned flags,
-                      pid_t *bad_tid)
+guard_seccomp_install(const struct sock_filter *prog, unsigned n, unsigned flags, pid_t *bad_tid)
 {
     struct sock_fprog fprog = {(unsigned short)n, (struct sock_filter *)prog};
     *bad_tid = 0;

@@ -24,21 +24,21 @@
 
 /* What a denied syscall gets ([lockdown] seccomp in the policy). */
 enum guard_sc_mode {
-    GUARD_SC_ERRNO,             /* SECCOMP_RET_ERRNO(EPERM) */
-    GUARD_SC_TRAP,              /* SECCOMP_RET_TRAP: the guard's SIGSYS handler answers EPERM */
-    GUARD_SC_LOG,               /* SECCOMP_RET_LOG: allowed, logged by the kernel */
-    GUARD_SC_KILL,              /* SECCOMP_RET_KILL_PROCESS (never KILL_THREAD) */
+    GUARD_SC_ERRNO, /* SECCOMP_RET_ERRNO(EPERM) */
+    GUARD_SC_TRAP,  /* SECCOMP_RET_TRAP: the guard's SIGSYS handler answers EPERM */
+    GUARD_SC_LOG,   /* SECCOMP_RET_LOG: allowed, logged by the kernel */
+    GUARD_SC_KILL,  /* SECCOMP_RET_KILL_PROCESS (never KILL_THREAD) */
 };
 /* Not an enumerator, so a switch over the modes stays checked for exhaustiveness. */
 #define GUARD_SC_MODE_COUNT (GUARD_SC_KILL + 1)
 
 enum guard_sc_kind {
-    GUARD_SC_DENY,              /* the mode's action */
-    GUARD_SC_ENOSYS,            /* ERRNO(ENOSYS) in every mode: callers fall back */
-    GUARD_SC_NS_FLAGS,          /* the mode's action if args[0] has a CLONE_NEW* bit */
-    GUARD_SC_PERSONALITY,       /* the mode's action unless args[0] is a harmless persona */
-    GUARD_SC_IOCTL_TIOCSTI,     /* the mode's action if args[1] is TIOCSTI */
-    GUARD_SC_SOCKET_MPTCP,      /* the mode's action if args[2] is IPPROTO_MPTCP */
+    GUARD_SC_DENY,          /* the mode's action */
+    GUARD_SC_ENOSYS,        /* ERRNO(ENOSYS) in every mode: callers fall back */
+    GUARD_SC_NS_FLAGS,      /* the mode's action if args[0] has a CLONE_NEW* bit */
+    GUARD_SC_PERSONALITY,   /* the mode's action unless args[0] is a harmless persona */
+    GUARD_SC_IOCTL_TIOCSTI, /* the mode's action if args[1] is TIOCSTI */
+    GUARD_SC_SOCKET_MPTCP,  /* the mode's action if args[2] is IPPROTO_MPTCP */
 };
 /* The last kind + 1 (not an enumerator: switches over kinds stay exhaustive). */
 #define GUARD_SC_KIND_COUNT (GUARD_SC_SOCKET_MPTCP + 1)
@@ -60,7 +60,7 @@ extern const char *const guard_sc_kind_names[GUARD_SC_KIND_COUNT];
 struct guard_sc_rule {
     const char *name;
     enum guard_sc_kind kind;
-    const char *why;            /* one line, shown by `explain` and the README */
+    const char *why; /* one line, shown by `explain` and the README */
 };
 
 struct guard_syscall {
@@ -69,16 +69,16 @@ struct guard_syscall {
 };
 
 struct guard_sc_arch {
-    const char *name;           /* "x86_64", "aarch64" */
+    const char *name; /* "x86_64", "aarch64" */
     uint32_t audit_arch;
-    int has_x32;                /* nr with GUARD_X32_SYSCALL_BIT is the x32 ABI */
+    int has_x32; /* nr with GUARD_X32_SYSCALL_BIT is the x32 ABI */
     const struct guard_syscall *table;
     size_t ntable;
 };
 
 extern const struct guard_sc_rule guard_seccomp_rules[];
 extern const size_t guard_seccomp_nrules;
-extern const uint32_t guard_seccomp_personas[];   /* personality(2) values left allowed */
+extern const uint32_t guard_seccomp_personas[]; /* personality(2) values left allowed */
 extern const size_t guard_seccomp_npersonas;
 
 /* The architecture named NAME (or the one this file was compiled for, if NULL);

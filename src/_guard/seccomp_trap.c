@@ -22,7 +22,7 @@
 #include "seccomp.h"
 
 #ifndef SYS_SECCOMP
-#  define SYS_SECCOMP 1     /* si_code of a seccomp SIGSYS */
+#  define SYS_SECCOMP 1 /* si_code of a seccomp SIGSYS */
 #endif
 
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "the ring needs lock-free 64-bit atomics");
@@ -32,11 +32,11 @@ _Static_assert((GUARD_TRAP_RING_SIZE & (GUARD_TRAP_RING_SIZE - 1)) == 0, "power 
  * the filter it serves covers every thread of the process. */
 static struct {
     struct {
-        _Atomic uint64_t seq;       /* biased by -index: see slot_seq() */
+        _Atomic uint64_t seq; /* biased by -index: see slot_seq() */
         struct guard_trap_record rec;
     } slot[GUARD_TRAP_RING_SIZE];
-    _Atomic uint64_t head;          /* next position a producer claims */
-    uint64_t tail;                  /* next position the consumer reads */
+    _Atomic uint64_t head; /* next position a producer claims */
+    uint64_t tail;         /* next position the consumer reads */
     _Atomic uint64_t dropped;
     _Atomic int installed;
 } trap;
@@ -67,13 +67,14 @@ guard_seccomp_trap_push(const struct guard_trap_record *rec)
         int64_t dif = (int64_t)(seq - pos);
         if (dif == 0) {
             if (atomic_compare_exchange_weak_explicit(&trap.head, &pos, pos + 1,
-                                                      memory_order_relaxed,
-                                                      memory_order_relaxed))
+                                                      memory_order_relaxed, memory_order_relaxed))
                 break;
-        } else if (dif < 0) {
+        }
+        else if (dif < 0) {
             atomic_fetch_add_explicit(&trap.dropped, 1, memory_order_relaxed);
             return -ENOBUFS;
-        } else {
+        }
+        else {
             pos = atomic_load_explicit(&trap.head, memory_order_relaxed);
         }
     }
@@ -89,7 +90,7 @@ guard_seccomp_trap_drain(struct guard_trap_record *out, unsigned max)
     while (n < max) {
         uint64_t pos = trap.tail;
         if (slot_seq(pos) != pos + 1)
-            break;              /* empty, or the next slot is still being written */
+            break; /* empty, or the next slot is still being written */
         out[n++] = trap.slot[pos % GUARD_TRAP_RING_SIZE].rec;
         set_slot_seq(pos, pos + GUARD_TRAP_RING_SIZE);
         trap.tail = pos + 1;

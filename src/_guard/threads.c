@@ -14,8 +14,8 @@ check_start(int ext, PyObject *func, const char *why)
     if (shown == NULL)
         return -1;
     int granted = (e->caps & (1u << GUARD_CAP_THREADS)) != 0;
-    int rc = guard_decide(ext, GUARD_CAP_THREADS, shown, granted && why == NULL,
-                          granted ? why : NULL);
+    int rc =
+        guard_decide(ext, GUARD_CAP_THREADS, shown, granted && why == NULL, granted ? why : NULL);
     Py_DECREF(shown);
     return rc;
 }
@@ -31,9 +31,10 @@ guard_threads_check(int ext, PyObject *func)
 {
     int ours = func != NULL && PyCFunction_Check(func) &&
                PyCFunction_GetFunction(func) == (PyCFunction)(void (*)(void))entry_call;
-    return check_start(ext, func, ours ? NULL :
-                       "a thread must be started through the guard's checked starter "
-                       "(threading or _thread), which makes it run as the extension");
+    return check_start(ext, func,
+                       ours ? NULL
+                            : "a thread must be started through the guard's checked starter "
+                              "(threading or _thread), which makes it run as the extension");
 }
 
 /* ---- threads on 3.11 (no _thread audit event) ----------------------------------- */
@@ -103,9 +104,9 @@ entry_call(PyObject *capsule, PyObject *args, PyObject *kw)
     return r;
 }
 
-static PyMethodDef entry_def = {
-    "thread_entry", (PyCFunction)(void (*)(void))entry_call, METH_VARARGS | METH_KEYWORDS,
-    "A thread's target, run as the principal that started the thread."};
+static PyMethodDef entry_def = {"thread_entry", (PyCFunction)(void (*)(void))entry_call,
+                                METH_VARARGS | METH_KEYWORDS,
+                                "A thread's target, run as the principal that started the thread."};
 
 /* FUNC wrapped so that the new thread runs with MARK. */
 static PyObject *
@@ -144,7 +145,7 @@ thread_start(PyObject *index, PyObject *args, PyObject *kw)
         return NULL;
     PyObject *func = guard_arg(args, 0);
     if (func == NULL || !PyTuple_Check(args))
-        return PyObject_Call(thread_starters[i], args, kw);   /* its own TypeError */
+        return PyObject_Call(thread_starters[i], args, kw); /* its own TypeError */
     if (guard_decide_both(&who, GUARD_CAP_THREADS, func, check_thread_of, func) < 0)
         return NULL;
     /* The new thread runs as whoever started it: an extension (by its frames, or the

@@ -8,7 +8,7 @@
 #define GUARD_SCMP_REFERENCE_H
 
 #include <errno.h>
-#include GUARD_LIBSECCOMP_H     /* libseccomp's seccomp.h, by path (see CMakeLists.txt) */
+#include GUARD_LIBSECCOMP_H /* libseccomp's seccomp.h, by path (see CMakeLists.txt) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,10 +26,14 @@ static uint32_t
 scmp_deny_action(enum guard_sc_mode mode)
 {
     switch (mode) {
-    case GUARD_SC_TRAP: return SCMP_ACT_TRAP;
-    case GUARD_SC_LOG: return SCMP_ACT_LOG;
-    case GUARD_SC_KILL: return SCMP_ACT_KILL_PROCESS;
-    default: return SCMP_ACT_ERRNO(EPERM);
+    case GUARD_SC_TRAP:
+        return SCMP_ACT_TRAP;
+    case GUARD_SC_LOG:
+        return SCMP_ACT_LOG;
+    case GUARD_SC_KILL:
+        return SCMP_ACT_KILL_PROCESS;
+    default:
+        return SCMP_ACT_ERRNO(EPERM);
     }
 }
 
@@ -67,8 +71,8 @@ scmp_add_personality(scmp_filter_ctx ctx, uint32_t act, int nr)
 
 /* libseccomp's program for ARCH and MODE in *PROG (malloc'd), its length in *N. */
 static int
-scmp_reference(const struct guard_sc_arch *arch, enum guard_sc_mode mode,
-               struct sock_filter **prog, unsigned *n)
+scmp_reference(const struct guard_sc_arch *arch, enum guard_sc_mode mode, struct sock_filter **prog,
+               unsigned *n)
 {
     int rc = -ENOMEM;
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
@@ -85,7 +89,7 @@ scmp_reference(const struct guard_sc_arch *arch, enum guard_sc_mode mode,
     for (size_t i = 0; i < guard_seccomp_nrules; i++) {
         const struct guard_sc_rule *r = &guard_seccomp_rules[i];
         if (seccomp_syscall_resolve_name_arch(token, r->name) < 0)
-            continue;           /* not on this architecture */
+            continue; /* not on this architecture */
         int nr = seccomp_syscall_resolve_name(r->name);
         switch (r->kind) {
         case GUARD_SC_DENY:
@@ -98,19 +102,20 @@ scmp_reference(const struct guard_sc_arch *arch, enum guard_sc_mode mode,
             rc = 0;
             for (uint32_t bit = 1; bit != 0 && rc == 0; bit <<= 1) {
                 if (GUARD_CLONE_NEW_MASK & bit)
-                    rc = seccomp_rule_add(ctx, act, nr, 1, SCMP_A0_32(SCMP_CMP_MASKED_EQ, bit, bit));
+                    rc =
+                        seccomp_rule_add(ctx, act, nr, 1, SCMP_A0_32(SCMP_CMP_MASKED_EQ, bit, bit));
             }
             break;
         case GUARD_SC_PERSONALITY:
             rc = scmp_add_personality(ctx, act, nr);
             break;
         case GUARD_SC_IOCTL_TIOCSTI:
-            rc = seccomp_rule_add(ctx, act, nr, 1, SCMP_A1_32(SCMP_CMP_MASKED_EQ, 0xffffffffu,
-                                                                   GUARD_TIOCSTI));
+            rc = seccomp_rule_add(ctx, act, nr, 1,
+                                  SCMP_A1_32(SCMP_CMP_MASKED_EQ, 0xffffffffu, GUARD_TIOCSTI));
             break;
         case GUARD_SC_SOCKET_MPTCP:
-            rc = seccomp_rule_add(ctx, act, nr, 1, SCMP_A2_32(SCMP_CMP_MASKED_EQ, 0xffffffffu,
-                                                                   GUARD_IPPROTO_MPTCP));
+            rc = seccomp_rule_add(ctx, act, nr, 1,
+                                  SCMP_A2_32(SCMP_CMP_MASKED_EQ, 0xffffffffu, GUARD_IPPROTO_MPTCP));
             break;
         }
         if (rc < 0) {

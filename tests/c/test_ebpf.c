@@ -31,7 +31,8 @@ rule(const char *cidr, int proto, unsigned lo, unsigned hi)
         r.family = 6;
         CHECK(inet_pton(AF_INET6, host, r.addr) == 1);
         r.prefixlen = (uint8_t)(slash ? plen : 128);
-    } else {
+    }
+    else {
         r.family = 4;
         CHECK(inet_pton(AF_INET, host, r.addr) == 1);
         r.prefixlen = (uint8_t)(slash ? plen : 32);
@@ -45,8 +46,7 @@ rule(const char *cidr, int proto, unsigned lo, unsigned hi)
 /* Runs the program of the hook that handles ADDR (connect4 for "a.b.c.d", connect6 for
  * v6 and mapped) and checks it against the reference and the event it writes. */
 static int
-verdict(const struct guard_egress_rule *rules, size_t n, const char *addr, int proto,
-        unsigned port)
+verdict(const struct guard_egress_rule *rules, size_t n, const char *addr, int proto, unsigned port)
 {
     struct guard_ebpf_ctx c;
     memset(&c, 0, sizeof(c));
@@ -109,19 +109,19 @@ test_table_cases(void)
     } cases[] = {
         {"10.200.0.2", IPPROTO_TCP, 8080, 1},
         {"10.200.0.2", IPPROTO_TCP, 8081, 0},
-        {"10.200.0.2", IPPROTO_UDP, 8080, 0},          /* the rule is TCP only */
+        {"10.200.0.2", IPPROTO_UDP, 8080, 0}, /* the rule is TCP only */
         {"10.200.0.3", IPPROTO_TCP, 8080, 0},
         {"10.255.255.255", IPPROTO_UDP, 53, 1},
         {"11.0.0.1", IPPROTO_UDP, 53, 0},
-        {"192.168.1.255", IPPROTO_TCP, 1000, 1},       /* /23 edge */
+        {"192.168.1.255", IPPROTO_TCP, 1000, 1}, /* /23 edge */
         {"192.168.2.0", IPPROTO_TCP, 1000, 0},
         {"192.168.0.1", IPPROTO_TCP, 999, 0},
         {"192.168.0.1", IPPROTO_TCP, 2000, 1},
         {"192.168.0.1", IPPROTO_TCP, 2001, 0},
-        {"203.0.113.9", IPPROTO_TCP, 7, 1},            /* /0 */
+        {"203.0.113.9", IPPROTO_TCP, 7, 1}, /* /0 */
         {"fd20::2", IPPROTO_TCP, 8080, 1},
         {"fd20::3", IPPROTO_TCP, 8080, 0},
-        {"2001:db8:7fff::1", IPPROTO_UDP, 1, 1},       /* /33 edge */
+        {"2001:db8:7fff::1", IPPROTO_UDP, 1, 1}, /* /33 edge */
         {"2001:db8:8000::1", IPPROTO_UDP, 1, 0},
         {"fd21::1", IPPROTO_TCP, 443, 1},
         {"fd21::2", IPPROTO_TCP, 443, 0},
@@ -130,8 +130,8 @@ test_table_cases(void)
         {"::ffff:10.200.0.2", IPPROTO_TCP, 8081, 0},
         {"::ffff:10.200.0.3", IPPROTO_TCP, 8080, 0},
         {"::ffff:10.1.2.3", IPPROTO_UDP, 53, 1},
-        {"::fffe:10.200.0.2", IPPROTO_TCP, 8080, 0},   /* not mapped */
-        {"::10.200.0.2", IPPROTO_TCP, 8080, 0},        /* v4-compatible is not mapped */
+        {"::fffe:10.200.0.2", IPPROTO_TCP, 8080, 0}, /* not mapped */
+        {"::10.200.0.2", IPPROTO_TCP, 8080, 0},      /* v4-compatible is not mapped */
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         int got = verdict(rules, n, cases[i].addr, cases[i].proto, cases[i].port);
@@ -190,12 +190,12 @@ test_sock_create_refuses_raw_icmp_sctp_udplite_mptcp(void)
         {AF_INET6, SOCK_DGRAM, IPPROTO_UDP, 1},
         {AF_INET, SOCK_RAW, IPPROTO_ICMP, 0},
         {AF_INET6, SOCK_RAW, IPPROTO_TCP, 0},
-        {AF_INET, SOCK_DGRAM, IPPROTO_ICMP, 0},        /* ping socket */
+        {AF_INET, SOCK_DGRAM, IPPROTO_ICMP, 0}, /* ping socket */
         {AF_INET6, SOCK_DGRAM, IPPROTO_ICMPV6, 0},
-        {AF_INET, SOCK_STREAM, 262, 0},                /* MPTCP */
+        {AF_INET, SOCK_STREAM, 262, 0}, /* MPTCP */
         {AF_INET, SOCK_SEQPACKET, IPPROTO_SCTP, 0},
-        {AF_INET6, SOCK_DGRAM, 136, 0},                /* UDP-Lite */
-        {AF_UNIX, SOCK_RAW, 0, 1},                     /* not an inet socket */
+        {AF_INET6, SOCK_DGRAM, 136, 0}, /* UDP-Lite */
+        {AF_UNIX, SOCK_RAW, 0, 1},      /* not an inet socket */
     };
     struct guard_ebpf a;
     guard_ebpf_init(&a);
@@ -216,8 +216,8 @@ test_sock_create_refuses_raw_icmp_sctp_udplite_mptcp(void)
         CHECK((int)ret == guard_egress_sock_allowed(c.family, c.sock_type, c.proto));
         CHECK(nev == (ret ? 0u : 1u));
         if (nev)
-            CHECK((int)ev.proto == c.proto && (int)ev.port == c.sock_type
-                  && ev.hook == GUARD_EBPF_SOCK);
+            CHECK((int)ev.proto == c.proto && (int)ev.port == c.sock_type &&
+                  ev.hook == GUARD_EBPF_SOCK);
     }
     guard_ebpf_free(&a);
 }
@@ -274,8 +274,7 @@ test_differential_random_tables(void)
             c.proto = base && rnd() % 4 ? base->proto : (rnd() % 2 ? IPPROTO_TCP : IPPROTO_UDP);
             unsigned edges[] = {base ? base->lo : 0, base ? base->hi : 0,
                                 base && base->lo ? base->lo - 1u : 0,
-                                base && base->hi < 65535 ? base->hi + 1u : 65535,
-                                rnd() % 65536};
+                                base && base->hi < 65535 ? base->hi + 1u : 65535, rnd() % 65536};
             c.port = edges[rnd() % 5];
             c.pid_tgid = PID_TGID;
             enum guard_ebpf_kind kind;
@@ -283,12 +282,14 @@ test_differential_random_tables(void)
                 c.family = AF_INET;
                 memcpy(c.addr, v, 4);
                 kind = GUARD_EBPF_ADDR4;
-            } else {
+            }
+            else {
                 c.family = AF_INET6;
                 if (mapped) {
                     c.addr[10] = c.addr[11] = 0xff;
                     memcpy(c.addr + 12, v, 4);
-                } else {
+                }
+                else {
                     memcpy(c.addr, v, 16);
                 }
                 kind = GUARD_EBPF_ADDR6;
@@ -323,12 +324,12 @@ test_assembler_errors(void)
     guard_ebpf_init(&a);
     guard_ebpf_label(&a, "x");
     CHECK(guard_ebpf_label(&a, "x") == -EEXIST);
-    CHECK(guard_ebpf_finish(&a) == -EEXIST);         /* sticky */
+    CHECK(guard_ebpf_finish(&a) == -EEXIST); /* sticky */
     guard_ebpf_free(&a);
     guard_ebpf_init(&a);
     CHECK(guard_ebpf_label(&a, "a_label_name_longer_than_thirty_one") == -ENAMETOOLONG);
     guard_ebpf_free(&a);
-    struct guard_egress_rule bad = rule("10.0.0.1", IPPROTO_TCP, 9, 8);   /* lo > hi */
+    struct guard_egress_rule bad = rule("10.0.0.1", IPPROTO_TCP, 9, 8); /* lo > hi */
     guard_ebpf_init(&a);
     CHECK(guard_ebpf_build(&a, GUARD_EBPF_ADDR4, &bad, 1, -1) == -EINVAL);
     guard_ebpf_free(&a);

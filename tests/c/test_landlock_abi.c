@@ -14,9 +14,13 @@
 #define FS_V2 (FS_V1 | GUARD_LL_FS_REFER)
 #define FS_V3 (FS_V2 | GUARD_LL_FS_TRUNCATE)
 #define FS_V5 (FS_V3 | GUARD_LL_FS_IOCTL_DEV)
+/* Kept as written: clang-format 14 indents a macro body by PPIndentWidth (and splits a
+ * braced initialiser in a macro over four lines). */
+/* clang-format off */
 #define LOG_FLAGS (GUARD_LL_RESTRICT_LOG_SAME_EXEC_OFF | GUARD_LL_RESTRICT_LOG_NEW_EXEC_ON | \
                    GUARD_LL_RESTRICT_LOG_SUBDOMAINS_OFF)
 #define ALL_REQ {FS_V5, GUARD_LL_NET_ALL, GUARD_LL_SCOPE_ALL, LOG_FLAGS | GUARD_LL_RESTRICT_TSYNC}
+/* clang-format on */
 
 static const struct compat_case {
     const char *name;
@@ -35,17 +39,25 @@ static const struct compat_case {
     {"abi5", 5, ALL_REQ, {FS_V5, GUARD_LL_NET_ALL, 0, 0}, 0},
     {"abi6", 6, ALL_REQ, {FS_V5, GUARD_LL_NET_ALL, GUARD_LL_SCOPE_ALL, 0}, 0},
     {"abi7", 7, ALL_REQ, {FS_V5, GUARD_LL_NET_ALL, GUARD_LL_SCOPE_ALL, LOG_FLAGS}, 0},
-    {"abi8", 8, ALL_REQ,
-     {FS_V5, GUARD_LL_NET_ALL, GUARD_LL_SCOPE_ALL, LOG_FLAGS | GUARD_LL_RESTRICT_TSYNC}, 0},
-    {"abi99_as_newest", 99, ALL_REQ,
-     {FS_V5, GUARD_LL_NET_ALL, GUARD_LL_SCOPE_ALL, LOG_FLAGS | GUARD_LL_RESTRICT_TSYNC}, 0},
+    {"abi8",
+     8,
+     ALL_REQ,
+     {FS_V5, GUARD_LL_NET_ALL, GUARD_LL_SCOPE_ALL, LOG_FLAGS | GUARD_LL_RESTRICT_TSYNC},
+     0},
+    {"abi99_as_newest",
+     99,
+     ALL_REQ,
+     {FS_V5, GUARD_LL_NET_ALL, GUARD_LL_SCOPE_ALL, LOG_FLAGS | GUARD_LL_RESTRICT_TSYNC},
+     0},
     /* REFER alone on ABI 1: dropped, and reparenting is denied anyway. */
     {"abi1_refer_only", 1, {GUARD_LL_FS_REFER, 0, 0, 0}, {0, 0, 0, 0}, 1},
     {"abi2_refer_only", 2, {GUARD_LL_FS_REFER, 0, 0, 0}, {GUARD_LL_FS_REFER, 0, 0, 0}, 0},
     /* Read-only request: nothing to drop on any ABI >= 1. */
-    {"abi1_read_only", 1,
+    {"abi1_read_only",
+     1,
      {GUARD_LL_FS_READ_FILE | GUARD_LL_FS_READ_DIR, 0, 0, 0},
-     {GUARD_LL_FS_READ_FILE | GUARD_LL_FS_READ_DIR, 0, 0, 0}, 1},
+     {GUARD_LL_FS_READ_FILE | GUARD_LL_FS_READ_DIR, 0, 0, 0},
+     1},
     /* Truncate kept from 3, ioctl_dev from 5. */
     {"abi2_truncate", 2, {GUARD_LL_FS_TRUNCATE, 0, 0, 0}, {0, 0, 0, 0}, 0},
     {"abi3_truncate", 3, {GUARD_LL_FS_TRUNCATE, 0, 0, 0}, {GUARD_LL_FS_TRUNCATE, 0, 0, 0}, 0},
@@ -53,18 +65,28 @@ static const struct compat_case {
     {"abi5_ioctl_dev", 5, {GUARD_LL_FS_IOCTL_DEV, 0, 0, 0}, {GUARD_LL_FS_IOCTL_DEV, 0, 0, 0}, 0},
     /* Network: connect only. */
     {"abi3_connect", 3, {0, GUARD_LL_NET_CONNECT_TCP, 0, 0}, {0, 0, 0, 0}, 0},
-    {"abi4_connect", 4, {0, GUARD_LL_NET_CONNECT_TCP, 0, 0}, {0, GUARD_LL_NET_CONNECT_TCP, 0, 0}, 0},
+    {"abi4_connect",
+     4,
+     {0, GUARD_LL_NET_CONNECT_TCP, 0, 0},
+     {0, GUARD_LL_NET_CONNECT_TCP, 0, 0},
+     0},
     /* Scopes one at a time. */
     {"abi5_signal", 5, {0, 0, GUARD_LL_SCOPE_SIGNAL, 0}, {0, 0, 0, 0}, 0},
     {"abi6_signal", 6, {0, 0, GUARD_LL_SCOPE_SIGNAL, 0}, {0, 0, GUARD_LL_SCOPE_SIGNAL, 0}, 0},
-    {"abi6_unix", 6, {0, 0, GUARD_LL_SCOPE_ABSTRACT_UNIX_SOCKET, 0},
-     {0, 0, GUARD_LL_SCOPE_ABSTRACT_UNIX_SOCKET, 0}, 0},
+    {"abi6_unix",
+     6,
+     {0, 0, GUARD_LL_SCOPE_ABSTRACT_UNIX_SOCKET, 0},
+     {0, 0, GUARD_LL_SCOPE_ABSTRACT_UNIX_SOCKET, 0},
+     0},
     /* TSYNC only from 8; log flags from 7. */
     {"abi7_tsync", 7, {0, 0, 0, GUARD_LL_RESTRICT_TSYNC}, {0, 0, 0, 0}, 0},
     {"abi8_tsync", 8, {0, 0, 0, GUARD_LL_RESTRICT_TSYNC}, {0, 0, 0, GUARD_LL_RESTRICT_TSYNC}, 0},
     {"abi6_log", 6, {0, 0, 0, GUARD_LL_RESTRICT_LOG_NEW_EXEC_ON}, {0, 0, 0, 0}, 0},
-    {"abi7_log", 7, {0, 0, 0, GUARD_LL_RESTRICT_LOG_NEW_EXEC_ON},
-     {0, 0, 0, GUARD_LL_RESTRICT_LOG_NEW_EXEC_ON}, 0},
+    {"abi7_log",
+     7,
+     {0, 0, 0, GUARD_LL_RESTRICT_LOG_NEW_EXEC_ON},
+     {0, 0, 0, GUARD_LL_RESTRICT_LOG_NEW_EXEC_ON},
+     0},
     /* Bits no ABI defines are never passed to the kernel. */
     {"unknown_bits", 8, {1ULL << 40, 1ULL << 5, 1ULL << 9, 1U << 20}, {0, 0, 0, 0}, 0},
 };
@@ -198,8 +220,8 @@ static void
 run_explain(void)
 {
     static const char *stages[] = {"probe", "create", "add_rule", "restrict", "other"};
-    static const int errs[] = {0, -ENOSYS, -EOPNOTSUPP, -EPERM, -E2BIG, -EINVAL, -ENOMSG,
-                               -EBADFD, -ENOENT, -EACCES, -12345};
+    static const int errs[] = {0,       -ENOSYS, -EOPNOTSUPP, -EPERM,  -E2BIG, -EINVAL,
+                               -ENOMSG, -EBADFD, -ENOENT,     -EACCES, -12345};
     for (size_t s = 0; s < sizeof stages / sizeof stages[0]; s++)
         for (size_t e = 0; e < sizeof errs / sizeof errs[0]; e++) {
             const char *msg = guard_landlock_explain(stages[s], errs[e]);

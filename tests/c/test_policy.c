@@ -16,6 +16,8 @@
 static int failures;
 static int checks;
 
+/* Kept as written: clang-format 14 indents a macro body by PPIndentWidth. */
+/* clang-format off */
 #define CHECK(cond, ...)                                                   \
     do {                                                                   \
         checks++;                                                          \
@@ -26,6 +28,7 @@ static int checks;
             fputc('\n', stderr);                                           \
         }                                                                  \
     } while (0)
+/* clang-format on */
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -58,11 +61,11 @@ test_normalize(void)
 {
     char out[PATH_MAX];
     for (size_t i = 0; i < N(normalize_cases); i++) {
-        int rc = guard_path_normalize(normalize_cases[i].path, normalize_cases[i].cwd,
-                                      out, sizeof(out));
+        int rc =
+            guard_path_normalize(normalize_cases[i].path, normalize_cases[i].cwd, out, sizeof(out));
         CHECK(rc == normalize_cases[i].rc, "normalize(%s, %s) rc=%d want %d",
-              normalize_cases[i].path, normalize_cases[i].cwd ? normalize_cases[i].cwd : "NULL",
-              rc, normalize_cases[i].rc);
+              normalize_cases[i].path, normalize_cases[i].cwd ? normalize_cases[i].cwd : "NULL", rc,
+              normalize_cases[i].rc);
         if (rc == 0 && normalize_cases[i].want)
             CHECK(strcmp(out, normalize_cases[i].want) == 0, "normalize(%s) = %s want %s",
                   normalize_cases[i].path, out, normalize_cases[i].want);
@@ -77,7 +80,7 @@ test_normalize(void)
 
 /* ---- resolve (temp tree with symlinks) ------------------------------------ */
 
-static char root[PATH_MAX];     /* realpath of the temp dir */
+static char root[PATH_MAX]; /* realpath of the temp dir */
 
 static void
 mk(const char *rel, int dir)
@@ -112,15 +115,15 @@ static const struct {
 } resolve_cases[] = {
     {"%R/data", "%R/data", 0},
     {"%R/data/file", "%R/data/file", 0},
-    {"%R/link/file", "%R/data/file", 0},            /* symlinked directory */
+    {"%R/link/file", "%R/data/file", 0},             /* symlinked directory */
     {"%R/link/new/deeper", "%R/data/new/deeper", 0}, /* missing tail appended */
     {"%R/data/sub/../file", "%R/data/file", 0},
-    {"%R/link/../etc", "%R/etc", 0},                /* ".." after a symlink: filesystem order */
-    {"%R/abs", "%R/data", 0},                       /* absolute symlink */
-    {"%R/dangling", "%R/nowhere", 0},               /* dangling symlink followed */
+    {"%R/link/../etc", "%R/etc", 0},  /* ".." after a symlink: filesystem order */
+    {"%R/abs", "%R/data", 0},         /* absolute symlink */
+    {"%R/dangling", "%R/nowhere", 0}, /* dangling symlink followed */
     {"%R/dangling/x", "%R/nowhere/x", 0},
-    {"%R/escape", "%R/etc/secret", 0},              /* dangling link out of the tree */
-    {"%R/data/file/x", "%R/data/file/x", 0},        /* ENOTDIR is a missing tail */
+    {"%R/escape", "%R/etc/secret", 0},       /* dangling link out of the tree */
+    {"%R/data/file/x", "%R/data/file/x", 0}, /* ENOTDIR is a missing tail */
     {"%R/missing/../data", NULL, -EINVAL},
     {"%R/missing/./x", NULL, -EINVAL},
     {"%R/loop", NULL, -ELOOP},
@@ -180,17 +183,20 @@ test_resolve(void)
     }
     char tiny[8];
     expand_root("%R/data", path, sizeof(path));
-    CHECK(guard_path_resolve(path, tiny, sizeof(tiny)) == -ENAMETOOLONG, "resolve into tiny buffer");
+    CHECK(guard_path_resolve(path, tiny, sizeof(tiny)) == -ENAMETOOLONG,
+          "resolve into tiny buffer");
 
     /* The fast path both resolve() and Landlock's rule opener take. */
-    static const struct { const char *path; int ok; int rc; } canon[] = {
-        {"%R/data/file", 1, 0},
-        {"%R/data", 1, 0},
-        {"%R/link/file", 0, -ELOOP},        /* a symlink on the way */
-        {"%R/escape", 0, -ELOOP},           /* the last component is one */
-        {"%R/data/../data", 0, -EINVAL},    /* not clean: resolve() takes the walk */
-        {"%R/data/", 0, -EINVAL},
-        {"%R//data", 0, -EINVAL},
+    static const struct {
+        const char *path;
+        int ok;
+        int rc;
+    } canon[] = {
+        {"%R/data/file", 1, 0},          {"%R/data", 1, 0},
+        {"%R/link/file", 0, -ELOOP},     /* a symlink on the way */
+        {"%R/escape", 0, -ELOOP},        /* the last component is one */
+        {"%R/data/../data", 0, -EINVAL}, /* not clean: resolve() takes the walk */
+        {"%R/data/", 0, -EINVAL},        {"%R//data", 0, -EINVAL},
         {"%R/data/missing", 0, -ENOENT},
     };
     for (size_t i = 0; i < N(canon); i++) {
@@ -219,11 +225,14 @@ test_pathset(void)
     CHECK(guard_pathset_add(&set, "/usr/share/zoneinfo") == 0, "add zoneinfo");
     CHECK(guard_pathset_add(&set, "relative") == -EINVAL, "relative rejected");
     CHECK(guard_pathset_add(&set, "") == -EINVAL, "empty rejected");
-    static const struct { const char *path; int want; } cases[] = {
+    static const struct {
+        const char *path;
+        int want;
+    } cases[] = {
         {"/srv/data", 1},
         {"/srv/data/x", 1},
         {"/srv/data/x/y", 1},
-        {"/srv/database", 0},       /* a prefix is a directory, not a string prefix */
+        {"/srv/database", 0}, /* a prefix is a directory, not a string prefix */
         {"/srv", 0},
         {"/usr/share/zoneinfo/UTC", 1},
         {"/usr/share", 0},
@@ -256,28 +265,37 @@ test_pathset(void)
 static void
 test_modules(void)
 {
-    static const struct { const char *name, *prefix; int want; } under[] = {
+    static const struct {
+        const char *name, *prefix;
+        int want;
+    } under[] = {
         {"sdk", "sdk", 1}, {"sdk.x", "sdk", 1}, {"sdk.x.y", "sdk", 1}, {"sdkx", "sdk", 0},
-        {"sd", "sdk", 0}, {"sdk", "", 0}, {"a.sdk", "sdk", 0},
+        {"sd", "sdk", 0},  {"sdk", "", 0},      {"a.sdk", "sdk", 0},
     };
     for (size_t i = 0; i < N(under); i++)
         CHECK(guard_module_under(under[i].name, under[i].prefix) == under[i].want,
               "module_under(%s, %s)", under[i].name, under[i].prefix);
 
-    static const struct { const char *pattern; int rc; } adds[] = {
-        {"json", 0}, {"sdk.*", 0}, {"a.b.c", 0}, {"_x1", 0}, {"caf\xc3\xa9", 0},
-        {"", -EINVAL}, {".", -EINVAL}, {"a.", -EINVAL}, {".a", -EINVAL}, {"a..b", -EINVAL},
-        {"*.a", -EINVAL}, {"a.*.b", -EINVAL}, {"a*", -EINVAL}, {"1a", -EINVAL},
-        {"a-b", -EINVAL}, {".*", -EINVAL}, {"a b", -EINVAL},
+    static const struct {
+        const char *pattern;
+        int rc;
+    } adds[] = {
+        {"json", 0},      {"sdk.*", 0},       {"a.b.c", 0},    {"_x1", 0},      {"caf\xc3\xa9", 0},
+        {"", -EINVAL},    {".", -EINVAL},     {"a.", -EINVAL}, {".a", -EINVAL}, {"a..b", -EINVAL},
+        {"*.a", -EINVAL}, {"a.*.b", -EINVAL}, {"a*", -EINVAL}, {"1a", -EINVAL}, {"a-b", -EINVAL},
+        {".*", -EINVAL},  {"a b", -EINVAL},
     };
     guard_modset set = {0};
     for (size_t i = 0; i < N(adds); i++)
         CHECK(guard_modset_add(&set, adds[i].pattern) == adds[i].rc, "modset_add(%s)",
               adds[i].pattern);
-    static const struct { const char *name; int want; } cases[] = {
-        {"json", 1}, {"json.decoder", 0}, {"jsonx", 0}, {"sdk", 0}, {"sdk.db", 1},
-        {"sdk.db.x", 1}, {"sdkx.y", 0}, {"a.b.c", 1}, {"a.b", 0}, {"a.b.c.d", 0},
-        {"_x1", 1}, {"caf\xc3\xa9", 1}, {"", 0},
+    static const struct {
+        const char *name;
+        int want;
+    } cases[] = {
+        {"json", 1},     {"json.decoder", 0}, {"jsonx", 0}, {"sdk", 0}, {"sdk.db", 1},
+        {"sdk.db.x", 1}, {"sdkx.y", 0},       {"a.b.c", 1}, {"a.b", 0}, {"a.b.c.d", 0},
+        {"_x1", 1},      {"caf\xc3\xa9", 1},  {"", 0},
     };
     for (size_t i = 0; i < N(cases); i++)
         CHECK(guard_modset_match(&set, cases[i].name) == cases[i].want, "modset_match(%s) != %d",
@@ -293,7 +311,7 @@ test_modules(void)
 static const struct {
     const char *text;
     int rc, family;
-    const char *want;       /* presentation form of the expected address */
+    const char *want; /* presentation form of the expected address */
 } ip_cases[] = {
     {"127.0.0.1", 0, 4, "127.0.0.1"},
     {"127.1", 0, 4, "127.0.0.1"},
@@ -376,13 +394,14 @@ test_ip_parse(void)
               buf, ip_cases[i].want);
     }
     /* Cross-check the inet_aton forms against the C library itself. */
-    static const char *aton[] = {"127.1", "0x7f.1", "2130706433", "0177.0.0.1", "10.0.258",
-                                 "1.2.3.4", "0", "0xff.0xff.0xffff"};
+    static const char *aton[] = {"127.1",    "0x7f.1",  "2130706433", "0177.0.0.1",
+                                 "10.0.258", "1.2.3.4", "0",          "0xff.0xff.0xffff"};
     for (size_t i = 0; i < N(aton); i++) {
         struct in_addr a;
         guard_ip ip;
         CHECK(inet_aton(aton[i], &a) == 1 && guard_ip_parse(aton[i], &ip) == 0 &&
-              memcmp(&a.s_addr, ip.bytes, 4) == 0, "ip_parse(%s) disagrees with inet_aton", aton[i]);
+                  memcmp(&a.s_addr, ip.bytes, 4) == 0,
+              "ip_parse(%s) disagrees with inet_aton", aton[i]);
     }
 
     guard_ip u;
@@ -411,7 +430,7 @@ test_ip_parse(void)
 static const struct {
     const char *spec;
     int rc, kind;
-    const char *addr;       /* address presentation form, or the name */
+    const char *addr; /* address presentation form, or the name */
     int prefixlen;
     unsigned lo, hi;
 } rule_cases[] = {
@@ -452,8 +471,8 @@ static const struct {
     {"256.0.0.1:80", -EINVAL, 0, NULL, 0, 0, 0},
     {"10.0.0.0/:80", -EINVAL, 0, NULL, 0, 0, 0},
     {"10.0.0.0/x:80", -EINVAL, 0, NULL, 0, 0, 0},
-    {"10.0.0.5/8:80", -EINVAL, 0, NULL, 0, 0, 0},       /* host bits set */
-    {"10.1/8:80", -EINVAL, 0, NULL, 0, 0, 0},           /* shorthand base in a CIDR */
+    {"10.0.0.5/8:80", -EINVAL, 0, NULL, 0, 0, 0}, /* host bits set */
+    {"10.1/8:80", -EINVAL, 0, NULL, 0, 0, 0},     /* shorthand base in a CIDR */
     {"example.com/8:80", -EINVAL, 0, NULL, 0, 0, 0},
     {"[::ffff:10.0.0.0/8]:80", -EINVAL, 0, NULL, 0, 0, 0},
     /* a name that is an address once its root dot is dropped */
@@ -479,7 +498,8 @@ test_netrule_parse(void)
               rule_cases[i].rc);
         if (rc != 0)
             continue;
-        CHECK(r.kind == rule_cases[i].kind, "netrule_parse(%s) kind %d", rule_cases[i].spec, r.kind);
+        CHECK(r.kind == rule_cases[i].kind, "netrule_parse(%s) kind %d", rule_cases[i].spec,
+              r.kind);
         CHECK(r.port_lo == rule_cases[i].lo && r.port_hi == rule_cases[i].hi,
               "netrule_parse(%s) ports %u-%u", rule_cases[i].spec, r.port_lo, r.port_hi);
         if (r.kind == GUARD_NET_IP) {
@@ -505,8 +525,8 @@ static void
 test_net_match(void)
 {
     static const char *rules[] = {
-        "10.0.0.0/8:5432", "192.168.1.0/25:80-90", "127.0.0.1:8080", "[::1]:8080",
-        "[2001:db8::/33]:443", "api.example.com:443", "Mixed.Case.Org.:*", "0.0.0.0:9",
+        "10.0.0.0/8:5432",     "192.168.1.0/25:80-90", "127.0.0.1:8080",    "[::1]:8080",
+        "[2001:db8::/33]:443", "api.example.com:443",  "Mixed.Case.Org.:*", "0.0.0.0:9",
     };
     guard_netset set = {0};
     for (size_t i = 0; i < N(rules); i++) {
@@ -514,20 +534,42 @@ test_net_match(void)
         CHECK(guard_netrule_parse(rules[i], &r) == 0, "parse %s", rules[i]);
         CHECK(guard_netset_add(&set, &r) == 0, "add %s", rules[i]);
     }
-    static const struct { const char *ip; unsigned port; int want; } ips[] = {
-        {"10.0.0.0", 5432, 1}, {"10.255.255.255", 5432, 1}, {"9.255.255.255", 5432, 0},
-        {"11.0.0.0", 5432, 0}, {"10.0.0.5", 5433, 0}, {"10.1", 5432, 1},
-        {"::ffff:10.9.9.9", 5432, 1},                   /* mapped form of an allowed IPv4 */
-        {"192.168.1.0", 80, 1}, {"192.168.1.127", 90, 1}, {"192.168.1.128", 80, 0},
-        {"192.168.1.5", 79, 0}, {"192.168.1.5", 91, 0}, {"192.168.1.5", 85, 1},
-        {"127.0.0.1", 8080, 1}, {"127.1", 8080, 1}, {"0x7f.1", 8080, 1}, {"2130706433", 8080, 1},
-        {"0177.0.0.1", 8080, 1}, {"::ffff:127.0.0.1", 8080, 1},
-        {"::127.0.0.1", 8080, 0},                       /* IPv4-compatible: an IPv6 destination */
-        {"127.0.0.2", 8080, 0}, {"127.0.0.1", 8081, 0},
-        {"::1", 8080, 1}, {"::1", 8081, 0}, {"::2", 8080, 0},
-        {"2001:db8::1", 443, 1}, {"2001:db8:7fff:ffff::", 443, 1}, {"2001:db8:8000::", 443, 0},
+    static const struct {
+        const char *ip;
+        unsigned port;
+        int want;
+    } ips[] = {
+        {"10.0.0.0", 5432, 1},
+        {"10.255.255.255", 5432, 1},
+        {"9.255.255.255", 5432, 0},
+        {"11.0.0.0", 5432, 0},
+        {"10.0.0.5", 5433, 0},
+        {"10.1", 5432, 1},
+        {"::ffff:10.9.9.9", 5432, 1}, /* mapped form of an allowed IPv4 */
+        {"192.168.1.0", 80, 1},
+        {"192.168.1.127", 90, 1},
+        {"192.168.1.128", 80, 0},
+        {"192.168.1.5", 79, 0},
+        {"192.168.1.5", 91, 0},
+        {"192.168.1.5", 85, 1},
+        {"127.0.0.1", 8080, 1},
+        {"127.1", 8080, 1},
+        {"0x7f.1", 8080, 1},
+        {"2130706433", 8080, 1},
+        {"0177.0.0.1", 8080, 1},
+        {"::ffff:127.0.0.1", 8080, 1},
+        {"::127.0.0.1", 8080, 0}, /* IPv4-compatible: an IPv6 destination */
+        {"127.0.0.2", 8080, 0},
+        {"127.0.0.1", 8081, 0},
+        {"::1", 8080, 1},
+        {"::1", 8081, 0},
+        {"::2", 8080, 0},
+        {"2001:db8::1", 443, 1},
+        {"2001:db8:7fff:ffff::", 443, 1},
+        {"2001:db8:8000::", 443, 0},
         {"2001:db9::", 443, 0},
-        {"0.0.0.0", 9, 1}, {"::", 9, 0},                /* IPv6 :: is not IPv4 0.0.0.0 */
+        {"0.0.0.0", 9, 1},
+        {"::", 9, 0}, /* IPv6 :: is not IPv4 0.0.0.0 */
     };
     for (size_t i = 0; i < N(ips); i++) {
         guard_ip ip;
@@ -535,11 +577,23 @@ test_net_match(void)
         CHECK(guard_netset_match_ip(&set, &ip, ips[i].port) == ips[i].want,
               "match_ip(%s, %u) != %d", ips[i].ip, ips[i].port, ips[i].want);
     }
-    static const struct { const char *name; unsigned port; int want; } names[] = {
-        {"api.example.com", 443, 1}, {"API.EXAMPLE.COM", 443, 1}, {"api.example.com.", 443, 1},
-        {"api.example.com", 80, 0}, {"example.com", 443, 0}, {"x.api.example.com", 443, 0},
-        {"api.example.co", 443, 0}, {"api.example.com..", 443, 0},
-        {"mixed.case.org", 1, 1}, {"MIXED.case.ORG.", 65535, 1}, {"", 443, 0}, {".", 443, 0},
+    static const struct {
+        const char *name;
+        unsigned port;
+        int want;
+    } names[] = {
+        {"api.example.com", 443, 1},
+        {"API.EXAMPLE.COM", 443, 1},
+        {"api.example.com.", 443, 1},
+        {"api.example.com", 80, 0},
+        {"example.com", 443, 0},
+        {"x.api.example.com", 443, 0},
+        {"api.example.co", 443, 0},
+        {"api.example.com..", 443, 0},
+        {"mixed.case.org", 1, 1},
+        {"MIXED.case.ORG.", 65535, 1},
+        {"", 443, 0},
+        {".", 443, 0},
     };
     for (size_t i = 0; i < N(names); i++)
         CHECK(guard_netset_match_name(&set, names[i].name, names[i].port) == names[i].want,
@@ -549,6 +603,40 @@ test_net_match(void)
     CHECK(!guard_netset_has_name(&set, "other.example.com"), "unlisted name");
     guard_netset_free(&set);
     CHECK(set.n == 0 && set.rules == NULL, "netset freed");
+}
+
+/* guard_rules_add: the one loader the install spec and the bindings share. */
+static void
+test_rules_add(void)
+{
+    guard_modset mods = {0};
+    guard_pathset paths = {0};
+    guard_netset net = {0};
+    CHECK(guard_rules_add(GUARD_RULES_MODULES, &mods, "acme.*") == 0, "module pattern");
+    CHECK(guard_modset_match(&mods, "acme.core"), "module pattern matches");
+    CHECK(guard_rules_add(GUARD_RULES_PATHS, &paths, "/srv/data") == 0, "path rule");
+    CHECK(guard_pathset_match(&paths, "/srv/data/x"), "path rule matches");
+    CHECK(guard_rules_add(GUARD_RULES_NET, &net, "10.0.0.0/8:5432") == 0, "net rule");
+    guard_ip ip;
+    CHECK(guard_ip_parse("10.1.2.3", &ip) == 0, "parse ip");
+    CHECK(guard_netset_match_ip(&net, &ip, 5432), "net rule matches");
+    static const struct {
+        const char *text;
+        int want;
+    } bad[] = {
+        {"10.0.0.1", -EINVAL},
+        {"host:0", -ERANGE},
+        {"10.0.0.0/33:1", -ERANGE},
+        {"", -EINVAL},
+    };
+    for (size_t i = 0; i < N(bad); i++) {
+        int rc = guard_rules_add(GUARD_RULES_NET, &net, bad[i].text);
+        CHECK(rc == bad[i].want, "rules_add(net, %s) = %d, want %d", bad[i].text, rc, bad[i].want);
+    }
+    CHECK(net.n == 1, "a rejected rule leaves the set unchanged (%zu rules)", net.n);
+    guard_modset_free(&mods);
+    guard_pathset_free(&paths);
+    guard_netset_free(&net);
 }
 
 int
@@ -561,6 +649,7 @@ main(void)
     test_ip_parse();
     test_netrule_parse();
     test_net_match();
+    test_rules_add();
     printf("test_policy: %d checks, %d failed\n", checks, failures);
     return failures ? 1 : 0;
 }

@@ -48,11 +48,7 @@ test_new(void)
 static const struct {
     size_t cap, n, push_before_pop, chunk;
 } fifo_cases[] = {
-    {1, 10, 1, 1},
-    {3, 100, 3, 2},
-    {7, 1000, 5, 3},
-    {8, 1000, 8, 8},
-    {64, 10000, 64, 17},
+    {1, 10, 1, 1}, {3, 100, 3, 2}, {7, 1000, 5, 3}, {8, 1000, 8, 8}, {64, 10000, 64, 17},
 };
 
 static void
@@ -129,7 +125,7 @@ test_waits_time_out(void)
 
 struct shared {
     guard_ring *r;
-    pthread_mutex_t seq_lock;   /* stands in for the GIL: seq order == push order */
+    pthread_mutex_t seq_lock; /* stands in for the GIL: seq order == push order */
     uint64_t next_seq;
     int drop_when_full;
 };

@@ -22,16 +22,16 @@ test_labels_resolve_forward(void)
 {
     struct guard_sasm a;
     guard_sasm_init(&a);
-    guard_sasm_ld(&a, GUARD_SD_NR);                                          /* 0 */
-    guard_sasm_jump(&a, BPF_JMP | BPF_JEQ | BPF_K, 1, "one", NULL);          /* 1 */
-    guard_sasm_jump(&a, BPF_JMP | BPF_JEQ | BPF_K, 2, "two", "other");       /* 2 */
+    guard_sasm_ld(&a, GUARD_SD_NR);                                    /* 0 */
+    guard_sasm_jump(&a, BPF_JMP | BPF_JEQ | BPF_K, 1, "one", NULL);    /* 1 */
+    guard_sasm_jump(&a, BPF_JMP | BPF_JEQ | BPF_K, 2, "two", "other"); /* 2 */
     guard_sasm_label(&a, "one");
-    guard_sasm_ret(&a, SECCOMP_RET_ERRNO | 1);                               /* 3 */
+    guard_sasm_ret(&a, SECCOMP_RET_ERRNO | 1); /* 3 */
     guard_sasm_label(&a, "two");
-    guard_sasm_ja(&a, "other");                                              /* 4 */
-    guard_sasm_ret(&a, SECCOMP_RET_KILL_PROCESS);                            /* 5: dead */
+    guard_sasm_ja(&a, "other");                   /* 4 */
+    guard_sasm_ret(&a, SECCOMP_RET_KILL_PROCESS); /* 5: dead */
     guard_sasm_label(&a, "other");
-    guard_sasm_ret(&a, SECCOMP_RET_ALLOW);                                   /* 6 */
+    guard_sasm_ret(&a, SECCOMP_RET_ALLOW); /* 6 */
     CHECK(guard_sasm_finish(&a) == 0);
     CHECK(a.len == 7);
     CHECK(a.insns[1].jt == 1 && a.insns[1].jf == 0);
@@ -57,12 +57,9 @@ test_bad_programs_refused(void)
         const char *what;
         int expect;
     } cases[] = {
-        {"undefined label", -ENOENT},
-        {"duplicate label", -EEXIST},
-        {"backward jump", -EINVAL},
-        {"label past the end", -EINVAL},
-        {"name too long", -ENAMETOOLONG},
-        {"jump class as stmt", -EINVAL},
+        {"undefined label", -ENOENT},     {"duplicate label", -EEXIST},
+        {"backward jump", -EINVAL},       {"label past the end", -EINVAL},
+        {"name too long", -ENAMETOOLONG}, {"jump class as stmt", -EINVAL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct guard_sasm a;
@@ -204,13 +201,13 @@ test_two_halves_compares(void)
         int hit;
     } cases[] = {
         {EQ, 0x100000001ull, 0x100000001ull, 1},
-        {EQ, 0x100000001ull, 0x000000001ull, 0},    /* low half alone must not match */
+        {EQ, 0x100000001ull, 0x000000001ull, 0}, /* low half alone must not match */
         {EQ, 0x100000001ull, 0x100000000ull, 0},
         {EQ, 0, 0, 1},
         {EQ, 0xffffffffull, 0xffffffffffffffffull, 0},
         {SET, 0x10000000ull, 0x10000000ull, 1},
         {SET, 0x10000000ull, 0x1000000000000000ull, 0},
-        {SET, 0x100000000ull, 0x100000000ull, 1},   /* high-half-only mask */
+        {SET, 0x100000000ull, 0x100000000ull, 1}, /* high-half-only mask */
         {SET, 0x100000000ull, 0xffffffffull, 0},
         {SET, 0x100000001ull, 0x1ull, 1},
         {SET, 0x100000001ull, 0x100000000ull, 1},
@@ -218,7 +215,7 @@ test_two_halves_compares(void)
         {SET, 0, 0xffffffffffffffffull, 0},
         {GE, 0x100000000ull, 0xffffffffull, 0},
         {GE, 0x100000000ull, 0x100000000ull, 1},
-        {GE, 0x100000005ull, 0x200000000ull, 1},    /* high half decides */
+        {GE, 0x100000005ull, 0x200000000ull, 1}, /* high half decides */
         {GE, 0x100000005ull, 0x100000004ull, 0},
         {GE, 5, 0x100000000ull, 1},
     };
@@ -227,8 +224,8 @@ test_two_halves_compares(void)
             uint32_t want = cases[i].hit ? (SECCOMP_RET_ERRNO | 1) : SECCOMP_RET_ALLOW;
             uint32_t got = two_halves(cases[i].op, cases[i].value, cases[i].arg, ft);
             if (got != want) {
-                fprintf(stderr, "case %zu (fall-through %d): got 0x%x want 0x%x\n", i, ft,
-                        got, want);
+                fprintf(stderr, "case %zu (fall-through %d): got 0x%x want 0x%x\n", i, ft, got,
+                        want);
                 failures++;
             }
         }
@@ -252,8 +249,7 @@ test_format_uses_labels(void)
         names[i] = guard_sasm_label_at(&a, i);
     char buf[96];
     static const char *const want[] = {"ld  [arch]", "jeq #0xc000003e, L2, kill",
-                                       "ld  [args[1].hi]", "ret ERRNO(38)",
-                                       "ret KILL_PROCESS"};
+                                       "ld  [args[1].hi]", "ret ERRNO(38)", "ret KILL_PROCESS"};
     for (unsigned i = 0; i < a.len; i++) {
         guard_sasm_format(a.insns, a.len, i, names, buf, sizeof buf);
         if (strcmp(buf, want[i]) != 0) {
@@ -307,10 +303,10 @@ test_sim_counts_and_faults(void)
     CHECK(guard_bpf_check(wrap, 3) == -EINVAL);
     CHECK(guard_bpf_const_allow(wrap, 3, 0, 0) == 0);
     CHECK(guard_bpf_run(wrap, 3, &d, &r, NULL) == -EINVAL);
-    wrap[1].k = 0xfffffffeu;    /* back one instruction */
+    wrap[1].k = 0xfffffffeu; /* back one instruction */
     CHECK(guard_bpf_const_allow(wrap, 3, 0, 0) == 0);
     CHECK(guard_bpf_run(wrap, 3, &d, &r, NULL) == -EINVAL);
-    wrap[1].k = 1;              /* past the end */
+    wrap[1].k = 1; /* past the end */
     CHECK(guard_bpf_const_allow(wrap, 3, 0, 0) == 0);
     CHECK(guard_bpf_run(wrap, 3, &d, &r, NULL) == -EINVAL);
 }

@@ -24,7 +24,11 @@
 static int
 allowed_difference(uint32_t arch, uint32_t nr, uint64_t arg, uint32_t ours, uint32_t theirs)
 {
-    (void)arch; (void)nr; (void)arg; (void)ours; (void)theirs;
+    (void)arch;
+    (void)nr;
+    (void)arg;
+    (void)ours;
+    (void)theirs;
     return 0;
 }
 
@@ -60,9 +64,9 @@ oracle(const struct guard_sc_arch *arch, enum guard_sc_mode mode)
     CHECK(guard_bpf_check(ref, nref) == 0);
 
     uint32_t seed = 0x5eccu;
-    uint32_t arches[] = {GUARD_AUDIT_ARCH_X86_64, GUARD_AUDIT_ARCH_I386,
-                         GUARD_AUDIT_ARCH_AARCH64, GUARD_AUDIT_ARCH_ARM,
-                         next_random(&seed), next_random(&seed), next_random(&seed)};
+    uint32_t arches[] = {GUARD_AUDIT_ARCH_X86_64, GUARD_AUDIT_ARCH_I386, GUARD_AUDIT_ARCH_AARCH64,
+                         GUARD_AUDIT_ARCH_ARM,    next_random(&seed),    next_random(&seed),
+                         next_random(&seed)};
     uint64_t args[32];
     unsigned nargs = 0;
     args[nargs++] = 0;
@@ -70,27 +74,28 @@ oracle(const struct guard_sc_arch *arch, enum guard_sc_mode mode)
         if (GUARD_CLONE_NEW_MASK & bit)
             args[nargs++] = bit;
     }
-    args[nargs++] = 1ull << 32;                 /* high half only */
+    args[nargs++] = 1ull << 32; /* high half only */
     args[nargs++] = 0xffffffff00000000ull;
     args[nargs++] = (1ull << 32) | 0x10000000u; /* high half and CLONE_NEWUSER */
     args[nargs++] = 0x11u | 0x00000100u;        /* SIGCHLD|CLONE_VM: a plain fork/thread */
     for (size_t i = 0; i < guard_seccomp_npersonas; i++)
         args[nargs++] = guard_seccomp_personas[i];
-    args[nargs++] = 0x0400000u;                 /* READ_IMPLIES_EXEC */
-    args[nargs++] = 0x0040000u;                 /* ADDR_NO_RANDOMIZE */
-    args[nargs++] = 0xffffffffffffffffull;      /* personality(-1) as a 64-bit value */
-    args[nargs++] = GUARD_TIOCSTI;              /* ioctl(fd, TIOCSTI, ...) */
-    args[nargs++] = (1ull << 32) | GUARD_TIOCSTI;   /* TIOCSTI with the high half set */
-    args[nargs++] = GUARD_TIOCSTI + 1;          /* TIOCGWINSZ's neighbour: allowed */
-    args[nargs++] = GUARD_IPPROTO_MPTCP;        /* socket(..., IPPROTO_MPTCP) */
+    args[nargs++] = 0x0400000u;                   /* READ_IMPLIES_EXEC */
+    args[nargs++] = 0x0040000u;                   /* ADDR_NO_RANDOMIZE */
+    args[nargs++] = 0xffffffffffffffffull;        /* personality(-1) as a 64-bit value */
+    args[nargs++] = GUARD_TIOCSTI;                /* ioctl(fd, TIOCSTI, ...) */
+    args[nargs++] = (1ull << 32) | GUARD_TIOCSTI; /* TIOCSTI with the high half set */
+    args[nargs++] = GUARD_TIOCSTI + 1;            /* TIOCGWINSZ's neighbour: allowed */
+    args[nargs++] = GUARD_IPPROTO_MPTCP;          /* socket(..., IPPROTO_MPTCP) */
     args[nargs++] = (1ull << 32) | GUARD_IPPROTO_MPTCP;
 
     unsigned long compared = 0, differ = 0, allowed = 0;
     for (size_t ai = 0; ai < sizeof arches / sizeof arches[0]; ai++) {
         for (uint64_t k = 0; k < 1024 * 2 + 2; k++) {
-            uint32_t nr = k < 1024 ? (uint32_t)k
-                        : k < 2048 ? 0x40000000u + (uint32_t)(k - 1024)
-                        : k == 2048 ? 0xffffffffu : 0x7fffffffu;
+            uint32_t nr = k < 1024    ? (uint32_t)k
+                          : k < 2048  ? 0x40000000u + (uint32_t)(k - 1024)
+                          : k == 2048 ? 0xffffffffu
+                                      : 0x7fffffffu;
             for (unsigned g = 0; g < nargs; g++) {
                 struct seccomp_data d = {0};
                 d.nr = (int)nr;
@@ -109,10 +114,12 @@ oracle(const struct guard_sc_arch *arch, enum guard_sc_mode mode)
                     continue;
                 }
                 if (differ++ < 20) {
-                    fprintf(stderr, "%s/%s: arch 0x%08x nr 0x%x (%s) arg 0x%llx: "
-                            "ours 0x%08x libseccomp 0x%08x\n", arch->name,
-                            mode_names[mode], d.arch, nr,
-                            guard_seccomp_name(arch, (int)nr) ? guard_seccomp_name(arch, (int)nr) : "?",
+                    fprintf(stderr,
+                            "%s/%s: arch 0x%08x nr 0x%x (%s) arg 0x%llx: "
+                            "ours 0x%08x libseccomp 0x%08x\n",
+                            arch->name, mode_names[mode], d.arch, nr,
+                            guard_seccomp_name(arch, (int)nr) ? guard_seccomp_name(arch, (int)nr)
+                                                              : "?",
                             (unsigned long long)args[g], ours, theirs);
                 }
             }
@@ -170,14 +177,14 @@ cacheability(const struct guard_sc_arch *arch)
         uncached += !cached;
         if (cached == expect[nr]) {
             fprintf(stderr, "%s nr %d (%s): cached=%d, expected %d\n", arch->name, nr,
-                    guard_seccomp_name(arch, nr) ? guard_seccomp_name(arch, nr) : "?",
-                    cached, !expect[nr]);
+                    guard_seccomp_name(arch, nr) ? guard_seccomp_name(arch, nr) : "?", cached,
+                    !expect[nr]);
             wrong++;
         }
     }
     /* The compat arch (i386 on x86_64) is killed outright: nothing may be cached. */
-    uint32_t compat = arch->audit_arch == GUARD_AUDIT_ARCH_X86_64 ? GUARD_AUDIT_ARCH_I386
-                                                                : GUARD_AUDIT_ARCH_ARM;
+    uint32_t compat =
+        arch->audit_arch == GUARD_AUDIT_ARCH_X86_64 ? GUARD_AUDIT_ARCH_I386 : GUARD_AUDIT_ARCH_ARM;
     for (int nr = 0; nr < 1024; nr++) {
         if (guard_bpf_const_allow(a.insns, a.len, compat, nr)) {
             fprintf(stderr, "%s: compat nr %d cached as allow\n", arch->name, nr);
@@ -186,7 +193,8 @@ cacheability(const struct guard_sc_arch *arch)
     }
     failures += wrong != 0;
     printf("cache %s: %u of 1024 syscall numbers run the filter (expected %u), "
-           "compat arch never cached\n", arch->name, uncached, nexpect);
+           "compat arch never cached\n",
+           arch->name, uncached, nexpect);
     guard_sasm_free(&a);
 }
 

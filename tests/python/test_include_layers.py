@@ -14,7 +14,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "_guard"
 LAYERS: dict[int, tuple[str, ...]] = {
     # The pure-C core: no Python.h; its units may include one another.
     0: ("policy", "landlock", "sasm", "seccomp", "bpf_sim", "ring", "seccomp_trap",
-        "syscalls_x86_64", "syscalls_aarch64", "ebpf"),
+        "syscalls_x86_64", "syscalls_aarch64", "ebpf", "bpf_labels"),
     1: ("pyerr",),                 # Python.h, visibility, errno -> exception
     2: ("args",),                   # reading event arguments without running their code
     3: ("runtime",),                # the installed policy: process-wide state, install
@@ -26,8 +26,8 @@ LAYERS: dict[int, tuple[str, ...]] = {
     9: ("fs",),                     # per-capability rooms...
     10: ("net", "imports", "threads"),  # ...(a Unix socket address is a path: net -> fs)
     11: ("hook",),                  # dispatch
-    12: ("py_guard", "py_audit", "py_policy", "py_landlock", "py_seccomp", "py_egress",
-         "py_request", "py_constants", "py_units"),
+    12: ("py_guard", "py_audit", "py_policy", "py_landlock", "py_seccomp", "py_seccomp_kernel",
+         "py_egress", "py_request", "py_constants", "py_units"),
     13: ("module",),                # adds the units; nothing depends on it
 }
 LAYER_OF = {unit: layer for layer, units in LAYERS.items() for unit in units}

@@ -63,8 +63,8 @@ program_mode(const uint8_t *data, size_t size)
             FUZZ_ASSERT(executed >= 1 && executed <= n, "executed %u of %zu", executed, n);
         if (valid && cached)
             FUZZ_ASSERT(rc == 0 && ret == SECCOMP_RET_ALLOW,
-                        "const_allow(arch %#x, nr %d) but the program returns %#x (rc %d)",
-                        arch, nr, ret, rc);
+                        "const_allow(arch %#x, nr %d) but the program returns %#x (rc %d)", arch,
+                        nr, ret, rc);
     }
 }
 
@@ -78,14 +78,30 @@ assembler_mode(const uint8_t *data, size_t size)
         uint8_t op = data[i], x = data[i + 1], y = data[i + 2];
         const char *t = names[x % 6], *f = names[y % 6];
         switch (op % 8) {
-        case 0: (void)guard_sasm_label(&a, names[x % 5]); break;
-        case 1: (void)guard_sasm_ld(&a, (uint32_t)(x % 16) * 4); break;
-        case 2: (void)guard_sasm_jump(&a, BPF_JMP | BPF_JEQ | BPF_K, y, t, f); break;
-        case 3: (void)guard_sasm_ja(&a, names[x % 5]); break;
-        case 4: (void)guard_sasm_ret(&a, (uint32_t)x << 16 | y); break;
-        case 5: (void)guard_sasm_arg_jeq64(&a, x % 6, (uint64_t)y << 33 | x, t, f); break;
-        case 6: (void)guard_sasm_arg_jset64(&a, x % 6, (uint64_t)y << 31, t, f); break;
-        default: (void)guard_sasm_arg_jge64(&a, y % 6, (uint64_t)x << 40 | y, t, f); break;
+        case 0:
+            (void)guard_sasm_label(&a, names[x % 5]);
+            break;
+        case 1:
+            (void)guard_sasm_ld(&a, (uint32_t)(x % 16) * 4);
+            break;
+        case 2:
+            (void)guard_sasm_jump(&a, BPF_JMP | BPF_JEQ | BPF_K, y, t, f);
+            break;
+        case 3:
+            (void)guard_sasm_ja(&a, names[x % 5]);
+            break;
+        case 4:
+            (void)guard_sasm_ret(&a, (uint32_t)x << 16 | y);
+            break;
+        case 5:
+            (void)guard_sasm_arg_jeq64(&a, x % 6, (uint64_t)y << 33 | x, t, f);
+            break;
+        case 6:
+            (void)guard_sasm_arg_jset64(&a, x % 6, (uint64_t)y << 31, t, f);
+            break;
+        default:
+            (void)guard_sasm_arg_jge64(&a, y % 6, (uint64_t)x << 40 | y, t, f);
+            break;
         }
     }
     if (guard_sasm_finish(&a) == 0 && a.len > 0) {

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Kept as written: clang-format 14 indents a macro body by PPIndentWidth. */
+/* clang-format off */
 #define FUZZ_ASSERT(cond, ...)                                                    \
     do {                                                                          \
         if (!(cond)) {                                                            \
@@ -23,6 +25,7 @@
             abort();                                                              \
         }                                                                         \
     } while (0)
+/* clang-format on */
 
 /* A NUL-terminated copy of DATA (at most MAX bytes; stops at an embedded NUL, as a C
  * string would); the caller frees it. */

@@ -52,11 +52,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (strpbrk(text, "[]%") == NULL) {
         uint8_t want[16];
         int family = libc_numeric(text, want);
-        FUZZ_ASSERT((rc == 0) == (family != 0), "'%s': guard %d, libc family %d", text, rc,
-                    family);
+        FUZZ_ASSERT((rc == 0) == (family != 0), "'%s': guard %d, libc family %d", text, rc, family);
         if (rc == 0) {
-            FUZZ_ASSERT(ip.family == family, "'%s': family %d, libc %d", text, ip.family,
-                        family);
+            FUZZ_ASSERT(ip.family == family, "'%s': family %d, libc %d", text, ip.family, family);
             FUZZ_ASSERT(memcmp(ip.bytes, want, family == 4 ? 4 : 16) == 0,
                         "'%s': bytes differ from libc", text);
         }
@@ -66,8 +64,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (guard_netrule_parse(text, &rule) == 0) {
         if (rule.kind == GUARD_NET_NAME) {
             uint8_t buf[16];
-            FUZZ_ASSERT(libc_numeric(rule.name, buf) == 0, "rule '%s' is the name '%s', an "
-                        "address to libc", text, rule.name);
+            FUZZ_ASSERT(libc_numeric(rule.name, buf) == 0,
+                        "rule '%s' is the name '%s', an "
+                        "address to libc",
+                        text, rule.name);
             FUZZ_ASSERT(guard_ip_parse(rule.name, &ip) != 0, "name '%s' parses as an IP",
                         rule.name);
         }

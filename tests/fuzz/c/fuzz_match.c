@@ -46,8 +46,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int want = 0;
         for (int i = 0; i < half; i++)
             want |= added[i] && ref_match(lines[i], lines[j]);
-        FUZZ_ASSERT(guard_modset_match(&mods, lines[j]) == want, "module '%s': %d", lines[j],
-                    want);
+        FUZZ_ASSERT(guard_modset_match(&mods, lines[j]) == want, "module '%s': %d", lines[j], want);
     }
     guard_modset_free(&mods);
 

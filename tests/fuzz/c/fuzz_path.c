@@ -45,7 +45,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_ASSERT(strlen(out) < sizes[k], "result overflows its buffer");
         check_clean(out);
         FUZZ_ASSERT(guard_path_normalize(out, NULL, again, sizeof again) == 0 &&
-                    strcmp(out, again) == 0, "'%s' normalises again to '%s'", out, again);
+                        strcmp(out, again) == 0,
+                    "'%s' normalises again to '%s'", out, again);
 
         guard_pathset set = {0};
         FUZZ_ASSERT(guard_pathset_add(&set, out) == 0, "pathset_add('%s')", out);
@@ -53,11 +54,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char child[PATH_MAX + 8], sibling[PATH_MAX + 8];
         snprintf(child, sizeof child, "%s/x", strcmp(out, "/") == 0 ? "" : out);
         snprintf(sibling, sizeof sibling, "%sx", out);
-        FUZZ_ASSERT(guard_pathset_match(&set, child) == 1, "'%s' misses child '%s'", out,
-                    child);
+        FUZZ_ASSERT(guard_pathset_match(&set, child) == 1, "'%s' misses child '%s'", out, child);
         if (strcmp(out, "/") != 0)
-            FUZZ_ASSERT(guard_pathset_match(&set, sibling) == 0, "'%s' matches sibling '%s'",
-                        out, sibling);
+            FUZZ_ASSERT(guard_pathset_match(&set, sibling) == 0, "'%s' matches sibling '%s'", out,
+                        sibling);
         guard_pathset_free(&set);
     }
     free(path);
