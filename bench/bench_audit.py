@@ -134,7 +134,7 @@ def policy(plugins: Path, data: Path, audit_all: bool) -> dict[str, Any]:
 def run_child(params: dict[str, Any]) -> dict[str, float]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "python"), env.get("PYTHONPATH", "")])
-    env.pop("SDK_GUARD_AUDIT_TEE", None)
+    env.pop("SUITE_AUDIT_TEE", None)
     proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps(params)], env=env,
                           capture_output=True, text=True, timeout=600)
     if proc.returncode != 0:

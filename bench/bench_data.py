@@ -32,7 +32,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "python"))
-sys.path.insert(0, str(ROOT / "tests" / "python"))
+sys.path.insert(0, str(ROOT / "tests"))
 
 import sqlalchemy as sa  # noqa: E402
 from sqlalchemy import String, select  # noqa: E402
@@ -170,7 +170,7 @@ def measure(env: dict[str, Any], rounds: int, n: int) -> dict[str, dict[str, flo
 
 def run_postgresql(results: dict[str, Any], rounds: int, n: int) -> None:
     try:
-        import pgkit
+        from _support import postgres as pgkit
         cluster_gen = pgkit.start()
         cluster = next(cluster_gen)
     except BaseException as exc:  # noqa: BLE001 - pytest.skip raises a BaseException subclass

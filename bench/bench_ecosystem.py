@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT / "tests" / "ecosystem"))
 
 import workloads as W  # noqa: E402
 from conftest import _Handler  # noqa: E402
-from harness import child_env  # noqa: E402
+from _support.child import child_env  # noqa: E402
 
 
 def sample(lib: str, mode: str, port: int, repeat: int, base: Path) -> dict[str, float]:

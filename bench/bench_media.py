@@ -1,6 +1,6 @@
 """Media proxy costs, side by side in one run (ratios, never timed assertions).
 
-Three processes on loopback: an origin (tests/python/mediakit.py's threaded server),
+Three processes on loopback: an origin (tests/_support/media_origin.py's threaded server),
 the proxy exactly as a host would start it (``python -m sdk_guard media serve``: the
 ASGI app on uvicorn), and this client process.  For each body size and client count
 the same origin is fetched directly and through the proxy, alternating rounds, and
@@ -37,14 +37,14 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "python"), str(ROOT / "tests" / "python")]
+sys.path[:0] = [str(ROOT / "python"), str(ROOT / "tests")]
 
 from sdk_guard.media import MediaProxy  # noqa: E402 (needs the sys.path line above)
 
 ORIGIN = """
 import sys, time
-sys.path[:0] = [sys.argv[1] + "/tests/python"]
-from mediakit import Origin, padded_png
+sys.path[:0] = [sys.argv[1] + "/tests"]
+from _support.media_origin import Origin, padded_png
 o = Origin("127.0.0.1")
 o.serve("/small.png", padded_png(20 * 1024), "image/png")
 large = padded_png(5 * 1024 * 1024)

@@ -744,13 +744,6 @@ def _at_exit() -> None:
         _writer.active = False
 
 
-# SDK_GUARD_AUDIT_TEE=PATH appends every record of this process to PATH as JSONL, on
-# top of the configured sinks, without starting the writer thread: a process with
-# no sinks writes its records at exit.  The test suite uses it to check every event
-# it produces against the schema.
-if os.environ.get("SDK_GUARD_AUDIT_TEE"):
-    _writer.tee = JsonlSink(os.environ["SDK_GUARD_AUDIT_TEE"], flush="batch", name="tee")
-
 atexit.register(_at_exit)
 os.register_at_fork(after_in_child=_writer.after_fork_child)
 

@@ -269,7 +269,7 @@ def sdk_guard_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
         if pythonpath:
             child_env["PYTHONPATH"] = os.pathsep.join(
                 [os.fspath(base / p) for p in pythonpath] + [child_env["PYTHONPATH"]])
-        proc = subprocess.run([sys.executable, "-m", "sdk_guard._testing_child", str(req_path)],
+        proc = subprocess.run([sys.executable, "-m", "sdk_guard._pytest_child", str(req_path)],
                               env=child_env, capture_output=True, text=True,
                               timeout=timeout, cwd=str(base))
         try:
@@ -308,7 +308,7 @@ def _marker_args(item: pytest.Function) -> tuple[Path, dict[str, Any]] | None:
 
 def _install_in_child(policy_path: Path, kw: Mapping[str, Any]) -> None:
     import sdk_guard as sg
-    from sdk_guard._testing_child import _load_raw
+    from sdk_guard._pytest_child import _load_raw
 
     raw = _load_raw(policy_path)
     if kw.get("mode"):

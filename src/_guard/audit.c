@@ -747,20 +747,6 @@ audit_after_fork_child(void)
     audit_state.stuck = 0;
 }
 
-/* Ring capacity from SDK_GUARD_AUDIT_RING (so a child process can start tiny). */
-static size_t
-initial_capacity(void)
-{
-    const char *env = getenv("SDK_GUARD_AUDIT_RING");
-    if (env == NULL || *env == '\0')
-        return GUARD_RING_DEFAULT_CAPACITY;
-    char *end;
-    unsigned long v = strtoul(env, &end, 10);
-    if (*end != '\0' || v == 0 || v > GUARD_RING_MAX_CAPACITY)
-        return GUARD_RING_DEFAULT_CAPACITY;
-    return (size_t)v;
-}
-
 int
 guard_audit_init(PyObject *module)
 {
@@ -770,7 +756,9 @@ guard_audit_init(PyObject *module)
             if (audit_state.keys[i] == NULL)
                 return -1;
         }
-        int rc = guard_ring_new(initial_capacity(), &audit_state.ring);
+        /* The capacity is configuration: [audit] ring_capacity, applied by
+         * audit_configure() while the ring is empty. */
+        int rc = guard_ring_new(GUARD_RING_DEFAULT_CAPACITY, &audit_state.ring);
         if (rc < 0) {
             guard_errno_error(rc, "audit ring");
             return -1;

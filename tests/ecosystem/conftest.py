@@ -5,20 +5,11 @@ Run on its own (`python3 -m pytest -q tests/ecosystem`, a step of .ci/run after
 from __future__ import annotations
 
 import json
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
-
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(HERE.parent.parent / "python"))
-
-from audit_schema_check import pytest_sessionfinish  # noqa: E402,F401
 
 
 class _Handler(BaseHTTPRequestHandler):

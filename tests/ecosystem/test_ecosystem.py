@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import workloads as W
-from harness import child_env
+from _support.child import child_env
 
 LIBS = sorted(W.WORKLOADS)
 

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from escape_kit import Env
+from _support.escape_tree import Env
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 serialisers, frames and hooks."""
 from __future__ import annotations
 
-from escape_kit import Env, attack, denied
+from _support.escape_tree import Env, attack, denied
 
 HOST_DB = "import hostapp.db, importlib, pickle, gc, inspect, traceback"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from escape_kit import Env, attack, attack_proc, denied
+from _support.escape_tree import Env, attack, attack_proc, denied
 
 SPAWN = r'''
 def run_subclass_popen():

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from escape_kit import SECRET, Env, attack, attack_proc, denied
+from _support.escape_tree import SECRET, Env, attack, attack_proc, denied
 
 FILES = r'''
 def run_dir_fd_relative():

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import child_env, run_child_json, write_tree
+from _support.child import child_env, run_child_json, run_program_json, write_tree
 
 EXT = {
     "acme/__init__.py": """
@@ -44,43 +44,7 @@ POLICY = {"version": 1,
 def test_permissions_allow_deny_with_records_registry_owners_and_tightening(
         tmp_path: Path) -> None:
     write_tree(tmp_path / "plugins", EXT)
-    out = run_child_json(
-        """
-        import asyncio, json, sys
-        import sdk_guard as sg
-        policy = sg.Policy.from_dict(json.loads(sys.argv[2]),
-                                     variables={"plugins": sys.argv[1]})
-        sink = sg.audit.MemorySink()
-        sg.audit.add_sink(sink)
-        guard = sg.install(policy)
-        acme = guard.import_extension("acme")
-
-        def attempt(fn, *a):
-            try:
-                return ["ok", fn(*a)]
-            except sg.PolicyViolation as e:
-                return ["violation", e.capability, e.target, str(e), e.event_id]
-
-        res = {}
-        res["no_request"] = attempt(acme.export, 1)
-        with sg.request(user="u-1", org="o-1", permissions=["invoices.read"]):
-            res["declared_only"] = attempt(acme.export, 1)     # policy added invoices.export
-            res["page"] = attempt(acme.listing)
-            res["tool"] = asyncio.run(acme.summarize())
-        with sg.request(user="u-2", org="o-1",
-                        permissions=["invoices.read", "invoices.export"]):
-            res["both"] = attempt(acme.export, 2)
-        with sg.request(user="u-3", org="o-1", permissions=["invoices.*"]):
-            res["prefix"] = attempt(acme.export, 3)
-            # policy 'requires = []' does not remove what the code declares; approval
-            # added by the policy applies (and there is no approvals service here)
-            res["purge"] = attempt(acme.purge)
-        sg.audit.flush()
-        denials = [r for r in sink.records if r["layer"] == "app" and r["decision"] == "deny"]
-        spans = [r for r in sink.records if r["capability"] == "audit.span"]
-        print(json.dumps({"res": res, "registry": sg.actions.registry(),
-                          "denials": denials, "spans": spans}))
-        """, args=[str(tmp_path / "plugins"), json.dumps(POLICY)])
+    out = run_program_json("actions_permissions", str(tmp_path / "plugins"), json.dumps(POLICY))
     res = out["res"]
     assert res["no_request"][:2] == ["violation", "request"]
     assert res["declared_only"][:3] == ["violation", "permission", "invoices.export"]

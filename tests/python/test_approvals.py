@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from harness import child_env, run_child_json, write_tree
+from _support.child import child_env, run_child_json, run_program_json, write_tree
 
 HOST = """
 import json, sys
@@ -144,35 +144,7 @@ def test_guard_approve_capabilities_go_through_the_approvals_service(tmp_path: P
                     return f.read()
             """,
     })
-    out = run_child_json(
-        """
-        import json, sys
-        import sdk_guard as sg
-        plugins, data = sys.argv[1], sys.argv[2]
-        policy = sg.Policy.from_dict({"version": 1, "extensions": {"acme": {
-            "package": "acme", "path": plugins, "fs.read": [data],
-            "approve": ["fs.read"]}}})
-        sink = sg.audit.MemorySink()
-        sg.audit.add_sink(sink)
-        guard = sg.install(policy)
-        answers = []
-        def approver(req):
-            answers.append([req.principal, req.capability, req.target])
-            return len(answers) == 1
-        sg.approvals.configure(sg.approvals.Approvals(approver=approver,
-                                                      approver_name="ops"), guard=guard)
-        acme = guard.import_extension("acme")
-        res = []
-        for _ in range(2):
-            try:
-                res.append(acme.read(data + "/report.txt"))
-            except sg.PolicyViolation as e:
-                res.append(e.capability)
-        sg.audit.flush()
-        recs = [[r["layer"], r["capability"], r["decision"], r.get("approver")]
-                for r in sink.records if r["decision"] in ("pending", "approved", "refused")]
-        print(json.dumps({"res": res, "answers": answers, "recs": recs}))
-        """, args=[str(tmp_path / "plugins"), str(tmp_path / "data")])
+    out = run_program_json("approval_once", str(tmp_path / "plugins"), str(tmp_path / "data"))
     assert out["res"] == ["numbers", "fs.read"]
     assert out["answers"][0][:2] == ["acme", "fs.read"]
     assert out["answers"][0][2].endswith("report.txt")

@@ -15,8 +15,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from audit_schema_check import SCHEMA_PATH, validate_lines
-from harness import child_env, run_child, run_child_json
+from _support.schema_plugin import SCHEMA_PATH, validate_lines
+from _support.child import child_env, run_child, run_child_json, run_program_json
 
 from sdk_guard import audit
 from sdk_guard.errors import PolicyError
@@ -27,40 +27,7 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 def test_nested_spans_follow_await_and_the_thread_helper() -> None:
-    out = run_child_json("""
-        import asyncio, json, threading
-        from concurrent.futures import ThreadPoolExecutor
-        from sdk_guard import _guard, audit
-        mem = audit.add_sink(audit.MemorySink())
-
-        def deny(tag):
-            return _guard.emit("guard", "net.connect", "deny", principal="acme", target=tag)
-
-        async def step(name):
-            with audit.span("task", name):
-                await asyncio.sleep(0.01)
-                deny(name)
-                with audit.span("model_call", name + "-llm", model="m1"):
-                    await asyncio.sleep(0)
-                    deny(name + "-llm")
-                deny(name + "-after")
-
-        async def main():
-            with audit.span("action", "checkout", user="u-1", org="o-1") as act:
-                await asyncio.gather(step("t1"), step("t2"))
-                with audit.span("storage_mutation", "save"):
-                    audit.spawn_thread(deny, "thread").join()
-                    with ThreadPoolExecutor(2) as pool:
-                        list(pool.map(audit.bind(deny), ["pool1", "pool2"]))
-                with audit.span("action", "inner", user="u-2"):
-                    deny("inner")
-                return act.id
-
-        act_id = asyncio.run(main())
-        deny("outside")
-        audit.flush()
-        print(json.dumps({"act": act_id, "records": mem.records}))
-    """)
+    out = run_program_json("nested_spans")
     recs = [r for r in out["records"] if r["layer"] == "guard"]
     by = {r["target"]: r for r in recs}
     act = out["act"]
@@ -165,7 +132,7 @@ def test_sigkill_mid_stream_leaves_no_torn_lines(tmp_path: Path, flush: str) -> 
     import textwrap
     # No suite-wide tee here: the kill could tear the tee's line too.
     proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)],
-                            env=child_env({"SDK_GUARD_AUDIT_TEE": ""}),
+                            env=child_env({"SUITE_AUDIT_TEE": ""}),
                             stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None and proc.stdout.readline() == "go\n"
     deadline = time.monotonic() + 10

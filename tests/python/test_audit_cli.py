@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import child_env, run_child
+from _support.child import child_env, run_child
 
 SPAN_A = "a-00000000000a"
 SPAN_B = "a-00000000000b"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness import run_child_json, write_tree
+from _support.child import run_child_json, run_program_json, write_tree
 
 THREADS = 8
 PER_THREAD = 10_000
@@ -29,29 +29,14 @@ def check_trail(recs: list[dict], next_seq: int) -> tuple[int, int]:
     return len(seqs), dropped
 
 
-def _emit_load(log: Path, env: dict[str, str] | None = None, overflow_wait: float = 1.0) -> dict:
-    return run_child_json(f"""
-        import json, threading
-        from sdk_guard import _guard, audit
-        _guard.audit_configure(overflow_wait={overflow_wait})
-        audit.add_sink(audit.JsonlSink({str(log)!r}, flush="batch"))
-        start = threading.Barrier({THREADS})
-        def work(n):
-            start.wait()
-            for i in range({PER_THREAD}):
-                _guard.emit("guard", "net.connect", "deny", principal="p" + str(n),
-                            target=str(i))
-        ts = [threading.Thread(target=work, args=(n,)) for n in range({THREADS})]
-        for t in ts: t.start()
-        for t in ts: t.join()
-        audit.flush()
-        print(json.dumps(_guard.audit_counters()))
-    """, env=env, timeout=300)
+def _emit_load(log: Path, audit_section: dict) -> dict:
+    return run_program_json("audit_load", str(log), str(THREADS), str(PER_THREAD),
+                            json.dumps(audit_section), timeout=300)
 
 
 def test_eight_threads_of_recorded_events_lose_nothing(tmp_path: Path) -> None:
     log = tmp_path / "audit.jsonl"
-    counters = _emit_load(log)
+    counters = _emit_load(log, {"overflow_wait": 1.0})
     recs = read_jsonl(log)
     present, dropped = check_trail(recs, counters["next_seq"])
     assert dropped == 0 and counters["dropped"] == 0
@@ -64,7 +49,7 @@ def test_eight_threads_of_recorded_events_lose_nothing(tmp_path: Path) -> None:
 
 def test_tiny_ring_reports_exactly_what_is_missing(tmp_path: Path) -> None:
     log = tmp_path / "audit.jsonl"
-    counters = _emit_load(log, env={"SDK_GUARD_AUDIT_RING": "8"}, overflow_wait=0)
+    counters = _emit_load(log, {"ring_capacity": 8, "overflow_wait": 0})
     assert counters["capacity"] == 8
     recs = read_jsonl(log)
     present, dropped = check_trail(recs, counters["next_seq"])

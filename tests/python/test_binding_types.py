@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 import pytest
-from harness import run_child_json
+from _support.child import run_child_json
 from sdk_guard import _guard
 
 LL = _guard.landlock_constants()

@@ -14,7 +14,7 @@ import subprocess
 import sys
 
 import pytest
-from harness import child_env
+from _support.child import child_env
 from sdk_guard import _guard
 
 PROG = _guard.seccomp_build("errno")["program"]

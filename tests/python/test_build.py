@@ -9,7 +9,7 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from harness import ROOT, run_child
+from _support.child import ROOT, run_child
 
 import sdk_guard
 from sdk_guard import _guard

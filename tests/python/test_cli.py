@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import ROOT, child_env
+from _support.child import ROOT, child_env
 import sdk_guard._cli
 from sdk_guard._cli import COMMANDS, build_parser
 from sdk_guard._cli import check as cli_check, version as cli_version

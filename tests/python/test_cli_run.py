@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import child_env
+from _support.child import child_env
 
 POLICY = """
 version = 1

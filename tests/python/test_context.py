@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness import run_child_json, write_tree
+from _support.child import run_child_json, run_program_json, write_tree
 
 ACME = {
     "acme/__init__.py": """
@@ -83,37 +83,12 @@ ACME = {
         """,
 }
 
-CHILD = """
-    import json, sys, contextvars
-    import sdk_guard as sg
-    from sdk_guard import context
-    policy = sg.Policy.from_dict({"version": 1, "extensions": {"acme": {
-        "package": "acme", "path": sys.argv[1],
-        "imports": {"allow": ["sdk_guard", "sdk_guard.*", "contextvars"]}}}})
-    sink = sg.audit.MemorySink()
-    sg.audit.add_sink(sink)
-    guard = sg.install(policy)
-    acme = guard.import_extension("acme")
-    with sg.request(user="u-1", org="o-1", permissions=["invoices.read"]):
-        result = acme.run("o-1")
-        stash = acme.stash_capsule()
-        var = acme.grab_var()
-        host_mw = context.WSGIMiddleware(lambda env, start: [b"x"], lambda env: {"org": "o-2"})
-        called_mw = acme.call_middleware(host_mw)
-        after = context.current().org
-    # forged value set from inside a copied context: every consumer refuses it
-    forged = contextvars.copy_context().run(acme.attempt, lambda: acme.set_var_forged(var))
-    replay = contextvars.copy_context().run(acme.attempt, lambda: acme.replay_stashed(var, stash))
-    sg.audit.flush()
-    denied = sorted({r["target"] for r in sink.records if r.get("decision") == "deny"})
-    print(json.dumps({"result": result, "after": after, "forged": forged, "mw": called_mw,
-                      "replay": replay, "denied": denied}))
-"""
+# CHILD: the child program is tests/_support/children/request_forgery.py.
 
 
 def test_extension_cannot_open_alter_or_forge_a_request_context(tmp_path: Path) -> None:
     write_tree(tmp_path / "plugins", ACME)
-    out = run_child_json(CHILD, args=[str(tmp_path / "plugins")])
+    out = run_program_json("request_forgery", str(tmp_path / "plugins"))
     r = out["result"]
     # opening one: sg.request(), the scope's __enter__, the C entry point, middleware
     assert r["open_request"] == ["violation", "introspection"]
@@ -135,42 +110,7 @@ def test_extension_cannot_open_alter_or_forge_a_request_context(tmp_path: Path) 
 
 
 def test_request_context_inherited_by_tasks_and_bound_threads_and_stamped_on_records() -> None:
-    out = run_child_json(
-        """
-        import asyncio, json, threading
-        import sdk_guard as sg
-        from sdk_guard import context
-        sink = sg.audit.MemorySink()
-        sg.audit.add_sink(sink)
-
-        async def handler(org):
-            with sg.request(user="u-" + org, org=org, permissions=["a.read"]):
-                async def child():
-                    await asyncio.sleep(0.01)
-                    return context.current().org
-                seen = []
-                for _ in range(5):
-                    seen.append(await asyncio.create_task(child()))
-                    await asyncio.sleep(0)
-                return seen
-
-        async def main():
-            return await asyncio.gather(handler("o-1"), handler("o-2"))
-
-        tasks = asyncio.run(main())
-        res = {}
-        with sg.request(user="u-1", org="o-1"):
-            t = sg.audit.spawn_thread(lambda: res.setdefault("bound", context.current().org))
-            t.join()
-            plain = threading.Thread(target=lambda: res.setdefault("plain", context.current()))
-            plain.start(); plain.join()
-            sg.audit.emit("app", "permission", "allow", target="x")
-        outside = context.current()
-        sg.audit.flush()
-        rec = [r for r in sink.records if r["target"] == "x"][0]
-        print(json.dumps({"tasks": tasks, "bound": res["bound"], "plain": res["plain"],
-                          "outside": outside, "user": rec["user"], "org": rec["org"]}))
-        """)
+    out = run_program_json("request_inheritance")
     assert out["tasks"] == [["o-1"] * 5, ["o-2"] * 5]
     assert out["bound"] == "o-1"
     assert out["plain"] is None and out["outside"] is None
@@ -197,41 +137,7 @@ def test_bad_request_arguments_are_refused_with_a_clear_error() -> None:
 
 
 def test_asgi_and_wsgi_middleware_open_the_context_from_authenticate() -> None:
-    out = run_child_json(
-        """
-        import asyncio, json
-        import sdk_guard as sg
-        from sdk_guard import context
-        from starlette.testclient import TestClient
-
-        def auth(scope_or_environ):
-            headers = dict(scope_or_environ.get("headers", []))
-            token = headers.get(b"x-token") or scope_or_environ.get("HTTP_X_TOKEN", "").encode()
-            users = {b"t1": {"user": "u-1", "org": "o-1", "permissions": ["a.read"]},
-                     b"t2": {"user": "u-2", "org": "o-2"}}
-            return users.get(token)
-
-        async def app(scope, receive, send):
-            ctx = context.current()
-            await send({"type": "http.response.start", "status": 200, "headers": []})
-            await send({"type": "http.response.body",
-                        "body": f"{ctx.user}/{ctx.org}/{sorted(ctx.permissions)}".encode()})
-
-        client = TestClient(context.ASGIMiddleware(app, auth))
-        a1 = client.get("/", headers={"x-token": "t1"}).text
-        a2 = client.get("/", headers={"x-token": "t2"}).text
-        anon = client.get("/").status_code
-
-        def wsgi_app(environ, start_response):
-            start_response("200 OK", [])
-            yield context.current().org.encode()
-
-        w = context.WSGIMiddleware(wsgi_app, auth)
-        got = []
-        body = w({"HTTP_X_TOKEN": "t2"}, lambda s, h: got.append(s))
-        print(json.dumps({"a1": a1, "a2": a2, "anon": anon,
-                          "wsgi": b"".join(body).decode(), "status": got}))
-        """)
+    out = run_program_json("request_middleware")
     assert out["a1"] == "u-1/o-1/['a.read']"
     assert out["a2"] == "u-2/o-2/[]"
     assert out["anon"] == 401

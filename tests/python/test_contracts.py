@@ -7,7 +7,7 @@ import ast
 from typing import Any
 
 import pytest
-from harness import ROOT
+from _support.child import ROOT
 
 from sdk_guard import Policy, PolicyError, _guard, audit, seccomp
 

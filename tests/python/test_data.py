@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy import String, delete, func, select, text, update
 from sqlalchemy.orm import Mapped, aliased, make_transient_to_detached, mapped_column
 
-import pgkit
+from _support import postgres as pgkit
 import sdk_guard as sg
 from sdk_guard.data import Storage
 from sdk_guard.errors import PolicyError, PolicyViolation
@@ -373,7 +373,7 @@ def test_postgresql_extension_walking_to_the_raw_connection_under_the_guard_stay
     """Extension code under the installed guard walks from its session to the psycopg
     connection (plain attribute access, no audit event) and runs raw SQL: row-level
     security still keeps it inside the request's org."""
-    from harness import run_child_json, write_tree
+    from _support.child import run_child_json, write_tree
     db = pgkit.new_database(pg_cluster)
     write_tree(tmp_path / "plugins", {
         "acme/__init__.py": """
@@ -399,7 +399,7 @@ def test_postgresql_extension_walking_to_the_raw_connection_under_the_guard_stay
     out = run_child_json(
         """
         import json, sys
-        sys.path.insert(0, sys.argv[3])
+        sys.path[:0] = [sys.argv[3], sys.argv[3] + "/.."]  # test_data, and _support for it
         import sdk_guard as sg
         from sqlalchemy import select
         from sdk_guard.data import Storage
@@ -427,7 +427,7 @@ def test_postgresql_extension_walking_to_the_raw_connection_under_the_guard_stay
 
 def test_extension_cannot_open_another_extensions_storage_through_the_sdk(
         tmp_path: Path) -> None:
-    from harness import run_child_json, write_tree
+    from _support.child import run_child_json, write_tree
     write_tree(tmp_path / "plugins", {
         "acme/__init__.py": """
             def attempt(fn):
@@ -447,7 +447,7 @@ def test_extension_cannot_open_another_extensions_storage_through_the_sdk(
     out = run_child_json(
         """
         import json, sys
-        sys.path.insert(0, sys.argv[2])
+        sys.path[:0] = [sys.argv[2], sys.argv[2] + "/.."]  # test_data, and _support for it
         import sdk_guard as sg
         from sdk_guard.data import Storage
         from test_data import Models
@@ -470,11 +470,11 @@ def test_extension_cannot_open_another_extensions_storage_through_the_sdk(
 
 
 def test_every_write_runs_inside_a_storage_mutation_span(tmp_path: Path) -> None:
-    from harness import run_child_json
+    from _support.child import run_child_json
     out = run_child_json(
         """
         import json, sys
-        sys.path.insert(0, sys.argv[2])
+        sys.path[:0] = [sys.argv[2], sys.argv[2] + "/.."]  # test_data, and _support for it
         import sdk_guard as sg
         from sqlalchemy import delete, select, update
         from sdk_guard.data import Storage

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import ROOT
+from _support.child import ROOT
 
 STARTUP_POLICY = """
 version = 1

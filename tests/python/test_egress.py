@@ -6,7 +6,7 @@ import os
 import re
 
 import pytest
-from egress_kit import need_tool, run_netns
+from _support.netns import need_tool, run_netns
 from sdk_guard import PolicyError
 from sdk_guard.egress import _nft
 from sdk_guard.egress._spec import compile_rules, parse_spec, spec_from_policy

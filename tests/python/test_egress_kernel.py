@@ -1,13 +1,13 @@
 """Kernel egress per backend, as root, in network namespaces these tests create.
 
-Each test runs a supervisor in a fresh netns (egress_kit.run_netns); the worker is a
+Each test runs a supervisor in a fresh netns (tests/_support/netns.py run_netns); the worker is a
 forked child or a program spawned into its cgroup as ``nobody``.  Only loopback
 addresses inside that namespace are ever contacted.
 """
 from __future__ import annotations
 
 import pytest
-from egress_kit import need_tool, run_netns
+from _support.netns import need_tool, run_netns
 
 BACKENDS = ["nft", "iptables", "bpf"]
 NETFILTER = ["nft", "iptables"]

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness import child_env
+from _support.child import child_env
 
 POLICY = """
 version = 1

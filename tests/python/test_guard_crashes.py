@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 import pytest
-from harness import child_env, run_child
+from _support.child import child_env, program, run_child
 
 
 def test_acting_as_exit_before_install_raises_instead_of_crashing() -> None:
@@ -27,37 +27,7 @@ def test_acting_as_exit_before_install_raises_instead_of_crashing() -> None:
     assert "returned" not in proc.stdout and len(proc.stdout.split()) == 4, proc.stdout
 
 
-INSTALL_AND_DENY = '''
-import os, sys, json, tempfile
-import sdk_guard as sg
-d = tempfile.mkdtemp()
-os.makedirs(os.path.join(d, "acme"))
-open(os.path.join(d, "acme", "__init__.py"), "w").write(
-    "def read(p):\\n    return open(p).read()\\n")
-pol = sg.Policy.from_dict({"version": 1, "extensions": {"acme": {
-    "package": "acme", "path": d, "imports": {"allow": ["@pure"]}}}})
-bad = pol.to_spec()
-bad["trusted"] = ["ok", 1]              # the malformed-spec error path frees a partial copy
-try:
-    sg._guard.install(bad, violation=sg.PolicyViolation, import_error=sg.ImportBoundaryError,
-                      guard_error=sg.GuardError, finder=None)
-except TypeError:
-    pass
-guard = sg.install(pol)
-acme = guard.import_extension("acme")
-try:
-    acme.read("/etc/hostname")
-except sg.PolicyViolation as exc:
-    print("denied", exc.capability)
-try:
-    sg.install(pol)
-except sg.GuardError:
-    print("second install refused")
-try:
-    sg.Policy.from_dict({"version": 1, "extensions": {"x": {"package": 1}}})
-except sg.PolicyError:
-    print("bad policy refused")
-'''
+# INSTALL_AND_DENY: the child program is tests/_support/children/install_and_deny.py.
 
 
 @pytest.mark.parametrize("how", [["-X", "dev"], ["-X", "dev", "-X", "tracemalloc"], "debug"],
@@ -65,7 +35,7 @@ except sg.PolicyError:
 def test_install_and_deny_under_dev_mode_and_debug_allocators(how: Any) -> None:
     env = child_env({"PYTHONMALLOC": "debug"} if how == "debug" else None)
     flags = [] if how == "debug" else how
-    proc = subprocess.run([sys.executable, *flags, "-c", INSTALL_AND_DENY], env=env,
+    proc = subprocess.run([sys.executable, *flags, program("install_and_deny")], env=env,
                           capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.split("\n")[:3] == ["denied fs.read", "second install refused",

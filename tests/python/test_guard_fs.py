@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-import guardkit as gk
+from _support import guard_tree as gk
 
 BODY = r'''
 import glob, mmap, pathlib, shutil, sqlite3, tempfile

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness import run_child_json, write_tree
+from _support.child import run_child_json, write_tree
 
 # Entry points that can steer the guard, or drain, detach or forge audit and trap
 # records: each must be in _guard.HOST_ONLY.

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import guardkit as gk
+from _support import guard_tree as gk
 import pytest
 
 # Extension code: every hook a hostile object offers tries to read a file outside

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-import guardkit as gk
+from _support import guard_tree as gk
 
 MODULES = {
     # one module per import statement under test; the host imports each and records

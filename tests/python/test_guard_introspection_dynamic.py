@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-import guardkit as gk
+from _support import guard_tree as gk
 
 FILES = {
     "plugins/acme/shapes.py": '''

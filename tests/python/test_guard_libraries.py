@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-import guardkit as gk
-from harness import run_child
+from _support import guard_tree as gk
+from _support.child import run_child
 
 SUFFIX = sysconfig.get_config_var("EXT_SUFFIX")
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-import guardkit as gk
+from _support import guard_tree as gk
 
 LISTEN = r'''
 import socket, hostapp_sdk, extlib

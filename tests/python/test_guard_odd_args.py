@@ -10,8 +10,8 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-import guardkit as gk
-from harness import ROOT, run_child_json
+from _support import guard_tree as gk
+from _support.child import ROOT, run_child_json
 
 
 def mediated_events() -> list[str]:
@@ -238,12 +238,9 @@ print(json.dumps(R, default=repr))
 
 def test_odd_event_arguments_fail_closed_and_never_run_extension_code(tmp_path: Any) -> None:
     events = mediated_events()
-    gk.build(tmp_path, {"plugins/acme/odd.py": textwrap.dedent(ODD)})
-    pol = gk.policy(tmp_path)
-    code = (gk.PREAMBLE.format(src=str(tmp_path / "src"), base=str(tmp_path),
-                               policy=json.dumps(pol))
-            + gk.INSTALL + textwrap.dedent(BODY).format(events=json.dumps(events)))
-    r = run_child_json(code, cwd=str(tmp_path), timeout=300)
+    body = textwrap.dedent(BODY).format(events=json.dumps(events))
+    r = gk.run(tmp_path, body, files={"plugins/acme/odd.py": textwrap.dedent(ODD)},
+               timeout=300, report=False)
     assert r["calls"] > 1000
     assert r["system_errors"] == [], r["system_errors"]
     assert r["leaks"] == [], r["leaks"]

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-import guardkit as gk
-from harness import run_child_json
+from _support import guard_tree as gk
+from _support.child import run_child_json
 
 PROC = r'''
 import subprocess, pty, signal, extlib, hostapp_sdk

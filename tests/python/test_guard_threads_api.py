@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-import guardkit as gk
+from _support import guard_tree as gk
 
 THREADS = r'''
 import threading, functools

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness import run_child_json, write_tree
+from _support.child import run_child_json, run_program_json, write_tree
 
 from sdk_guard import _guard
 
@@ -35,43 +35,7 @@ def test_guard_keeps_working_after_lockdown_and_kernel_stops_what_it_cannot(tmp_
     })
     params = {"data": str(data), "plugins": str(tmp_path / "plugins"),
               "secret": str(tmp_path / "secret.txt")}
-    out = run_child_json(
-        """
-        import errno, json, os, subprocess, sys
-        import sdk_guard as sg
-        P = json.loads(sys.argv[1])
-        policy = sg.Policy.from_dict({
-            "version": 1,
-            "host": {"trusted": [], "data": P["data"]},
-            "extensions": {"acme": {"package": "acme", "path": P["plugins"],
-                                    "imports": {"allow": ["ctypes", "ctypes.*"]},
-                                    "fs": {"read": ["{data}/acme"]}, "native": True}},
-            "lockdown": {"fs": {"read": ["{data}", P["plugins"]]}, "seccomp": "errno"},
-        })
-        guard = sg.install(policy)
-        acme = guard.import_extension("acme")
-        report = sg.lockdown(policy, require=["landlock", "seccomp"])
-        out = {"status": report.status}
-        out["ext_inside"] = acme.read(os.path.join(P["data"], "acme", "in.txt"))
-        try:
-            acme.read(P["secret"])
-            out["ext_secret"] = "read"
-        except sg.PolicyViolation as e:
-            out["ext_secret"] = ["PolicyViolation", e.capability, e.rule]
-        fd, err = acme.libc_open(P["secret"])
-        out["ext_libc_open"] = errno.errorcode.get(err, err) if fd < 0 else "opened"
-        try:
-            open(P["secret"]).close()
-            out["host_secret"] = "read"
-        except PermissionError as e:
-            out["host_secret"] = errno.errorcode[e.errno]
-        try:
-            subprocess.run(["/bin/true"])
-            out["host_exec"] = "ran"
-        except PermissionError as e:
-            out["host_exec"] = errno.errorcode[e.errno]
-        print(json.dumps(out))
-        """, args=[json.dumps(params)])
+    out = run_program_json("lockdown_layers", json.dumps(params))
     assert out["status"] == "full"
     assert out["ext_inside"] == "inside"
     # The Python layer denies the extension with a policy error...

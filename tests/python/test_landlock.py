@@ -1,7 +1,7 @@
 """Landlock lockdown: what a locked-down process can and cannot do, by every route tried.
 
 A Landlock domain can never be removed, so every test runs in a fresh child
-interpreter (tests/harness.py).  A test is skipped only when the running kernel lacks
+interpreter (tests/_support/child.py).  A test is skipped only when the running kernel lacks
 the Landlock feature it needs, and the reason is printed.  ``sdk_guard._guard``
 failing to import is a failure, never a skip.
 """
@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from harness import run_child_json
+from _support.child import run_child_json
 
 from sdk_guard import _guard  # a broken extension fails the whole module, loudly
 

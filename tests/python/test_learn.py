@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import ROOT, child_env
+from _support.child import ROOT, child_env
 
 EXAMPLES = ROOT / "examples"
 

@@ -14,35 +14,9 @@ import subprocess
 import sys
 
 import pytest
-from harness import ROOT, child_env
+from _support.child import ROOT, child_env, program
 
-CHILD = r"""
-import json, subprocess, sys, tempfile
-sys.path[:0] = [sys.argv[1] + "/tests/python", sys.argv[1] + "/examples"]
-from mediakit import AsgiServer, Origin, png
-import media_host
-
-origin = Origin("127.0.0.1")
-origin.serve("/cat.png", png(37, 23, (200, 30, 60)), "image/png")
-image = origin.url("/cat.png")
-app = media_host.build_app(image, allow_internal=[origin.hostport])
-host = AsgiServer(app)
-with tempfile.TemporaryDirectory() as profile:
-    proc = subprocess.run(
-        [sys.argv[2], "--headless", "--no-sandbox", "--disable-gpu",
-         "--disable-background-networking", "--disable-component-update",
-         "--disable-default-apps", "--disable-sync", "--no-first-run",
-         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-         f"--user-data-dir={profile}", "--virtual-time-budget=15000", "--dump-dom",
-         host.base + "/"],
-        capture_output=True, text=True, timeout=120)
-page = __import__("mediakit").get(host.base + "/")
-host.close()
-origin.close()
-print(json.dumps({"dom": proc.stdout, "rc": proc.returncode, "stderr": proc.stderr[-2000:],
-                  "origin": origin.requests, "image": image, "page_csp":
-                  page[1].get("content-security-policy", "")}))
-"""
+# The child program is tests/_support/children/media_browser.py.
 
 
 def _netns_prefix() -> list[str]:
@@ -67,7 +41,7 @@ def test_browser_renders_the_external_image_only_through_the_proxy() -> None:
     if chromium is None:
         pytest.skip("Chromium is not installed (scripts/install-deps installs Debian's "
                     "chromium package)")
-    cmd = [*_netns_prefix(), sys.executable, "-c", CHILD, str(ROOT), chromium]
+    cmd = [*_netns_prefix(), sys.executable, program("media_browser"), str(ROOT), chromium]
     proc = subprocess.run(cmd, env=child_env(), capture_output=True, text=True, timeout=180,
                           check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import guardkit as gk
-from harness import ROOT
+from _support import guard_tree as gk
+from _support.child import ROOT
 
 SDK = gk.HOSTAPP_SDK + '''
 
@@ -27,8 +27,8 @@ import hostapp_sdk
 # business.
 ORIGIN = subprocess.Popen([sys.executable, "-c", """
 import sys, time
-sys.path.insert(0, {str(ROOT / "tests" / "python")!r})
-from mediakit import Origin, png
+sys.path.insert(0, {str(ROOT / "tests")!r})
+from _support.media_origin import Origin, png
 o = Origin()
 o.serve("/a.png", png(5, 4), "image/png")
 print(o.port, flush=True)
@@ -70,5 +70,5 @@ def test_extension_gets_media_through_the_sdk_without_net_grants(tmp_path: Path)
 
 
 def _png() -> bytes:
-    from mediakit import png
+    from _support.media_origin import png
     return png(5, 4)

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness import child_env
-from mediakit import AsgiServer, Origin, WsgiServer, get, png
+from _support.child import child_env
+from _support.media_origin import AsgiServer, Origin, WsgiServer, get, png
 from sdk_guard import audit
 from sdk_guard.errors import PolicyError
 from sdk_guard.media import MediaError, MediaProxy

@@ -11,75 +11,19 @@ from pathlib import Path
 
 import pytest
 
-from harness import run_child_json, write_tree
+from _support.child import run_program_json, write_tree
 
 pytest.importorskip("opentelemetry.sdk", reason="opentelemetry-sdk is in requirements-dev.txt")
 
-CHILD = r'''
-import json, os, sys
-import sdk_guard as sg
+# The child program is tests/_support/children/otel_correlation.py.
 
-def setup_otel():
-    global trace, tracer, logs, exporter
-    from opentelemetry import trace
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk._logs import LoggerProvider
-    from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor, InMemoryLogExporter
-    trace.set_tracer_provider(TracerProvider())
-    tracer = trace.get_tracer("host")
-    logs = LoggerProvider()
-    exporter = InMemoryLogExporter()
-    logs.add_log_record_processor(SimpleLogRecordProcessor(exporter))
-
-out = {}
-if sys.argv[2] == "otel-first":
-    setup_otel()
-mem = sg.audit.MemorySink()
-sg.audit.add_sink(mem)
-policy = sg.Policy.from_dict({"version": 1, "extensions": {"acme": {
-    "package": "acme", "path": sys.argv[1]}}})
-guard = sg.install(policy)
-out["otel_imported_at_install"] = "opentelemetry.context" in sys.modules
-if sys.argv[2] == "guard-first":
-    setup_otel()
-sg.audit.add_sink(sg.audit.OTelLogSink(logger_provider=logs))
-acme = guard.import_extension("acme")
-out["enabled"] = sg.otel.trace_ids_enabled()
-
-def attempt():
-    try:
-        acme.secret()
-    except sg.PolicyViolation as exc:
-        return exc.event_id
-
-with tracer.start_as_current_span("request") as span:
-    ctx = span.get_span_context()
-    out["trace_id"] = f"{ctx.trace_id:032x}"
-    out["span_id"] = f"{ctx.span_id:016x}"
-    with sg.audit.span("action", "export", user="u-1"):
-        with tracer.start_as_current_span("inner") as inner:
-            out["inner_span_id"] = f"{inner.get_span_context().span_id:016x}"
-            out["inner_seq"] = attempt()
-        out["outer_seq"] = attempt()
-out["no_span_seq"] = attempt()
-sg.audit.flush()
-out["records"] = {r["seq"]: r for r in mem.records if r["layer"] == "guard"}
-out["logs"] = []
-for item in exporter.get_finished_logs():
-    lr = getattr(item, "log_record", item)
-    out["logs"].append({"trace_id": f"{lr.trace_id:032x}" if lr.trace_id else None,
-                        "span_id": f"{lr.span_id:016x}" if lr.span_id else None,
-                        "severity": lr.severity_text, "body": lr.body,
-                        "attrs": dict(lr.attributes or {})})
-print(json.dumps(out))
-'''
 
 
 @pytest.mark.parametrize("order", ["otel-first", "guard-first"])
 def test_denials_carry_the_otel_trace_and_reach_the_logs_api(tmp_path: Path, order: str) -> None:
     write_tree(tmp_path, {"plugins/acme/__init__.py":
                           "def secret():\n    return open('/etc/passwd').read()\n"})
-    out = run_child_json(CHILD, args=[str(tmp_path / "plugins"), order])
+    out = run_program_json("otel_correlation", str(tmp_path / "plugins"), order)
     assert out["enabled"] is True
     # a process that has not imported OpenTelemetry is not made to import it
     assert out["otel_imported_at_install"] is (order == "otel-first")

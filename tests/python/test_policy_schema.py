@@ -21,7 +21,7 @@ import pytest
 
 import sdk_guard.audit as audit_mod
 import sdk_guard.policy as policy_mod
-from harness import ROOT, child_env
+from _support.child import ROOT, child_env
 from sdk_guard import Policy, PolicyError, _lockdown_spec
 from sdk_guard._schema import policy_schema, schema_errors
 from test_policy import DATA, MALFORMED, TOML, base

@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 import pytest
 
-from harness import PYTHON_DIR
+from _support.child import PYTHON_DIR
 
 pytest_plugins = ["pytester"]
 

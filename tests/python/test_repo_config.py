@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from harness import ROOT
+from _support.child import ROOT
 
 import sdk_guard
 from sdk_guard import _guard

@@ -1,6 +1,6 @@
 """seccomp layer: the program, its installation, and what a locked-down child can do.
 
-Every test that installs a filter runs in a fresh child interpreter (tests/harness.py).
+Every test that installs a filter runs in a fresh child interpreter (tests/_support/child.py).
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import textwrap
 
 import pytest
 
-from harness import run_child, run_child_json
+from _support.child import run_child, run_child_json
 from sdk_guard import _guard, seccomp
 from sdk_guard.errors import GuardError
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from harness import ROOT
+from _support.child import ROOT
 
 
 def test_package_is_clean_under_mypy_strict() -> None:

@@ -1,4 +1,4 @@
-"""Child side of the pytest plugin: ``python -m sdk_guard._testing_child REQUEST.json``.
+"""Child side of the pytest plugin: ``python -m sdk_guard._pytest_child REQUEST.json``.
 
 An audit hook cannot be removed, so every case of ``sdk_guard_run`` runs here, in a
 fresh interpreter: load the policy (optionally switched to monitor mode), install the
@@ -125,7 +125,7 @@ def run(request: dict[str, Any], out: IO[str]) -> None:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
-        print("usage: python -m sdk_guard._testing_child REQUEST.json", file=sys.stderr)
+        print("usage: python -m sdk_guard._pytest_child REQUEST.json", file=sys.stderr)
         return 2
     request = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
     out = open(request["result"], "w", encoding="utf-8")  # noqa: SIM115 (held across lockdown)

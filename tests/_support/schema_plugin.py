@@ -1,8 +1,10 @@
-"""Checks every audit event the test suite produces against the JSON Schema.
+"""Checks every audit event the test suite's children produce against the JSON Schema.
 
-Imported by conftest.py: it points SDK_GUARD_AUDIT_TEE (see sdk_guard.audit) at one
-file for this session, so this process and every child interpreter append their
-records to it, and validates the whole file when the session ends.
+Loaded by tests/conftest.py as a plugin.  At import it names one JSONL file for the
+session in ``SUITE_AUDIT_TEE`` and puts ``audit_tee/`` (whose ``sitecustomize`` attaches
+a JsonlSink to that file in every child that imports sdk_guard.audit) at the front of
+``PYTHONPATH``; child interpreters inherit both.  When the session ends it validates
+the whole file.
 """
 from __future__ import annotations
 
@@ -13,13 +15,19 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "python" / "sdk_guard" / "schema" / "audit-event.json"
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "python" / "sdk_guard" / "schema" / "audit-event.json"
 
-if "SDK_GUARD_AUDIT_TEE" not in os.environ:
+TEE_ENV = "SUITE_AUDIT_TEE"
+TEE_DIR = Path(__file__).resolve().parent / "audit_tee"
+
+if TEE_ENV not in os.environ:
     fd, _tee = tempfile.mkstemp(prefix="sdk_guard-suite-audit-", suffix=".jsonl")
     os.close(fd)
-    os.environ["SDK_GUARD_AUDIT_TEE"] = _tee
-TEE_PATH = Path(os.environ["SDK_GUARD_AUDIT_TEE"])
+    os.environ[TEE_ENV] = _tee
+TEE_PATH = Path(os.environ[TEE_ENV])
+if str(TEE_DIR) not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [str(TEE_DIR)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []))
 
 
 def _shape(rec: Any) -> str:

@@ -18,44 +18,11 @@ from typing import Any
 
 import subprocess
 
-from harness import run_child, run_child_json, write_tree
+from .child import run_program, run_program_json, write_tree
 
 SECRET = "TOPSECRET-canary"
 
-CHILD = r"""
-import json, os, sys
-P = json.loads(sys.argv[1])
-sys.path.insert(0, P["host_dir"])
-import sdk_guard as sg
-from sdk_guard.errors import VIOLATIONS
-
-def outcome(fn):
-    try:
-        r = fn()
-        return {"outcome": "ok", "value": repr(r)[:300]}
-    except VIOLATIONS as e:
-        return {"outcome": "denied", "type": type(e).__name__, "capability": e.capability,
-                "target": e.target, "msg": str(e)[:300]}
-    except BaseException as e:
-        return {"outcome": "error", "type": type(e).__name__, "msg": str(e)[:300],
-                "errno": getattr(e, "errno", None)}
-
-import hostapp
-policy = sg.Policy.from_dict(P["policy"])
-exec(P["host_setup"])
-guard = sg.install(policy)
-if P["lockdown"] is not None:
-    LOCKDOWN_REPORT = sg.lockdown(spec=P["lockdown"]).as_dict()
-out = {}
-holder = {}
-out["import"] = outcome(lambda: holder.setdefault("ext", guard.import_extension("evil")))
-for name in P["calls"]:
-    if "ext" not in holder:
-        break
-    out[name] = outcome(getattr(holder["ext"], "run_" + name))
-exec(P["host_after"])
-print(json.dumps(out))
-"""
+# The child program is tests/_support/children/escape_attack.py.
 
 # Every attack starts from what any code can reach without an import: the subclass
 # walk to a stdlib class whose function globals hold `sys` (os._wrap_close).
@@ -166,7 +133,7 @@ def attack(env: Env, source: str, calls: list[str], *, ext: dict[str, Any] | Non
     child; returns the per-attack outcomes (plus "import" for loading the extension)."""
     params = _params(env, source, calls, ext, guard, host_setup, host_after, lockdown,
                      extra_files)
-    return run_child_json(CHILD, args=[params], cwd=str(env.cwd), timeout=timeout)
+    return run_program_json("escape_attack", params, cwd=str(env.cwd), timeout=timeout)
 
 
 def attack_proc(env: Env, source: str, calls: list[str], *, ext: dict[str, Any] | None = None,
@@ -175,7 +142,7 @@ def attack_proc(env: Env, source: str, calls: list[str], *, ext: dict[str, Any] 
     """Like attack(), returning the completed process: for attacks whose evidence is on
     stderr (callbacks run at exit, threads) or that end the child."""
     params = _params(env, source, calls, ext, guard, host_setup, host_after, None, None)
-    return run_child(CHILD, args=[params], cwd=str(env.cwd), timeout=timeout)
+    return run_program("escape_attack", params, cwd=str(env.cwd), timeout=timeout)
 
 
 def denied(r: dict[str, Any], capability: str | None = None) -> bool:

@@ -27,7 +27,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from harness import run_child_json, write_tree
+from .child import run_program_json, write_tree
 
 # The same operations in the SDK (host code) and in extlib (library code), so each
 # test can compare who is charged for one operation reached either way.
@@ -117,61 +117,15 @@ def work(out=None):
         out.append("ran")
 '''
 
-PREAMBLE = '''
-import json, os, sys
-sys.path.insert(0, {src!r})
-BASE = {base!r}
-DATA = os.path.join(BASE, "data")
-OUTSIDE = os.path.join(BASE, "outside")
-PLUGINS = os.path.join(BASE, "plugins")
-import sdk_guard as sg
-from sdk_guard import audit
-MEM = audit.add_sink(audit.MemorySink())
-R = {{}}
-
-def _plain(v):
-    if v is None or isinstance(v, (bool, int, float, str)):
-        return v
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    return repr(v)
-
-def outcome(exc):
-    d = {{"ok": False, "type": type(exc).__name__, "msg": str(exc),
-          "violation": isinstance(exc, sg.PolicyViolation),
-          "permission_error": isinstance(exc, PermissionError),
-          "import_error": isinstance(exc, ImportError)}}
-    for f in ("principal", "capability", "target", "rule", "event_id"):
-        if hasattr(exc, f):
-            d[f] = getattr(exc, f)
-    return d
-
-def attempt(name, fn, *args, **kwargs):
-    try:
-        value = fn(*args, **kwargs)
-    except sg.errors.VIOLATIONS as exc:
-        R[name] = outcome(exc)
-    except Exception as exc:
-        R[name] = outcome(exc)
-    else:
-        R[name] = {{"ok": True, "value": _plain(value)}}
-    return R[name]
-
-POLICY = json.loads({policy!r})
-'''
-
-INSTALL = '''
+# The child program is tests/_support/children/guard_body.py: it sets up the globals
+# the docstring above names, installs the policy and runs BODY.  A body run with
+# install=False that edits POLICY first installs it with this:
+INSTALL = """
 guard = sg.install(sg.Policy.from_dict(POLICY))
 acme = guard.import_extension("acme")
 if "beta" in POLICY["extensions"]:
     beta = guard.import_extension("beta")
-'''
-
-EPILOGUE = '''
-audit.flush()
-R["_audit"] = [dict(r) for r in MEM.records]
-print(json.dumps(R, default=repr))
-'''
+"""
 
 DEFAULT_IMPORTS = ["@pure", "extlib", "hostapp_sdk", "os", "sys", "socket", "shutil",
                    "io", "pathlib", "tempfile", "subprocess", "importlib", "mmap",
@@ -225,13 +179,15 @@ def build(base: Path, extra: dict[str, str] | None = None) -> Path:
 
 def run(base: Path, body: str, *, pol: dict[str, Any] | None = None,
         files: dict[str, str] | None = None, install: bool = True,
-        timeout: float = 60) -> dict[str, Any]:
-    """Builds the tree, runs BODY in a child after installing POL; returns its JSON."""
+        timeout: float = 60, report: bool = True) -> dict[str, Any]:
+    """Builds the tree, runs BODY in a child after installing POL; returns its JSON
+    (with REPORT false, BODY prints that JSON itself, and no ``_audit`` is added)."""
     build(base, files)
     pol = pol if pol is not None else policy(base)
-    code = (PREAMBLE.format(src=str(base / "src"), base=str(base), policy=json.dumps(pol))
-            + (INSTALL if install else "") + textwrap.dedent(body) + EPILOGUE)
-    result: dict[str, Any] = run_child_json(code, cwd=str(base), timeout=timeout)
+    params = {"src": str(base / "src"), "base": str(base), "policy": pol,
+              "install": install, "report": report, "body": textwrap.dedent(body)}
+    result: dict[str, Any] = run_program_json("guard_body", json.dumps(params),
+                                              cwd=str(base), timeout=timeout)
     return result
 
 
