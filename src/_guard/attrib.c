@@ -126,8 +126,8 @@ globals_verified(PyObject *globals)
 }
 
 /* Host code runs with the globals of the module sys.modules knows by that name. */
-static int
-globals_are_module(PyObject *globals, PyObject *name)
+int
+guard_attrib_globals_are_module(PyObject *globals, PyObject *name)
 {
     if (globals_verified(globals))
         return 1;
@@ -166,7 +166,8 @@ classify(PyObject *code, PyObject *globals)
         else if (is_trusted_name(cname))
             /* A trusted name on foreign globals is not host code; it stays library
              * (transparent), never trusted. */
-            tag = globals_are_module(globals, name) ? GUARD_TAG_HOST : GUARD_TAG_LIBRARY;
+            tag =
+                guard_attrib_globals_are_module(globals, name) ? GUARD_TAG_HOST : GUARD_TAG_LIBRARY;
         else if (name_in(cname, machinery_modules))
             tag = GUARD_TAG_MACHINERY;
         else if (name_in(cname, importer_modules))

@@ -53,5 +53,8 @@ GUARD_INTERNAL int guard_attrib_who_from(enum guard_walk mode, guard_who *out, i
 GUARD_INTERNAL int guard_attrib_tag_code(PyObject *code, int ext);
 /* The extension that owns CODE by its tag, or -1. */
 GUARD_INTERNAL int guard_attrib_code_ext(PyObject *code);
+/* 1 if GLOBALS is the __dict__ of the module sys.modules holds under NAME (an exact
+ * str), else 0; calls no key's __eq__ and remembers a dict once proven. */
+GUARD_INTERNAL int guard_attrib_globals_are_module(PyObject *globals, PyObject *name);
 
 #endif

@@ -34,18 +34,22 @@ guard_require_host(const char *what)
 static int
 require_host_caller(const char *what)
 {
+    /* Not installed: nothing to ask (guard_require_host says 0), and the lookups
+     * below would cost every span and request on an unguarded host. */
+    if (!guard_rt.installed)
+        return 0;
     PyFrameObject *f = PyEval_GetFrame(); /* borrowed */
     PyObject *g = f ? PyFrame_GetGlobals(f) : NULL;
-    /* Lookups that call no planted key's __eq__ (see guard_dict_get). */
+    /* Lookups that call no planted key's __eq__ (see guard_dict_get); a globals dict
+     * proven once to be its module's is remembered (attrib.c), so a span does not
+     * scan sys.modules twice. */
     PyObject *name = guard_dict_get_str(g, "__name__"); /* borrowed */
     const char *c = name && PyUnicode_CheckExact(name) ? PyUnicode_AsUTF8(name) : NULL;
-    PyObject *modules = PySys_GetObject("modules"); /* borrowed */
-    PyObject *mod = c && modules ? guard_dict_get(modules, name) : NULL;
-    int wrapped = c && guard_module_under(c, "sdk_guard") && mod && PyModule_Check(mod) &&
-                  PyModule_GetDict(mod) == g;
+    int wrapped =
+        c && guard_module_under(c, "sdk_guard") && g && guard_attrib_globals_are_module(g, name);
     Py_XDECREF(g);
     PyErr_Clear();
-    if (!wrapped || !guard_rt.installed)
+    if (!wrapped)
         return guard_require_host(what);
     guard_who who;
     if (guard_attrib_who_from(GUARD_WALK_FULL, &who, 1) < 0)

@@ -173,3 +173,105 @@ def test_permission_grants_exact_prefix_and_star() -> None:
     with sg.request(user="u", org="o", permissions=["*"]) as ctx:
         assert ctx.has("anything.at_all")
     assert sg.context.current() is None
+
+
+REUSE = {
+    "acme/__init__.py": """
+        import asyncio
+        import sdk_guard
+        from sdk_guard import context
+
+        @sdk_guard.action("acme.export", requires=["invoices.export"])
+        def export():
+            return context.current().org
+
+        def attempt(fn):
+            try:
+                return ["done", fn()]
+            except sdk_guard.PolicyViolation as e:
+                return ["violation", e.capability]
+
+        def stolen_contexts():
+            # Task.get_context() on 3.12+; on every version, the Context a waiting
+            # task registered with the future it awaits (its own Context object).
+            me = asyncio.current_task()
+            out = []
+            for t in asyncio.all_tasks():
+                if t is not me and not t.done():
+                    out += [ctx for _, ctx in t._fut_waiter._callbacks]
+                    if hasattr(t, "get_context"):
+                        out.append(t.get_context())
+            return out
+
+        def scheduled_handle_contexts():
+            loop = asyncio.get_running_loop()
+            return [h._context for h in loop._scheduled]
+
+        async def org_in_task():
+            return attempt(export)
+
+        async def act(ready):
+            await ready.wait()
+            own = attempt(export)
+            task_ctxs = stolen_contexts()
+            handle_ctxs = scheduled_handle_contexts()
+            return {
+                "own": own,
+                "task_ctx_run": [c.run(attempt, export) for c in task_ctxs],
+                "handle_ctx_run": [c.run(attempt, export) for c in handle_ctxs],
+                "create_task_in_ctx": await asyncio.get_running_loop().create_task(
+                    org_in_task(), context=task_ctxs[0]),
+                "create_task_from_copy": await task_ctxs[0].run(asyncio.create_task,
+                                                                org_in_task()),
+                "to_thread": await asyncio.to_thread(task_ctxs[0].run, attempt, export),
+            }
+        """,
+}
+
+
+def test_another_requests_live_context_can_be_entered_from_a_task_or_thread(
+        tmp_path: Path) -> None:
+    # The limit docs/app-boundary.md states: extension code that reaches another
+    # request's live Context (a task's, a scheduled handle's) acts inside it, whether it
+    # enters it with Context.run, starts a task in it or runs it in a thread.
+    write_tree(tmp_path / "plugins", REUSE)
+    out = run_child_json(
+        """
+        import asyncio, json, sys
+        import sdk_guard as sg
+        policy = sg.Policy.from_dict({"version": 1, "extensions": {"acme": {
+            "package": "acme", "path": sys.argv[1],
+            "imports": {"allow": ["sdk_guard", "sdk_guard.*", "asyncio", "asyncio.*"]}}}})
+        guard = sg.install(policy)
+        acme = guard.import_extension("acme")
+
+        async def victim(ready, release):
+            with sg.request(user="u-2", org="o-2", permissions=["invoices.export"]):
+                handle = asyncio.get_running_loop().call_later(60, lambda: None)
+                ready.set()
+                await release.wait()
+                handle.cancel()
+
+        async def attacker(ready, release):
+            with sg.request(user="u-1", org="o-1", permissions=["invoices.read"]):
+                try:
+                    return await acme.act(ready)
+                finally:
+                    release.set()
+
+        async def main():
+            ready, release = asyncio.Event(), asyncio.Event()
+            v = asyncio.create_task(victim(ready, release))
+            out = await attacker(ready, release)
+            await v
+            return out
+
+        print(json.dumps(asyncio.run(main())))
+        """, args=[str(tmp_path / "plugins")])
+    assert out["own"] == ["violation", "permission"]
+    # every way in acts as o-2 with o-2's permissions: not closed
+    assert out["task_ctx_run"] in ([["done", "o-2"]], [["done", "o-2"]] * 2)
+    assert out["handle_ctx_run"] == [["done", "o-2"]]
+    assert out["create_task_in_ctx"] == ["done", "o-2"]
+    assert out["create_task_from_copy"] == ["done", "o-2"]
+    assert out["to_thread"] == ["done", "o-2"]

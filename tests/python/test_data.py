@@ -121,7 +121,22 @@ def test_insert_is_stamped_and_a_foreign_org_insert_is_refused(models: Models) -
         s.rollback()
         with pytest.raises(PolicyViolation):
             s.execute(sa.insert(models.Invoice).values(amount=5, org_id="o-2"))
+
+        class Agreeable(str):          # says "equal" to everything
+            def __eq__(self, other: object) -> bool:
+                return True
+
+            def __ne__(self, other: object) -> bool:
+                return False
+
+            __hash__ = str.__hash__
+
+        s.add(models.Invoice(amount=7, org_id=Agreeable("o-2")))
+        with pytest.raises(PolicyViolation):
+            s.commit()
+        s.rollback()
     assert ("o-2", 1) not in _all_rows(models) and ("o-2", 5) not in _all_rows(models)
+    assert ("o-2", 7) not in _all_rows(models)
     assert ("o-1", 99) in _all_rows(models)
 
 
@@ -296,6 +311,12 @@ def test_model_without_org_column_is_a_policy_error_naming_the_model(tmp_path: P
             __tablename__ = "x; drop table y"
             id: Mapped[int] = mapped_column(primary_key=True)
     assert ei.value.key == "data.acme.BadName.__tablename__"
+    with pytest.raises(PolicyError) as ei:
+        class Renamed(Base):           # org_id column under another attribute name
+            __tablename__ = "renamed"
+            id: Mapped[int] = mapped_column(primary_key=True)
+            tenant: Mapped[str] = mapped_column("org_id", String(128))
+    assert ei.value.key == "data.acme.Renamed.org_id" and "tenant" in str(ei.value)
     with pytest.raises(ValueError):
         store.base("Bad-Name")
 

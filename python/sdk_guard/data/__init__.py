@@ -101,11 +101,10 @@ class ScopedSession(Session):
 
     def flush(self, objects: Any = None) -> None:
         """Flush inside a storage_mutation span (when there is anything to write)."""
-        pending = list(self.new) + list(self.dirty) + list(self.deleted)
-        if not pending:
+        tables = _pending_tables(self)
+        if not tables:
             return super().flush(objects)
-        names = sorted({getattr(type(o), "__tablename__", type(o).__name__) for o in pending})
-        with audit.span("storage_mutation", f"flush {','.join(names)}",
+        with audit.span("storage_mutation", "flush " + ",".join(tables),
                         extension=self.sdk_guard_ext):
             return super().flush(objects)
 
@@ -220,6 +219,12 @@ class Storage:
             if not isinstance(col.type, sa.String):
                 raise PolicyError(f"{key}.{name}", f"{name} must be a String column, not "
                                                    f"{col.type}")
+            # The stamp and the criteria use the attribute of that name: a column
+            # mapped under another key would be written from that key instead.
+            prop: Any = sa.inspect(cls).get_property_by_column(col)
+            if prop.key != name:
+                raise PolicyError(f"{key}.{name}", f"the {name} column must be mapped as "
+                                                   f"attribute {name!r}, not {prop.key!r}")
 
     # ---- statement shapes the criteria provably cover ------------------------------
 
@@ -513,24 +518,47 @@ def _scope_statement(state: Any) -> Any:
     return state.invoke_statement(params=scope)
 
 
+def _pending_states(s: ScopedSession) -> tuple[list[Any], list[Any], list[Any]]:
+    """The states a flush would insert, update and delete, read from the session's own
+    bookkeeping once (Session.new/dirty/deleted build an IdentitySet on every access)."""
+    deleted = s._deleted
+    return (list(s._new), [st for st in s._dirty_states if st not in deleted],
+            list(deleted))
+
+
+def _pending_tables(s: ScopedSession) -> list[str]:
+    new, dirty, deleted = _pending_states(s)
+    states = new + dirty + deleted
+    if len(states) == 1:
+        return [_table_name(states[0])]
+    return sorted({_table_name(st) for st in states})
+
+
+def _table_name(state: Any) -> str:
+    name = getattr(state.mapper.local_table, "name", None)
+    return name if isinstance(name, str) else state.class_.__name__
+
+
 @event.listens_for(ScopedSession, "before_flush")
 def _stamp_and_check(s: ScopedSession, flush_context: Any, instances: Any) -> None:
     ctx = _request_matches(s)
     store = s.sdk_guard_store
     ext = s.sdk_guard_ext
     base = store._bases[ext]
-    # Session.dirty is computed on each access: read the three sets once.
-    new, dirty, deleted = list(s.new), list(s.dirty), list(s.deleted)
-    for obj in new + dirty + deleted:
-        if not isinstance(obj, base):
-            raise _deny(ext, type(obj).__name__, "is not one of this extension's models",
+    user_models = store._user_models
+    new, dirty, deleted = _pending_states(s)
+    for st in (*new, *dirty, *deleted):
+        if not issubclass(st.class_, base):
+            raise _deny(ext, st.class_.__name__, "is not one of this extension's models",
                         "data.models")
-    for obj in new:
-        _stamp(ext, obj, ORG_COLUMN, ctx.org)
-        if type(obj) in store._user_models:
-            _stamp(ext, obj, USER_COLUMN, ctx.user)
-    for obj in dirty:
-        hist = sa.inspect(obj).attrs
+    for st in new:
+        _stamp(ext, st, ORG_COLUMN, ctx.org)
+        if st.class_ in user_models:
+            _stamp(ext, st, USER_COLUMN, ctx.user)
+    if not dirty and not deleted:
+        return
+    for st in dirty:
+        hist = st.attrs
         for col in (ORG_COLUMN, USER_COLUMN):
             if col in hist and hist[col].history.has_changes():
                 raise _deny(ext, f"update of {col}", "rows cannot move to another org or "
@@ -539,16 +567,16 @@ def _stamp_and_check(s: ScopedSession, flush_context: Any, instances: Any) -> No
     # forged state) could name another org's primary key: their rows are checked in
     # the database, inside this transaction, before anything is written.
     touched: dict[type, list[Any]] = {}
-    for obj in dirty + deleted:
-        touched.setdefault(type(obj), []).append(obj)
-    for cls, objs in touched.items():
+    for st in dirty + deleted:
+        touched.setdefault(st.class_, []).append(st)
+    for cls, states in touched.items():
         mapper: Any = sa.inspect(cls)
         pk_cols = mapper.primary_key
-        keys = [tuple(mapper.primary_key_from_instance(o)) for o in objs]
+        keys = [tuple(mapper.primary_key_from_instance(st.obj())) for st in states]
         conds = [sa.and_(*[c == v for c, v in zip(pk_cols, k, strict=True)]) for k in keys]
         table = mapper.local_table
         where = sa.and_(sa.or_(*conds), table.c[ORG_COLUMN] == ctx.org)
-        if cls in store._user_models:
+        if cls in user_models:
             where = sa.and_(where, table.c[USER_COLUMN] == ctx.user)
         found = s.connection().execute(sa.select(sa.func.count()).select_from(table)
                                        .where(where)).scalar()
@@ -557,17 +585,27 @@ def _stamp_and_check(s: ScopedSession, flush_context: Any, instances: Any) -> No
                         "in the request's org", "data.scope")
 
 
-def _stamp(ext: str, obj: Any, col: str, value: str | None) -> None:
-    have = getattr(obj, col, None)
+def _stamp(ext: str, state: Any, col: str, value: str | None) -> None:
+    """Set COL of the pending object to VALUE (the request's), or refuse another value.
+
+    Read and written through SQLAlchemy's instrumentation (the state's dict and the
+    attribute implementation), not the object's own __getattribute__/__setattr__, and
+    compared as an exact str: a model or value of the extension's cannot answer for
+    the stamp (a str subclass whose __ne__ says "equal")."""
+    have = state.dict.get(col)
+    what = f"insert {state.class_.__name__}"
     if have is None:
         if value is None:
-            raise _deny(ext, f"insert {type(obj).__name__}", f"the request has no "
-                        f"{col.removesuffix('_id')} to stamp", "data.insert")
-        setattr(obj, col, value)
-    elif have != value:
-        raise _deny(ext, f"insert {type(obj).__name__}", f"{col} {have!r} is not the "
-                    f"request's ({value!r}); rows are stamped with the request's "
-                    f"{col.removesuffix('_id')}", "data.insert")
+            raise _deny(ext, what, f"the request has no {col.removesuffix('_id')} to stamp",
+                        "data.insert")
+        attr = state.manager.get(col)
+        if attr is None:
+            raise _deny(ext, what, f"{col} is not mapped under its own name", "data.insert")
+        attr.impl.set(state, state.dict, value, None)
+    elif type(have) is not str or have != value:
+        raise _deny(ext, what, f"{col} {have!r} is not the request's ({value!r}); rows "
+                    f"are stamped with the request's {col.removesuffix('_id')}",
+                    "data.insert")
 
 
 @event.listens_for(ScopedSession, "after_begin")
@@ -576,11 +614,39 @@ def _set_db_scope(s: ScopedSession, transaction: Any, connection: sa.Connection)
         return
     # Straight to the driver: this runs once per transaction, and SQLAlchemy's
     # statement machinery would cost more than the statement.  Parameters are bound.
-    cur = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    dbapi: Any = connection.connection.dbapi_connection
+    params = (s.sdk_guard_org, s.sdk_guard_user or "")
+    if _begin_with_scope(dbapi, params):
+        return
+    cur = dbapi.cursor()
     try:
-        cur.execute(_SET_SCOPE_SQL, (s.sdk_guard_org, s.sdk_guard_user or ""))
+        cur.execute(_SET_SCOPE_SQL, params)
     finally:
         cur.close()
+
+
+def _begin_with_scope(dbapi: Any, params: tuple[str, str]) -> bool:
+    """Send psycopg's own BEGIN and the scope statement as one message (one round trip
+    instead of two: psycopg would otherwise wait for its BEGIN before sending the
+    statement).  The values are quoted by libpq for this connection.  False, with
+    nothing sent, when the connection is not an idle psycopg 3 connection outside
+    autocommit; the caller then runs the statement the ordinary way."""
+    pgconn = getattr(dbapi, "pgconn", None)
+    start = getattr(dbapi, "_get_tx_start_command", None)
+    if pgconn is None or start is None or dbapi.autocommit:
+        return False
+    from psycopg import pq
+    if pgconn.transaction_status != pq.TransactionStatus.IDLE:
+        return False
+    esc = pq.Escaping(pgconn)
+    enc = dbapi.info.encoding
+    sql = start() + b"; " + _SET_SCOPE_SQL.encode() % tuple(
+        esc.escape_literal(v.encode(enc)) for v in params)
+    res = pgconn.exec_(sql)
+    if res.status != pq.ExecStatus.TUPLES_OK:
+        msg = (res.error_message or b"").decode(enc, "replace").strip()
+        raise GuardError(f"PostgreSQL storage: setting the request's scope failed: {msg}")
+    return True
 
 
 # ---- SQLite authorizer --------------------------------------------------------------
