@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
 from . import _guard, audit, context
+from ._config.validate import boolean, check_keys, table
 from .errors import PolicyError, PolicyViolation
 
 __all__ = ["ActionSpec", "action", "page", "tool", "registry", "get", "parse_config",
@@ -131,23 +132,16 @@ def parse_config(section: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Validates the ``[actions]`` policy section: ``[actions."NAME"] requires = [...],
     approval = true``.  Returns {name: {"requires": (...), "approval": bool}}."""
     out: dict[str, dict[str, Any]] = {}
-    for name, body in section.items():
+    for name, raw in table(section, "actions").items():
         key = f"actions.{name}"
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise PolicyError(key, "action names are lower-case dotted words, e.g. "
                                    "[actions.\"invoices.export\"]")
-        if not isinstance(body, Mapping):
-            raise PolicyError(key, f"must be a table, not {type(body).__name__}")
-        for k in body:
-            if k not in ("requires", "approval"):
-                raise PolicyError(f"{key}.{k}", "unknown key; use requires or approval "
-                                                "(the policy can only tighten an action)")
-        approval = body.get("approval", False)
-        if not isinstance(approval, bool):
-            raise PolicyError(f"{key}.approval", "must be true or false")
+        body = table(raw, key)
+        check_keys(body, key, ("requires", "approval"), "the policy can only tighten an action")
         out[name] = {"requires": _check_perms(body.get("requires", []), f"{key}.requires",
                                               PolicyError),
-                     "approval": approval}
+                     "approval": boolean(body.get("approval", False), f"{key}.approval")}
     return out
 
 

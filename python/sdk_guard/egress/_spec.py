@@ -17,7 +17,8 @@ from typing import Any
 
 from .. import _guard
 from ..errors import PolicyError
-from ..policy import _net_rules  # the validator net.connect itself uses
+from .._config.validate import check_keys, choice, str_list, table
+from .._netrules import net_rules  # the validator net.connect itself uses
 
 BACKENDS = ("nft", "iptables", "bpf")
 _BACKEND_CHOICES = ("auto",) + BACKENDS
@@ -48,18 +49,8 @@ class Rule:
         return f"{self.proto}:{host}:{port}"
 
 
-def _list(section: Mapping[str, Any], key: str) -> list[str]:
-    val = section[key]
-    if not isinstance(val, (list, tuple)):
-        raise PolicyError(f"egress.{key}", f"must be a list of strings such as "
-                                           f'["10.0.0.5:5432"], not {type(val).__name__}')
-    out = []
-    for i, item in enumerate(val):
-        if not isinstance(item, str) or not item or "\0" in item:
-            raise PolicyError(f"egress.{key}[{i}]", f"must be a non-empty string such as "
-                                                    f'"10.0.0.5:5432", not {item!r}')
-        out.append(item)
-    return out
+def _list(section: Mapping[str, Any], key: str, example: str) -> list[str]:
+    return str_list(section[key], f"egress.{key}", example, non_empty=True)
 
 
 def _dns_entry(value: str, key: str) -> str:
@@ -69,7 +60,7 @@ def _dns_entry(value: str, key: str) -> str:
         return f"[{ip}]:53" if ip.version == 6 else f"{ip}:53"
     except ValueError:
         pass
-    rule = _net_rules([value], key.rpartition("[")[0], bind=False)[0] if ":" in value else ""
+    rule = net_rules([value], key.rpartition("[")[0], bind=False)[0] if ":" in value else ""
     if not rule:
         raise PolicyError(key, f"{value!r} is not a resolver address; write an IP address "
                                'such as "10.0.0.53" or "[fd00::53]" (optionally with :PORT)')
@@ -90,38 +81,24 @@ def parse_spec(section: Mapping[str, Any] | None) -> dict[str, Any]:
     ``connect_tcp`` and ``connect_udp`` the allowlist is the union of the extensions'
     ``net.connect`` (see :func:`spec_from_policy`).
     """
-    if section is None:
-        section = {}
-    if not isinstance(section, Mapping):
-        raise PolicyError("egress", f"must be a table ([egress]), not {type(section).__name__}")
-    for key in section:
-        if key not in _KEYS:
-            raise PolicyError(f"egress.{key}", "unknown key; known keys here: "
-                                               + ", ".join(_KEYS))
+    section = table({} if section is None else section, "egress")
+    check_keys(section, "egress", _KEYS)
     spec: dict[str, Any] = {"backend": "auto", "connect": None, "connect_tcp": [],
                             "connect_udp": [], "dns": [], "on_tamper": "reapply",
                             "require": []}
-    for key in ("backend", "on_tamper"):
+    for key, choices in (("backend", _BACKEND_CHOICES), ("on_tamper", _TAMPER)):
         if key in section:
-            choices = _BACKEND_CHOICES if key == "backend" else _TAMPER
-            val = section[key]
-            if not isinstance(val, str) or val not in choices:
-                raise PolicyError(f"egress.{key}", "must be " + " or ".join(
-                    f'"{c}"' for c in choices) + f", not {val!r}")
-            spec[key] = val
+            spec[key] = choice(section[key], f"egress.{key}", choices)
     for key in ("connect", "connect_tcp", "connect_udp"):
         if key in section:
-            spec[key] = _net_rules(_list(section, key), f"egress.{key}", bind=False)
+            spec[key] = net_rules(_list(section, key, '"10.0.0.5:5432"'), f"egress.{key}",
+                                  bind=False)
     if "dns" in section:
         spec["dns"] = [_dns_entry(v, f"egress.dns[{i}]")
-                       for i, v in enumerate(_list(section, "dns"))]
+                       for i, v in enumerate(_list(section, "dns", '"10.0.0.53"'))]
     if "require" in section:
-        req = _list(section, "require")
-        for i, r in enumerate(req):
-            if r != "egress":
-                raise PolicyError(f"egress.require[{i}]", f'{r!r}: the only requirement '
-                                                          'here is "egress"')
-        spec["require"] = req
+        spec["require"] = [choice(r, f"egress.require[{i}]", ("egress",))
+                           for i, r in enumerate(_list(section, "require", '"egress"'))]
     return spec
 
 

@@ -20,13 +20,12 @@ Every bad entry is a ``PolicyError`` naming the dotted key (``media.types[2]``).
 from __future__ import annotations
 
 import ipaddress
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import PolicyError
-from ..policy import _type_name, _unknown_key
+from .._config.validate import check_keys, integer, number, str_list, table
 from .sniff import ALIASES, SNIFFABLE
 
 __all__ = ["DEFAULT_TYPES", "MAX_REDIRECTS", "MediaConfig", "parse_config"]
@@ -82,28 +81,9 @@ class MediaConfig:
         return None
 
 
-def _strings(value: object, key: str, example: str) -> list[str]:
-    if not isinstance(value, (list, tuple)):
-        raise PolicyError(key, f"must be a list of strings such as [{example}], "
-                               f"not {_type_name(value)}")
-    for i, item in enumerate(value):
-        if not isinstance(item, str) or not item or "\0" in item:
-            raise PolicyError(f"{key}[{i}]", f"must be a non-empty string such as {example}")
-    return list(value)
-
-
-def _number(value: object, key: str, *, integer: bool, low: float, high: float) -> Any:
-    ok = isinstance(value, int) if integer else isinstance(value, (int, float))
-    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not ok
-            or not math.isfinite(value) or not low <= value <= high):
-        what = "an integer" if integer else "a number of seconds"
-        raise PolicyError(key, f"must be {what} from {low:g} to {high:g}, not {value!r}")
-    return value
-
-
 def _parse_types(value: object) -> frozenset[str]:
     out: set[str] = set()
-    for i, item in enumerate(_strings(value, "media.types", '"image/*", "video/mp4"')):
+    for i, item in enumerate(str_list(value, "media.types", '"image/*", "video/mp4"', non_empty=True)):
         t = item.strip().lower()
         if t.endswith("/*"):
             family = {s for s in SNIFFABLE if s.startswith(t[:-1])}
@@ -124,8 +104,8 @@ def _parse_types(value: object) -> frozenset[str]:
 
 def _parse_internal(value: object) -> tuple[tuple[IPNetwork, int], ...]:
     out = []
-    for i, item in enumerate(_strings(value, "media.allow_internal",
-                                      '"10.0.0.7:8080", "[fd00::5]:443"')):
+    for i, item in enumerate(str_list(value, "media.allow_internal",
+                                      '"10.0.0.7:8080", "[fd00::5]:443"', non_empty=True)):
         key = f"media.allow_internal[{i}]"
         if item.startswith("["):
             addr, sep, port = item[1:].partition("]:")
@@ -148,14 +128,11 @@ def parse_config(section: Mapping[str, Any] | None) -> MediaConfig:
     """Validates a ``[media]`` table; raises PolicyError naming the dotted key."""
     if section is None:
         return MediaConfig()
-    if not isinstance(section, Mapping):
-        raise PolicyError("media", f"must be a table ([media]), not {_type_name(section)}")
-    for name in section:
-        if name not in _KEYS:
-            raise _unknown_key("media", str(name), _KEYS)
+    section = table(section, "media")
+    check_keys(section, "media", _KEYS)
     kw: dict[str, Any] = {"raw": dict(section)}
     if "schemes" in section:
-        schemes = _strings(section["schemes"], "media.schemes", '"https", "http"')
+        schemes = str_list(section["schemes"], "media.schemes", '"https", "http"', non_empty=True)
         for i, s in enumerate(schemes):
             if s not in ("http", "https"):
                 raise PolicyError(f"media.schemes[{i}]",
@@ -164,24 +141,22 @@ def parse_config(section: Mapping[str, Any] | None) -> MediaConfig:
     if "types" in section:
         kw["types"] = _parse_types(section["types"])
     if "max_bytes" in section:
-        kw["max_bytes"] = _number(section["max_bytes"], "media.max_bytes", integer=True,
-                                  low=1, high=2 ** 62)
+        kw["max_bytes"] = integer(section["max_bytes"], "media.max_bytes", 1, 2 ** 62)
     for name in ("connect_timeout", "read_timeout", "total_timeout"):
         if name in section:
-            kw[name] = float(_number(section[name], f"media.{name}", integer=False,
-                                     low=0.001, high=3600))
+            kw[name] = number(section[name], f"media.{name}", 0.001, 3600, "seconds")
     if "max_redirects" in section:
-        kw["max_redirects"] = _number(section["max_redirects"], "media.max_redirects",
-                                      integer=True, low=0, high=MAX_REDIRECTS)
+        kw["max_redirects"] = integer(section["max_redirects"], "media.max_redirects", 0,
+                                      MAX_REDIRECTS)
     if "allow_internal" in section:
         kw["allow_internal"] = _parse_internal(section["allow_internal"])
     if "mint" in section:
-        kw["mint"] = frozenset(_strings(section["mint"], "media.mint", '"acme"'))
+        kw["mint"] = frozenset(str_list(section["mint"], "media.mint", '"acme"', non_empty=True))
     if "user_agent" in section:
         ua = section["user_agent"]
         if not isinstance(ua, str) or not ua or not ua.isprintable() or not ua.isascii():
             raise PolicyError("media.user_agent", "must be a non-empty printable ASCII string")
         kw["user_agent"] = ua
     if "ttl" in section:
-        kw["ttl"] = _number(section["ttl"], "media.ttl", integer=True, low=1, high=10 ** 9)
+        kw["ttl"] = integer(section["ttl"], "media.ttl", 1, 10 ** 9)
     return MediaConfig(**kw)
