@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT / "tests" / "ecosystem"))
 
 import workloads as W  # noqa: E402
 from conftest import _Handler  # noqa: E402
+
 from _support.child import child_env  # noqa: E402
 
 

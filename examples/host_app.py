@@ -23,10 +23,10 @@ sys.dont_write_bytecode = True             # keep examples/ free of __pycache__
 sys.path.insert(0, str(ROOT / "python"))   # sdk_guard, built in place
 sys.path.insert(0, str(HERE))              # hostapp, the trusted host package
 
-import sdk_guard as sg  # noqa: E402
-
 import hostapp.db  # noqa: E402
 import hostapp.sdk  # noqa: E402
+
+import sdk_guard as sg  # noqa: E402
 
 GOOD = [
     ("load settings.json from its data directory", "load_settings"),

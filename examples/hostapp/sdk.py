@@ -45,9 +45,10 @@ def _register_data_dir(extension: str, path: str) -> None:
 # ---- application boundary: actions and scoped storage -------------------------------
 # Extensions declare actions with these decorators and define models on the base the
 # host hands them; they never import sdk_guard or SQLAlchemy's engine themselves.
-from sdk_guard import action, page, tool  # noqa: E402,F401
 from sqlalchemy import Integer, String, select, update  # noqa: E402,F401
 from sqlalchemy.orm import Mapped, mapped_column  # noqa: E402,F401
+
+from sdk_guard import action, page, tool  # noqa: E402,F401
 
 _storage: Any = None
 

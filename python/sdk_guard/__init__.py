@@ -6,17 +6,14 @@ finder, portable) and the kernel lockdown (Landlock + seccomp-BPF, Linux, opt-in
 from __future__ import annotations
 
 # A missing or broken extension is an error, never a silent fallback.
-from . import _guard
-from . import audit
-from .errors import GuardError, ImportBoundaryError, PolicyError, PolicyViolation
-from .guard import Guard, acting_as, current_guard, install
+from . import _guard, approvals, audit, context
 from ._lockdown import LockdownReport, lockdown
 from ._probe import probe
-from .policy import Policy
-from . import context
-from .context import request
 from .actions import action, page, tool
-from . import approvals
+from .context import request
+from .errors import GuardError, ImportBoundaryError, PolicyError, PolicyViolation
+from .guard import Guard, acting_as, current_guard, install
+from .policy import Policy
 
 __version__ = _guard.__version__
 

@@ -70,8 +70,8 @@ def load(policy_path: str | os.PathLike[str], *, lockdown: bool = False,
     """Load and validate POLICY_PATH (and its [lockdown] plus ALLOW_READ paths when
     LOCKDOWN); raises PolicyError / OSError / GuardError, having installed nothing."""
     import sdk_guard as sg
-    from sdk_guard.errors import GuardError
     from sdk_guard._lockdown_spec import parse_spec
+    from sdk_guard.errors import GuardError
 
     policy = sg.Policy.from_file(policy_path, variables=variables or None)
     spec = None

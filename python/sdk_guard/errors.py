@@ -1,7 +1,6 @@
 """Exceptions raised by sdk_guard (names are part of the public contract)."""
 from __future__ import annotations
 
-
 __all__ = ["VIOLATIONS", "PolicyViolation", "ImportBoundaryError", "PolicyError", "GuardError"]
 
 

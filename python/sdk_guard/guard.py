@@ -613,7 +613,7 @@ def install(policy: Policy, *, preload: bool = True) -> Guard:
         spec["private_paths"] = _private_paths(spec)
         spec["host_threads"] = _host_threads()
         if os.environ.get("SDK_GUARD_LEARN"):
-            from . import _learn_mode    # `python -m sdk_guard learn` runs this process
+            from . import _learn_mode  # `python -m sdk_guard learn` runs this process
             _learn_mode.apply(policy, spec, os.environ["SDK_GUARD_LEARN"])
         packages = {e["package"]: (e["name"], e.get("path")) for e in spec["extensions"]}
         native = {e["name"]: bool(e.get("native")) for e in spec["extensions"]}
@@ -637,7 +637,7 @@ def install(policy: Policy, *, preload: bool = True) -> Guard:
         if preload:
             _installed.preloaded = _preload_libraries(policy, spec)
         finder.set_libraries(library_roots(policy), _writable_by_extensions(spec))
-        from . import otel     # with opentelemetry-api installed, records get trace ids
+        from . import otel  # with opentelemetry-api installed, records get trace ids
         otel.enable_when_imported()
         return _installed
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import _guard
-from ._config.templates import escape_braces, Templates, template_fields
+from ._config.templates import Templates, escape_braces, template_fields
 from ._config.validate import (
     IDENT,
     MAX_INT,
@@ -36,8 +36,8 @@ from ._config.validate import (
     flatten,
     join,
     short_repr,
-    string,
     str_list,
+    string,
     table,
     type_name,
     unknown_key,

@@ -13,10 +13,9 @@ extension's word.
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
-
-import subprocess
 
 from .child import run_program, run_program_json, write_tree
 

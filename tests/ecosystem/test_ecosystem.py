@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 import workloads as W
+
 from _support.child import child_env
 
 LIBS = sorted(W.WORKLOADS)

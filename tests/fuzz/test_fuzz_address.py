@@ -14,6 +14,7 @@ import socket
 from conftest import scaled
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+
 from sdk_guard import _guard
 
 

@@ -21,8 +21,9 @@ from typing import Any
 from conftest import scaled
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from sdk_guard._cli import audit as cli_audit
+
 from sdk_guard.__main__ import main
+from sdk_guard._cli import audit as cli_audit
 
 FIELDS = ["seq", "ts", "layer", "principal", "capability", "target", "decision", "rule",
           "span", "span_path", "span_id", "user", "org", "dropped", "first_seq", "last_seq"]

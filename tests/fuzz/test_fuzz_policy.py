@@ -16,6 +16,7 @@ from typing import Any
 from conftest import scaled
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+
 from sdk_guard import PolicyError
 from sdk_guard._toml import to_toml
 from sdk_guard.policy import Policy

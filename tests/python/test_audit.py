@@ -15,9 +15,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from _support.schema_plugin import SCHEMA_PATH, validate_lines
 from _support.child import child_env, run_child, run_child_json, run_program_json
-
+from _support.schema_plugin import SCHEMA_PATH, validate_lines
 from sdk_guard import audit
 from sdk_guard.errors import PolicyError
 

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from _support.child import run_child_json
 from sdk_guard import _guard
 

@@ -14,6 +14,7 @@ import subprocess
 import sys
 
 import pytest
+
 from _support.child import child_env
 from sdk_guard import _guard
 

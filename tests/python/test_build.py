@@ -9,9 +9,8 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from _support.child import ROOT, run_child
-
 import sdk_guard
+from _support.child import ROOT, run_child
 from sdk_guard import _guard
 
 

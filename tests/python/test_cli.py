@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from _support.child import ROOT, child_env
 import sdk_guard._cli
+from _support.child import ROOT, child_env
 from sdk_guard._cli import COMMANDS, build_parser
-from sdk_guard._cli import check as cli_check, version as cli_version
+from sdk_guard._cli import check as cli_check
+from sdk_guard._cli import version as cli_version
 from sdk_guard.policy import Policy
 
 GOOD = """

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from _support.child import ROOT, child_env
 from sdk_guard._cli import audit as cli_audit
 from sdk_guard.policy import Policy

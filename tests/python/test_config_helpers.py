@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from sdk_guard import PolicyError, Policy
+from sdk_guard import Policy, PolicyError
 from sdk_guard._config.templates import Templates, escape_braces
 from sdk_guard._config.validate import integer, number, str_list
 

@@ -7,8 +7,8 @@ import ast
 from typing import Any
 
 import pytest
-from _support.child import ROOT
 
+from _support.child import ROOT
 from sdk_guard import Policy, PolicyError, _guard, audit, seccomp
 
 STUB = ast.parse((ROOT / "python" / "sdk_guard" / "_guard.pyi").read_text())

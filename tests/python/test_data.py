@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy import String, delete, func, select, text, update
 from sqlalchemy.orm import Mapped, aliased, make_transient_to_detached, mapped_column
 
-from _support import postgres as pgkit
 import sdk_guard as sg
+from _support import postgres as pgkit
 from sdk_guard.data import Storage
 from sdk_guard.errors import PolicyError, PolicyViolation
 

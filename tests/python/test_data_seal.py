@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from _support import postgres as pgkit
 import sdk_guard as sg
+from _support import postgres as pgkit
 from sdk_guard.data import Storage
 
 EXTENSION = r'''

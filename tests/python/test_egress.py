@@ -6,6 +6,7 @@ import os
 import re
 
 import pytest
+
 from _support.netns import need_tool, run_netns
 from sdk_guard import PolicyError
 from sdk_guard.egress import _nft

@@ -7,6 +7,7 @@ addresses inside that namespace are ever contacted.
 from __future__ import annotations
 
 import pytest
+
 from _support.netns import need_tool, run_netns
 
 BACKENDS = ["nft", "iptables", "bpf"]

@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 import pytest
+
 from _support.child import child_env, program, run_child
 
 

@@ -16,8 +16,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from _support import guard_tree as gk
 import pytest
+
+from _support import guard_tree as gk
 
 # Extension code: every hook a hostile object offers tries to read a file outside
 # acme's policy and records where it ran if that worked (inside the hook nothing is

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 from _support.child import run_child_json, run_program_json, write_tree
-
 from sdk_guard import _guard
 
 ABI = int(_guard.landlock_probe()["abi"])

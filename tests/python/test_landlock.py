@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 
 from _support.child import run_child_json
-
 from sdk_guard import _guard  # a broken extension fails the whole module, loudly
 
 ABI = int(_guard.landlock_probe()["abi"])

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from _support.child import ROOT, child_env, run_child, run_child_json
 from sdk_guard import _guard  # a broken extension fails the whole module, loudly
 

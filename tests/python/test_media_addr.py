@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
+
 from sdk_guard.media import AddressError, classify, parse_host
 
 REFUSED = [

@@ -14,6 +14,7 @@ import subprocess
 import sys
 
 import pytest
+
 from _support.child import ROOT, child_env, program
 
 # The child program is tests/_support/children/media_browser.py.

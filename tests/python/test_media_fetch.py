@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from _support.child import ROOT, run_program_json
 from _support.media_origin import Origin, StubResolver, make_ca, png
 from sdk_guard import audit

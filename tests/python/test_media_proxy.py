@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from _support.child import child_env
 from _support.media_origin import AsgiServer, Origin, WsgiServer, get, png
 from sdk_guard import audit

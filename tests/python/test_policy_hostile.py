@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from sdk_guard import PolicyError
 from sdk_guard._lockdown_spec import parse_spec
 from sdk_guard.audit import _config as sg_audit

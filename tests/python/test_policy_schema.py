@@ -18,13 +18,13 @@ from typing import Any
 
 import jsonschema
 import pytest
+from test_policy import DATA, MALFORMED, TOML, base
 
 import sdk_guard.audit._config as audit_mod
 import sdk_guard.policy as policy_mod
 from _support.child import ROOT, child_env
 from sdk_guard import Policy, PolicyError, _lockdown_spec
 from sdk_guard._schema import policy_schema, schema_errors
-from test_policy import DATA, MALFORMED, TOML, base
 
 SCHEMA = policy_schema()
 

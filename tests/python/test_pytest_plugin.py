@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import textwrap
 from pathlib import Path
+
 import pytest
 
 from _support.child import PYTHON_DIR

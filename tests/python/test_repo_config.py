@@ -7,9 +7,9 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from _support.child import ROOT
 
 import sdk_guard
+from _support.child import ROOT
 from sdk_guard import _guard
 
 

@@ -6,8 +6,8 @@ import json
 import sys
 from collections.abc import Iterator
 
-from ..errors import PolicyError
 from .._toml import to_toml
+from ..errors import PolicyError
 from ..policy import Policy
 from ._common import Subparsers, add_command, add_var_option, fail, parse_vars, show
 

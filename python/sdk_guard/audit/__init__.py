@@ -24,18 +24,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
-from ._record import emit
-from ._sinks import CallbackSink, DefaultLogSink, JsonlSink, LoggingSink, MemorySink, Sink
-from ._spans import KINDS, Span, bind, current_span, span, spawn_thread
-from ._writer import add_sink, flush, records, remove_sink, sinks, stats
-
 # Plumbing, not surface, so left out of __all__.  Bound here because the policy
 # loader looks the [audit] parser up as sdk_guard.audit.parse_config, lockdown() and
 # the media CLI call audit.writer_paused() and audit.configure(), and install()
 # attaches the default sink through audit.attach_default_sink() (so a wrapper around
 # this module's functions sees every sink attached).
-from ._config import configure as configure, parse_config as parse_config
-from ._writer import attach_default_sink as attach_default_sink, writer_paused as writer_paused
+from ._config import configure as configure
+from ._config import parse_config as parse_config
+from ._record import emit
+from ._sinks import CallbackSink, DefaultLogSink, JsonlSink, LoggingSink, MemorySink, Sink
+from ._spans import KINDS, Span, bind, current_span, span, spawn_thread
+from ._writer import add_sink, flush, records, remove_sink, sinks, stats
+from ._writer import attach_default_sink as attach_default_sink
+from ._writer import writer_paused as writer_paused
 
 __all__ = [
     "KINDS", "CallbackSink", "DefaultLogSink", "JournaldSink", "JsonlSink", "LoggingSink", "MemorySink",

@@ -17,7 +17,6 @@ from ..errors import PolicyError
 from ._sinks import JsonlSink, LoggingSink, MemorySink, Sink
 from ._writer import _writer, flush
 
-
 _PLACEHOLDERS: Final = ("{data}", "{home}", "{tmp}", "{prefix}")
 _SINK_KEYS: Final = {
     "jsonl": {"type", "path", "flush", "fsync", "max_bytes", "backups"},

@@ -14,7 +14,6 @@ from typing import Any
 
 from .. import _guard
 
-
 Record = dict[str, Any]
 
 

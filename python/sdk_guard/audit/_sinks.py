@@ -16,7 +16,6 @@ from typing import Any, Final
 
 from ._record import Record, _dumps
 
-
 # Records a failing sink keeps for retry; beyond this they are counted as lost.
 SINK_BACKLOG_MAX: Final = 10_000
 # Lines a batch-mode JsonlSink joins into one write.

@@ -30,7 +30,6 @@ from .. import _guard
 from ._record import plain_copy
 from ._writer import _writer
 
-
 F = TypeVar("F", bound=Callable[..., Any])
 
 KINDS: Final = ("action", "task", "model_call", "storage_mutation")

@@ -22,7 +22,6 @@ from .. import _guard
 from ._record import Record
 from ._sinks import DefaultLogSink, MemorySink, Sink
 
-
 _REPORT_INTERVAL: Final = 1.0
 _WAIT_POLL: Final = 0.25
 

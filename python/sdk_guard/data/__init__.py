@@ -42,17 +42,17 @@ from typing import Any, Final
 try:
     import sqlalchemy as sa
     from sqlalchemy import event
-    from sqlalchemy.orm import (DeclarativeBase, Session, with_loader_criteria)
+    from sqlalchemy.orm import DeclarativeBase, Session, with_loader_criteria
 except ImportError as exc:          # pragma: no cover - exercised only without the extra
     raise ImportError("sdk_guard.data needs SQLAlchemy 2: pip install 'sdk-guard[data]' "
                       f"({exc})") from None
 
+from sqlalchemy.sql import visitors
+from sqlalchemy.sql.selectable import Alias, CompoundSelect, Join, Select
+
 from .. import _guard, audit, context
 from ..errors import GuardError, PolicyError, PolicyViolation
 from . import _rls
-
-from sqlalchemy.sql import visitors
-from sqlalchemy.sql.selectable import Alias, CompoundSelect, Join, Select
 
 __all__ = ["Storage", "ScopedSession", "ORG_COLUMN", "USER_COLUMN"]
 

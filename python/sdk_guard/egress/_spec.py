@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import _guard
-from ..errors import PolicyError
 from .._config.validate import check_keys, choice, str_list, table
 from .._netrules import net_rules  # the validator net.connect itself uses
+from ..errors import PolicyError
 
 BACKENDS = ("nft", "iptables", "bpf")
 _BACKEND_CHOICES = ("auto",) + BACKENDS

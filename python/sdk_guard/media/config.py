@@ -24,8 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import PolicyError
 from .._config.validate import check_keys, integer, number, str_list, table
+from ..errors import PolicyError
 from .sniff import ALIASES, SNIFFABLE
 
 __all__ = ["DEFAULT_TYPES", "MAX_REDIRECTS", "MediaConfig", "parse_config"]

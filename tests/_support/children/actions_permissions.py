@@ -12,6 +12,7 @@ import sys
 sys.path[0] = ""  # what `python -c` puts there: the working directory
 
 import sdk_guard as sg  # noqa: E402
+
 policy = sg.Policy.from_dict(json.loads(sys.argv[2]),
                              variables={"plugins": sys.argv[1]})
 sink = sg.audit.MemorySink()

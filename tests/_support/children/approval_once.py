@@ -10,6 +10,7 @@ import sys
 sys.path[0] = ""  # what `python -c` puts there: the working directory
 
 import sdk_guard as sg  # noqa: E402
+
 plugins, data = sys.argv[1], sys.argv[2]
 policy = sg.Policy.from_dict({"version": 1, "extensions": {"acme": {
     "package": "acme", "path": plugins, "fs.read": [data],

@@ -15,6 +15,7 @@ import sys
 sys.path[0] = ""  # what `python -c` puts there: the working directory
 
 import sdk_guard as sg  # noqa: E402
+
 P = json.loads(sys.argv[1])
 policy = sg.Policy.from_dict({
     "version": 1,

@@ -12,6 +12,7 @@ sys.path[0] = ""  # what `python -c` puts there: the working directory
 sys.path.insert(0, sys.argv[1])
 from _support.media_origin import StubResolver  # noqa: E402
 from sdk_guard.media import Fetcher, MediaError  # noqa: E402
+
 events = []
 def hook(ev, args):
     if ev in ("socket.connect", "socket.getaddrinfo"):

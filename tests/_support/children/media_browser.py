@@ -12,8 +12,9 @@ import tempfile
 
 sys.path[0] = ""  # what `python -c` puts there: the working directory
 sys.path[:0] = [sys.argv[1] + "/tests", sys.argv[1] + "/examples"]
-from _support.media_origin import AsgiServer, Origin, png  # noqa: E402
 import media_host  # noqa: E402
+
+from _support.media_origin import AsgiServer, Origin, png  # noqa: E402
 
 origin = Origin("127.0.0.1")
 origin.serve("/cat.png", png(37, 23, (200, 30, 60)), "image/png")

@@ -5,14 +5,15 @@ across asyncio tasks, a thread started with audit.spawn_thread and a thread pool
 running audit.bind-wrapped calls, plus one outside every span.  Prints the action id
 and every record.
 """
-from concurrent.futures import ThreadPoolExecutor
 import asyncio
 import json
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 sys.path[0] = ""  # what `python -c` puts there: the working directory
 
 from sdk_guard import _guard, audit  # noqa: E402
+
 mem = audit.add_sink(audit.MemorySink())
 
 def deny(tag):

@@ -16,9 +16,9 @@ import sdk_guard as sg  # noqa: E402
 def setup_otel():
     global trace, tracer, logs, exporter
     from opentelemetry import trace
-    from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk._logs import LoggerProvider
-    from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor, InMemoryLogExporter
+    from opentelemetry.sdk._logs.export import InMemoryLogExporter, SimpleLogRecordProcessor
+    from opentelemetry.sdk.trace import TracerProvider
     trace.set_tracer_provider(TracerProvider())
     tracer = trace.get_tracer("host")
     logs = LoggerProvider()

@@ -4,14 +4,15 @@ The extension acme (under PLUGINS) tries to open, alter, forge and replay a requ
 context from inside a request the host opened; prints each outcome, the org the host
 sees afterwards and the targets of the deny records.
 """
+import contextvars
 import json
 import sys
-import contextvars
 
 sys.path[0] = ""  # what `python -c` puts there: the working directory
 
 import sdk_guard as sg  # noqa: E402
 from sdk_guard import context  # noqa: E402
+
 policy = sg.Policy.from_dict({"version": 1, "extensions": {"acme": {
     "package": "acme", "path": sys.argv[1],
     "imports": {"allow": ["sdk_guard", "sdk_guard.*", "contextvars"]}}}})

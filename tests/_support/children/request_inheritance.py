@@ -13,6 +13,7 @@ sys.path[0] = ""  # what `python -c` puts there: the working directory
 
 import sdk_guard as sg  # noqa: E402
 from sdk_guard import context  # noqa: E402
+
 sink = sg.audit.MemorySink()
 sg.audit.add_sink(sink)
 

@@ -9,8 +9,10 @@ import sys
 
 sys.path[0] = ""  # what `python -c` puts there: the working directory
 
-from sdk_guard import context  # noqa: E402
 from starlette.testclient import TestClient  # noqa: E402
+
+from sdk_guard import context  # noqa: E402
+
 
 def auth(scope_or_environ):
     headers = dict(scope_or_environ.get("headers", []))
