@@ -8,7 +8,7 @@ import pytest
 
 from sdk_guard import Policy, PolicyError
 from sdk_guard._config.templates import Templates, escape_braces
-from sdk_guard._config.validate import integer, number, str_list
+from sdk_guard._config.validate import boolean, integer, number, str_list
 from sdk_guard._lockdown_spec import parse_spec
 
 BASE: dict[str, Any] = {"version": 1, "extensions": {"acme": {"package": "acme"}}}
@@ -158,3 +158,15 @@ def test_lockdown_spec_without_a_policy_says_how_to_get_data() -> None:
     with pytest.raises(PolicyError) as info:
         Templates(None, unset_hint="say so").expand("{data}", "k")
     assert info.value.message.endswith("but no data directory is set; say so")
+
+
+def test_a_huge_number_where_a_word_belongs_is_still_a_policy_error() -> None:
+    # lockdown(spec=...) is not walked by Policy's 64-bit check first; the message must
+    # still print (repr() of such a number raises ValueError).
+    for section in ({"seccomp": 1 << 20000}, {"threads": 1 << 20000},
+                    {1 << 20000: "errno"}):
+        with pytest.raises(PolicyError) as info:
+            parse_spec(section)
+        assert "<20001-bit number>" in info.value.message
+    with pytest.raises(PolicyError, match="<20001-bit number>"):
+        boolean(1 << 20000, "k")
