@@ -15,7 +15,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from _support.child import child_env, run_child, run_child_json, run_program_json
+from _support.child import child_env, program, run_program, run_program_json
 from _support.schema_plugin import SCHEMA_PATH, validate_lines
 from sdk_guard import audit
 from sdk_guard.errors import PolicyError
@@ -66,18 +66,7 @@ def test_span_rejects_unknown_kind() -> None:
 def test_jsonl_sink_keeps_writing_after_files_cannot_be_opened(tmp_path: Path) -> None:
     """The fd is opened at construction: later opens failing (Landlock) do not matter."""
     log = tmp_path / "audit.jsonl"
-    run_child_json(f"""
-        import builtins, json, os
-        from sdk_guard import _guard, audit
-        sink = audit.add_sink(audit.JsonlSink({str(log)!r}))
-        def refuse(*a, **k):
-            raise PermissionError("no new files")
-        builtins.open = os.open = refuse
-        for i in range(100):
-            _guard.emit("guard", "fs.write", "deny", principal="acme", target=str(i))
-        audit.flush()
-        print(json.dumps(audit.stats()["sinks"]))
-    """)
+    run_program_json("audit_jsonl_opens_refused", str(log))
     recs = read_jsonl(log)
     assert [r["target"] for r in recs] == [str(i) for i in range(100)]
 
@@ -85,23 +74,7 @@ def test_jsonl_sink_keeps_writing_after_files_cannot_be_opened(tmp_path: Path) -
 def test_jsonl_sink_still_writes_after_lockdown(tmp_path: Path) -> None:
     """After lockdown() (Landlock denying all new writes) the JSONL sink still writes."""
     log = tmp_path / "audit.jsonl"
-    out = run_child_json(f"""
-        import json, sdk_guard
-        from sdk_guard import _guard, audit
-        if sdk_guard.probe().get("landlock", {{}}).get("abi", 0) < 1:
-            print(json.dumps({{"skip": "Landlock is not available on this kernel"}})); raise SystemExit
-        audit.add_sink(audit.JsonlSink({str(log)!r}))
-        _guard.emit("guard", "fs.write", "deny", principal="acme", target="before")
-        report = sdk_guard.lockdown(spec={{"fs": {{"read": ["/"], "write": []}}, "seccomp": "off"}})
-        try:
-            open({str(tmp_path / "new.txt")!r}, "w")
-            created = True
-        except PermissionError:
-            created = False
-        _guard.emit("guard", "fs.write", "deny", principal="acme", target="after")
-        audit.flush()
-        print(json.dumps({{"created": created, "status": report.as_dict()["status"]}}))
-    """)
+    out = run_program_json("audit_jsonl_lockdown", str(log), str(tmp_path / "new.txt"))
     if "skip" in out:
         pytest.skip(out["skip"])
     assert out["created"] is False
@@ -113,24 +86,8 @@ def test_jsonl_sink_still_writes_after_lockdown(tmp_path: Path) -> None:
 @pytest.mark.parametrize("flush", ["line", "batch"])
 def test_sigkill_mid_stream_leaves_no_torn_lines(tmp_path: Path, flush: str) -> None:
     log = tmp_path / "audit.jsonl"
-    code = f"""
-        import sys, threading
-        from sdk_guard import _guard, audit
-        audit.add_sink(audit.JsonlSink({str(log)!r}, flush={flush!r}))
-        pad = "x" * 3000   # lines near a page so writes straddle page boundaries
-        def spin(n):
-            i = 0
-            while True:
-                _guard.emit("guard", "fs.read", "deny", principal="p" + str(n), target=pad + str(i))
-                i += 1
-        for n in range(3):
-            threading.Thread(target=spin, args=(n,), daemon=True).start()
-        print("go", flush=True)
-        spin(9)
-    """
-    import textwrap
     # No suite-wide tee here: the kill could tear the tee's line too.
-    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)],
+    proc = subprocess.Popen([sys.executable, program("audit_jsonl_spin"), str(log), flush],
                             env=child_env({"SUITE_AUDIT_TEE": ""}),
                             stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None and proc.stdout.readline() == "go\n"
@@ -147,11 +104,7 @@ def test_sigkill_mid_stream_leaves_no_torn_lines(tmp_path: Path, flush: str) -> 
     seqs = [json.loads(ln)["seq"] for ln in complete]
     assert seqs == list(range(len(seqs)))
     # Reopening a file whose last line is incomplete starts the next record on its own line.
-    run_child(f"""
-        from sdk_guard import _guard, audit
-        audit.add_sink(audit.JsonlSink({str(log)!r}))
-        _guard.emit("guard", "fs.read", "deny", target="reopened")
-    """)
+    run_program("audit_jsonl_reopen", str(log))
     after = log.read_bytes().split(b"\n")
     assert after[-1] == b"" and json.loads(after[-2])["target"] == "reopened"
     if tail:
@@ -160,15 +113,7 @@ def test_sigkill_mid_stream_leaves_no_torn_lines(tmp_path: Path, flush: str) -> 
 
 def test_jsonl_rotation_by_size_keeps_every_record(tmp_path: Path) -> None:
     log = tmp_path / "audit.jsonl"
-    out = run_child_json(f"""
-        import json
-        from sdk_guard import _guard, audit
-        sink = audit.add_sink(audit.JsonlSink({str(log)!r}, max_bytes=20_000, backups=50))
-        for i in range(400):
-            _guard.emit("guard", "fs.read", "deny", target=str(i))
-        audit.flush()
-        print(json.dumps(sink.stats()))
-    """)
+    out = run_program_json("audit_jsonl_rotation", str(log))
     assert out["rotations"] >= 3 and out["rotation_failures"] == 0
     files = sorted(tmp_path.glob("audit.jsonl*"), key=lambda p: p.stat().st_mtime_ns)
     seqs = sorted(r["seq"] for f in files for r in read_jsonl(f))
@@ -181,31 +126,7 @@ def test_jsonl_write_failures_lose_no_record_and_tear_no_line(tmp_path: Path, fl
     """A short write followed by ENOSPC, then more ENOSPC, then recovery: every record
     ends up in the file exactly once, in seq order, and every line parses."""
     log = tmp_path / "audit.jsonl"
-    out = run_child_json(f"""
-        import errno, json, os
-        from sdk_guard import _guard, audit
-        sink = audit.JsonlSink({str(log)!r}, flush={flush!r})
-        real_write, calls = os.write, {{"n": 0}}
-        def flaky_write(fd, data):
-            if fd != sink._fd:
-                return real_write(fd, data)
-            calls["n"] += 1
-            if calls["n"] == 1:
-                return real_write(fd, bytes(data)[: len(data) // 2])
-            if calls["n"] <= 4:
-                raise OSError(errno.ENOSPC, "No space left on device")
-            return real_write(fd, data)
-        os.write = flaky_write
-        audit.add_sink(sink)
-        with audit.writer_paused():
-            for i in range(20):
-                _guard.emit("guard", "fs.read", "deny", target=str(i))
-        for _ in range(6):
-            audit.flush()
-            _guard.emit("guard", "fs.read", "deny", target="more")
-        audit.remove_sink(sink)
-        print(json.dumps({{"stats": sink.stats(), "calls": calls["n"]}}))
-    """)
+    out = run_program_json("audit_jsonl_write_failures", str(log), flush)
     assert out["calls"] > 4 and out["stats"]["failures"] >= 1
     lines = log.read_text().splitlines()
     recs = [json.loads(ln) for ln in lines]     # a torn line would not parse
@@ -216,26 +137,7 @@ def test_jsonl_write_failures_lose_no_record_and_tear_no_line(tmp_path: Path, fl
 
 
 def test_sink_that_raises_loses_nothing_and_is_reported() -> None:
-    out = run_child_json("""
-        import json
-        from sdk_guard import _guard, audit
-        calls = {"n": 0}
-        got = []
-        def flaky(rec):
-            calls["n"] += 1
-            if calls["n"] % 3 == 0:
-                raise OSError("disk hiccup")
-            got.append(rec["seq"])
-        def broken(rec):
-            raise RuntimeError("always")
-        mem = audit.add_sink(audit.MemorySink())
-        audit.add_sink(audit.CallbackSink(flaky, name="flaky"))
-        audit.add_sink(audit.CallbackSink(broken, name="broken"))
-        seqs = [_guard.emit("guard", "fs.read", "deny", target=str(i)) for i in range(300)]
-        audit.flush(); audit.flush()
-        print(json.dumps({"seqs": seqs, "flaky": got, "mem": mem.records,
-                          "stats": audit.stats()["sinks"]}))
-    """)
+    out = run_program_json("audit_sink_raises")
     guard_seqs = out["seqs"]
     assert out["flaky"][: len(guard_seqs)] == guard_seqs
     mem_guard = [r["seq"] for r in out["mem"] if r["layer"] == "guard"]
@@ -250,26 +152,7 @@ def test_sink_that_raises_loses_nothing_and_is_reported() -> None:
 
 
 def test_sink_that_blocks_does_not_block_guarded_code_or_lose_events() -> None:
-    out = run_child_json("""
-        import json, threading, time
-        from sdk_guard import _guard, audit
-        release = threading.Event()
-        def slow(rec):
-            release.wait(3)
-        mem = audit.add_sink(audit.MemorySink())
-        audit.add_sink(audit.CallbackSink(slow))
-        t0 = time.monotonic()
-        def work():
-            for i in range(5000):
-                _guard.emit("guard", "fs.read", "deny")
-        ts = [threading.Thread(target=work) for _ in range(4)]
-        for t in ts: t.start()
-        for t in ts: t.join()
-        elapsed = time.monotonic() - t0
-        release.set()
-        audit.flush()
-        print(json.dumps({"elapsed": elapsed, "n": len(mem.records), "stats": audit.stats()}))
-    """, timeout=60)
+    out = run_program_json("audit_sink_blocks", timeout=60)
     assert out["elapsed"] < 2.5
     assert out["n"] == 20000 and out["stats"]["dropped"] == 0
 
@@ -278,24 +161,7 @@ def test_sink_needing_a_lock_the_recording_code_holds_cannot_deadlock() -> None:
     """The hook fires inside arbitrary code: the producer's wait for ring space is
     bounded, so a sink that needs a lock the recording thread holds only causes
     counted drops."""
-    out = run_child_json("""
-        import json, threading
-        from sdk_guard import _guard, audit
-        _guard.audit_configure(capacity=16, overflow_wait=0.05)
-        lock = threading.Lock()
-        def needs_lock(rec):
-            with lock:
-                pass
-        mem = audit.add_sink(audit.MemorySink())
-        audit.add_sink(audit.CallbackSink(needs_lock))
-        with lock:
-            seqs = [_guard.emit("guard", "fs.read", "deny") for _ in range(200)]
-        audit.flush()
-        recs = mem.records
-        dropped = sum(r["dropped"] for r in recs if r["decision"] == "dropped")
-        present = {r["seq"] for r in recs if r["layer"] == "guard"}
-        print(json.dumps({"dropped": dropped, "present": len(present), "seqs": seqs[-1]}))
-    """, timeout=60)
+    out = run_program_json("audit_sink_needs_lock", timeout=60)
     assert out["dropped"] > 0
     assert out["dropped"] + out["present"] == 200
 
@@ -305,44 +171,14 @@ def test_a_stuck_sink_costs_guarded_code_one_overflow_wait_not_one_per_record() 
     overflow_wait; later ones are dropped (and counted) at once until the writer
     takes a record again.  Waiting per record would stall a loop of denials for
     records x overflow_wait."""
-    out = run_child_json("""
-        import json, threading, time
-        from sdk_guard import _guard, audit
-        _guard.audit_configure(capacity=16, overflow_wait=0.5)
-        release = threading.Event()
-        mem = audit.add_sink(audit.MemorySink())
-        audit.add_sink(audit.CallbackSink(lambda rec: release.wait(60)))
-        t0 = time.monotonic()
-        for _ in range(200):
-            _guard.emit("guard", "fs.read", "deny")
-        elapsed = time.monotonic() - t0
-        release.set()
-        audit.flush()
-        recs = mem.records
-        dropped = sum(r["dropped"] for r in recs if r["decision"] == "dropped")
-        present = {r["seq"] for r in recs if r["layer"] == "guard"}
-        print(json.dumps({"elapsed": elapsed, "dropped": dropped, "present": len(present)}))
-    """, timeout=150)
+    out = run_program_json("audit_sink_stuck", timeout=150)
     assert out["elapsed"] < 3.0, out
     assert out["dropped"] > 0 and out["dropped"] + out["present"] == 200
 
 
 def test_writer_survives_fork_and_child_keeps_its_own_trail(tmp_path: Path) -> None:
     log = tmp_path / "audit.jsonl"
-    run_child_json(f"""
-        import json, os
-        from sdk_guard import _guard, audit
-        audit.add_sink(audit.JsonlSink({str(log)!r}))
-        _guard.emit("guard", "fs.read", "deny", target="parent")
-        audit.flush()
-        pid = os.fork()
-        if pid == 0:
-            _guard.emit("guard", "fs.read", "deny", target="child")
-            audit.flush()
-            os._exit(0)
-        os.waitpid(pid, 0)
-        print(json.dumps(True))
-    """)
+    run_program_json("audit_fork_trail", str(log))
     recs = read_jsonl(log)
     assert [r["target"] for r in recs] == ["parent", "child"]
     assert recs[0]["pid"] != recs[1]["pid"]
@@ -353,26 +189,7 @@ def test_fork_child_does_not_deliver_records_the_parent_still_had_queued(tmp_pat
     forks belong to the parent, which delivers them; the child writing them too would
     put every one of them twice into a shared trail."""
     log = tmp_path / "audit.jsonl"
-    run_child_json(f"""
-        import json, os, threading
-        from sdk_guard import _guard, audit
-        gate = threading.Event()
-        audit.add_sink(audit.JsonlSink({str(log)!r}, flush="batch"))
-        audit.add_sink(audit.CallbackSink(lambda rec: gate.wait(5), name="slow"))
-        _guard.emit("guard", "fs.read", "deny", target="first")
-        for i in range(5):
-            _guard.emit("guard", "fs.read", "deny", target="queued")
-        pid = os.fork()
-        if pid == 0:
-            gate.set()
-            _guard.emit("guard", "fs.read", "deny", target="child")
-            audit.flush()
-            os._exit(0)
-        os.waitpid(pid, 0)
-        gate.set()
-        audit.flush()
-        print(json.dumps(True))
-    """)
+    run_program_json("audit_fork_queued", str(log))
     recs = read_jsonl(log)
     keys = [(r["pid"], r["seq"]) for r in recs]
     assert len(keys) == len(set(keys)), "a record was delivered twice"
@@ -380,19 +197,7 @@ def test_fork_child_does_not_deliver_records_the_parent_still_had_queued(tmp_pat
 
 
 def test_logging_sink_logs_denials_at_warning() -> None:
-    out = run_child_json("""
-        import json, logging
-        from sdk_guard import _guard, audit
-        seen = []
-        class H(logging.Handler):
-            def emit(self, r):
-                seen.append((r.levelname, r.audit["decision"], json.loads(r.getMessage())["seq"]))
-        log = logging.getLogger("t.audit"); log.addHandler(H()); log.setLevel(logging.INFO)
-        audit.add_sink(audit.LoggingSink(log))
-        _guard.emit("guard", "fs.read", "deny"); _guard.emit("guard", "fs.read", "allow")
-        audit.flush()
-        print(json.dumps(seen))
-    """)
+    out = run_program_json("audit_logging_sink")
     assert out == [["WARNING", "deny", 0], ["INFO", "allow", 1]]
 
 
@@ -434,16 +239,7 @@ def test_parse_config_fills_defaults() -> None:
 
 
 def test_configure_builds_sinks_from_the_policy_section(tmp_path: Path) -> None:
-    out = run_child_json(f"""
-        import json
-        from sdk_guard import _guard, audit
-        cfg = audit.parse_config({{"sinks": [{{"type": "jsonl", "path": "{{data}}/audit.jsonl",
-                                              "flush": "batch"}}], "ring_capacity": 1024}})
-        made = audit.configure(cfg, placeholders={{"data": {str(tmp_path)!r}}})
-        _guard.emit("guard", "fs.read", "deny")
-        audit.flush()
-        print(json.dumps([type(s).__name__ for s in made] + [_guard.audit_counters()["capacity"]]))
-    """)
+    out = run_program_json("audit_configure", str(tmp_path))
     assert out == ["JsonlSink", 1024]
     assert len(read_jsonl(tmp_path / "audit.jsonl")) == 1
 
@@ -477,19 +273,7 @@ def test_schema_is_valid_and_rejects_broken_records() -> None:
 
 def test_every_kind_of_record_this_module_writes_matches_the_schema(tmp_path: Path) -> None:
     log = tmp_path / "audit.jsonl"
-    run_child(f"""
-        from sdk_guard import _guard, audit
-        _guard.audit_configure(capacity=4, overflow_wait=0)
-        for i in range(10):
-            _guard.emit("guard", "fs.read", "deny", principal="acme", target=str(i))
-        audit.add_sink(audit.JsonlSink({str(log)!r}))
-        audit.add_sink(audit.CallbackSink(lambda r: 1 / 0))
-        audit.flush()
-        _guard.audit_configure(overflow_wait=1.0)
-        with audit.span("action", "a", user="u", org="o", k=1):
-            _guard.emit("landlock", "lockdown", "allow", extra={{"report": {{"status": "full"}}}})
-        audit.flush()
-    """)
+    run_program("audit_every_record_kind", str(log))
     lines = log.read_text().splitlines()
     kinds = {json.loads(ln)["decision"] for ln in lines}
     assert {"deny", "dropped", "open", "sink_failed", "allow"} <= kinds
