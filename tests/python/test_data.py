@@ -394,7 +394,7 @@ def test_postgresql_extension_walking_to_the_raw_connection_under_the_guard_stay
     """Extension code under the installed guard walks from its session to the psycopg
     connection (plain attribute access, no audit event) and runs raw SQL: row-level
     security still keeps it inside the request's org."""
-    from _support.child import run_child_json, write_tree
+    from _support.child import run_program_json, write_tree
     db = pgkit.new_database(pg_cluster)
     write_tree(tmp_path / "plugins", {
         "acme/__init__.py": """
@@ -417,29 +417,9 @@ def test_postgresql_extension_walking_to_the_raw_connection_under_the_guard_stay
                     return {"rows": rows, "changed": changed, "planted": planted}
             """,
     })
-    out = run_child_json(
-        """
-        import json, sys
-        sys.path[:0] = [sys.argv[3], sys.argv[3] + "/.."]  # test_data, and _support for it
-        import sdk_guard as sg
-        from sqlalchemy import select
-        from sdk_guard.data import Storage
-        from test_data import Models, _seed
-        store = Storage(sys.argv[1], admin_url=sys.argv[2])
-        m = Models(store)
-        store.create_all()
-        _seed(m)
-        policy = sg.Policy.from_dict({"version": 1, "extensions": {"acme": {
-            "package": "acme", "path": sys.argv[4]}}})
-        guard = sg.install(policy)
-        acme = guard.import_extension("acme")
-        with sg.request(user="u-1", org="o-1"):
-            res = acme.walk_and_query(lambda: store.session("acme"), m.Invoice, select)
-        with sg.request(user="u-2", org="o-2"), store.session("acme") as s:
-            o2 = sorted(i.amount for i in s.scalars(select(m.Invoice)))
-        print(json.dumps({**res, "o2": o2}))
-        """, args=[pg_cluster.url("sg_app", db), pg_cluster.url("sg_owner", db),
-                   str(Path(__file__).parent), str(tmp_path / "plugins")])
+    out = run_program_json("data_raw_connection", pg_cluster.url("sg_app", db),
+                           pg_cluster.url("sg_owner", db), str(Path(__file__).parent),
+                           str(tmp_path / "plugins"))
     assert out["rows"] == [["o-1", 10], ["o-1", 20]]
     assert out["changed"] == 2
     assert out["planted"] == "InsufficientPrivilege"
@@ -448,7 +428,7 @@ def test_postgresql_extension_walking_to_the_raw_connection_under_the_guard_stay
 
 def test_extension_cannot_open_another_extensions_storage_through_the_sdk(
         tmp_path: Path) -> None:
-    from _support.child import run_child_json, write_tree
+    from _support.child import run_program_json, write_tree
     write_tree(tmp_path / "plugins", {
         "acme/__init__.py": """
             def attempt(fn):
@@ -465,25 +445,8 @@ def test_extension_cannot_open_another_extensions_storage_through_the_sdk(
                         "own_session": attempt(lambda: sdk_session("acme").__enter__())}
             """,
     })
-    out = run_child_json(
-        """
-        import json, sys
-        sys.path[:0] = [sys.argv[2], sys.argv[2] + "/.."]  # test_data, and _support for it
-        import sdk_guard as sg
-        from sdk_guard.data import Storage
-        from test_data import Models
-        store = Storage("sqlite:///" + sys.argv[1] + "/x.db")
-        Models(store)
-        store.create_all()
-        guard = sg.install(sg.Policy.from_dict({"version": 1, "extensions": {"acme": {
-            "package": "acme", "path": sys.argv[3]}}}))
-        acme = guard.import_extension("acme")
-        # host SDK functions that take the extension name from their caller
-        def sdk_session(name): return store.session(name)
-        def sdk_base(name): return store.base(name)
-        with sg.request(user="u-1", org="o-1"):
-            print(json.dumps(acme.run(sdk_session, sdk_base, store.create_all)))
-        """, args=[str(tmp_path), str(Path(__file__).parent), str(tmp_path / "plugins")])
+    out = run_program_json("data_other_storage", str(tmp_path), str(Path(__file__).parent),
+                           str(tmp_path / "plugins"))
     assert out["other_session"] == ["PolicyViolation", "storage"]
     assert out["other_base"] == ["PolicyViolation", "storage"]
     assert out["create_all"] == ["PolicyViolation", "introspection"]
@@ -491,32 +454,8 @@ def test_extension_cannot_open_another_extensions_storage_through_the_sdk(
 
 
 def test_every_write_runs_inside_a_storage_mutation_span(tmp_path: Path) -> None:
-    from _support.child import run_child_json
-    out = run_child_json(
-        """
-        import json, sys
-        sys.path[:0] = [sys.argv[2], sys.argv[2] + "/.."]  # test_data, and _support for it
-        import sdk_guard as sg
-        from sqlalchemy import delete, select, update
-        from sdk_guard.data import Storage
-        from test_data import Models
-        sink = sg.audit.MemorySink()
-        sg.audit.add_sink(sink)
-        store = Storage("sqlite:///" + sys.argv[1] + "/x.db")
-        m = Models(store)
-        store.create_all()
-        with sg.request(user="u-1", org="o-1"):
-            with sg.audit.span("action", "invoices.import"):
-                with store.session("acme") as s:
-                    s.add(m.Invoice(amount=1)); s.commit()
-                    s.scalars(select(m.Invoice)).all()          # a read: no span
-                    s.execute(update(m.Invoice).values(amount=2)); s.commit()
-                    s.execute(delete(m.Invoice)); s.commit()
-        sg.audit.flush()
-        spans = [(r["span_kind"], r["span_name"], r["parent"] is not None, r["org"])
-                 for r in sink.records if r["capability"] == "audit.span"]
-        print(json.dumps(spans))
-        """, args=[str(tmp_path), str(Path(__file__).parent)])
+    from _support.child import run_program_json
+    out = run_program_json("data_mutation_spans", str(tmp_path), str(Path(__file__).parent))
     assert out == [["action", "invoices.import", False, "o-1"],
                    ["storage_mutation", "flush acme__invoices", True, "o-1"],
                    ["storage_mutation", "update acme__invoices", True, "o-1"],
