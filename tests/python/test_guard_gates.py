@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from _support.child import run_child_json, write_tree
+from _support.child import run_program_json, write_tree
 
 # Entry points that can steer the guard, or drain, detach or forge audit and trap
 # records: each must be in _guard.HOST_ONLY.
@@ -59,30 +59,10 @@ EXTENSION = """
                 for name in _guard.HOST_ONLY}
     """
 
-HOST = """
-    import json, sys
-    import sdk_guard as sg
-    from sdk_guard import _guard
-    policy = sg.Policy.from_dict({"version": 1, "extensions": {"acme": {
-        "package": "acme", "path": sys.argv[1],
-        "imports": {"allow": ["sdk_guard", "sdk_guard.*"]}}}})
-    sink = sg.audit.MemorySink()
-    sg.audit.add_sink(sink)
-    guard = sg.install(policy)
-    acme = guard.import_extension("acme")
-    result = acme.run()
-    selves = acme.reach_originals()
-    sg.audit.flush()
-    denied = [r["target"] for r in sink.records
-              if r.get("decision") == "deny" and r.get("capability") == "introspection"]
-    print(json.dumps({"host_only": list(_guard.HOST_ONLY), "result": result,
-                      "selves": selves, "denied": denied}))
-    """
-
 
 def test_extension_cannot_call_any_host_only_entry_point(tmp_path: Path) -> None:
     write_tree(tmp_path / "plugins", {"acme/__init__.py": EXTENSION})
-    out = run_child_json(HOST, args=[str(tmp_path / "plugins")])
+    out = run_program_json("host_only_gates", str(tmp_path / "plugins"))
     assert MUST_BE_GATED <= set(out["host_only"]), "mark these GUARD_HOST_ONLY in C"
     assert out["result"] == {name: "introspection" for name in out["host_only"]}
     # One deny record per refused call, naming the entry point.
@@ -91,5 +71,5 @@ def test_extension_cannot_call_any_host_only_entry_point(tmp_path: Path) -> None
 
 def test_gated_entry_point_does_not_expose_the_ungated_one(tmp_path: Path) -> None:
     write_tree(tmp_path / "plugins", {"acme/__init__.py": EXTENSION})
-    out = run_child_json(HOST, args=[str(tmp_path / "plugins")])
+    out = run_program_json("host_only_gates", str(tmp_path / "plugins"))
     assert out["selves"] == {name: "int" for name in out["host_only"]}
