@@ -18,28 +18,15 @@ from typing import Any
 
 import pytest
 
-from _support.child import ROOT, child_env, run_child, run_child_json
+from _support.child import ROOT, child_env, program, run_child, run_child_json, run_program_json
 from sdk_guard import _guard  # a broken extension fails the whole module, loudly
 
 ABI = int(_guard.landlock_probe()["abi"])
 
-PRELUDE = """
-import errno, json, os, sys
-import sdk_guard as sg
-P = json.loads(sys.argv[1])
-
-def attempt(fn, *a, **k):
-    try:
-        r = fn(*a, **k)
-        if hasattr(r, "close"):
-            r.close()
-        return "ok"
-    except OSError as e:
-        return errno.errorcode.get(e.errno, str(e.errno))
-
-def done(**out):
-    print(json.dumps(out))
-"""
+# The children that must run as `python -c` (what they test is that launch mode) start
+# with the text every lockdown_* program imports.
+PRELUDE = (Path(program("lockdown_prelude")).read_text()
+           + "import os\nimport sys\nimport sdk_guard as sg\n")
 
 
 def require_landlock() -> None:
@@ -49,7 +36,13 @@ def require_landlock() -> None:
         pytest.skip(reason)
 
 
-def child(code: str, params: dict[str, Any], **kw: Any) -> Any:
+def child(name: str, params: dict[str, Any], **kw: Any) -> Any:
+    """Run the lockdown child program NAME with PARAMS (its P) as JSON."""
+    return run_program_json(name, json.dumps(params), **kw)
+
+
+def child_c(code: str, params: dict[str, Any], **kw: Any) -> Any:
+    """Run CODE after the lockdown prelude as `python -c`, with PARAMS as JSON."""
     return run_child_json(PRELUDE + code, args=[json.dumps(params)], **kw)
 
 
@@ -69,51 +62,7 @@ def test_worker_that_locks_down_first_runs_ordinary_stdlib_code(tmp_path: Path) 
     require_landlock()
     data = tmp_path / "data"
     data.mkdir()
-    out = child("""
-import socket, threading
-lazy = ["ssl", "sqlite3", "ctypes", "uuid", "zoneinfo"]
-before = {m: m in sys.modules for m in lazy}
-srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen()
-port = srv.getsockname()[1]
-r = sg.lockdown(spec={"fs": {"write": [P["data"]]}, "net": {"connect_tcp": [port]},
-                      "seccomp": "errno"}, require=["landlock", "seccomp"])
-res = {"status": r.status, "before": before}
-import ssl
-res["ssl"] = ssl.create_default_context().verify_mode == ssl.CERT_REQUIRED
-import sqlite3
-res["sqlite3"] = sqlite3.connect(":memory:").execute("select 6 * 7").fetchone()[0]
-import ctypes
-res["ctypes"] = ctypes.CDLL(None).getpid() == os.getpid()
-import uuid
-res["uuid"] = len(str(uuid.uuid4())) == 36
-import zoneinfo, datetime
-res["zoneinfo"] = datetime.datetime(2026, 7, 1, tzinfo=zoneinfo.ZoneInfo("Europe/Paris")).utcoffset().seconds
-res["resolve"] = sorted({a[4][0] for a in socket.getaddrinfo("localhost", port, socket.AF_INET)})
-with socket.create_connection(("localhost", port), timeout=5) as c:
-    conn, _ = srv.accept(); c.sendall(b"hi"); res["connect_by_name"] = conn.recv(2).decode(); conn.close()
-with open("/proc/self/status") as f:
-    res["proc_status"] = any(l.startswith("Pid:\\t%d" % os.getpid()) for l in f)
-with open("/sys/devices/system/cpu/online") as f:
-    res["cpu_count"] = os.cpu_count() is not None and f.read().strip()[:1].isdigit()
-import tempfile
-with tempfile.TemporaryFile() as f:
-    f.write(b"x"); f.seek(0); res["tempfile"] = f.read().decode()
-d = tempfile.mkdtemp()
-with open(os.path.join(d, "a"), "w") as f:
-    f.write("a")
-with tempfile.NamedTemporaryFile(dir=d) as f:
-    res["named"] = os.path.dirname(f.name) == d
-res["tmpdir"] = os.path.dirname(d) == os.environ["TMPDIR"] == r.landlock["tmp"]["path"]
-box = []
-ts = [threading.Thread(target=lambda i=i: box.append(i * i)) for i in range(4)]
-[t.start() for t in ts]; [t.join() for t in ts]
-res["threads"] = sorted(box)
-with open(os.path.join(P["data"], "out.txt"), "w") as f:
-    f.write("written")
-res["sources"] = sorted({x["source"].split(":")[1].strip().split(" ")[0] for x in r.landlock["rules"]
-                         if x["source"].startswith("runtime:")})
-done(**res)
-""", {"data": str(data)})
+    out = child("lockdown_stdlib_worker", {"data": str(data)})
     assert out["status"] == "full"
     assert not any(out["before"].values()), out["before"]  # really imported after lockdown
     assert out["ssl"] is True and out["sqlite3"] == 42 and out["ctypes"] is True
@@ -129,11 +78,7 @@ done(**res)
 
 def test_report_lists_each_runtime_grant_with_its_reason() -> None:
     require_landlock()
-    out = child("""
-r = sg.lockdown(spec={"net.connect_tcp": [443], "seccomp": "off"})
-rules = [x for x in r.landlock["rules"] if x["type"] == "path"]
-done(rules=rules, pid=os.getpid(), tmp=r.landlock["tmp"], runtime=r.landlock["runtime"])
-""", {})
+    out = child("lockdown_runtime_grants", {})
     by_path = {r.get("resolved", r["path"]): r for r in out["rules"]}
     libdirs = [r for r in out["rules"] if "extension modules link" in r["source"]]
     assert libdirs, out["rules"]
@@ -158,17 +103,7 @@ done(rules=rules, pid=os.getpid(), tmp=r.landlock["tmp"], runtime=r.landlock["ru
 
 def test_dns_files_are_granted_only_when_the_policy_allows_network() -> None:
     require_landlock()
-    out = child("""
-import socket
-r = sg.lockdown(spec={"seccomp": "off"})
-dns = [x["path"] for x in r.landlock["rules"] if "name resolution" in x["source"]]
-try:
-    socket.getaddrinfo("localhost", 80)
-    resolved = "ok"
-except socket.gaierror as e:
-    resolved = "failed"
-done(dns=dns, hosts=attempt(open, "/etc/hosts"), resolved=resolved)
-""", {})
+    out = child("lockdown_dns_without_net", {})
     assert out == {"dns": [], "hosts": "EACCES", "resolved": "failed"}
 
 
@@ -261,7 +196,7 @@ def test_secret_in_the_cwd_of_a_dash_c_worker_stays_unreadable(tmp_path: Path) -
     require_landlock()
     _, cwd = _app_tree(tmp_path)
     (cwd / "localmod.py").write_text("VALUE = 'local'\n")
-    out = child("""
+    out = child_c("""
 r = sg.lockdown(spec={"seccomp": "off"})
 import localmod
 warn = [w["why"] for w in r.landlock["warnings"] if w.get("target") == os.getcwd()]
@@ -280,7 +215,7 @@ def test_runtime_minimal_grants_no_application_directory_and_says_what_to_add(
     require_landlock()
     _, cwd = _app_tree(tmp_path)
     (cwd / "localmod.py").write_text("VALUE = 'local'\n")
-    out = child("""
+    out = child_c("""
 r = sg.lockdown(spec={"runtime": "minimal", "seccomp": "off"})
 try:
     import localmod
@@ -303,28 +238,7 @@ done(imp=imp, notes=notes, warn=warn, proc=any("own /proc" in s for s in srcs),
 
 def test_import_error_note_names_the_shared_library_that_was_not_granted() -> None:
     require_landlock()
-    out = child("""
-import sysconfig
-# runtime = "none": only what the policy names.  The stdlib and sdk_guard are named,
-# the shared-library directories are not.
-import ctypes  # loaded before lockdown; libsqlite3 is not
-from sdk_guard import landlock
-r = sg.lockdown(spec={"runtime": "none", "tmp": "none", "seccomp": "off",
-                      "fs": {"read": [sys.prefix, sys.base_prefix, os.path.dirname(sg.__path__[0])]}})
-res = {"rules": sorted({x["source"].split(":")[0] for x in r.landlock["rules"]})}
-try:
-    import ssl
-    res["ssl"] = "ok"
-except ImportError as e:
-    res["ssl"] = str(e); res["notes"] = getattr(e, "__notes__", [])
-import ctypes
-try:
-    ctypes.CDLL("libsqlite3.so.0")
-    res["ctypes_note"] = "loaded"
-except OSError as e:
-    res["ctypes_note"] = " ".join(landlock.explain(e).__notes__)
-done(**res)
-""", {})
+    out = child("lockdown_missing_library_note", {})
     assert out["rules"] == ["lockdown.fs.read[0]", "lockdown.fs.read[1]", "lockdown.fs.read[2]"] \
         or out["rules"] == ["lockdown.fs.read[0]", "lockdown.fs.read[2]"]
     assert "cannot open shared object file" in out["ssl"]
@@ -339,14 +253,7 @@ done(**res)
 def test_explain_adds_the_missing_grant_to_an_oserror(tmp_path: Path) -> None:
     require_landlock()
     (tmp_path / "secret.txt").write_text("s")
-    out = child("""
-sg.lockdown(spec={"seccomp": "off"})
-from sdk_guard.landlock import explain
-try:
-    open(P["f"])
-except PermissionError as e:
-    done(notes=explain(e).__notes__)
-""", {"f": str(tmp_path / "secret.txt")})
+    out = child("lockdown_explain_oserror", {"f": str(tmp_path / "secret.txt")})
     [note] = out["notes"]
     assert str(tmp_path / "secret.txt") in note and f'add "{tmp_path}" to [lockdown] fs.read' in note
 
@@ -364,17 +271,7 @@ def _gone(path: str, timeout: float = 10.0) -> bool:
 
 def test_private_tmp_is_0700_writable_and_removed_at_exit() -> None:
     require_landlock()
-    out = child("""
-import stat, tempfile
-outside = tempfile.gettempdir()
-r = sg.lockdown(spec={"seccomp": "errno"})
-t = r.landlock["tmp"]
-with open(os.path.join(t["path"], "left-behind"), "w") as f:
-    f.write("x")
-done(tmp=t, mode=oct(stat.S_IMODE(os.stat(t["path"]).st_mode)), env=os.environ["TMPDIR"],
-     tempdir=tempfile.gettempdir(), parent=os.path.dirname(t["path"]) == outside,
-     outside_write=attempt(open, os.path.join(outside, "sdk_guard-escape-test"), "w"))
-""", {})
+    out = child("lockdown_private_tmp", {})
     assert out["tmp"]["mode"] == "private" and out["mode"] == "0o700"
     assert out["env"] == out["tempdir"] == out["tmp"]["path"] and out["parent"] is True
     assert out["outside_write"] == "EACCES"
@@ -387,14 +284,8 @@ def test_private_tmp_is_emptied_at_exit_under_an_installed_guard() -> None:
     the host's (sdk_guard's own code), not be refused as unattributed at exit."""
     require_landlock()
     proc = subprocess.run(
-        [sys.executable, "-c", PRELUDE + """
-p = sg.Policy.from_dict({"version": 1, "lockdown": {"seccomp": "off"}})
-r = sg.lockdown(p)
-sg.install(p)
-path = r.landlock["tmp"]["path"]
-open(os.path.join(path, "f"), "w").close()
-print(path, flush=True)
-""", "{}"], env=child_env(), capture_output=True, text=True, timeout=60, check=False)
+        [sys.executable, program("lockdown_tmp_at_exit"), "{}"],
+        env=child_env(), capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr and "PolicyViolation" not in proc.stderr, proc.stderr
     assert _gone(proc.stdout.strip())
@@ -403,13 +294,8 @@ print(path, flush=True)
 def test_private_tmp_is_removed_even_when_the_worker_is_killed() -> None:
     require_landlock()
     proc = subprocess.Popen(
-        [sys.executable, "-c", PRELUDE + """
-import time
-r = sg.lockdown(spec={"seccomp": "off"})
-open(os.path.join(r.landlock["tmp"]["path"], "f"), "w").close()
-print(r.landlock["tmp"]["path"], flush=True)
-time.sleep(60)
-""", "{}"], env=child_env(), stdout=subprocess.PIPE, text=True)
+        [sys.executable, program("lockdown_tmp_killed"), "{}"],
+        env=child_env(), stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     path = proc.stdout.readline().strip()
     assert os.path.isdir(path) and os.listdir(path) == ["f"]
@@ -421,13 +307,7 @@ time.sleep(60)
 
 def test_tmp_none_grants_no_temporary_directory() -> None:
     require_landlock()
-    out = child("""
-import tempfile
-before = os.environ.get("TMPDIR")
-r = sg.lockdown(spec={"tmp": "none", "seccomp": "off"})
-done(tmp=r.landlock["tmp"], same=os.environ.get("TMPDIR") == before,
-     mk=attempt(tempfile.mkstemp))
-""", {})
+    out = child("lockdown_tmp_none", {})
     # tempfile finds no usable directory: EACCES, or ENOENT ("No usable temporary directory").
     assert out["tmp"] == {"mode": "none"} and out["same"] is True
     assert out["mk"] in ("EACCES", "ENOENT")
@@ -437,42 +317,13 @@ def test_refused_lockdown_leaves_no_private_tmp_behind(tmp_path: Path) -> None:
     require_landlock()
     own_tmp = tmp_path / "tmp"
     own_tmp.mkdir()
-    out = child("""
-import glob, tempfile
-before = set(glob.glob(os.path.join(tempfile.gettempdir(), "sdk_guard-*")))
-try:
-    sg.lockdown(spec={"fs.read": [P["missing"]], "seccomp": "off"}, require=["landlock"])
-except sg.GuardError:
-    pass
-after = set(glob.glob(os.path.join(tempfile.gettempdir(), "sdk_guard-*")))
-done(new=sorted(after - before), tmpdir=os.environ.get("TMPDIR"))
-""", {"missing": str(tmp_path / "missing")}, env={"TMPDIR": str(own_tmp)})
+    out = child("lockdown_refused_tmp", {"missing": str(tmp_path / "missing")}, env={"TMPDIR": str(own_tmp)})
     # TMPDIR is the test's own directory, so no other process's lockdown() shows here.
     assert out["new"] == [] and out["tmpdir"] == str(own_tmp)
     assert list(own_tmp.iterdir()) == []
 
 
 # ---- native thread pools -------------------------------------------------------------------
-
-NUMPY_LOCK = """
-import time
-if P["first"] == "numpy":
-    import numpy as np
-t0 = time.monotonic()
-try:
-    r = sg.lockdown(spec={"seccomp": "errno"})
-    res = {"status": r.status, "threads": r.landlock["threads"]}
-except sg.GuardError as e:
-    res = {"refused": str(e)}
-res["grace_ms"] = sg.landlock._last_grace_ms
-res["seconds"] = round(time.monotonic() - t0, 3)
-if "status" in res:
-    import numpy as np
-    a = np.arange(16.0).reshape(4, 4) + np.eye(4)
-    res["numpy"] = float(np.linalg.det(a @ np.linalg.inv(a)))
-done(**res)
-"""
-
 
 def _numpy() -> None:
     proc = run_child("import numpy")
@@ -490,7 +341,7 @@ def test_openblas_threads_are_refused_at_once_with_the_fix() -> None:
     env = child_env({"OPENBLAS_NUM_THREADS": "2"})
     for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env.pop(k, None)
-    proc = subprocess.run([sys.executable, "-c", PRELUDE + NUMPY_LOCK,
+    proc = subprocess.run([sys.executable, program("lockdown_numpy"),
                            json.dumps({"first": "numpy"})],
                           env=env, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
@@ -510,11 +361,11 @@ def test_openblas_threads_are_refused_at_once_with_the_fix() -> None:
 def test_openblas_single_threaded_or_numpy_after_lockdown_works() -> None:
     require_landlock()
     _numpy()
-    one = run_child_json(PRELUDE + NUMPY_LOCK, args=[json.dumps({"first": "numpy"})],
+    one = run_program_json("lockdown_numpy", json.dumps({"first": "numpy"}),
                          env={"OPENBLAS_NUM_THREADS": "1"})
     assert one.get("status") == "full", one
     assert abs(one["numpy"] - 1.0) < 1e-9
-    after = run_child_json(PRELUDE + NUMPY_LOCK, args=[json.dumps({"first": "lockdown"})],
+    after = run_program_json("lockdown_numpy", json.dumps({"first": "lockdown"}),
                            env={"OPENBLAS_NUM_THREADS": "4"})
     assert after.get("status") == "full", after
     assert abs(after["numpy"] - 1.0) < 1e-9
@@ -523,19 +374,7 @@ def test_openblas_single_threaded_or_numpy_after_lockdown_works() -> None:
 # ---- spec and explain ---------------------------------------------------------------------
 
 def test_runtime_and_tmp_keys_are_validated() -> None:
-    out = child("""
-from sdk_guard._lockdown_spec import parse_spec
-from sdk_guard.errors import PolicyError
-res = {}
-for name, sec in {"runtime": {"runtime": "everything"}, "tmp": {"tmp": "shared"},
-                  "tmp_type": {"tmp": True}}.items():
-    try:
-        parse_spec(sec); res[name] = None
-    except PolicyError as e:
-        res[name] = [e.key, str(e)]
-d = parse_spec(None)
-done(res=res, defaults=[d["runtime"], d["tmp"]])
-""", {})
+    out = child("lockdown_spec_keys", {})
     assert out["res"]["runtime"][0] == "lockdown.runtime" and '"minimal"' in out["res"]["runtime"][1]
     assert out["res"]["tmp"][0] == "lockdown.tmp" and out["res"]["tmp_type"][0] == "lockdown.tmp"
     assert out["defaults"] == ["auto", "private"]
@@ -569,15 +408,7 @@ def test_extension_path_of_the_policy_is_importable_after_lockdown_and_nothing_e
               "extensions": {"acme": {"package": "acme", "path": str(plugins),
                                       "fs": {"read": [], "write": []}}},
               "lockdown": {"seccomp": "errno"}}
-    out = child("""
-policy = sg.Policy.from_dict(P["policy"])
-guard = sg.install(policy)
-r = sg.lockdown(policy, require=["landlock"])
-acme = guard.import_extension("acme")
-srcs = [x["source"] for x in r.landlock["rules"] if x["path"].startswith(P["plugins"])]
-done(hello=acme.hello(), secret=attempt(open, P["plugins"] + "/plugins.env"), srcs=srcs,
-     acme_in_modules="acme" in sys.modules)
-""", {"policy": policy, "plugins": str(plugins)})
+    out = child("lockdown_extension_path", {"policy": policy, "plugins": str(plugins)})
     assert out["hello"] == "hi" and out["secret"] == "EACCES"
     assert any("extensions.acme.path" in s and "package acme" in s for s in out["srcs"]), out
 
@@ -586,7 +417,7 @@ def test_a_worker_started_in_the_root_directory_gets_no_listing_of_it() -> None:
     """With -c from /, sys.path[0] is /: granting what import needs there would mean
     listing the whole tree, so nothing is granted and the report says so."""
     require_landlock()
-    out = child("""
+    out = child_c("""
 r = sg.lockdown(spec={"seccomp": "off"})
 done(list_root=attempt(os.listdir, "/"), list_etc=attempt(os.listdir, "/etc"),
      warned=[w["why"] for w in r.landlock["warnings"] if w.get("target") == "/"])
@@ -606,10 +437,6 @@ def test_dns_files_follow_a_policy_that_names_hosts(section: str) -> None:
     else:
         policy["extensions"] = {"acme": {"package": "acme",
                                          "net": {"connect": ["localhost:5432"]}}}
-    out = child("""
-r = sg.lockdown(sg.Policy.from_dict(P["policy"]))
-done(dns=sorted(x["path"] for x in r.landlock["rules"] if "name resolution" in x["source"]),
-     hosts=attempt(open, "/etc/hosts"))
-""", {"policy": policy})
+    out = child("lockdown_dns_for_hosts", {"policy": policy})
     assert "/etc/hosts" in out["dns"] and "/etc/nsswitch.conf" in out["dns"]
     assert out["hosts"] == "ok"
