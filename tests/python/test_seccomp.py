@@ -8,11 +8,11 @@ import json
 import platform
 import signal
 import sys
-import textwrap
+from pathlib import Path
 
 import pytest
 
-from _support.child import run_child, run_child_json
+from _support.child import program, run_child, run_program_json
 from sdk_guard import _guard, seccomp
 from sdk_guard.errors import GuardError
 
@@ -20,25 +20,15 @@ pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux") or platform.machine() != "x86_64",
     reason="the live tests drive x86_64 syscall numbers and machine code")
 
-PRELUDE = """
-import ctypes, json, os, sys
-from sdk_guard import seccomp, _guard
-libc = ctypes.CDLL(None, use_errno=True)
-libc.syscall.restype = ctypes.c_long
-def sc(nr, *args):
-    ctypes.set_errno(0)
-    r = libc.syscall(ctypes.c_long(nr), *[ctypes.c_ulong(a) for a in args])
-    return r, ctypes.get_errno()
-def lock(mode="errno"):
-    plan = seccomp.prepare(mode)
-    assert plan.status == "full", plan.report
-    plan.apply()
-    return plan
-"""
+# The children still built from code (the foreign-ABI stubs, the kill-mode child) start
+# with the text every seccomp_* program imports.
+PRELUDE = ("import json, os, sys\nfrom sdk_guard import _guard\n"
+           + Path(program("seccomp_prelude")).read_text() + "\n")
 
 
-def child(code: str, **kw):
-    return run_child_json(PRELUDE + textwrap.dedent(code), **kw)
+def child(name: str, **kw):
+    """Run the seccomp child program NAME; returns the JSON it printed last."""
+    return run_program_json(name, **kw)
 
 
 # ---- the program, without installing it ----------------------------------------------
@@ -120,24 +110,7 @@ def test_explain_lines_show_labels_and_names():
 # ---- live, in children ---------------------------------------------------------------
 
 def test_each_denied_syscall_returns_its_errno():
-    out = child("""
-        built = _guard.seccomp_build("errno")
-        lock()
-        res = {}
-        for name, nr, kind, _ in built["denied"]:
-            if kind == "ns_flags":
-                args = [0x10000000]          # CLONE_NEWUSER
-            elif kind == "personality":
-                args = [0x0400000]           # READ_IMPLIES_EXEC
-            elif kind == "ioctl_tiocsti":
-                args = [0, 0x5412, 0]        # TIOCSTI
-            elif kind == "socket_mptcp":
-                args = [2, 1, 262]           # AF_INET, SOCK_STREAM, IPPROTO_MPTCP
-            else:
-                args = [0] * 6 if name not in ("reboot",) else [0xfee1dead, 0, 0]
-            res[name] = sc(nr, *args)
-        print(json.dumps({k: list(v) for k, v in res.items()}))
-    """)
+    out = child("seccomp_denied_errnos")
     built = _guard.seccomp_build("errno")
     for name, _, kind, _ in built["denied"]:
         want = 38 if kind == "enosys" else 1
@@ -145,104 +118,27 @@ def test_each_denied_syscall_returns_its_errno():
 
 
 def test_exec_and_spawn_raise_permission_error():
-    out = child("""
-        import subprocess
-        lock()
-        res = {}
-        for label, fn in (
-            ("execv", lambda: os.execv("/bin/true", ["true"])),
-            ("subprocess", lambda: subprocess.run(["/bin/true"])),
-            ("posix_spawn", lambda: os.posix_spawn("/bin/true", ["true"], dict(os.environ))),
-        ):
-            try:
-                fn()
-                res[label] = "ran"
-            except PermissionError as e:
-                res[label] = "PermissionError"
-            except OSError as e:
-                res[label] = f"OSError {e.errno}"
-        print(json.dumps(res))
-    """)
+    out = child("seccomp_exec_spawn")
     assert out == {"execv": "PermissionError", "subprocess": "PermissionError",
                    "posix_spawn": "PermissionError"}
 
 
 def test_namespaces_cannot_be_created():
-    out = child("""
-        lock()
-        res = {}
-        if hasattr(os, "unshare"):          # Python >= 3.12
-            try:
-                os.unshare(os.CLONE_NEWUSER)
-                res["unshare"] = "ok"
-            except PermissionError:
-                res["unshare"] = "EPERM"
-        else:
-            ctypes.set_errno(0)
-            rc = libc.unshare(0x10000000)
-            res["unshare"] = "EPERM" if rc == -1 and ctypes.get_errno() == 1 else f"{rc}"
-        # raw clone(CLONE_NEWUSER|SIGCHLD): must fail before creating anything
-        r, e = sc(56, 0x10000000 | 17, 0, 0, 0, 0)
-        if r == 0:
-            os._exit(0)
-        res["clone"] = [r, e]
-        res["clone_newnet"] = list(sc(56, 0x40000000 | 17, 0, 0, 0, 0))
-        print(json.dumps(res))
-    """)
+    out = child("seccomp_namespaces")
     assert out == {"unshare": "EPERM", "clone": [-1, 1], "clone_newnet": [-1, 1]}
 
 
 def test_tiocsti_cannot_type_into_the_controlling_terminal():
     """TIOCSTI would queue input the parent shell runs once this process ends: a way
     around the exec ban.  Other terminal ioctls keep working."""
-    out = child("""
-        import fcntl, termios
-        try:
-            os.setsid()
-        except PermissionError:
-            pass                            # already a session leader
-        master, slave = os.openpty()
-        fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
-        def push():
-            try:
-                fcntl.ioctl(slave, termios.TIOCSTI, b"x")
-                return "typed"
-            except OSError as e:
-                return e.errno
-        before = push()
-        lock()
-        after = push()
-        size = len(fcntl.ioctl(slave, termios.TIOCGWINSZ, b"\\0" * 8))
-        print(json.dumps({"before": before, "after": after, "size": size}))
-    """)
+    out = child("seccomp_tiocsti")
     assert out["after"] == 1 and out["size"] == 8, out
 
 
 def test_mptcp_sockets_cannot_get_around_landlock_tcp_rules():
     """Landlock's TCP rules do not cover IPPROTO_MPTCP: without the filter's rule, a
     locked-down process connects to any port that way."""
-    out = child("""
-        import socket
-        import sdk_guard as sg
-        srv = socket.socket()
-        srv.bind(("127.0.0.1", 0)); srv.listen(5)
-        port = srv.getsockname()[1]
-        try:
-            socket.socket(socket.AF_INET, socket.SOCK_STREAM, 262).close()
-            mptcp = True
-        except OSError:
-            mptcp = False                   # MPTCP disabled here: nothing to get around
-        sg.lockdown(spec={"seccomp": "errno"})
-        res = {"mptcp": mptcp}
-        for name, proto in (("tcp", 0), ("mptcp_v4", 262)):
-            try:
-                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, proto)
-                s.connect(("127.0.0.1", port))
-                res[name] = "connected"
-            except OSError as e:
-                res[name] = e.errno
-        print(json.dumps(res))
-    """)
+    out = child("seccomp_mptcp")
     if not out["mptcp"]:
         pytest.skip("this kernel refuses IPPROTO_MPTCP sockets anyway")
     assert out["mptcp_v4"] == 1, out       # EPERM from the filter
@@ -251,41 +147,12 @@ def test_mptcp_sockets_cannot_get_around_landlock_tcp_rules():
 
 
 def test_threads_fork_and_multiprocessing_still_work():
-    out = child("""
-        import threading, multiprocessing
-        lock()
-        box = []
-        t = threading.Thread(target=lambda: box.append(os.getpid()))
-        t.start(); t.join()
-        pid = os.fork()
-        if pid == 0:
-            os._exit(7)
-        _, status = os.waitpid(pid, 0)
-        ctx = multiprocessing.get_context("fork")
-        with ctx.Pool(2) as pool:
-            squares = pool.map(abs, [-1, -2, -3])
-        print(json.dumps({"thread": box == [os.getpid()], "fork": os.waitstatus_to_exitcode(status),
-                          "mp": squares}))
-    """)
+    out = child("seccomp_threads_fork_mp")
     assert out == {"thread": True, "fork": 7, "mp": [1, 2, 3]}
 
 
 def test_filter_is_on_every_thread():
-    out = child("""
-        import threading, time
-        stop = threading.Event()
-        threads = [threading.Thread(target=stop.wait) for _ in range(3)]
-        for t in threads: t.start()
-        lock()
-        late = threading.Thread(target=stop.wait); late.start()
-        modes = {}
-        for tid in os.listdir("/proc/self/task"):
-            with open(f"/proc/self/task/{tid}/status") as f:
-                modes[tid] = [l.split()[1] for l in f if l.startswith("Seccomp:")][0]
-        stop.set()
-        for t in threads + [late]: t.join()
-        print(json.dumps(modes))
-    """)
+    out = child("seccomp_every_thread")
     assert len(out) >= 5 and set(out.values()) == {"2"}
 
 
@@ -325,22 +192,7 @@ print(json.dumps(fn() == os.getpid()))
 
 
 def test_trap_mode_records_one_audit_event_per_denial():
-    out = child("""
-        recs = []
-        _guard.set_audit_dispatcher(recs.append)
-        lock("trap")
-        res = [sc(101, 0, 0, 0, 0), sc(272, 0x10000000), sc(105, 0), sc(101, 0, 0, 0, 0)]
-        try:
-            os.execv("/bin/true", ["true"])
-        except PermissionError:
-            res.append("execv EPERM")
-        n = seccomp.drain()
-        got = recs + _guard.take_undelivered()
-        got = [r for r in got if r.get("layer") == "seccomp"]
-        print(json.dumps({"res": res, "n": n, "caps": [r["capability"] for r in got],
-                          "decisions": sorted({r["decision"] for r in got}),
-                          "active": _guard.seccomp_trap_active()}))
-    """)
+    out = child("seccomp_trap_records")
     assert out["res"] == [[-1, 1], [-1, 1], [-1, 1], [-1, 1], "execv EPERM"]
     assert out["n"] == 5
     assert out["caps"] == ["ptrace", "unshare", "setuid", "ptrace", "execve"]
@@ -351,41 +203,13 @@ def test_replacing_the_trap_handler_is_recorded_not_silent():
     """In-process code can replace the SIGSYS handler (signal.signal, or sigaction via
     ctypes): denied calls still never run, but are no longer recorded.  That loss of
     the trail must itself show up in the trail."""
-    out = child("""
-        import signal
-        from sdk_guard import audit
-        mem = audit.add_sink(audit.MemorySink())
-        lock("trap")
-        sc(105, 0)
-        audit.flush()
-        signal.signal(signal.SIGSYS, lambda *a: None)
-        r = sc(105, 0)
-        audit.flush()
-        audit.flush()
-        recs = [x for x in mem.records if x["layer"] == "seccomp"]
-        print(json.dumps({"caps": [x["capability"] for x in recs],
-                          "after": list(r)}))
-    """)
+    out = child("seccomp_trap_handler_replaced")
     assert out["caps"] == ["setuid", "seccomp.trap_handler"]
     assert out["after"][0] != 0      # never ran: setuid(0) would have returned 0
 
 
 def test_trap_denials_queued_at_fork_are_reported_by_the_parent_only():
-    out = child("""
-        lock("trap")
-        sc(101, 0, 0, 0, 0)
-        sc(105, 0)
-        r, w = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            os.close(r)
-            os.write(w, str(seccomp.drain()).encode())
-            os._exit(0)
-        os.close(w)
-        os.waitpid(pid, 0)
-        in_child = int(os.read(r, 100))
-        print(json.dumps({"child": in_child, "parent": seccomp.drain()}))
-    """)
+    out = child("seccomp_trap_fork_queue")
     assert out == {"child": 0, "parent": 2}
 
 
@@ -401,13 +225,5 @@ print("survived", flush=True)
 
 
 def test_second_apply_is_refused():
-    out = child("""
-        from sdk_guard.errors import GuardError
-        lock()
-        try:
-            seccomp.prepare("errno").apply()
-            print(json.dumps("applied twice"))
-        except GuardError as e:
-            print(json.dumps("refused"))
-    """)
+    out = child("seccomp_second_apply")
     assert out == "refused"
