@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from _support.child import run_child_json, run_program_json, write_tree
+from _support.child import run_program_json, write_tree
 
 ACME = {
     "acme/__init__.py": """
@@ -118,21 +118,7 @@ def test_request_context_inherited_by_tasks_and_bound_threads_and_stamped_on_rec
 
 
 def test_bad_request_arguments_are_refused_with_a_clear_error() -> None:
-    out = run_child_json(
-        """
-        import json
-        import sdk_guard as sg
-        errs = []
-        for kw in [dict(user="u 1", org="o-1"), dict(user="u", org=""),
-                   dict(user="u", org=5), dict(user="u", org="o", permissions="a.read"),
-                   dict(user="u", org="o", permissions=["Bad Perm"])]:
-            try:
-                sg.request(**kw)
-                errs.append(None)
-            except (TypeError, ValueError) as e:
-                errs.append(type(e).__name__)
-        print(json.dumps(errs))
-        """)
+    out = run_program_json("request_bad_arguments")
     assert out == ["ValueError", "ValueError", "TypeError", "TypeError", "ValueError"]
 
 
@@ -147,21 +133,7 @@ def test_asgi_and_wsgi_middleware_open_the_context_from_authenticate() -> None:
 def test_request_cannot_be_opened_on_an_extensions_behalf_inside_acting_as(
         tmp_path: Path) -> None:
     write_tree(tmp_path / "plugins", {"acme/__init__.py": "X = 1\n"})
-    out = run_child_json(
-        """
-        import json, sys
-        import sdk_guard as sg
-        guard = sg.install(sg.Policy.from_dict({"version": 1, "extensions": {"acme": {
-            "package": "acme", "path": sys.argv[1]}}}))
-        guard.import_extension("acme")
-        with sg.acting_as("acme"):
-            try:
-                with sg.request(user="u-1", org="o-1"):
-                    res = "opened"
-            except sg.PolicyViolation as e:
-                res = [e.capability, e.principal]
-        print(json.dumps(res))
-        """, args=[str(tmp_path / "plugins")])
+    out = run_program_json("request_acting_as", str(tmp_path / "plugins"))
     assert out == ["request", "acme"]
 
 
@@ -235,39 +207,7 @@ def test_another_requests_live_context_can_be_entered_from_a_task_or_thread(
     # request's live Context (a task's, a scheduled handle's) acts inside it, whether it
     # enters it with Context.run, starts a task in it or runs it in a thread.
     write_tree(tmp_path / "plugins", REUSE)
-    out = run_child_json(
-        """
-        import asyncio, json, sys
-        import sdk_guard as sg
-        policy = sg.Policy.from_dict({"version": 1, "extensions": {"acme": {
-            "package": "acme", "path": sys.argv[1],
-            "imports": {"allow": ["sdk_guard", "sdk_guard.*", "asyncio", "asyncio.*"]}}}})
-        guard = sg.install(policy)
-        acme = guard.import_extension("acme")
-
-        async def victim(ready, release):
-            with sg.request(user="u-2", org="o-2", permissions=["invoices.export"]):
-                handle = asyncio.get_running_loop().call_later(60, lambda: None)
-                ready.set()
-                await release.wait()
-                handle.cancel()
-
-        async def attacker(ready, release):
-            with sg.request(user="u-1", org="o-1", permissions=["invoices.read"]):
-                try:
-                    return await acme.act(ready)
-                finally:
-                    release.set()
-
-        async def main():
-            ready, release = asyncio.Event(), asyncio.Event()
-            v = asyncio.create_task(victim(ready, release))
-            out = await attacker(ready, release)
-            await v
-            return out
-
-        print(json.dumps(asyncio.run(main())))
-        """, args=[str(tmp_path / "plugins")])
+    out = run_program_json("request_context_reuse", str(tmp_path / "plugins"))
     assert out["own"] == ["violation", "permission"]
     # every way in acts as o-2 with o-2's permissions: not closed
     assert out["task_ctx_run"] in ([["done", "o-2"]], [["done", "o-2"]] * 2)
