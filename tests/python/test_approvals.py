@@ -8,48 +8,11 @@ import sys
 import time
 from pathlib import Path
 
-from _support.child import child_env, run_child_json, run_program_json, write_tree
-
-HOST = """
-import json, sys
-import sdk_guard as sg
-sink = sg.audit.MemorySink()
-sg.audit.add_sink(sink)
-
-@sg.action("payouts.send", requires=["payouts.write"], approval=True)
-def send(amount):
-    return f"sent {amount}"
-
-def attempt(fn, *a):
-    try:
-        return ["ok", fn(*a)]
-    except sg.PolicyViolation as e:
-        return ["violation", e.capability, str(e)]
-
-def trail():
-    sg.audit.flush()
-    spans = {r["span_id"]: r for r in sink.records if r["capability"] == "audit.span"}
-    appr = [r for r in sink.records if r["capability"] == "approval"]
-    return [{"decision": r["decision"], "approver": r.get("approver"),
-             "id": r.get("approval_id"), "action_span": r["span"]["action"],
-             "span_name": spans.get(r["span"]["action"], {}).get("span_name"),
-             "user": r["user"], "org": r["org"]} for r in appr]
-"""
+from _support.child import child_env, program, run_program_json, write_tree
 
 
 def test_callback_approver_approves_and_denies_with_audited_decisions() -> None:
-    out = run_child_json(HOST + """
-seen = []
-def approver(req):
-    seen.append([req.user, req.org, req.target, req.details["args"]])
-    return (req.details["args"] == ["10"], "limit is 10")
-
-sg.approvals.configure(sg.approvals.Approvals(approver=approver, approver_name="risk-bot"))
-with sg.request(user="u-1", org="o-1", permissions=["payouts.write"]):
-    ok = attempt(send, 10)
-    no = attempt(send, 999)
-print(json.dumps({"ok": ok, "no": no, "seen": seen, "trail": trail()}))
-""")
+    out = run_program_json("approvals_host", "callback")
     assert out["ok"] == ["ok", "sent 10"]
     assert out["no"][:2] == ["violation", "approval"]
     assert "denied by risk-bot: limit is 10" in out["no"][2]
@@ -83,16 +46,9 @@ def _wait_pending(store: Path, proc: subprocess.Popen[str], n: int = 1) -> list[
 
 def test_operator_queue_approve_deny_and_expire_through_the_cli(tmp_path: Path) -> None:
     store = tmp_path / "approvals.db"
-    code = HOST + """
-sg.approvals.configure(sg.approvals.Approvals(store=sys.argv[1], timeout=float(sys.argv[2]),
-                                              poll=0.05))
-with sg.request(user="u-1", org="o-2", permissions=["payouts.write"]):
-    res = attempt(send, 5)
-print(json.dumps({"res": res, "trail": trail()}))
-"""
-
     def host(timeout: float) -> subprocess.Popen[str]:
-        return subprocess.Popen([sys.executable, "-c", code, str(store), str(timeout)],
+        return subprocess.Popen([sys.executable, program("approvals_host"), "queue", str(store),
+                                 str(timeout)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env=child_env())
 
@@ -156,11 +112,7 @@ def test_guard_approve_capabilities_go_through_the_approvals_service(tmp_path: P
 
 
 def test_approval_needed_without_a_service_is_refused() -> None:
-    out = run_child_json(HOST + """
-with sg.request(user="u-1", org="o-1", permissions=["payouts.write"]):
-    res = attempt(send, 1)
-print(json.dumps({"res": res, "trail": trail()}))
-""")
+    out = run_program_json("approvals_host", "none")
     assert out["res"][:2] == ["violation", "approval"]
     assert "no approvals service" in out["res"][2]
 
