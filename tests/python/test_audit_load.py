@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from _support.child import run_child_json, run_program_json, write_tree
+from _support.child import run_program_json, write_tree
 
 THREADS = 8
 PER_THREAD = 10_000
@@ -58,7 +58,7 @@ def test_tiny_ring_reports_exactly_what_is_missing(tmp_path: Path) -> None:
     assert guard + dropped == THREADS * PER_THREAD
 
 
-GUARD_POLICY = repr({
+GUARD_POLICY = json.dumps({
     "version": 1,
     "host": {"trusted": ["__main__", "host"]},
     "extensions": {"acme": {"package": "acme", "path": "plugins",
@@ -106,24 +106,8 @@ def test_eight_threads_of_mediated_denials_reach_the_jsonl_file(tmp_path: Path) 
     """8 threads x 10,000 real denials: every one in the file, seq contiguous, parseable."""
     _guard_tree(tmp_path)
     log = tmp_path / "audit.jsonl"
-    out = run_child_json(f"""
-        import json, sys, threading
-        sys.path.insert(0, {str(tmp_path)!r})
-        import sdk_guard
-        from sdk_guard import _guard, audit
-        audit.add_sink(audit.JsonlSink({str(log)!r}, flush="batch"))
-        guard = sdk_guard.install(sdk_guard.Policy.from_dict({GUARD_POLICY},
-                                                              base_dir={str(tmp_path)!r}))
-        acme = guard.import_extension("acme")
-        results = []
-        def work():
-            results.append(acme.hammer({str(tmp_path / "secret.txt")!r}, {PER_THREAD}))
-        ts = [threading.Thread(target=work) for _ in range({THREADS})]
-        for t in ts: t.start()
-        for t in ts: t.join()
-        audit.flush()
-        print(json.dumps({{"denied": results, "counters": _guard.audit_counters()}}))
-    """, cwd=tmp_path, timeout=600)
+    out = run_program_json("audit_load_guarded", str(tmp_path), str(log), str(THREADS),
+                           str(PER_THREAD), GUARD_POLICY, cwd=tmp_path, timeout=600)
     assert out["denied"] == [PER_THREAD] * THREADS
     recs = read_jsonl(log)
     present, dropped = check_trail(recs, out["counters"]["next_seq"])
@@ -137,27 +121,7 @@ def test_eight_threads_of_mediated_denials_reach_the_jsonl_file(tmp_path: Path) 
 
 def test_denial_deep_in_a_library_carries_the_spans_user_and_org(tmp_path: Path) -> None:
     _guard_tree(tmp_path)
-    out = run_child_json(f"""
-        import json, sys
-        sys.path.insert(0, {str(tmp_path)!r})
-        import sdk_guard
-        from sdk_guard import audit
-        mem = audit.add_sink(audit.MemorySink())
-        guard = sdk_guard.install(sdk_guard.Policy.from_dict({GUARD_POLICY},
-                                                              base_dir={str(tmp_path)!r}))
-        acme = guard.import_extension("acme")
-        with audit.span("action", "summarise", user="u-1", org="o-1") as a:
-            with audit.span("task", "fetch") as t:
-                with audit.span("model_call", "llm") as m:
-                    try:
-                        acme.deep({str(tmp_path / "secret.txt")!r})
-                        event = None
-                    except PermissionError as exc:
-                        event = exc.event_id
-        recs = audit.records()
-        rec = next(r for r in recs if r["seq"] == event)
-        print(json.dumps({{"ids": [a.id, t.id, m.id], "rec": rec}}))
-    """, cwd=tmp_path)
+    out = run_program_json("audit_load_deep_span", str(tmp_path), GUARD_POLICY, cwd=tmp_path)
     rec = out["rec"]
     act, task, call = out["ids"]
     assert rec["principal"] == "acme" and rec["decision"] == "deny"
