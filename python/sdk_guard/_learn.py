@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._config.templates import escape_braces
 from ._toml import emit_table, toml_key, toml_value
 
 _BOOL_CAPS = {
@@ -118,11 +119,13 @@ def _fold_dirs(dirs: Iterable[str]) -> list[str]:
 
 
 def _template(path: str, data: str | None, home: str | None) -> str:
+    """PATH as a policy template: under {data} or {home} when it is, and its literal
+    braces doubled, so the proposed policy loads and expands back to PATH."""
     if data and _under(path, data):
-        return "{data}" + path[len(data.rstrip("/")):]
+        return "{data}" + escape_braces(path[len(data.rstrip("/")):])
     if home and home != "/" and _under(path, home):
-        return "{home}" + path[len(home.rstrip("/")):]
-    return path
+        return "{home}" + escape_braces(path[len(home.rstrip("/")):])
+    return escape_braces(path)
 
 
 def _address_risk(target: str) -> str | None:

@@ -7,14 +7,12 @@ other part of the lockdown reads.
 """
 from __future__ import annotations
 
-import os
-import string
-import sys
-import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from . import _guard
+from ._config.templates import Templates
+from ._config.validate import check_text, choice, flatten, integer, str_list, table, type_name
 from .errors import PolicyError
 
 __all__ = ["parse_spec"]
@@ -34,56 +32,47 @@ _DEFAULTS: dict[str, Any] = {
     "require": [], "runtime": "auto", "tmp": "private",
 }
 
+# {data} is a Policy's host.data: a table given to lockdown(spec=...) has none.
+_DATA_HINT = ("pass the Policy instead of spec=... (its host.data sets {data}), or write "
+              "a concrete path")
+
 
 def _default_expand(value: str, key: str) -> str:
     """Expands {home}, {tmp}, {prefix}; {data} only exists relative to a Policy.  A
     literal brace is doubled ({{ or }}), as in a Policy's templates."""
     if "{" not in value and "}" not in value:
         return value
-    subst: dict[str, Callable[[], str]] = {
-        "home": lambda: os.path.expanduser("~"), "tmp": tempfile.gettempdir,
-        "prefix": lambda: sys.prefix}
+    # Built per call: {home} and {tmp} follow the environment at the time of the call.
+    return Templates(None, unset_hint=_DATA_HINT).expand(value, key)
+
+
+def _paths(value: object, key: str, expand: Callable[[str, str], str]) -> list[str]:
+    out = []
+    for i, path in enumerate(str_list(value, key, '"/srv/data"', non_empty=True)):
+        k = f"{key}[{i}]"
+        real = expand(path, k)
+        if not isinstance(real, str) or not real or "\0" in real:
+            raise PolicyError(k, f"{path!r} expands to an unusable path {real!r}")
+        check_text(real, k, "the path")
+        out.append(real)
+    return out
+
+
+def _ports(value: object, key: str) -> list[int]:
+    if not isinstance(value, (list, tuple)):
+        raise PolicyError(key, f"must be a list of TCP port numbers such as [443], "
+                               f"not {type_name(value)}")
+    return [integer(port, f"{key}[{i}]", 1, 65535) for i, port in enumerate(value)]
+
+
+def _choices(value: object, key: str, allowed: Sequence[str], example: str) -> list[str]:
+    """The list at KEY, each item one of ALLOWED, duplicates dropped, order kept."""
     out: list[str] = []
-    try:
-        fields = list(string.Formatter().parse(value))
-    except ValueError as exc:
-        raise PolicyError(key, f"{value!r}: {exc}; a literal brace is doubled ({{{{ or }}}})"
-                          ) from None
-    for literal, field, spec, conv in fields:
-        out.append(literal)
-        if field is None:
-            continue
-        if spec or conv or field not in subst:
-            raise PolicyError(key, f"{value!r} uses a template lockdown(spec=...) cannot expand "
-                                   "({home}, {tmp} and {prefix} can); pass the Policy, or a "
-                                   "concrete path (a literal brace is doubled)")
-        out.append(subst[field]())
-    return "".join(out)
-
-
-def _flatten(section: Mapping[str, Any]) -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, val in section.items():
-        if not isinstance(key, str):
-            raise PolicyError("lockdown", f"key {key!r} is not a string")
-        if key in ("fs", "net") and isinstance(val, Mapping):
-            items = [(f"{key}.{sub}", v) for sub, v in val.items()]
-        else:
-            items = [(key, val)]
-        for full, v in items:
-            if full in flat:
-                raise PolicyError(f"lockdown.{full}", "given twice (as a dotted key and "
-                                                      "in a nested table); keep one")
-            flat[full] = v
-    return flat
-
-
-def _str_list(flat: dict[str, Any], key: str) -> list[Any]:
-    val = flat[key]
-    if not isinstance(val, (list, tuple)):
-        raise PolicyError(f"lockdown.{key}", f"must be a list, not {type(val).__name__} "
-                                             f"(write {key} = [...])")
-    return list(val)
+    for i, item in enumerate(str_list(value, key, example)):
+        item = choice(item, f"{key}[{i}]", allowed)
+        if item not in out:
+            out.append(item)
+    return out
 
 
 def parse_spec(section: Mapping[str, Any] | None,
@@ -96,70 +85,19 @@ def parse_spec(section: Mapping[str, Any] | None,
     same dict.  Raises ``PolicyError`` whose ``key`` is the dotted path
     (``lockdown.net.connect_tcp[0]``).
     """
-    if section is None:
-        section = {}
-    if not isinstance(section, Mapping):
-        raise PolicyError("lockdown", f"must be a table, not {type(section).__name__}")
-    flat = _flatten(section)
-    for key in flat:
-        if key not in _KEYS:
-            raise PolicyError(f"lockdown.{key}", "unknown key; expected one of "
-                                                 + ", ".join(_KEYS))
+    flat = flatten(table({} if section is None else section, "lockdown"), "lockdown",
+                   ("fs", "net"), _KEYS)
     spec: dict[str, Any] = {k: (list(v) if isinstance(v, list) else v)
                             for k, v in _DEFAULTS.items()}
     spec.update(flat)
-
     for key in ("fs.read", "fs.write"):
-        paths = []
-        for i, p in enumerate(_str_list(spec, key)):
-            k = f"lockdown.{key}[{i}]"
-            if not isinstance(p, str) or not p:
-                raise PolicyError(k, f"must be a non-empty path string, not {p!r}")
-            real = expand(p, k)
-            if not isinstance(real, str) or not real or "\0" in real:
-                raise PolicyError(k, f"{p!r} expands to an unusable path {real!r}")
-            try:
-                real.encode("utf-8")
-            except UnicodeEncodeError:
-                raise PolicyError(k, f"{p!r} contains a lone surrogate, which is not a "
-                                     "character; write valid Unicode") from None
-            paths.append(real)
-        spec[key] = paths
-
+        spec[key] = _paths(spec[key], f"lockdown.{key}", expand)
     for key in ("net.connect_tcp", "net.bind_tcp"):
-        ports = []
-        for i, port in enumerate(_str_list(spec, key)):
-            k = f"lockdown.{key}[{i}]"
-            if isinstance(port, bool) or not isinstance(port, int):
-                raise PolicyError(k, f"must be a TCP port number (an integer), not {port!r}")
-            if not 1 <= port <= 65535:
-                shown = port if abs(port) < 1 << 64 else f"<{port.bit_length()}-bit number>"
-                raise PolicyError(k, f"port {shown} is outside 1-65535")
-            ports.append(port)
-        spec[key] = ports
-
-    spec["scope"] = _choices(spec, "scope", _SCOPES, "scope")
-
-    if spec["seccomp"] not in _SECCOMP_MODES:
-        raise PolicyError("lockdown.seccomp", f"{spec['seccomp']!r} is not one of "
-                                              + ", ".join(map(repr, _SECCOMP_MODES)))
-    for key, modes in (("threads", _THREAD_MODES), ("runtime", _RUNTIME_MODES),
-                       ("tmp", _TMP_MODES)):
-        if not isinstance(spec[key], str) or spec[key] not in modes:
-            raise PolicyError(f"lockdown.{key}", f"{spec[key]!r} is not one of "
-                                                 + ", ".join(map(repr, modes)))
-    spec["require"] = _choices(spec, "require", _REQUIRABLE, "layer")
+        spec[key] = _ports(spec[key], f"lockdown.{key}")
+    spec["scope"] = _choices(spec["scope"], "lockdown.scope", _SCOPES, '"signal"')
+    for key, modes in (("seccomp", _SECCOMP_MODES), ("threads", _THREAD_MODES),
+                       ("runtime", _RUNTIME_MODES), ("tmp", _TMP_MODES)):
+        spec[key] = choice(spec[key], f"lockdown.{key}", modes)
+    spec["require"] = _choices(spec["require"], "lockdown.require", _REQUIRABLE,
+                               '"landlock"')
     return spec
-
-
-def _choices(flat: dict[str, Any], key: str, allowed: Iterable[str], what: str) -> list[str]:
-    """The list at KEY, each item one of ALLOWED, duplicates dropped, order kept."""
-    allowed = tuple(allowed)
-    out: list[str] = []
-    for i, v in enumerate(_str_list(flat, key)):
-        if v not in allowed:
-            raise PolicyError(f"lockdown.{key}[{i}]", f"unknown {what} {v!r}; expected "
-                                                      + " or ".join(map(repr, allowed)))
-        if v not in out:
-            out.append(v)
-    return out

@@ -8,7 +8,8 @@ import pytest
 
 from sdk_guard import Policy, PolicyError
 from sdk_guard._config.templates import Templates, escape_braces
-from sdk_guard._config.validate import integer, number, str_list
+from sdk_guard._config.validate import boolean, integer, number, str_list
+from sdk_guard._lockdown_spec import parse_spec
 
 BASE: dict[str, Any] = {"version": 1, "extensions": {"acme": {"package": "acme"}}}
 
@@ -25,6 +26,8 @@ def error(section: str, value: object) -> PolicyError:
     ("media", {"max_byte": 1}, "media.max_byte", "max_bytes"),
     ("egress", {"conect": []}, "egress.conect", "connect"),
     ("actions", {"a.b": {"require": []}}, "actions.a.b.require", "requires"),
+    ("lockdown", {"fs": {"reed": []}}, "lockdown.fs.reed", "fs.read"),
+    ("lockdown", {"seccmp": "errno"}, "lockdown.seccmp", "seccomp"),
 ])
 def test_an_unknown_key_is_reported_alike_in_every_section(
         section: str, value: object, key: str, known: str) -> None:
@@ -39,6 +42,8 @@ def test_an_unknown_key_is_reported_alike_in_every_section(
     ("media", "on", "media"),
     ("egress", 1, "egress"),
     ("actions", {"a.b": "approval"}, "actions.a.b"),
+    ("lockdown", ["fs"], "lockdown"),
+    ("lockdown", {"net": 443}, "lockdown.net"),
 ])
 def test_a_section_that_is_not_a_table_is_reported_alike(section: str, value: object,
                                                          key: str) -> None:
@@ -50,6 +55,8 @@ def test_a_section_that_is_not_a_table_is_reported_alike(section: str, value: ob
     ("host", {"trusted": "myapp"}, "host.trusted"),
     ("media", {"mint": "acme"}, "media.mint"),
     ("egress", {"connect": "10.0.0.5:1"}, "egress.connect"),
+    ("lockdown", {"fs": {"read": "/usr"}}, "lockdown.fs.read"),
+    ("lockdown", {"scope": "signal"}, "lockdown.scope"),
 ])
 def test_a_string_where_a_list_belongs_is_reported_alike(section: str, value: object,
                                                          key: str) -> None:
@@ -62,6 +69,7 @@ def test_a_string_where_a_list_belongs_is_reported_alike(section: str, value: ob
 @pytest.mark.parametrize(("section", "value", "key"), [
     ("media", {"types": ["image/png", ""]}, "media.types[1]"),
     ("egress", {"dns": [""]}, "egress.dns[0]"),
+    ("lockdown", {"fs": {"write": ["/srv", ""]}}, "lockdown.fs.write[1]"),
 ])
 def test_an_empty_string_in_a_list_that_needs_one_names_the_item(
         section: str, value: object, key: str) -> None:
@@ -73,6 +81,9 @@ def test_an_empty_string_in_a_list_that_needs_one_names_the_item(
     ("guard", {"mode": "strict"}, "guard.mode"),
     ("egress", {"backend": "pf"}, "egress.backend"),
     ("egress", {"require": ["landlock"]}, "egress.require[0]"),
+    ("lockdown", {"seccomp": "deny"}, "lockdown.seccomp"),
+    ("lockdown", {"tmp": True}, "lockdown.tmp"),
+    ("lockdown", {"require": ["seccomp", "selinux"]}, "lockdown.require[1]"),
 ])
 def test_a_value_outside_its_choices_lists_them(section: str, value: object,
                                                 key: str) -> None:
@@ -126,3 +137,36 @@ def test_templates_expand_and_escaped_text_expands_back_to_itself() -> None:
     with pytest.raises(PolicyError) as info:
         Templates(None).expand("{data}/x", "fs.read[0]")
     assert info.value.key == "fs.read[0]" and "host.data" in info.value.message
+
+
+def test_lockdown_ports_are_integers_in_the_tcp_range() -> None:
+    for bad in (0, 65536, True, "443", 1 << 200):
+        with pytest.raises(PolicyError) as info:
+            parse_spec({"net": {"connect_tcp": [443, bad]}})
+        assert info.value.key == "lockdown.net.connect_tcp[1]"
+        assert info.value.message.startswith("must be an integer from 1 to 65535, not ")
+    assert parse_spec({"net": {"connect_tcp": [1, 65535]}})["net.connect_tcp"] == [1, 65535]
+    exc = error("lockdown", {"net.bind_tcp": 8080})
+    assert exc.key == "lockdown.net.bind_tcp" and exc.message.startswith("must be a list")
+
+
+def test_lockdown_spec_without_a_policy_says_how_to_get_data() -> None:
+    with pytest.raises(PolicyError) as info:
+        parse_spec({"fs": {"read": ["{data}/x"]}})
+    assert info.value.key == "lockdown.fs.read[0]"
+    assert "pass the Policy" in info.value.message and "variables=" not in info.value.message
+    with pytest.raises(PolicyError) as info:
+        Templates(None, unset_hint="say so").expand("{data}", "k")
+    assert info.value.message.endswith("but no data directory is set; say so")
+
+
+def test_a_huge_number_where_a_word_belongs_is_still_a_policy_error() -> None:
+    # lockdown(spec=...) is not walked by Policy's 64-bit check first; the message must
+    # still print (repr() of such a number raises ValueError).
+    for section in ({"seccomp": 1 << 20000}, {"threads": 1 << 20000},
+                    {1 << 20000: "errno"}):
+        with pytest.raises(PolicyError) as info:
+            parse_spec(section)
+        assert "<20001-bit number>" in info.value.message
+    with pytest.raises(PolicyError, match="<20001-bit number>"):
+        boolean(1 << 20000, "k")

@@ -129,3 +129,28 @@ def test_learn_keeps_every_other_section_of_the_policy(tmp_path: Path) -> None:
     for section in ("guard", "host", "egress", "media", "audit"):
         assert original.data.get(section) is not None, section
         assert proposed.data[section] == original.data[section], section
+
+
+def test_learned_path_with_braces_loads_and_expands_back_to_the_path(tmp_path: Path) -> None:
+    """A path with literal braces is proposed with them doubled: the proposed policy
+    loads, and its grant expands to the very path the extension used."""
+    import sdk_guard as sg
+    from sdk_guard import _learn
+    data = tmp_path / "data"
+    inside = data / "we{ir}d"
+    outside = tmp_path / "x{y}"
+    for d in (inside, outside):
+        d.mkdir(parents=True)
+    records = [{"layer": "guard", "decision": "allow", "principal": "acme",
+                "capability": "fs.read", "target": str(d / "f.txt")}
+               for d in (inside, outside)]
+    props = _learn.propose(records, {"extensions": {"acme": {"package": "acme"}}},
+                           {}, {"data": str(data)})
+    values = sorted(g.value for g in props["acme"].grants if g.key == "fs.read")
+    assert values == sorted(["{data}/we{{ir}}d", str(outside).replace("{", "{{")
+                             .replace("}", "}}")])
+    policy = sg.Policy.from_dict({"version": 1, "host": {"data": str(data)},
+                                  "extensions": {"acme": {"package": "acme",
+                                                          "fs": {"read": values}}}})
+    assert sorted(policy.to_spec()["extensions"][0]["fs_read"]) == sorted(
+        [str(inside), str(outside)])

@@ -536,7 +536,7 @@ for name, sec in {"runtime": {"runtime": "everything"}, "tmp": {"tmp": "shared"}
 d = parse_spec(None)
 done(res=res, defaults=[d["runtime"], d["tmp"]])
 """, {})
-    assert out["res"]["runtime"][0] == "lockdown.runtime" and "'minimal'" in out["res"]["runtime"][1]
+    assert out["res"]["runtime"][0] == "lockdown.runtime" and '"minimal"' in out["res"]["runtime"][1]
     assert out["res"]["tmp"][0] == "lockdown.tmp" and out["res"]["tmp_type"][0] == "lockdown.tmp"
     assert out["defaults"] == ["auto", "private"]
 

@@ -27,9 +27,16 @@ def template_fields(value: str, key: str) -> list[tuple[str, str | None, str | N
 
 
 class Templates:
-    """Expands {data} {home} {tmp} {prefix} (and caller variables) in policy strings."""
+    """Expands {data} {home} {tmp} {prefix} (and caller variables) in policy strings.
 
-    def __init__(self, variables: Mapping[str, str] | None) -> None:
+    ``unset_hint`` ends the error for {data} used while no data directory is set: how to
+    set it where the strings come from (a policy file, or ``lockdown(spec=...)``).
+    """
+
+    def __init__(self, variables: Mapping[str, str] | None, *,
+                 unset_hint: str = 'set host.data = "/path" or pass '
+                                   'variables={"data": "/path"}') -> None:
+        self.unset_hint = unset_hint
         self.values: dict[str, str | None] = {
             "data": None,
             "home": os.path.expanduser("~"),
@@ -67,7 +74,6 @@ class Templates:
             sub = self.values[field]
             if sub is None:
                 raise PolicyError(key, f"{value!r} uses {{{field}}} but no {field} directory is "
-                                       f'set; set host.data = "/path" or pass '
-                                       f'variables={{"{field}": "/path"}}')
+                                       f"set; {self.unset_hint}")
             out.append(sub)
         return "".join(out)

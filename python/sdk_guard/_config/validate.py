@@ -50,7 +50,7 @@ def flatten(section: Mapping[str, Any], key: str, groups: Sequence[str],
     flat: dict[str, Any] = {}
     for name, value in section.items():
         if not isinstance(name, str):
-            raise PolicyError(key, f"keys must be strings, not {name!r}")
+            raise PolicyError(key, f"keys must be strings, not {short_repr(name)}")
         if name in groups:
             items = [(f"{name}.{sub}", v) for sub, v in table(value, join(key, name)).items()]
         else:
@@ -97,14 +97,14 @@ def str_list(value: object, key: str, example: str, *, non_empty: bool = False) 
 
 def boolean(value: object, key: str) -> bool:
     if not isinstance(value, bool):
-        raise PolicyError(key, f"must be true or false, not {type_name(value)} {value!r}")
+        raise PolicyError(key, f"must be true or false, not {type_name(value)} {short_repr(value)}")
     return value
 
 
 def choice(value: object, key: str, choices: Sequence[str]) -> str:
     quoted = " or ".join(f'"{c}"' for c in choices)
     if not isinstance(value, str) or value not in choices:
-        raise PolicyError(key, f"must be {quoted}, not {value!r}")
+        raise PolicyError(key, f"must be {quoted}, not {short_repr(value)}")
     return value
 
 
