@@ -437,6 +437,8 @@ def test_parse_config_errors_say_the_fix() -> None:
     assert message({"ring_capacity": 0}).endswith(
         f"(or leave it out for the default, {_guard.AUDIT_RING_DEFAULT_CAPACITY})")
     assert message({"overflow_wait": "1s"}).startswith("must be a number of seconds")
+    # A list item has no [header] spelling: the fix is an inline table.
+    assert message({"sinks": [5]}) == "must be a table ({...}), not an integer"
 
 
 def test_parse_config_takes_level_names_in_any_case() -> None:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final, TypeVar
 
 from .. import _guard
-from .._config.templates import Templates, template_fields
+from .._config.templates import Templates
 from .._config.validate import boolean, check_keys, check_text, choice, integer, number, string, table
 from ..errors import PolicyError
 from ._sinks import JsonlSink, LoggingSink, MemorySink, Sink
@@ -111,12 +111,9 @@ def _expand(path: str, placeholders: Mapping[str, str], key: str) -> str:
     """PATH with its templates expanded: PLACEHOLDERS gives {data} (and may override
     {home} {tmp} {prefix}); a name may be written with its braces ("{data}")."""
     templates = Templates({k.strip("{}") if isinstance(k, str) else k: v
-                           for k, v in placeholders.items()})
-    if not templates.data_from_variables and any(
-            field == "data" for _, field, _, _ in template_fields(path, key)):
-        raise PolicyError(key, f"{path!r} uses {{data}} but no data directory is set; pass "
-                               'placeholders={"data": "/path"} to configure() or use an '
-                               "absolute path")
+                           for k, v in placeholders.items()},
+                          unset_hint='pass placeholders={"data": "/path"} to configure() '
+                                     "or use an absolute path")
     return templates.expand(path, key)
 
 
