@@ -60,8 +60,7 @@ def test_literal_types_are_the_names_c_defines() -> None:
 
 def test_seccomp_modes_and_kinds_come_from_c() -> None:
     assert seccomp.MODES == (*_guard.SECCOMP_MODES, "off")
-    built = _guard.seccomp_build("errno")
-    kinds = {kind for _name, _nr, kind, _why in built["denied"]}
+    kinds = {kind for _name, _nr, kind, _why in _guard.SeccompProgram("errno").denied}
     assert kinds <= set(_guard.SECCOMP_KINDS)
     assert "deny" in kinds and "enosys" in kinds
     # Every kind explain can meet has its note.
