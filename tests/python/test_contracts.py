@@ -94,7 +94,7 @@ def test_audit_limits_come_from_c() -> None:
     with pytest.raises(PolicyError, match=f"from 1 to {cap_max}"):
         audit.parse_config({"ring_capacity": cap_max + 1})
     assert audit.parse_config({"overflow_wait": wait_max})["overflow_wait"] == wait_max
-    with pytest.raises(PolicyError, match="default 1.0"):
+    with pytest.raises(PolicyError, match="the default, 1.0"):
         audit.parse_config({"overflow_wait": wait_max + 1})
     assert _guard.AUDIT_OVERFLOW_WAIT_DEFAULT == 1.0
     assert 1 <= _guard.AUDIT_RING_DEFAULT_CAPACITY <= cap_max
