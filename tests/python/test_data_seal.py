@@ -349,6 +349,46 @@ def test_a_session_role_that_can_read_the_seal_keys_is_refused(
     store.dispose()
 
 
+def test_a_session_role_that_can_write_the_seal_keys_is_refused(
+        pg_cluster: pgkit.Cluster) -> None:
+    """Planting a key of its own would let a role seal any org: write access to the key
+    table is refused like read access."""
+    from test_data import Models
+    db = pgkit.new_database(pg_cluster)
+    store = Storage(pg_cluster.url("sg_app", db), admin_url=pg_cluster.url("sg_owner", db))
+    Models(store)
+    store.create_all()                      # the first start installs the key table
+    store.dispose()
+    with pg_cluster.admin(db) as conn:  # type: ignore[attr-defined]
+        conn.execute("GRANT INSERT ON sdk_guard.seal_keys TO sg_app")
+    again = Storage(pg_cluster.url("sg_app", db), admin_url=pg_cluster.url("sg_owner", db))
+    Models(again)
+    with pytest.raises(sg.GuardError, match="seal_keys"):
+        again.create_all()
+    again.dispose()
+
+
+def test_the_key_pads_are_not_in_the_servers_statement_log(pg_cluster: pgkit.Cluster) -> None:
+    """With every statement logged (log_statement = 'all', parameters included), the
+    registration leaves no 64-byte pad in the server log: it is sent as COPY data."""
+    import re
+
+    from test_data import Models
+    db = pgkit.new_database(pg_cluster)
+    with pg_cluster.admin() as conn:  # type: ignore[attr-defined]
+        conn.execute(f"ALTER DATABASE {db} SET log_statement = 'all'")
+    log = Path(pg_cluster.socket_dir) / "log"
+    start = log.stat().st_size
+    store = Storage(pg_cluster.url("sg_app", db), admin_url=pg_cluster.url("sg_owner", db),
+                    engine_options={"echo": True})
+    Models(store)
+    store.create_all()
+    store.dispose()
+    text = log.read_bytes()[start:].decode("utf-8", "replace")
+    assert "sdk_guard.seal_keys" in text                  # the registration was logged
+    assert re.search(r"\\x[0-9a-f]{128}", text) is None   # ... but no pad
+
+
 def test_a_connection_whose_libpq_pid_is_not_the_servers_is_refused_when_it_opens(
         pg_cluster: pgkit.Cluster) -> None:
     """Behind a transaction-mode pooler libpq reports the pooler's pid: every seal would
