@@ -1,4 +1,4 @@
-/* py_landlock.c - Python bindings for the landlock unit (sdk_guard.lockdown drives them).
+/* py_landlock.c - Python bindings for the landlock unit (sdk_guard.landlock drives them).
  *
  * Policy lives in Python; these functions and the Ruleset type only carry masks and
  * paths to landlock.c and results back.  A failure that aborts an operation becomes OSError through

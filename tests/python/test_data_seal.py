@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import sdk_guard as sg
-from _support import postgres as pgkit
+from _support import postgres
 from sdk_guard.data import Storage
 
 EXTENSION = r'''
@@ -239,16 +239,16 @@ NOTHING = {"update": 0, "delete": 0, "insert_o2": "InsufficientPrivilege",
 
 
 @pytest.fixture(scope="module")
-def pg_cluster() -> Iterator[pgkit.Cluster]:
-    yield from pgkit.start()
+def pg_cluster() -> Iterator[postgres.Cluster]:
+    yield from postgres.start()
 
 
 @pytest.fixture(scope="module")
-def seen(pg_cluster: pgkit.Cluster, tmp_path_factory: pytest.TempPathFactory) -> Any:
+def seen(pg_cluster: postgres.Cluster, tmp_path_factory: pytest.TempPathFactory) -> Any:
     from _support.child import run_child_json, write_tree
     tmp = tmp_path_factory.mktemp("seal")
     write_tree(tmp / "plugins", {"acme/__init__.py": EXTENSION})
-    db = pgkit.new_database(pg_cluster)
+    db = postgres.new_database(pg_cluster)
     return run_child_json(CHILD, args=[pg_cluster.url("sg_app", db),
                                        pg_cluster.url("sg_owner", db),
                                        str(Path(__file__).parent), str(tmp / "plugins")])
@@ -335,9 +335,9 @@ def test_not_guaranteed_a_connection_kept_past_its_session_sees_the_next_request
 
 
 def test_a_session_role_that_can_read_the_seal_keys_is_refused(
-        pg_cluster: pgkit.Cluster) -> None:
+        pg_cluster: postgres.Cluster) -> None:
     from test_data import Models
-    db = pgkit.new_database(pg_cluster)
+    db = postgres.new_database(pg_cluster)
     with pg_cluster.admin() as conn:  # type: ignore[attr-defined]
         conn.execute("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = "
                      "'sg_member') THEN CREATE ROLE sg_member LOGIN IN ROLE sg_owner; "
@@ -350,11 +350,11 @@ def test_a_session_role_that_can_read_the_seal_keys_is_refused(
 
 
 def test_a_session_role_that_can_write_the_seal_keys_is_refused(
-        pg_cluster: pgkit.Cluster) -> None:
+        pg_cluster: postgres.Cluster) -> None:
     """Planting a key of its own would let a role seal any org: write access to the key
     table is refused like read access."""
     from test_data import Models
-    db = pgkit.new_database(pg_cluster)
+    db = postgres.new_database(pg_cluster)
     store = Storage(pg_cluster.url("sg_app", db), admin_url=pg_cluster.url("sg_owner", db))
     Models(store)
     store.create_all()                      # the first start installs the key table
@@ -368,13 +368,13 @@ def test_a_session_role_that_can_write_the_seal_keys_is_refused(
     again.dispose()
 
 
-def test_the_key_pads_are_not_in_the_servers_statement_log(pg_cluster: pgkit.Cluster) -> None:
+def test_the_key_pads_are_not_in_the_servers_statement_log(pg_cluster: postgres.Cluster) -> None:
     """With every statement logged (log_statement = 'all', parameters included), the
     registration leaves no 64-byte pad in the server log: it is sent as COPY data."""
     import re
 
     from test_data import Models
-    db = pgkit.new_database(pg_cluster)
+    db = postgres.new_database(pg_cluster)
     with pg_cluster.admin() as conn:  # type: ignore[attr-defined]
         conn.execute(f"ALTER DATABASE {db} SET log_statement = 'all'")
     log = Path(pg_cluster.socket_dir) / "log"
@@ -390,7 +390,7 @@ def test_the_key_pads_are_not_in_the_servers_statement_log(pg_cluster: pgkit.Clu
 
 
 def test_a_connection_whose_libpq_pid_is_not_the_servers_is_refused_when_it_opens(
-        pg_cluster: pgkit.Cluster) -> None:
+        pg_cluster: postgres.Cluster) -> None:
     """Behind a transaction-mode pooler libpq reports the pooler's pid: every seal would
     be refused and every query would quietly return nothing.  The connection is refused
     instead (simulated: a psycopg connection that reports another pid)."""
@@ -409,7 +409,7 @@ def test_a_connection_whose_libpq_pid_is_not_the_servers_is_refused_when_it_open
         def info(self) -> Any:
             return _Info(super().info)
 
-    db = pgkit.new_database(pg_cluster)
+    db = postgres.new_database(pg_cluster)
     url = pg_cluster.url("postgres", db)
     dsn = url.replace("postgresql+psycopg://", "postgresql://")
     store = Storage(url, engine_options={"creator": lambda: PooledConnection.connect(dsn)})
