@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from _support.child import run_program_json, write_tree
+from _support.child import run_child_json, run_program_json, write_tree
 
 # Entry points that can steer the guard, or drain, detach or forge audit and trap
 # records: each must be in _guard.HOST_ONLY.
@@ -73,3 +73,49 @@ def test_gated_entry_point_does_not_expose_the_ungated_one(tmp_path: Path) -> No
     write_tree(tmp_path / "plugins", {"acme/__init__.py": EXTENSION})
     out = run_program_json("host_only_gates", str(tmp_path / "plugins"))
     assert out["selves"] == {name: "int" for name in out["host_only"]}
+
+
+FORGER = EXTENSION + """
+    import sys
+
+    # Its module poses as sdk_guard's own wrapper module: a name under sdk_guard and
+    # the module sys.modules holds under that name.
+    globals()["__name__"] = "sdk_guard._forged_wrapper"
+    sys.modules["sdk_guard._forged_wrapper"] = sys.modules[__spec__.name]
+
+    def forged(name):
+        # Called by the host: calls the entry point directly, as a wrapper would.
+        args, kw = ARGS.get(name, ((), {}))
+        return getattr(_guard, name)(*args, **kw)
+    """
+
+FORGER_HOST = """
+    import json, sys
+    import sdk_guard as sg
+    from sdk_guard import _guard
+    policy = sg.Policy.from_dict({"version": 1, "extensions": {"acme": {
+        "package": "acme", "path": sys.argv[1],
+        "imports": {"allow": ["sdk_guard", "sdk_guard.*", "sys"]}}}})
+    guard = sg.install(policy)
+    acme = guard.import_extension("acme")
+    result = {}
+    for name in _guard.HOST_ONLY:      # host code calls the extension's function
+        try:
+            acme.forged(name)
+            result[name] = "done"
+        except sg.PolicyViolation as e:
+            result[name] = e.capability
+        except Exception as e:
+            result[name] = type(e).__name__
+    print(json.dumps({"host_only": list(_guard.HOST_ONLY), "result": result}))
+    """
+
+
+def test_extension_posing_as_an_sdk_guard_module_is_still_refused_when_host_calls_it(
+        tmp_path: Path) -> None:
+    """The gate asks the caller of sdk_guard's own wrappers instead of the wrapper: an
+    extension function whose module renamed itself into sdk_guard (and registered in
+    sys.modules) is not such a wrapper, so a host calling it lends it no authority."""
+    write_tree(tmp_path / "plugins", {"acme/__init__.py": FORGER})
+    out = run_child_json(FORGER_HOST, args=[str(tmp_path / "plugins")])
+    assert out["result"] == {name: "introspection" for name in out["host_only"]}

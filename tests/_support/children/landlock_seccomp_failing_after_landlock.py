@@ -14,12 +14,22 @@ import sdk_guard as sg
 
 sys.path[0] = ""  # what `python -c` puts there: the working directory
 
-from sdk_guard import _guard  # noqa: E402
+from sdk_guard import _guard, seccomp  # noqa: E402
 
 
-def refuse(program, flags):
-    raise OSError(errno.EINVAL, "refused for the test")
-_guard.seccomp_install = refuse
+class Refusing:
+    # The plan's program, with an install() the kernel refuses.
+    def install(self, flags):
+        raise OSError(errno.EINVAL, "refused for the test")
+
+plan_init = seccomp.SeccompPlan.__init__
+
+def refusing_plan(self, mode):
+    plan_init(self, mode)
+    assert self._program is not None, self.report
+    self._program = Refusing()
+
+seccomp.SeccompPlan.__init__ = refusing_plan
 try:
     sg.lockdown(spec={"seccomp": "errno"}, require=["seccomp"])
     raised = None

@@ -12,10 +12,10 @@ from sdk_guard import _guard
 
 sys.path[0] = ""  # what `python -c` puts there: the working directory
 
-built = _guard.seccomp_build("errno")
+built = _guard.SeccompProgram("errno")
 lock()
 res = {}
-for name, nr, kind, _ in built["denied"]:
+for name, nr, kind, _ in built.denied:
     if kind == "ns_flags":
         args = [0x10000000]          # CLONE_NEWUSER
     elif kind == "personality":
