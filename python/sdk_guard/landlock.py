@@ -693,6 +693,7 @@ class LandlockPlan:
         """Enforces the ruleset (landlock_restrict_self) and closes it.  Raises
         GuardError when nothing was enforced: no ruleset, already applied or closed,
         or the kernel refused (then ``status`` and ``report`` say ``none`` and why)."""
+        _guard.require_host_caller()
         if self._applied or self._ruleset is None:
             raise GuardError("Landlock cannot be applied: " + (
                 "this plan was already applied" if self._applied else

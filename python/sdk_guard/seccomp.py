@@ -152,6 +152,7 @@ class SeccompPlan:
     def apply(self) -> None:
         """Installs the filter on every thread.  Raises GuardError (nothing installed)."""
         global _installed, _trap_installed
+        _guard.require_host_caller()
         if self._program is None or self.status == "none":
             raise GuardError("seccomp cannot be applied: "
                              + str(self.report.get("reason", "nothing was prepared")))

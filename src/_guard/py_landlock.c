@@ -338,6 +338,9 @@ ruleset_restrict(PyObject *op, PyObject *args)
     unsigned int flags = 0;
     if (!PyArg_ParseTuple(args, "|I:restrict", &flags))
         return NULL;
+    /* Confining the process is the host's call (methods are not in a gated table). */
+    if (guard_require_host("Ruleset.restrict") < 0)
+        return NULL;
     int fd = ruleset_fd(op, "restrict");
     if (fd < 0)
         return NULL;

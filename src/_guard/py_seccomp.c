@@ -356,6 +356,10 @@ program_install(PyObject *op, PyObject *args)
     unsigned int flags;
     if (!PyArg_ParseTuple(args, "I:install", &flags))
         return NULL;
+    /* A filter confines (or blinds: ERRNO on write) the whole process: host code only.
+     * Methods are not in a gated table, so the gate is asked here. */
+    if (guard_require_host("SeccompProgram.install") < 0)
+        return NULL;
     const struct sock_filter *prog = program_insns(op);
     return prog ? install_program(prog, PROGRAM(op)->instructions, flags) : NULL;
 }

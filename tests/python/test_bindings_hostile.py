@@ -38,6 +38,13 @@ def test_seccomp_arch_must_be_a_string() -> None:
         _guard.SeccompProgram("errno", 5)
 
 
+@pytest.mark.parametrize("rule", [5, "x", [2, 6, 32, b"\0" * 16, 1, 2], None])
+def test_egress_bpf_build_refuses_a_rule_that_is_not_a_tuple(rule: object) -> None:
+    kind = _guard.egress_bpf_constants()["KIND_ADDR4"]
+    with pytest.raises(TypeError, match=r"rule 0 must be a tuple"):
+        _guard.egress_bpf_build(kind, [rule], 9)
+
+
 def _ins(code: int, k: int, jt: int = 0, jf: int = 0) -> bytes:
     return struct.pack("=HBBI", code, jt, jf, k)
 
