@@ -16,8 +16,9 @@ transaction's ``sdk_guard.seal`` setting says only if the seal verifies:
 
 Otherwise they return NULL and the policies match no row.  The seal itself is made in
 C by ``sdk_guard._guard.seal()`` from the live request context; Python never holds the
-key.  The policies call the functions in scalar subqueries, so PostgreSQL verifies the
-seal once per statement, not once per row.
+key.  Each policy expression calls ``seal_scope()`` in one uncorrelated subquery, so
+PostgreSQL verifies the seal once per expression and statement, not once per row, and
+once for org and user together.
 """
 from __future__ import annotations
 
