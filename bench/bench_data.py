@@ -170,14 +170,14 @@ def measure(env: dict[str, Any], rounds: int, n: int) -> dict[str, dict[str, flo
 
 def run_postgresql(results: dict[str, Any], rounds: int, n: int) -> None:
     try:
-        from _support import postgres as pgkit
-        cluster_gen = pgkit.start()
+        from _support import postgres
+        cluster_gen = postgres.start()
         cluster = next(cluster_gen)
     except BaseException as exc:  # noqa: BLE001 - pytest.skip raises a BaseException subclass
         results["postgresql"] = {"skipped": str(exc)}
         return
     try:
-        db = pgkit.new_database(cluster)
+        db = postgres.new_database(cluster)
         env = build(cluster.url("sg_app", db), cluster.url("sg_owner", db))
         results["postgresql"] = measure(env, rounds, max(50, n // 2))
         env["store"].dispose()

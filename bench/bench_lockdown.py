@@ -17,7 +17,7 @@ Columns, all measured in this run:
   runtime discovery           _runtime_paths() alone, first call in a fresh child (the
                               library walk read from its on-disk cache); it is part of
                               every lockdown() above.
-  sdk_guard C core            _guard.landlock_build + landlock_restrict with the same rules.
+  sdk_guard C core            _guard.Ruleset(...).restrict() with the same rules.
   landlock (PyPI)             landlock.Ruleset(...).allow(...).apply() with the same path
                               rules (it has no network or scope rules), if it installs.
 
@@ -80,9 +80,9 @@ rules.append((f"/proc/{os.getpid()}", names["fs.read_file"] | names["fs.read_dir
 t = time.perf_counter_ns()
 abi = _guard.landlock_probe()["abi"]
 c = _guard.landlock_compat(abi, _FS_ALL, 3, 3, 0)
-fd, res, _ = _guard.landlock_build(abi, c["handled"][:3], rules, [])
-_guard.landlock_restrict(fd, 0)
-os.close(fd)
+with _guard.Ruleset(abi, c["handled"][:3], rules, []) as rs:
+    rs.restrict(0)
+res = rs.path_results
 dt = time.perf_counter_ns() - t
 assert all(r[0] == 0 for r in res), res
 print(json.dumps({"ns": dt}))

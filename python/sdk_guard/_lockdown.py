@@ -157,6 +157,7 @@ def lockdown(policy: Any = None, *, spec: Mapping[str, Any] | None = None,
     enforced, or when threads cannot be confined; in those cases nothing is applied.
     """
     global _applied
+    _guard.require_host_caller()    # confining the process is the host's call
     if policy is not None and spec is not None:
         raise GuardError("lockdown() takes a policy or a spec, not both")
     if policy is not None:

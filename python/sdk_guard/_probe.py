@@ -44,14 +44,6 @@ def _cgroup2() -> dict[str, Any]:
             "reason": None if mount else "no cgroup2 filesystem in /proc/self/mountinfo"}
 
 
-def _which(name: str) -> str | None:
-    for d in ("/usr/sbin", "/sbin", "/usr/bin", "/bin"):
-        p = os.path.join(d, name)
-        if os.access(p, os.X_OK):
-            return p
-    return None
-
-
 def probe() -> dict[str, Any]:
     """What this kernel and process offer: Landlock, seccomp, cgroup v2, egress."""
     info = _guard.landlock_probe()

@@ -511,7 +511,7 @@ class LandlockPlan:
     """
 
     def __init__(self, spec: dict[str, Any], ctx: _Context | None = None) -> None:
-        self._fd = -1
+        self._ruleset: _guard.Ruleset | None = None
         self._flags = 0
         self._applied = False
         self.status = "none"
@@ -572,12 +572,14 @@ class LandlockPlan:
                                            "TCP is not restricted on this kernel"})
 
         try:
-            self._fd, path_res, port_res = _guard.landlock_build(
+            ruleset = _guard.Ruleset(
                 self.abi, self.handled, [(p, r) for p, r, _ in wanted],
                 [(port, bit) for port, bit, _ in ports])
         except OSError as e:
             self.report["reason"] = f"cannot create the ruleset: {e.strerror}"
             return
+        self._ruleset = ruleset
+        path_res, port_res = ruleset.path_results, ruleset.port_results
         for (path, _rights, source), (err, is_dir, granted, real) in zip(wanted, path_res, strict=True):
             if err:
                 self.report["skipped"].append({
@@ -599,7 +601,7 @@ class LandlockPlan:
                 self.report["rules"].append({"type": "port", "port": port,
                                              "access": _names(bit, _NET_RIGHTS),
                                              "source": source})
-        self.report["warnings"] = _fd_warnings(self.report["rules"], {self._fd}) + runtime_warnings
+        self.report["warnings"] = _fd_warnings(self.report["rules"], {ruleset.fd}) + runtime_warnings
         self.report["status"] = "planned"
         weak = [d for d in self.report["dropped"] if d.get("effect") == "not_enforced"]
         if weak or self.report["threads"].get("mode") == "thread_local":
@@ -676,9 +678,9 @@ class LandlockPlan:
 
     def close(self) -> None:
         """Closes the ruleset fd (apply() does it too); nothing is enforced after."""
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        if self._ruleset is not None:
+            self._ruleset.close()
+            self._ruleset = None
 
     def discard_tmp(self) -> None:
         """Nothing was applied: the private directory goes again."""
@@ -691,13 +693,14 @@ class LandlockPlan:
         """Enforces the ruleset (landlock_restrict_self) and closes it.  Raises
         GuardError when nothing was enforced: no ruleset, already applied or closed,
         or the kernel refused (then ``status`` and ``report`` say ``none`` and why)."""
-        if self._applied or self._fd < 0:
+        _guard.require_host_caller()
+        if self._applied or self._ruleset is None:
             raise GuardError("Landlock cannot be applied: " + (
                 "this plan was already applied" if self._applied else
                 str(self.report.get("reason") or "the ruleset was closed")))
         self._applied = True
         try:
-            _guard.landlock_restrict(self._fd, self._flags)
+            self._ruleset.restrict(self._flags)
         except OSError as e:
             self.status = "none"
             self.report["status"] = "none"

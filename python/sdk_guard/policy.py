@@ -58,7 +58,6 @@ CAPABILITIES: tuple[str, ...] = (
     "process.env",
 )
 
-_TEMPLATE_NAMES = ("data", "home", "tmp", "prefix")
 
 _MODES = ("enforce", "monitor")
 _AUDIT_LEVELS = ("deny", "all")

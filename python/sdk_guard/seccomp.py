@@ -94,7 +94,7 @@ class SeccompPlan:
         self.mode = mode
         self.status = "none"
         self.report: dict[str, Any] = {"mode": mode}
-        self._program: bytes | None = None
+        self._program: _guard.SeccompProgram | None = None
         self._flags = 0
         self._applied = False
         if mode == "off":
@@ -104,18 +104,18 @@ class SeccompPlan:
             self.report["reason"] = "seccomp is Linux-only"
             return
         try:
-            built = _guard.seccomp_build(_filter_mode(mode))
+            built = _guard.SeccompProgram(_filter_mode(mode))
         except ValueError as e:     # not an architecture the program is written for
             self.report["reason"] = str(e)
             return
         probe = _guard.seccomp_probe()
-        self._program = built["program"]
+        self._program = built
         self.report.update({
-            "arch": built["arch"],
-            "action": _action_name(built["deny_action"]),
-            "instructions": built["instructions"],
-            "denied": [d[0] for d in built["denied"]],
-            "rules": {d[0]: d[2] for d in built["denied"]},
+            "arch": built.arch,
+            "action": _action_name(built.deny_action),
+            "instructions": built.instructions,
+            "denied": [d[0] for d in built.denied],
+            "rules": {d[0]: d[2] for d in built.denied},
             "flags": [],
             "kernel_mode_before": probe["mode"],
         })
@@ -152,6 +152,7 @@ class SeccompPlan:
     def apply(self) -> None:
         """Installs the filter on every thread.  Raises GuardError (nothing installed)."""
         global _installed, _trap_installed
+        _guard.require_host_caller()
         if self._program is None or self.status == "none":
             raise GuardError("seccomp cannot be applied: "
                              + str(self.report.get("reason", "nothing was prepared")))
@@ -170,7 +171,7 @@ class SeccompPlan:
             except OSError as e:
                 raise GuardError(f"seccomp trap mode: cannot install the SIGSYS handler: {e}") from e
         try:
-            _guard.seccomp_install(self._program, self._flags)
+            self._program.install(self._flags)
         except OSError as e:
             if restore_sigsys is not None:
                 _restore_sigsys(restore_sigsys)
@@ -265,25 +266,25 @@ def trap_installed() -> bool:
 
 def explain_lines(mode: str = "errno", arch: str | None = None) -> list[str]:
     """The program for MODE as labelled assembly, then the syscalls it denies."""
-    built = _guard.seccomp_build(_filter_mode(mode), arch)
-    asm = _guard.seccomp_disasm(built["program"], built["labels"])
+    built = _guard.SeccompProgram(_filter_mode(mode), arch)
+    asm = built.disasm()
     names_at: dict[int, list[str]] = {}
-    for pos, name in built["labels"]:
+    for pos, name in built.labels:
         names_at.setdefault(pos, []).append(name)
-    lines = [f"; seccomp program: mode={mode} arch={built['arch']} "
-             f"{built['instructions']} instructions, deny action {_action_name(built['deny_action'])}"]
+    lines = [f"; seccomp program: mode={mode} arch={built.arch} "
+             f"{built.instructions} instructions, deny action {_action_name(built.deny_action)}"]
     for pc, text in enumerate(asm):
         for name in names_at.get(pc, []):
             lines.append(f"{name}:")
         note = ""
         if text.startswith("jge #") and pc > 3:
             nr = int(text[5:].split(",")[0], 16)
-            sys_name = _guard.seccomp_syscall_name(nr, built["arch"])
+            sys_name = _guard.seccomp_syscall_name(nr, built.arch)
             note = f"    ; nr >= {nr}" + (f" ({sys_name})" if sys_name else "")
         lines.append(f"  {pc:4d}  {text}{note}")
     lines.append("")
-    lines.append(f"; denied syscalls ({len(built['denied'])}):")
-    for name, nr, kind, why in built["denied"]:
+    lines.append(f"; denied syscalls ({len(built.denied)}):")
+    for name, nr, kind, why in built.denied:
         how = _KIND_NOTES[kind]
         lines.append(f";   {name:<18} nr {nr:<4}{how:<26} {why}")
     return lines

@@ -49,6 +49,15 @@ require_host_caller(const char *what)
         c && guard_module_under(c, "sdk_guard") && g && guard_attrib_globals_are_module(g, name);
     Py_XDECREF(g);
     PyErr_Clear();
+    /* The name and the module are the extension's to forge (globals()["__name__"] and
+     * sys.modules are plain dicts): the frame is sdk_guard's wrapper only if its code
+     * is not an extension's.  Extension code is tagged when it is loaded or exec'd,
+     * before it can run. */
+    if (wrapped) {
+        PyCodeObject *code = PyFrame_GetCode(f);
+        wrapped = guard_attrib_code_ext((PyObject *)code) < 0;
+        Py_DECREF(code);
+    }
     if (!wrapped)
         return guard_require_host(what);
     guard_who who;

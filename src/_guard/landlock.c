@@ -3,7 +3,7 @@
  * The habits are those of the kernel's samples/landlock/sandboxer.c: probe the ABI,
  * remove in a fall-through switch what an older kernel lacks, open rule targets
  * O_PATH|O_CLOEXEC, set NO_NEW_PRIVS right before landlock_restrict_self().
- * Nothing here decides policy: sdk_guard.lockdown says which paths get which rights
+ * Nothing here decides policy: sdk_guard.landlock says which paths get which rights
  * and reports every right this file says was dropped.
  */
 #define _GNU_SOURCE /* O_PATH */

@@ -28,8 +28,17 @@ rules_from(PyObject *list, struct guard_egress_rule **out, size_t *n)
         int family, proto, plen, lo, hi;
         const char *addr;
         Py_ssize_t alen;
-        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "iiiy#ii;rule tuple", &family,
-                              &proto, &plen, &addr, &alen, &lo, &hi))
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
+        /* PyArg_ParseTuple on a non-tuple is a SystemError: say what a rule is. */
+        if (!PyTuple_Check(item)) {
+            PyErr_Format(PyExc_TypeError,
+                         "rule %zd must be a tuple (family, proto, prefixlen, addr, lo, hi), "
+                         "not %.100s",
+                         i, Py_TYPE(item)->tp_name);
+            goto error;
+        }
+        if (!PyArg_ParseTuple(item, "iiiy#ii;rule tuple", &family, &proto, &plen, &addr, &alen, &lo,
+                              &hi))
             goto error;
         if (alen != 16 || plen < 0 || plen > 128 || lo < 0 || hi > 65535 || lo > hi) {
             PyErr_Format(PyExc_ValueError,

@@ -73,6 +73,15 @@ acting_as_exit(PyObject *self, PyObject *token)
     Py_RETURN_NONE;
 }
 
+/* The gate (GUARD_HOST_ONLY_CALLER) does the work: sdk_guard functions that confine
+ * the process (lockdown(), LandlockPlan.apply(), SeccompPlan.apply()) call this first,
+ * so an extension calling them is refused before anything is built. */
+static PyObject *
+require_host_caller(PyObject *self, PyObject *unused)
+{
+    Py_RETURN_NONE;
+}
+
 static PyObject *
 set_approver(PyObject *self, PyObject *fn)
 {
@@ -227,6 +236,10 @@ const guard_method guard_guard_methods[] = {
      GUARD_HOST_ONLY_CALLER},
     {{"acting_as_exit", acting_as_exit, METH_O, "acting_as_exit(token)"}, GUARD_OPEN},
     {{"set_approver", set_approver, METH_O, "set_approver(fn | None)"}, GUARD_HOST_ONLY_CALLER},
+    {{"require_host_caller", require_host_caller, METH_NOARGS,
+      "require_host_caller()\n--\n\nNothing, when the caller of the sdk_guard function that "
+      "calls this is host code; PolicyViolation (introspection) when it is an extension."},
+     GUARD_HOST_ONLY_CALLER},
     {{"importer", importer, METH_NOARGS, "importer() -> extension name | None"}, GUARD_OPEN},
     {{"check_importer", check_importer, METH_O,
       "check_importer(name): raise ImportBoundaryError if the extension importing may not"},

@@ -1,7 +1,7 @@
-/* py_landlock.c - Python bindings for the landlock unit (sdk_guard.lockdown drives them).
+/* py_landlock.c - Python bindings for the landlock unit (sdk_guard.landlock drives them).
  *
- * Policy lives in Python; these functions only carry masks and paths to landlock.c
- * and results back.  A failure that aborts an operation becomes OSError through
+ * Policy lives in Python; these functions and the Ruleset type only carry masks and
+ * paths to landlock.c and results back.  A failure that aborts an operation becomes OSError through
  * guard_errno_error(); a failure of one rule is returned as data so the report can
  * name it and the caller can decide (skip, or refuse under `require`).
  */
@@ -64,8 +64,8 @@ item_is_tuple(PyObject *item, const char *what, Py_ssize_t i, const char *shape)
 {
     if (PyTuple_Check(item))
         return 0;
-    PyErr_Format(PyExc_TypeError, "landlock_build: %s[%zd] must be a tuple %s, not %.100s", what, i,
-                 shape, Py_TYPE(item)->tp_name);
+    PyErr_Format(PyExc_TypeError, "Ruleset: %s[%zd] must be a tuple %s, not %.100s", what, i, shape,
+                 Py_TYPE(item)->tp_name);
     return -1;
 }
 
@@ -107,7 +107,7 @@ build_rules(int abi, unsigned long long fs, unsigned long long net, unsigned lon
         unsigned long long wanted;
         if (item_is_tuple(item, "paths", i, "(path, access)") < 0)
             goto err_close_ruleset;
-        if (!PyArg_ParseTuple(item, "O&K:landlock_build path", PyUnicode_FSConverter, &path_bytes,
+        if (!PyArg_ParseTuple(item, "O&K:Ruleset path", PyUnicode_FSConverter, &path_bytes,
                               &wanted))
             goto err_close_ruleset;
         int is_dir = -1;
@@ -133,7 +133,7 @@ build_rules(int abi, unsigned long long fs, unsigned long long net, unsigned lon
         unsigned long long port, access;
         PyObject *item = PySequence_Fast_GET_ITEM(port_seq, i);
         if (item_is_tuple(item, "ports", i, "(port, access)") < 0 ||
-            !PyArg_ParseTuple(item, "KK:landlock_build port", &port, &access))
+            !PyArg_ParseTuple(item, "KK:Ruleset port", &port, &access))
             goto err_close_ruleset;
         int rc = guard_landlock_add_port(fd, port, access);
         PyObject *r = PyLong_FromLong(-rc);
@@ -157,62 +157,6 @@ err_port_seq:
 err_path_seq:
     Py_DECREF(path_seq);
     return -1;
-}
-
-/* Parses (abi, (fs, net, scoped), paths, ports) from ARGS/KW with FORMAT and runs
- * build_rules().  0, or -1 with an exception. */
-static int
-build_from_args(PyObject *args, PyObject *kw, const char *format, int *fd, PyObject **path_results,
-                PyObject **port_results)
-{
-    static char *kwlist[] = {"abi", "handled", "paths", "ports", NULL};
-    int abi;
-    unsigned long long fs, net, scoped;
-    PyObject *paths, *ports;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, format, kwlist, &abi, &fs, &net, &scoped, &paths,
-                                     &ports))
-        return -1;
-    return build_rules(abi, fs, net, scoped, paths, ports, fd, path_results, port_results);
-}
-
-/* landlock_build(abi, (fs, net, scoped), paths, ports) -> (fd, path_results, port_results)
- * as build_rules() states them; the ruleset fd is the caller's to close (a Ruleset
- * closes its own). */
-static PyObject *
-landlock_build(PyObject *self, PyObject *args)
-{
-    int fd;
-    PyObject *path_results, *port_results;
-    if (build_from_args(args, NULL, "i(KKK)OO:landlock_build", &fd, &path_results, &port_results) <
-        0)
-        return NULL;
-    PyObject *res = Py_BuildValue("(iNN)", fd, path_results, port_results);
-    if (res == NULL)
-        close(fd);
-    return res;
-}
-
-/* NO_NEW_PRIVS, then landlock_restrict_self(FD, FLAGS): None, or NULL with OSError
- * naming the meaning of the errno. */
-static PyObject *
-restrict_self(int fd, unsigned int flags)
-{
-    int rc = guard_landlock_restrict(fd, flags);
-    if (rc < 0)
-        return guard_errno_error(rc, guard_landlock_explain("restrict", rc));
-    Py_RETURN_NONE;
-}
-
-/* landlock_restrict(fd, flags): NO_NEW_PRIVS, then landlock_restrict_self.  The fd is
- * left open.  Raises OSError with the meaning of the errno. */
-static PyObject *
-landlock_restrict(PyObject *self, PyObject *args)
-{
-    int fd;
-    unsigned int flags;
-    if (!PyArg_ParseTuple(args, "iI:landlock_restrict", &fd, &flags))
-        return NULL;
-    return restrict_self(fd, flags);
 }
 
 static PyObject *
@@ -316,13 +260,18 @@ typedef struct {
 
 #define RULESET(op) ((ruleset_object *)(op))
 
-/* Ruleset(abi, handled, paths, ports): build_rules(), the fd owned by the object. */
+/* Ruleset(abi, (fs, net, scoped), paths, ports): build_rules(), the fd owned by the
+ * object. */
 static PyObject *
 ruleset_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
-    int fd;
-    PyObject *path_results, *port_results;
-    if (build_from_args(args, kw, "i(KKK)OO:Ruleset", &fd, &path_results, &port_results) < 0)
+    static char *kwlist[] = {"abi", "handled", "paths", "ports", NULL};
+    int abi, fd;
+    unsigned long long fs, net, scoped;
+    PyObject *paths, *ports, *path_results, *port_results;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "i(KKK)OO:Ruleset", kwlist, &abi, &fs, &net, &scoped,
+                                     &paths, &ports) ||
+        build_rules(abi, fs, net, scoped, paths, ports, &fd, &path_results, &port_results) < 0)
         return NULL;
     ruleset_object *self = (ruleset_object *)type->tp_alloc(type, 0);
     if (self == NULL)
@@ -389,8 +338,17 @@ ruleset_restrict(PyObject *op, PyObject *args)
     unsigned int flags = 0;
     if (!PyArg_ParseTuple(args, "|I:restrict", &flags))
         return NULL;
+    /* Confining the process is the host's call (methods are not in a gated table). */
+    if (guard_require_host("Ruleset.restrict") < 0)
+        return NULL;
     int fd = ruleset_fd(op, "restrict");
-    return fd < 0 ? NULL : restrict_self(fd, flags);
+    if (fd < 0)
+        return NULL;
+    /* NO_NEW_PRIVS, then landlock_restrict_self(); the errno's meaning on failure. */
+    int rc = guard_landlock_restrict(fd, flags);
+    if (rc < 0)
+        return guard_errno_error(rc, guard_landlock_explain("restrict", rc));
+    Py_RETURN_NONE;
 }
 
 static PyObject *
@@ -446,7 +404,7 @@ ruleset_get_port_results(PyObject *op, void *closure)
 static PyMethodDef ruleset_methods[] = {
     {"restrict", ruleset_restrict, METH_VARARGS,
      "restrict($self, flags=0, /)\n--\n\nSet NO_NEW_PRIVS and enforce the ruleset on the calling "
-     "thread (landlock_restrict)."},
+     "thread (landlock_restrict_self)."},
     {"close", ruleset_close, METH_NOARGS,
      "close($self, /)\n--\n\nClose the ruleset fd (again is a "
      "no-op)."},
@@ -460,15 +418,15 @@ static PyMethodDef ruleset_methods[] = {
 static PyGetSetDef ruleset_getset[] = {
     {"fd", ruleset_get_fd, NULL, "The ruleset fd, -1 once closed or detached.", NULL},
     {"path_results", ruleset_get_path_results, NULL,
-     "(errno, is_dir, granted, real) per path rule, as landlock_build returns them.", NULL},
+     "(errno, is_dir, granted, real) per path rule (errno 0: added; is_dir -1: not opened).", NULL},
     {"port_results", ruleset_get_port_results, NULL, "errno per port rule.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
 static PyType_Slot ruleset_slots[] = {
     {Py_tp_doc, "Ruleset(abi, handled, paths, ports)\n--\n\n"
-                "A Landlock ruleset with its rules added (landlock_build's work); the object "
-                "owns the fd and closes it when closed, exited or collected."},
+                "A Landlock ruleset with its rules added; the object owns the fd and closes it "
+                "when closed, exited or collected."},
     {Py_tp_new, ruleset_new},
     {Py_tp_dealloc, ruleset_dealloc},
     {Py_tp_traverse, ruleset_traverse},
@@ -503,14 +461,6 @@ const guard_method guard_landlock_methods[] = {
       "landlock_compat(abi, fs, net, scoped, restrict_flags)\n--\n\n"
       "Best-effort downgrade: {handled: (fs, net, scoped, flags), dropped: (...), "
       "refer_always_denied}."},
-     GUARD_OPEN},
-    {{"landlock_build", landlock_build, METH_VARARGS,
-      "landlock_build(abi, (fs, net, scoped), paths, ports)\n--\n\n"
-      "Create a ruleset and add rules; returns (fd, [(errno, is_dir, granted, resolved)], "
-      "[errno])."},
-     GUARD_OPEN},
-    {{"landlock_restrict", landlock_restrict, METH_VARARGS,
-      "landlock_restrict(fd, flags)\n--\n\nSet NO_NEW_PRIVS and enforce the ruleset."},
      GUARD_OPEN},
     {{"set_no_new_privs", set_no_new_privs, METH_NOARGS,
       "set_no_new_privs()\n--\n\nprctl(PR_SET_NO_NEW_PRIVS, 1) on the calling thread."},

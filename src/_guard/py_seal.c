@@ -8,7 +8,8 @@
  * the backend pid (one server connection) and the expiry.
  *
  * The key: 32 bytes from getrandom(), made on first use, on a page of their own that
- * core dumps leave out.  Python never sees it.  Each database gets a key derived from
+ * core dumps leave out.  Python never sees it (only each database's derived key passes
+ * through Python, once, to be stored).  Each database gets a key derived from
  * it and a label (Storage names its database), and the derived key leaves C exactly
  * once per label, as HMAC pads, through the host-only seal_register(), which the
  * owner role stores in a table only it can read.

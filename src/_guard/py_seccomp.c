@@ -1,6 +1,6 @@
 /* py_seccomp.c - Python bindings for seccomp programs (seccomp.c, sasm.c, bpf_sim.c):
- * build, disassemble, simulate and install them.  Programs cross the boundary as bytes
- * of struct sock_filter.  The kernel probe and the trap handler are py_seccomp_kernel.c's. */
+ * SeccompProgram builds, disassembles, simulates and installs them.  The kernel probe
+ * and the trap handler are py_seccomp_kernel.c's. */
 #include "py_seccomp.h"
 
 #include <errno.h>
@@ -32,19 +32,6 @@ arch_arg(PyObject *arg)
     return arch;
 }
 
-/* Program bytes from ARG; NULL with an exception. */
-static const struct sock_filter *
-program_arg(Py_buffer *view, unsigned *n)
-{
-    if (view->len == 0 || view->len % (Py_ssize_t)sizeof(struct sock_filter) != 0 ||
-        view->len / (Py_ssize_t)sizeof(struct sock_filter) > BPF_MAXINSNS) {
-        PyErr_SetString(PyExc_ValueError, "program must be 1..4096 struct sock_filter");
-        return NULL;
-    }
-    *n = (unsigned)(view->len / (Py_ssize_t)sizeof(struct sock_filter));
-    return view->buf;
-}
-
 /* The mode named MODE_S; -1 with ValueError. */
 static int
 mode_arg(const char *mode_s)
@@ -59,136 +46,23 @@ mode_arg(const char *mode_s)
     return -1;
 }
 
-/* What seccomp_build() and SeccompProgram() both return. */
-struct built {
-    PyObject *program; /* bytes of struct sock_filter */
-    PyObject *labels;  /* list of (position, name), the assembler's own labels left out */
-    PyObject *denied;  /* list of (name, nr, kind, why) for the syscalls ARCH has */
-    unsigned instructions;
-};
-
-static void
-built_clear(struct built *b)
-{
-    Py_CLEAR(b->program);
-    Py_CLEAR(b->labels);
-    Py_CLEAR(b->denied);
-}
-
-/* Assembles MODE's program for ARCH into *B.  0, or -1 with an exception (*B empty). */
-static int
-build_program(int mode, const struct guard_sc_arch *arch, struct built *b)
-{
-    memset(b, 0, sizeof *b);
-    struct guard_sasm a;
-    guard_sasm_init(&a);
-    int rc = guard_seccomp_build(&a, arch, (enum guard_sc_mode)mode);
-    if (rc < 0) {
-        guard_errno_error(rc, "assembling the seccomp program");
-        goto err_free_asm;
-    }
-    b->program = PyBytes_FromStringAndSize((const char *)a.insns,
-                                           (Py_ssize_t)(a.len * sizeof(struct sock_filter)));
-    b->labels = PyList_New(0);
-    b->denied = PyList_New(0);
-    b->instructions = a.len;
-    if (b->program == NULL || b->labels == NULL || b->denied == NULL)
-        goto err_clear;
-    for (unsigned i = 0; i < a.labels.n; i++) {
-        if (a.labels.v[i].name[0] == '.')
-            continue; /* the assembler's internal labels */
-        PyObject *t = Py_BuildValue("(is)", a.labels.v[i].pos, a.labels.v[i].name);
-        if (t == NULL || PyList_Append(b->labels, t) < 0) {
-            Py_XDECREF(t);
-            goto err_clear;
-        }
-        Py_DECREF(t);
-    }
-    for (size_t i = 0; i < guard_seccomp_nrules; i++) {
-        const struct guard_sc_rule *r = &guard_seccomp_rules[i];
-        int nr = guard_seccomp_nr(arch, r->name);
-        if (nr < 0)
-            continue;
-        PyObject *t = Py_BuildValue("(siss)", r->name, nr, guard_sc_kind_names[r->kind], r->why);
-        if (t == NULL || PyList_Append(b->denied, t) < 0) {
-            Py_XDECREF(t);
-            goto err_clear;
-        }
-        Py_DECREF(t);
-    }
-    guard_sasm_free(&a);
-    return 0;
-err_clear:
-    built_clear(b);
-err_free_asm:
-    guard_sasm_free(&a);
-    return -1;
-}
-
-/* Parses (mode, arch=None) from ARGS/KW with FORMAT and runs build_program() into *B,
- * setting *MODE and *ARCH.  0, or -1 with an exception. */
-static int
-build_from_args(PyObject *args, PyObject *kw, const char *format, int *mode,
-                const struct guard_sc_arch **arch, struct built *b)
-{
-    static char *kwlist[] = {"mode", "arch", NULL};
-    const char *mode_s;
-    PyObject *arch_o = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, format, kwlist, &mode_s, &arch_o))
-        return -1;
-    if ((*mode = mode_arg(mode_s)) < 0 || (*arch = arch_arg(arch_o)) == NULL)
-        return -1;
-    return build_program(*mode, *arch, b);
-}
-
-static PyObject *
-seccomp_build(PyObject *self, PyObject *args, PyObject *kw)
-{
-    int mode;
-    const struct guard_sc_arch *arch;
-    struct built b;
-    if (build_from_args(args, kw, "s|O:seccomp_build", &mode, &arch, &b) < 0)
-        return NULL;
-    PyObject *result = Py_BuildValue(
-        "{sOsOsOsssIsIsI}", "program", b.program, "labels", b.labels, "denied", b.denied, "arch",
-        arch->name, "audit_arch", arch->audit_arch, "deny_action",
-        guard_seccomp_deny_action((enum guard_sc_mode)mode), "instructions", b.instructions);
-    built_clear(&b);
-    return result;
-}
-
 /* One line of assembly per instruction of PROG[0..N), naming the targets LABELS (a
- * sequence of (position, name), or NULL/None) lists.  NULL with an exception. */
+ * SeccompProgram's tuple of (position, name)) lists.  NULL with an exception. */
 static PyObject *
 disasm_lines(const struct sock_filter *prog, unsigned n, PyObject *labels)
 {
-    PyObject *out = NULL, *seq = NULL;
+    PyObject *out = NULL;
+    /* NAMES borrows the strings of LABELS, which the caller's object keeps alive. */
     const char **names = PyMem_Calloc(n + 1, sizeof *names);
     if (names == NULL)
         return PyErr_NoMemory();
-    if (labels != NULL && labels != Py_None) {
-        /* A tuple kept until done: NAMES borrows its strings, and parsing an item
-         * (__index__) could change a list under the loop. */
-        seq = PySequence_Tuple(labels);
-        if (seq == NULL)
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(labels); i++) {
+        int pos;
+        const char *name;
+        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(labels, i), "is:disasm label", &pos, &name))
             goto done;
-        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(seq); i++) {
-            int pos;
-            const char *name;
-            PyObject *item = PyTuple_GET_ITEM(seq, i);
-            if (!PyTuple_Check(item)) {
-                /* PyArg_ParseTuple on a non-tuple is a SystemError. */
-                PyErr_Format(PyExc_TypeError,
-                             "seccomp_disasm: labels[%zd] must be a tuple "
-                             "(position, name), not %.100s",
-                             i, Py_TYPE(item)->tp_name);
-                goto done;
-            }
-            if (!PyArg_ParseTuple(item, "is:seccomp_disasm label", &pos, &name))
-                goto done;
-            if (pos >= 0 && (unsigned)pos <= n && names[pos] == NULL)
-                names[pos] = name;
-        }
+        if (pos >= 0 && (unsigned)pos <= n && names[pos] == NULL)
+            names[pos] = name;
     }
     out = PyList_New(n);
     if (out == NULL)
@@ -205,22 +79,6 @@ disasm_lines(const struct sock_filter *prog, unsigned n, PyObject *labels)
     }
 done:
     PyMem_Free(names);
-    Py_XDECREF(seq);
-    return out;
-}
-
-static PyObject *
-seccomp_disasm(PyObject *self, PyObject *args)
-{
-    Py_buffer view;
-    PyObject *labels = NULL, *out = NULL;
-    if (!PyArg_ParseTuple(args, "y*|O:seccomp_disasm", &view, &labels))
-        return NULL;
-    unsigned n;
-    const struct sock_filter *prog = program_arg(&view, &n);
-    if (prog != NULL)
-        out = disasm_lines(prog, n, labels);
-    PyBuffer_Release(&view);
     return out;
 }
 
@@ -260,43 +118,6 @@ simulate(const struct sock_filter *prog, unsigned n, int nr, unsigned audit_arch
     return Py_BuildValue("{sIsssI}", "ret", ret, "action", action, "executed", executed);
 }
 
-static PyObject *
-seccomp_simulate(PyObject *self, PyObject *args, PyObject *kw)
-{
-    static char *kwlist[] = {"program", "nr", "arch", "args", "ip", NULL};
-    Py_buffer view;
-    int nr;
-    unsigned int audit_arch;
-    PyObject *sargs = NULL, *result = NULL;
-    unsigned long long ip = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "y*iI|OK:seccomp_simulate", kwlist, &view, &nr,
-                                     &audit_arch, &sargs, &ip))
-        return NULL;
-    unsigned n;
-    const struct sock_filter *prog = program_arg(&view, &n);
-    if (prog != NULL)
-        result = simulate(prog, n, nr, audit_arch, sargs, ip);
-    PyBuffer_Release(&view);
-    return result;
-}
-
-static PyObject *
-seccomp_const_allow(PyObject *self, PyObject *args)
-{
-    Py_buffer view;
-    unsigned int audit_arch;
-    int nr;
-    if (!PyArg_ParseTuple(args, "y*Ii:seccomp_const_allow", &view, &audit_arch, &nr))
-        return NULL;
-    unsigned n;
-    const struct sock_filter *prog = program_arg(&view, &n);
-    PyObject *r = NULL;
-    if (prog != NULL)
-        r = PyBool_FromLong(guard_bpf_const_allow(prog, n, audit_arch, nr));
-    PyBuffer_Release(&view);
-    return r;
-}
-
 /* NO_NEW_PRIVS + SECCOMP_SET_MODE_FILTER with PROG[0..N): None, or NULL with OSError
  * (ESRCH names the thread TSYNC could not synchronise). */
 static PyObject *
@@ -317,22 +138,6 @@ install_program(const struct sock_filter *prog, unsigned n, unsigned flags)
     if (rc < 0)
         return guard_errno_error(rc, "installing the seccomp filter");
     Py_RETURN_NONE;
-}
-
-static PyObject *
-seccomp_install(PyObject *self, PyObject *args)
-{
-    Py_buffer view;
-    unsigned int flags;
-    if (!PyArg_ParseTuple(args, "y*I:seccomp_install", &view, &flags))
-        return NULL;
-    PyObject *r = NULL;
-    unsigned n;
-    const struct sock_filter *prog = program_arg(&view, &n);
-    if (prog != NULL)
-        r = install_program(prog, n, flags);
-    PyBuffer_Release(&view);
-    return r;
 }
 
 static PyObject *
@@ -381,27 +186,69 @@ typedef struct {
 
 #define PROGRAM(op) ((program_object *)(op))
 
-/* SeccompProgram(mode, arch=None): build_program(), kept. */
+/* Appends ITEM (a new reference, or NULL with an exception) to LIST: 0, or -1. */
+static int
+append_new(PyObject *list, PyObject *item)
+{
+    int rc = item != NULL ? PyList_Append(list, item) : -1;
+    Py_XDECREF(item);
+    return rc;
+}
+
+/* SeccompProgram(mode, arch=None): the lockdown program for MODE on ARCH (None: native),
+ * with its named labels (the assembler's own left out) and the syscalls ARCH has of the
+ * deny list. */
 static PyObject *
 program_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
-    int mode;
-    const struct guard_sc_arch *arch;
-    struct built b;
-    if (build_from_args(args, kw, "s|O:SeccompProgram", &mode, &arch, &b) < 0)
+    static char *kwlist[] = {"mode", "arch", NULL};
+    const char *mode_s;
+    PyObject *arch_o = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|O:SeccompProgram", kwlist, &mode_s, &arch_o))
         return NULL;
-    program_object *self = (program_object *)type->tp_alloc(type, 0);
-    if (self != NULL) {
-        self->program = Py_NewRef(b.program);
-        self->labels = PyList_AsTuple(b.labels);
-        self->denied = PyList_AsTuple(b.denied);
-        self->arch = arch;
-        self->deny_action = guard_seccomp_deny_action((enum guard_sc_mode)mode);
-        self->instructions = b.instructions;
-        if (self->labels == NULL || self->denied == NULL)
-            Py_CLEAR(self);
+    int mode = mode_arg(mode_s);
+    const struct guard_sc_arch *arch = mode < 0 ? NULL : arch_arg(arch_o);
+    if (arch == NULL)
+        return NULL;
+    program_object *self = NULL;
+    PyObject *labels = PyList_New(0), *denied = PyList_New(0);
+    struct guard_sasm a;
+    guard_sasm_init(&a);
+    int rc = guard_seccomp_build(&a, arch, (enum guard_sc_mode)mode);
+    if (rc < 0) {
+        guard_errno_error(rc, "assembling the seccomp program");
+        goto done;
     }
-    built_clear(&b);
+    if (labels == NULL || denied == NULL)
+        goto done;
+    for (unsigned i = 0; i < a.labels.n; i++) {
+        if (a.labels.v[i].name[0] != '.' && /* '.': the assembler's internal labels */
+            append_new(labels, Py_BuildValue("(is)", a.labels.v[i].pos, a.labels.v[i].name)) < 0)
+            goto done;
+    }
+    for (size_t i = 0; i < guard_seccomp_nrules; i++) {
+        const struct guard_sc_rule *r = &guard_seccomp_rules[i];
+        int nr = guard_seccomp_nr(arch, r->name);
+        if (nr >= 0 && append_new(denied, Py_BuildValue("(siss)", r->name, nr,
+                                                        guard_sc_kind_names[r->kind], r->why)) < 0)
+            goto done;
+    }
+    self = (program_object *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        goto done;
+    self->program = PyBytes_FromStringAndSize((const char *)a.insns,
+                                              (Py_ssize_t)(a.len * sizeof(struct sock_filter)));
+    self->labels = PyList_AsTuple(labels);
+    self->denied = PyList_AsTuple(denied);
+    self->arch = arch;
+    self->deny_action = guard_seccomp_deny_action((enum guard_sc_mode)mode);
+    self->instructions = a.len;
+    if (self->program == NULL || self->labels == NULL || self->denied == NULL)
+        Py_CLEAR(self);
+done:
+    Py_XDECREF(labels);
+    Py_XDECREF(denied);
+    guard_sasm_free(&a);
     return (PyObject *)self;
 }
 
@@ -509,6 +356,10 @@ program_install(PyObject *op, PyObject *args)
     unsigned int flags;
     if (!PyArg_ParseTuple(args, "I:install", &flags))
         return NULL;
+    /* A filter confines (or blinds: ERRNO on write) the whole process: host code only.
+     * Methods are not in a gated table, so the gate is asked here. */
+    if (guard_require_host("SeccompProgram.install") < 0)
+        return NULL;
     const struct sock_filter *prog = program_insns(op);
     return prog ? install_program(prog, PROGRAM(op)->instructions, flags) : NULL;
 }
@@ -556,7 +407,8 @@ static PyMethodDef program_methods[] = {
      "const_allow($self, /, nr, arch=None)\n--\n\n"
      "True if the kernel's action cache would mark (arch, nr) always-allow."},
     {"install", program_install, METH_VARARGS,
-     "install($self, flags, /)\n--\n\nNO_NEW_PRIVS + SECCOMP_SET_MODE_FILTER (seccomp_install)."},
+     "install($self, flags, /)\n--\n\nNO_NEW_PRIVS + SECCOMP_SET_MODE_FILTER; OSError(ESRCH) names "
+     "a TSYNC failure's thread."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -576,7 +428,7 @@ static PyGetSetDef program_getset[] = {
 
 static PyType_Slot program_slots[] = {
     {Py_tp_doc, "SeccompProgram(mode, arch=None)\n--\n\n"
-                "The lockdown program seccomp_build assembles, with its labels and the methods "
+                "The lockdown program, assembled, with its labels and the methods "
                 "that read it (disasm, simulate, const_allow) or install it."},
     {Py_tp_new, program_new},
     {Py_tp_dealloc, program_dealloc},
@@ -604,27 +456,6 @@ guard_seccomp_add_types(PyObject *module, PyTypeObject **program_type)
 }
 
 const guard_method guard_seccomp_methods[] = {
-    {{"seccomp_build", (PyCFunction)(void (*)(void))seccomp_build, METH_VARARGS | METH_KEYWORDS,
-      "seccomp_build(mode, arch=None)\n--\n\n"
-      "Assemble the lockdown program; returns {program, labels, denied, arch, audit_arch, "
-      "deny_action, instructions}."},
-     GUARD_OPEN},
-    {{"seccomp_disasm", seccomp_disasm, METH_VARARGS,
-      "seccomp_disasm(program, labels=None)\n--\n\nOne line of assembly per instruction."},
-     GUARD_OPEN},
-    {{"seccomp_simulate", (PyCFunction)(void (*)(void))seccomp_simulate,
-      METH_VARARGS | METH_KEYWORDS,
-      "seccomp_simulate(program, nr, arch, args=(), ip=0)\n--\n\n"
-      "Run the program in bpf_sim; returns {ret, action, executed}."},
-     GUARD_OPEN},
-    {{"seccomp_const_allow", seccomp_const_allow, METH_VARARGS,
-      "seccomp_const_allow(program, arch, nr)\n--\n\n"
-      "True if the kernel's action cache would mark (arch, nr) always-allow."},
-     GUARD_OPEN},
-    {{"seccomp_install", seccomp_install, METH_VARARGS,
-      "seccomp_install(program, flags)\n--\n\n"
-      "NO_NEW_PRIVS + SECCOMP_SET_MODE_FILTER; OSError(ESRCH) names a TSYNC failure's thread."},
-     GUARD_OPEN},
     {{"seccomp_syscall_name", seccomp_syscall_name, METH_VARARGS,
       "seccomp_syscall_name(nr, arch=None)\n--\n\nThe syscall's name, or None."},
      GUARD_OPEN},

@@ -121,7 +121,7 @@ const guard_method guard_seccomp_kernel_methods[] = {
      GUARD_OPEN},
     {{"seccomp_trap_install", seccomp_trap_install, METH_NOARGS,
       "seccomp_trap_install()\n--\n\nInstall the guard's SIGSYS handler (trap mode)."},
-     GUARD_OPEN},
+     GUARD_HOST_ONLY},
     {{"seccomp_trap_active", seccomp_trap_active, METH_NOARGS,
       "seccomp_trap_active()\n--\n\nTrue while the guard's SIGSYS handler is installed."},
      GUARD_OPEN},

@@ -17,7 +17,7 @@ import pytest
 
 from _support.child import child_env, run_child, run_child_json, run_program_json
 from _support.schema_plugin import SCHEMA_PATH, validate_lines
-from sdk_guard import audit
+from sdk_guard import _guard, audit
 from sdk_guard.errors import PolicyError
 
 
@@ -405,6 +405,7 @@ def test_logging_sink_logs_denials_at_warning() -> None:
     ({"sinks": [{"type": "syslog"}]}, "audit.sinks[0].type"),
     ({"sinks": [{"type": "jsonl"}]}, "audit.sinks[0].path"),
     ({"sinks": [{"type": "jsonl", "path": ""}]}, "audit.sinks[0].path"),
+    ({"sinks": [{"type": "jsonl", "path": "  "}]}, "audit.sinks[0].path"),
     ({"sinks": [{"type": "jsonl", "path": "{datadir}/a.jsonl"}]}, "audit.sinks[0].path"),
     ({"sinks": [{"type": "memory"}, {"type": "jsonl", "path": "/a", "flush": "often"}]},
      "audit.sinks[1].flush"),
@@ -412,6 +413,8 @@ def test_logging_sink_logs_denials_at_warning() -> None:
     ({"sinks": [{"type": "jsonl", "path": "/a", "max_bytes": 0}]}, "audit.sinks[0].max_bytes"),
     ({"sinks": [{"type": "jsonl", "path": "/a", "rotate": 1}]}, "audit.sinks[0].rotate"),
     ({"sinks": [{"type": "logging", "level": "LOUD"}]}, "audit.sinks[0].level"),
+    ({"sinks": [{"type": "memory", "maxlen": 2 ** 70}]}, "audit.sinks[0].maxlen"),
+    ({"sinks": [{"type": "jsonl", "path": "/a", "backups": True}]}, "audit.sinks[0].backups"),
     ({"ring_capacity": 0}, "audit.ring_capacity"),
     ({"overflow_wait": -1}, "audit.overflow_wait"),
     ({"spans": "yes"}, "audit.spans"),
@@ -420,6 +423,28 @@ def test_parse_config_names_the_offending_key(section: dict, key: str) -> None:
     with pytest.raises(PolicyError) as info:
         audit.parse_config(section)
     assert info.value.key == key
+
+
+def test_parse_config_errors_say_the_fix() -> None:
+    def message(section: dict) -> str:
+        with pytest.raises(PolicyError) as info:
+            audit.parse_config(section)
+        return info.value.message
+    assert 'did you mean "max_bytes"' in message(
+        {"sinks": [{"type": "jsonl", "path": "/a", "max_byte": 1}]})
+    assert "use one of {data}, {home}, {tmp}, {prefix}" in message(
+        {"sinks": [{"type": "jsonl", "path": "{datadir}/a.jsonl"}]})
+    assert message({"ring_capacity": 0}).endswith(
+        f"(or leave it out for the default, {_guard.AUDIT_RING_DEFAULT_CAPACITY})")
+    assert message({"overflow_wait": "1s"}).startswith("must be a number of seconds")
+    # A list item has no [header] spelling: the fix is an inline table.
+    assert message({"sinks": [5]}) == "must be a table ({...}), not an integer"
+
+
+def test_parse_config_takes_level_names_in_any_case() -> None:
+    cfg = audit.parse_config({"sinks": [{"type": "logging", "level": "debug",
+                                         "deny_level": "Error"}]})
+    assert (cfg["sinks"][0]["level"], cfg["sinks"][0]["deny_level"]) == ("DEBUG", "ERROR")
 
 
 def test_parse_config_fills_defaults() -> None:
@@ -453,6 +478,7 @@ def test_configure_without_data_dir_names_the_key() -> None:
     with pytest.raises(PolicyError) as info:
         audit.configure(cfg)
     assert info.value.key == "audit.sinks[0].path"
+    assert 'placeholders={"data": "/path"}' in info.value.message
 
 
 # ---- the schema ---------------------------------------------------------------------

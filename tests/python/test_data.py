@@ -14,14 +14,14 @@ from sqlalchemy import String, delete, func, select, text, update
 from sqlalchemy.orm import Mapped, aliased, make_transient_to_detached, mapped_column
 
 import sdk_guard as sg
-from _support import postgres as pgkit
+from _support import postgres
 from sdk_guard.data import Storage
 from sdk_guard.errors import PolicyError, PolicyViolation
 
 
 @pytest.fixture(scope="session")
-def pg_cluster() -> Iterator[pgkit.Cluster]:
-    yield from pgkit.start()
+def pg_cluster() -> Iterator[postgres.Cluster]:
+    yield from postgres.start()
 
 
 class Models:
@@ -73,7 +73,7 @@ def models(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Models]:
         store = Storage(f"sqlite:///{tmp_path / 'ext.db'}")
     else:
         cluster = request.getfixturevalue("pg_cluster")
-        db = pgkit.new_database(cluster)
+        db = postgres.new_database(cluster)
         store = Storage(cluster.url("sg_app", db), admin_url=cluster.url("sg_owner", db))
     m = Models(store)
     store.create_all()
@@ -341,9 +341,9 @@ def test_sqlite_authorizer_refuses_attach_pragma_writes_and_other_extensions_tab
         m.store.dispose()
 
 
-def test_postgresql_raw_connection_cannot_cross_orgs(pg_cluster: pgkit.Cluster) -> None:
+def test_postgresql_raw_connection_cannot_cross_orgs(pg_cluster: postgres.Cluster) -> None:
     import psycopg
-    db = pgkit.new_database(pg_cluster)
+    db = postgres.new_database(pg_cluster)
     m = Models(Storage(pg_cluster.url("sg_app", db), admin_url=pg_cluster.url("sg_owner", db)))
     m.store.create_all()
     _seed(m)
@@ -375,8 +375,8 @@ def test_postgresql_raw_connection_cannot_cross_orgs(pg_cluster: pgkit.Cluster) 
 
 
 def test_postgresql_refuses_a_role_row_level_security_does_not_bind(
-        pg_cluster: pgkit.Cluster) -> None:
-    db = pgkit.new_database(pg_cluster)
+        pg_cluster: postgres.Cluster) -> None:
+    db = postgres.new_database(pg_cluster)
     store = Storage(pg_cluster.url("sg_owner", db))     # the owner as the session role
     Models(store)
     with pytest.raises(sg.GuardError, match="owns"):
@@ -390,12 +390,12 @@ def test_postgresql_refuses_a_role_row_level_security_does_not_bind(
 
 
 def test_postgresql_extension_walking_to_the_raw_connection_under_the_guard_stays_in_its_org(
-        pg_cluster: pgkit.Cluster, tmp_path: Path) -> None:
+        pg_cluster: postgres.Cluster, tmp_path: Path) -> None:
     """Extension code under the installed guard walks from its session to the psycopg
     connection (plain attribute access, no audit event) and runs raw SQL: row-level
     security still keeps it inside the request's org."""
     from _support.child import run_child_json, write_tree
-    db = pgkit.new_database(pg_cluster)
+    db = postgres.new_database(pg_cluster)
     write_tree(tmp_path / "plugins", {
         "acme/__init__.py": """
             def walk_and_query(open_session, model, select):

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import sdk_guard as sg
-from _support import postgres as pgkit
+from _support import postgres
 from sdk_guard.data import Storage
 
 EXTENSION = r'''
@@ -251,16 +251,16 @@ NOTHING = {"update": 0, "delete": 0, "insert_o2": "InsufficientPrivilege",
 
 
 @pytest.fixture(scope="module")
-def pg_cluster() -> Iterator[pgkit.Cluster]:
-    yield from pgkit.start()
+def pg_cluster() -> Iterator[postgres.Cluster]:
+    yield from postgres.start()
 
 
 @pytest.fixture(scope="module")
-def seen(pg_cluster: pgkit.Cluster, tmp_path_factory: pytest.TempPathFactory) -> Any:
+def seen(pg_cluster: postgres.Cluster, tmp_path_factory: pytest.TempPathFactory) -> Any:
     from _support.child import run_child_json, write_tree
     tmp = tmp_path_factory.mktemp("seal")
     write_tree(tmp / "plugins", {"acme/__init__.py": EXTENSION})
-    db = pgkit.new_database(pg_cluster)
+    db = postgres.new_database(pg_cluster)
     return run_child_json(CHILD, args=[pg_cluster.url("sg_app", db),
                                        pg_cluster.url("sg_owner", db),
                                        str(Path(__file__).parent), str(tmp / "plugins")])
@@ -349,9 +349,9 @@ def test_not_guaranteed_a_connection_kept_past_its_session_sees_the_next_request
 
 
 def test_a_session_role_that_can_read_the_seal_keys_is_refused(
-        pg_cluster: pgkit.Cluster) -> None:
+        pg_cluster: postgres.Cluster) -> None:
     from test_data import Models
-    db = pgkit.new_database(pg_cluster)
+    db = postgres.new_database(pg_cluster)
     with pg_cluster.admin() as conn:  # type: ignore[attr-defined]
         conn.execute("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = "
                      "'sg_member') THEN CREATE ROLE sg_member LOGIN IN ROLE sg_owner; "
@@ -363,8 +363,48 @@ def test_a_session_role_that_can_read_the_seal_keys_is_refused(
     store.dispose()
 
 
+def test_a_session_role_that_can_write_the_seal_keys_is_refused(
+        pg_cluster: postgres.Cluster) -> None:
+    """Planting a key of its own would let a role seal any org: write access to the key
+    table is refused like read access."""
+    from test_data import Models
+    db = postgres.new_database(pg_cluster)
+    store = Storage(pg_cluster.url("sg_app", db), admin_url=pg_cluster.url("sg_owner", db))
+    Models(store)
+    store.create_all()                      # the first start installs the key table
+    store.dispose()
+    with pg_cluster.admin(db) as conn:  # type: ignore[attr-defined]
+        conn.execute("GRANT INSERT ON sdk_guard.seal_keys TO sg_app")
+    again = Storage(pg_cluster.url("sg_app", db), admin_url=pg_cluster.url("sg_owner", db))
+    Models(again)
+    with pytest.raises(sg.GuardError, match="seal_keys"):
+        again.create_all()
+    again.dispose()
+
+
+def test_the_key_pads_are_not_in_the_servers_statement_log(pg_cluster: postgres.Cluster) -> None:
+    """With every statement logged (log_statement = 'all', parameters included), the
+    registration leaves no 64-byte pad in the server log: it is sent as COPY data."""
+    import re
+
+    from test_data import Models
+    db = postgres.new_database(pg_cluster)
+    with pg_cluster.admin() as conn:  # type: ignore[attr-defined]
+        conn.execute(f"ALTER DATABASE {db} SET log_statement = 'all'")
+    log = Path(pg_cluster.socket_dir) / "log"
+    start = log.stat().st_size
+    store = Storage(pg_cluster.url("sg_app", db), admin_url=pg_cluster.url("sg_owner", db),
+                    engine_options={"echo": True})
+    Models(store)
+    store.create_all()
+    store.dispose()
+    text = log.read_bytes()[start:].decode("utf-8", "replace")
+    assert "sdk_guard.seal_keys" in text                  # the registration was logged
+    assert re.search(r"\\x[0-9a-f]{128}", text) is None   # ... but no pad
+
+
 def test_a_connection_whose_libpq_pid_is_not_the_servers_is_refused_when_it_opens(
-        pg_cluster: pgkit.Cluster) -> None:
+        pg_cluster: postgres.Cluster) -> None:
     """Behind a transaction-mode pooler libpq reports the pooler's pid: every seal would
     be refused and every query would quietly return nothing.  The connection is refused
     instead (simulated: a psycopg connection that reports another pid)."""
@@ -383,7 +423,7 @@ def test_a_connection_whose_libpq_pid_is_not_the_servers_is_refused_when_it_open
         def info(self) -> Any:
             return _Info(super().info)
 
-    db = pgkit.new_database(pg_cluster)
+    db = postgres.new_database(pg_cluster)
     url = pg_cluster.url("postgres", db)
     dsn = url.replace("postgresql+psycopg://", "postgresql://")
     store = Storage(url, engine_options={"creator": lambda: PooledConnection.connect(dsn)})

@@ -642,10 +642,17 @@ def test_seccomp_failing_after_landlock_is_reported_and_raises_under_require() -
     seccomp is none and why, and require=["seccomp"] raises naming that state."""
     require_landlock()
     out = child("""
-from sdk_guard import _guard
-def refuse(program, flags):
-    raise OSError(errno.EINVAL, "refused for the test")
-_guard.seccomp_install = refuse
+from sdk_guard import _guard, seccomp
+class Refusing:
+    # The plan's program, with an install() the kernel refuses.
+    def install(self, flags):
+        raise OSError(errno.EINVAL, "refused for the test")
+plan_init = seccomp.SeccompPlan.__init__
+def refusing_plan(self, mode):
+    plan_init(self, mode)
+    assert self._program is not None, self.report
+    self._program = Refusing()
+seccomp.SeccompPlan.__init__ = refusing_plan
 try:
     sg.lockdown(spec={"seccomp": "errno"}, require=["seccomp"])
     raised = None

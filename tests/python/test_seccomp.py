@@ -44,40 +44,38 @@ def child(code: str, **kw):
 # ---- the program, without installing it ----------------------------------------------
 
 def test_program_decides_deny_list_in_simulation():
-    built = _guard.seccomp_build("errno")
-    prog, arch = built["program"], built["audit_arch"]
-    for name, nr, kind, _ in built["denied"]:
-        r = _guard.seccomp_simulate(prog, nr, arch)
+    prog = _guard.SeccompProgram("errno")
+    for name, nr, kind, _ in prog.denied:
+        r = prog.simulate(nr)
         want = {"deny": "ERRNO(1)", "enosys": "ERRNO(38)", "ns_flags": "ALLOW",
                 "personality": "ALLOW", "ioctl_tiocsti": "ALLOW",
                 "socket_mptcp": "ALLOW"}[kind]  # args all 0: PER_LINUX
         assert r["action"] == want, (name, r)
-    assert _guard.seccomp_simulate(prog, 56, arch, [0x10000000])["action"] == "ERRNO(1)"
-    assert _guard.seccomp_simulate(prog, 135, arch, [0xffffffff])["action"] == "ALLOW"
-    assert _guard.seccomp_simulate(prog, 16, arch, [0, 0x5412])["action"] == "ERRNO(1)"
-    assert _guard.seccomp_simulate(prog, 16, arch, [0, (1 << 32) | 0x5412])["action"] == "ERRNO(1)"
-    assert _guard.seccomp_simulate(prog, 16, arch, [0, 0x5413])["action"] == "ALLOW"
-    assert _guard.seccomp_simulate(prog, 41, arch, [2, 1, 262])["action"] == "ERRNO(1)"
-    assert _guard.seccomp_simulate(prog, 41, arch, [2, 1, 6])["action"] == "ALLOW"
-    assert _guard.seccomp_simulate(prog, 0, 0x40000003)["action"] == "KILL_PROCESS"
-    assert _guard.seccomp_simulate(prog, 0x40000000, arch)["action"] == "KILL_PROCESS"
-    assert _guard.seccomp_simulate(prog, -1, arch)["action"] == "ALLOW"
+    assert prog.simulate(56, [0x10000000])["action"] == "ERRNO(1)"
+    assert prog.simulate(135, [0xffffffff])["action"] == "ALLOW"
+    assert prog.simulate(16, [0, 0x5412])["action"] == "ERRNO(1)"
+    assert prog.simulate(16, [0, (1 << 32) | 0x5412])["action"] == "ERRNO(1)"
+    assert prog.simulate(16, [0, 0x5413])["action"] == "ALLOW"
+    assert prog.simulate(41, [2, 1, 262])["action"] == "ERRNO(1)"
+    assert prog.simulate(41, [2, 1, 6])["action"] == "ALLOW"
+    assert prog.simulate(0, arch=0x40000003)["action"] == "KILL_PROCESS"
+    assert prog.simulate(0x40000000)["action"] == "KILL_PROCESS"
+    assert prog.simulate(-1)["action"] == "ALLOW"
 
 
 def test_hot_syscalls_are_cacheable_and_short():
-    built = _guard.seccomp_build("errno")
+    prog = _guard.SeccompProgram("errno")
     for name in ("read", "write", "futex", "epoll_wait", "mmap", "getppid"):
         nr = _guard.seccomp_syscall_nr(name)
-        assert _guard.seccomp_const_allow(built["program"], built["audit_arch"], nr), name
-        assert _guard.seccomp_simulate(built["program"], nr, built["audit_arch"])["executed"] <= 12
+        assert prog.const_allow(nr), name
+        assert prog.simulate(nr)["executed"] <= 12
 
 
 def test_every_mode_builds_and_never_kills_a_thread():
     for mode in ("errno", "trap", "log", "kill"):
-        built = _guard.seccomp_build(mode)
-        asm = _guard.seccomp_disasm(built["program"], built["labels"])
+        asm = _guard.SeccompProgram(mode).disasm()
         assert not any("KILL_THREAD" in line for line in asm), mode
-    assert _guard.seccomp_build("kill")["deny_action"] == 0x80000000
+    assert _guard.SeccompProgram("kill").deny_action == 0x80000000
 
 
 def test_prepare_report_is_json_and_applies_nothing():
@@ -121,10 +119,10 @@ def test_explain_lines_show_labels_and_names():
 
 def test_each_denied_syscall_returns_its_errno():
     out = child("""
-        built = _guard.seccomp_build("errno")
+        built = _guard.SeccompProgram("errno")
         lock()
         res = {}
-        for name, nr, kind, _ in built["denied"]:
+        for name, nr, kind, _ in built.denied:
             if kind == "ns_flags":
                 args = [0x10000000]          # CLONE_NEWUSER
             elif kind == "personality":
@@ -138,8 +136,7 @@ def test_each_denied_syscall_returns_its_errno():
             res[name] = sc(nr, *args)
         print(json.dumps({k: list(v) for k, v in res.items()}))
     """)
-    built = _guard.seccomp_build("errno")
-    for name, _, kind, _ in built["denied"]:
+    for name, _, kind, _ in _guard.SeccompProgram("errno").denied:
         want = 38 if kind == "enosys" else 1
         assert out[name] == [-1, want], name
 

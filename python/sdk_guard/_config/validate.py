@@ -72,7 +72,9 @@ def type_name(value: object) -> str:
 
 def table(value: object, key: str) -> dict[str, Any]:
     if not isinstance(value, Mapping):
-        raise PolicyError(key, f"must be a table ([{key}] or {{...}}), not {type_name(value)}")
+        # A list item (key "audit.sinks[0]") has no [header] spelling: an inline table.
+        how = "{...}" if key.endswith("]") else f"[{key}] or {{...}}"
+        raise PolicyError(key, f"must be a table ({how}), not {type_name(value)}")
     return dict(value)
 
 

@@ -5,114 +5,79 @@ records, then the sinks, with ``{data}``-style placeholders in sink paths expand
 from __future__ import annotations
 
 import logging
-import os
-import string
 import sys
-import tempfile
-from collections.abc import Mapping
-from typing import Any, Final
+from collections.abc import Callable, Mapping
+from typing import Any, Final, TypeVar
 
 from .. import _guard
+from .._config.templates import Templates
+from .._config.validate import boolean, check_keys, check_text, choice, integer, number, string, table
 from ..errors import PolicyError
 from ._sinks import JsonlSink, LoggingSink, MemorySink, Sink
 from ._writer import _writer, flush
 
-_PLACEHOLDERS: Final = ("{data}", "{home}", "{tmp}", "{prefix}")
+_T = TypeVar("_T")
+
+_KEYS: Final = ("sinks", "ring_capacity", "overflow_wait", "spans")
 _SINK_KEYS: Final = {
-    "jsonl": {"type", "path", "flush", "fsync", "max_bytes", "backups"},
-    "logging": {"type", "logger", "level", "deny_level"},
-    "memory": {"type", "maxlen"},
+    "jsonl": ("type", "path", "flush", "fsync", "max_bytes", "backups"),
+    "logging": ("type", "logger", "level", "deny_level"),
+    "memory": ("type", "maxlen"),
 }
 _LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_PATH_EXAMPLE: Final = '"{data}/audit.jsonl"'
 
 
-def _expect(cond: bool, key: str, msg: str) -> None:
-    if not cond:
-        raise PolicyError(key, msg)
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _check_text(value: str, key: str) -> None:
-    """A NUL or a lone surrogate reaches no file system, logger or terminal intact."""
-    _expect("\0" not in value, key, "contains a NUL character; remove it")
+def _with_default(default: object, check: Callable[[], _T]) -> _T:
+    """CHECK's result; its PolicyError also says what leaving the key out gives."""
     try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise PolicyError(key, f"{ascii(value)[:80]} contains a lone surrogate, which is not "
-                               "a character; write valid Unicode") from None
+        return check()
+    except PolicyError as exc:
+        raise PolicyError(exc.key, f"{exc.message} (or leave it out for the default, "
+                                   f"{default})") from None
 
 
-def _placeholder_fields(value: str, key: str) -> list[tuple[str, str | None]]:
-    """(literal, placeholder name or None) pieces of VALUE; a literal brace is doubled."""
-    try:
-        parsed = list(string.Formatter().parse(value))
-    except ValueError as exc:
-        raise PolicyError(key, f"{value!r}: {exc}; a literal brace is doubled ({{{{ or }}}})"
-                          ) from None
-    out: list[tuple[str, str | None]] = []
-    for literal, field, spec, conv in parsed:
-        _expect(field is None or (not spec and not conv and f"{{{field}}}" in _PLACEHOLDERS),
-                key, f"unknown placeholder in {value!r}; use one of {', '.join(_PLACEHOLDERS)} "
-                     "(a literal brace is doubled)")
-        out.append((literal, field))
-    return out
+def _sink_path(value: object, key: str) -> str:
+    """A sink path, its templates kept for configure(); only {data} {home} {tmp}
+    {prefix} are known here, and a literal brace is doubled."""
+    path = string(value, key, _PATH_EXAMPLE, non_empty=True)
+    if not path.strip():
+        raise PolicyError(key, f"is blank; write a path such as {_PATH_EXAMPLE}")
+    check_text(path, key, "the path")
+    # The same expander configure() runs, with a stand-in {data}: an unknown template or
+    # a lone brace fails now, when the policy loads, not when the sinks start.
+    Templates({"data": ""}).expand(path, key)
+    return path
 
 
-def _check_path(value: Any, key: str) -> str:
-    _expect(isinstance(value, str) and value.strip() != "", key,
-            'must be a non-empty path string, e.g. "{data}/audit.jsonl"')
-    _check_text(value, key)
-    _placeholder_fields(value, key)
-    return str(value)
-
-
-def _parse_sink(entry: Any, key: str) -> dict[str, Any]:
-    _expect(isinstance(entry, Mapping), key,
-            'must be a table such as {type = "jsonl", path = "{data}/audit.jsonl"}')
-    kind = entry.get("type")
-    _expect(isinstance(kind, str) and kind in _SINK_KEYS, f"{key}.type",
-            f"must be one of {', '.join(sorted(_SINK_KEYS))}, not {kind!r}")
-    for k in entry:
-        _expect(isinstance(k, str) and k in _SINK_KEYS[kind], f"{key}.{k}",
-                f"unknown key for a {kind} sink; allowed: {', '.join(sorted(_SINK_KEYS[kind]))}")
+def _parse_sink(entry: object, key: str) -> dict[str, Any]:
+    sink = table(entry, key)
+    kind = choice(sink.get("type"), f"{key}.type", tuple(_SINK_KEYS))
+    check_keys(sink, key, _SINK_KEYS[kind], f"for a {kind} sink")
     out: dict[str, Any] = {"type": kind}
     if kind == "jsonl":
-        _expect("path" in entry, f"{key}.path", 'is required, e.g. path = "{data}/audit.jsonl"')
-        out["path"] = _check_path(entry["path"], f"{key}.path")
-        flush_mode = entry.get("flush", "line")
-        _expect(isinstance(flush_mode, str) and flush_mode in ("line", "batch"), f"{key}.flush",
-                f'must be "line" or "batch", not {flush_mode!r}')
-        out["flush"] = flush_mode
-        fsync = entry.get("fsync", False)
-        _expect(isinstance(fsync, bool), f"{key}.fsync", "must be true or false")
-        out["fsync"] = fsync
-        max_bytes = entry.get("max_bytes")
-        _expect(max_bytes is None or (_is_int(max_bytes) and max_bytes > 0), f"{key}.max_bytes",
-                "must be a positive number of bytes")
-        out["max_bytes"] = max_bytes
-        backups = entry.get("backups", 3)
-        _expect(_is_int(backups) and 1 <= backups <= 100, f"{key}.backups",
-                "must be a whole number from 1 to 100")
-        out["backups"] = backups
+        if "path" not in sink:
+            raise PolicyError(f"{key}.path", f"is required, e.g. path = {_PATH_EXAMPLE}")
+        out["path"] = _sink_path(sink["path"], f"{key}.path")
+        out["flush"] = choice(sink.get("flush", "line"), f"{key}.flush", ("line", "batch"))
+        out["fsync"] = boolean(sink.get("fsync", False), f"{key}.fsync")
+        max_bytes = sink.get("max_bytes")
+        out["max_bytes"] = (None if max_bytes is None
+                            else integer(max_bytes, f"{key}.max_bytes", 1, sys.maxsize))
+        out["backups"] = integer(sink.get("backups", 3), f"{key}.backups", 1, 100)
     elif kind == "logging":
-        logger = entry.get("logger", "sdk_guard.audit")
-        _expect(isinstance(logger, str) and logger != "", f"{key}.logger",
-                'must be a logger name, e.g. "sdk_guard.audit"')
-        _check_text(logger, f"{key}.logger")
+        logger = string(sink.get("logger", "sdk_guard.audit"), f"{key}.logger",
+                        '"sdk_guard.audit"', non_empty=True)
+        check_text(logger, f"{key}.logger", "the logger name")
         out["logger"] = logger
         for lk, default in (("level", "INFO"), ("deny_level", "WARNING")):
-            lv = entry.get(lk, default)
-            _expect(isinstance(lv, str) and lv.upper() in _LEVELS, f"{key}.{lk}",
-                    f"must be one of {', '.join(_LEVELS)}, not {lv!r}")
-            out[lk] = lv.upper()
+            lv = sink.get(lk, default)
+            # Level names are case-insensitive ("info" is INFO); stored upper-case.
+            out[lk] = choice(lv.upper() if isinstance(lv, str) else lv, f"{key}.{lk}", _LEVELS)
     else:
-        maxlen = entry.get("maxlen")
-        _expect(maxlen is None or (_is_int(maxlen) and maxlen > 0), f"{key}.maxlen",
-                "must be a positive whole number")
-        out["maxlen"] = maxlen
+        maxlen = sink.get("maxlen")
+        out["maxlen"] = (None if maxlen is None
+                         else integer(maxlen, f"{key}.maxlen", 1, sys.maxsize))
     return out
 
 
@@ -121,48 +86,35 @@ def parse_config(section: Mapping[str, Any] | None) -> dict[str, Any]:
 
     Raises PolicyError naming the dotted key (``audit.sinks[0].path``) and the fix.
     """
-    section = {} if section is None else section
-    _expect(isinstance(section, Mapping), "audit", "must be a table")
-    allowed = {"sinks", "ring_capacity", "overflow_wait", "spans"}
-    for k in section:
-        _expect(isinstance(k, str) and k in allowed, f"audit.{k}",
-                f"unknown key; allowed: {', '.join(sorted(allowed))}")
-    raw_sinks = section.get("sinks", [])
-    _expect(isinstance(raw_sinks, list), "audit.sinks",
-            'must be a list of tables, e.g. sinks = [{type = "jsonl", path = "{data}/audit.jsonl"}]')
+    audit = table({} if section is None else section, "audit")
+    check_keys(audit, "audit", _KEYS)
+    raw_sinks = audit.get("sinks", [])
+    if not isinstance(raw_sinks, list):
+        raise PolicyError("audit.sinks", "must be a list of tables, e.g. "
+                                         f"sinks = [{{type = \"jsonl\", path = {_PATH_EXAMPLE}}}]")
     out: dict[str, Any] = {
         "sinks": [_parse_sink(e, f"audit.sinks[{i}]") for i, e in enumerate(raw_sinks)]}
-    cap = section.get("ring_capacity")
-    cap_max = _guard.AUDIT_RING_MAX_CAPACITY
-    _expect(cap is None or (_is_int(cap) and 1 <= cap <= cap_max), "audit.ring_capacity",
-            f"must be a whole number from 1 to {cap_max} "
-            f"(default {_guard.AUDIT_RING_DEFAULT_CAPACITY})")
-    out["ring_capacity"] = cap
-    wait = section.get("overflow_wait")
-    wait_max = _guard.AUDIT_OVERFLOW_WAIT_MAX
-    _expect(wait is None or (isinstance(wait, (int, float)) and not isinstance(wait, bool)
-                             and 0 <= wait <= wait_max), "audit.overflow_wait",
-            f"must be a number of seconds from 0 to {wait_max:g} "
-            f"(default {_guard.AUDIT_OVERFLOW_WAIT_DEFAULT})")
-    out["overflow_wait"] = float(wait) if wait is not None else None
-    spans = section.get("spans", True)
-    _expect(isinstance(spans, bool), "audit.spans", "must be true or false")
-    out["spans"] = spans
+    cap = audit.get("ring_capacity")
+    out["ring_capacity"] = None if cap is None else _with_default(
+        _guard.AUDIT_RING_DEFAULT_CAPACITY,
+        lambda: integer(cap, "audit.ring_capacity", 1, _guard.AUDIT_RING_MAX_CAPACITY))
+    wait = audit.get("overflow_wait")
+    out["overflow_wait"] = None if wait is None else _with_default(
+        _guard.AUDIT_OVERFLOW_WAIT_DEFAULT,
+        lambda: number(wait, "audit.overflow_wait", 0, _guard.AUDIT_OVERFLOW_WAIT_MAX,
+                       "seconds"))
+    out["spans"] = boolean(audit.get("spans", True), "audit.spans")
     return out
 
 
 def _expand(path: str, placeholders: Mapping[str, str], key: str) -> str:
-    values = {"home": os.path.expanduser("~"), "tmp": tempfile.gettempdir(),
-              "prefix": sys.prefix}
-    values.update({k.strip("{}"): os.fspath(v) for k, v in placeholders.items()})
-    out: list[str] = []
-    for literal, field in _placeholder_fields(path, key):
-        out.append(literal)
-        if field is not None:
-            _expect(field in values, key, f"{{{field}}} is not defined here; pass {field}=... "
-                    "to configure() or use an absolute path")
-            out.append(values[field])
-    return "".join(out)
+    """PATH with its templates expanded: PLACEHOLDERS gives {data} (and may override
+    {home} {tmp} {prefix}); a name may be written with its braces ("{data}")."""
+    templates = Templates({k.strip("{}") if isinstance(k, str) else k: v
+                           for k, v in placeholders.items()},
+                          unset_hint='pass placeholders={"data": "/path"} to configure() '
+                                     "or use an absolute path")
+    return templates.expand(path, key)
 
 
 def configure(config: Mapping[str, Any], placeholders: Mapping[str, str] | None = None

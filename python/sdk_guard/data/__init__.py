@@ -25,7 +25,8 @@ refuses to run anything.  Writes run inside a ``storage_mutation`` span.
 The database enforces the same rule a second time where it can: on PostgreSQL through
 row-level security keyed on a seal of the request's org (``set_config('sdk_guard.seal',
 ..., true)`` at the start of each transaction; the seal is signed in C with a key
-Python never sees and verified by the database, see ``_rls``), ``FORCE ROW LEVEL
+only C holds, each database's derived key passing through Python once at
+``create_all()``, and is verified by the database, see ``_rls``), ``FORCE ROW LEVEL
 SECURITY`` and a role that owns nothing; on SQLite through an authorizer that refuses
 ATTACH, PRAGMA writes, schema changes and other extensions' tables.  docs/data.md
 lists what each backend guarantees.
@@ -350,7 +351,10 @@ class Storage:
         """Validate every model and create the tables (and, on PostgreSQL, the
         row-level security policies and grants).  Host code, at startup."""
         _guard.require_host("Storage.create_all")
-        admin = sa.create_engine(self._admin_url, **self._engine_options)
+        # The owner engine carries the seal key's pads once: never echo or log its
+        # parameters, whatever the host's engine options say.
+        admin = sa.create_engine(self._admin_url, **{**self._engine_options, "echo": False,
+                                                      "hide_parameters": True})
         try:
             if self.backend == "postgresql":
                 self._install_seal(admin)

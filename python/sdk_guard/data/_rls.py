@@ -16,7 +16,8 @@ transaction's ``sdk_guard.seal`` setting says only if the seal verifies:
 
 Otherwise they return NULL and the policies match no row.  The seal itself is made in
 C by ``sdk_guard._guard.seal()`` from the live request context; Python never holds the
-key.  Each policy expression calls ``seal_scope()`` in one uncorrelated subquery, so
+process key (each database's derived key passes through once, to ``install``).
+Each policy expression calls ``seal_scope()`` in one uncorrelated subquery, so
 PostgreSQL verifies the seal once per expression and statement, not once per row, and
 once for org and user together.
 """
@@ -112,12 +113,21 @@ def install(conn: Any, role: str, label: str, ttl: int) -> None:
         conn.exec_driver_sql(stmt)
     conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA {SCHEMA} TO {role}")
     conn.exec_driver_sql(f"GRANT EXECUTE ON FUNCTION {SCHEMA}.seal_scope() TO {role}")
+    owner = conn.exec_driver_sql(
+        "SELECT pg_get_userbyid(nspowner) = current_user FROM pg_namespace "
+        f"WHERE nspname = '{SCHEMA}'").scalar()
+    if not owner:
+        raise GuardError(f"PostgreSQL storage: schema {SCHEMA} belongs to another role "
+                         f"than the owner url's; its owner could replace the key table. "
+                         f"Drop it, or connect admin_url as its owner")
     key_id, ipad, opad = _guard.seal_register(label)
     if ipad is not None:
-        conn.exec_driver_sql(
-            f"INSERT INTO {SCHEMA}.seal_keys (key_id, ipad, opad) "
-            "VALUES (%(k)s, %(i)s, %(o)s) ON CONFLICT (key_id) DO NOTHING",
-            {"k": key_id, "i": ipad, "o": opad})
+        # COPY, not INSERT: a COPY's rows are not in statement logs (log_statement =
+        # 'mod' prints an INSERT's parameters), and the pads are as good as the key.
+        raw = conn.connection.dbapi_connection
+        with raw.cursor() as cur:
+            with cur.copy(f"COPY {SCHEMA}.seal_keys (key_id, ipad, opad) FROM STDIN") as cp:
+                cp.write_row((key_id, ipad, opad))
     known = conn.exec_driver_sql(f"SELECT count(*) FROM {SCHEMA}.seal_keys "
                                  "WHERE key_id = %(k)s", {"k": key_id}).scalar()
     if not known:
@@ -138,10 +148,15 @@ def install(conn: Any, role: str, label: str, ttl: int) -> None:
 def check_role(conn: Any) -> str | None:
     """Why the session role could read the keys (a problem), or None."""
     row = conn.exec_driver_sql(
-        f"SELECT has_table_privilege(current_user, '{SCHEMA}.seal_keys', 'SELECT'), "
-        "pg_has_role(current_user, c.relowner, 'MEMBER') FROM pg_class c "
+        f"SELECT has_table_privilege(current_user, '{SCHEMA}.seal_keys', "
+        "'SELECT,INSERT,UPDATE,DELETE,TRUNCATE,REFERENCES,TRIGGER'), "
+        "pg_has_role(current_user, c.relowner, 'MEMBER'), "
+        "pg_has_role(current_user, n.nspowner, 'MEMBER'), "
+        f"has_schema_privilege(current_user, '{SCHEMA}', 'CREATE') "
+        "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
         f"WHERE c.oid = '{SCHEMA}.seal_keys'::regclass").one()
-    if row[0] or row[1]:
-        return (f"can read {SCHEMA}.seal_keys or act as its owner, so it could make "
-                "seals for any org")
+    if any(row):
+        return (f"can read or write {SCHEMA}.seal_keys, act as its owner or its schema's, "
+                f"or create objects in schema {SCHEMA}, so it could make or plant seals "
+                "for any org")
     return None
