@@ -86,6 +86,18 @@ def forge(open_session, model, select):
                        f"9999999999/{'0' * 64}")
         out["made_up_rows"] = _rows(cur)
         out["made_up_writes"] = _writes(cur)
+        # The own seal with one field malformed: no row, and no error either (the
+        # fields are checked before the expiry is cast).
+        out["malformed_rows"] = {}
+        for i, val in ((5, "abc"), (5, "0" + own.split("/")[5]), (5, "9" * 19), (5, ""),
+                       (5, "-1"), (4, "0" + own.split("/")[4]), (4, " " + own.split("/")[4]),
+                       (6, own.split("/")[6].upper()), (6, own.split("/")[6][:63])):
+            parts = own.split("/")
+            parts[i] = val
+            _set_seal(cur, "/".join(parts))
+            out["malformed_rows"][f"{i}:{val}"] = _rows(cur)
+        _set_seal(cur, f"v1/{own.split('/')[1]}/o-2//{raw.info.backend_pid}/"
+                       f"9999999999/{'0' * 64}")
         # What the database's own functions say for the forged seal.
         out["current_org"] = _try(cur, "SELECT sdk_guard.current_org()")[0][0]
         # The owner's key table, functions, policies and role are out of reach.
@@ -266,6 +278,8 @@ def test_raw_connection_setting_the_org_or_a_forged_seal_sees_and_changes_nothin
     assert f["swapped_writes"] == NOTHING
     assert f["made_up_writes"] == NOTHING
     assert f["current_org"] is None
+    assert f["malformed_rows"] and all(r == [] for r in f["malformed_rows"].values()), \
+        f["malformed_rows"]
     assert seen["o2_after"] == [30, 40]
     assert seen["o1_after"] == [10, 20]
 
