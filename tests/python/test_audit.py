@@ -304,3 +304,12 @@ def test_every_kind_of_record_this_module_writes_matches_the_schema(tmp_path: Pa
     kinds = {json.loads(ln)["decision"] for ln in lines}
     assert {"deny", "dropped", "open", "sink_failed", "allow"} <= kinds
     assert validate_lines(lines) == []
+
+
+def test_a_sink_attached_at_interpreter_shutdown_leaves_no_traceback() -> None:
+    """3.12+ refuses to start a thread at shutdown: add_sink raises there, and the
+    writer's own exit handler must not trip over a thread that never started."""
+    proc = run_program("audit_sink_at_exit")
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stdout.startswith(("attached", "refused")), proc.stdout

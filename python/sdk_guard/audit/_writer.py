@@ -57,8 +57,16 @@ class _Writer:
         self.stopping = False
         _guard.set_audit_dispatcher(self.dispatch)
         self.active = True
-        self.thread = threading.Thread(target=self.run, name="sdk_guard-audit", daemon=True)
-        self.thread.start()
+        thread = threading.Thread(target=self.run, name="sdk_guard-audit", daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:
+            # At interpreter shutdown (3.12+) no thread starts: nothing is active, and
+            # what is queued stays in the ring for _at_exit / take_undelivered.
+            _guard.set_audit_dispatcher(None)
+            self.active = False
+            raise
+        self.thread = thread
 
     def stop(self, timeout: float | None = 5.0) -> None:
         self.stopping = True
