@@ -52,6 +52,14 @@ def _shape(rec: Any) -> str:
 _TS = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z$")
 
 
+def is_torn(line: str) -> bool:
+    """A record cut short: a child the suite SIGKILLs (a crashed supervisor, a killed
+    cgroup) can die in the middle of writing one, and the next writer starts on a new
+    line.  Such a line starts like a record and never closes it.  A record that closes
+    but does not parse still counts as invalid."""
+    return line.startswith('{"seq":') and not line.rstrip().endswith("}")
+
+
 def validate_lines(lines: list[str]) -> list[str]:
     """Returns one message per line that is not a schema-valid audit event."""
     import jsonschema
@@ -63,6 +71,8 @@ def validate_lines(lines: list[str]) -> list[str]:
         try:
             rec: Any = json.loads(line)
         except ValueError as exc:
+            if is_torn(line):
+                continue
             problems.append(f"line {n}: not JSON ({exc}): {line[:200]}")
             continue
         shape = _shape(rec)
@@ -78,10 +88,12 @@ def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
         return
     lines = [ln for ln in TEE_PATH.read_text(errors="replace").splitlines() if ln.strip()]
     problems = validate_lines(lines)
+    torn = sum(1 for ln in lines if is_torn(ln))
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         reporter.write_line(f"audit schema: {len(lines)} events from the suite checked, "
-                            f"{len(problems)} invalid ({TEE_PATH})")
+                            f"{len(problems)} invalid, {torn} cut short by a killed "
+                            f"writer ({TEE_PATH})")
         for p in problems[:20]:
             reporter.write_line(f"  {p}")
     if problems:

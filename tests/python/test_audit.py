@@ -295,6 +295,11 @@ def test_schema_is_valid_and_rejects_broken_records() -> None:
                    {**good, "span": {**good["span"], "request": None}},
                    {**good, "layer": "audit", "decision": "dropped", "capability": "audit.dropped"}):
         assert validate_lines([json.dumps(broken)]), broken
+    # A record a killed writer cut short is passed over; one that closes but is not
+    # JSON is not.
+    text = json.dumps(good)
+    assert validate_lines([text[:len(text) // 2]]) == []
+    assert validate_lines([text[:-1] + ",}"])
 
 
 def test_every_kind_of_record_this_module_writes_matches_the_schema(tmp_path: Path) -> None:
