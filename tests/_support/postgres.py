@@ -103,3 +103,13 @@ def pg_bindir_present() -> bool:
 
 
 __all__ = ["Cluster", "start", "new_database", "Path"]
+
+
+def has_seal_extension(cluster: Cluster) -> bool:
+    """Whether the server can load sdk_guard's C seal check (pg/)."""
+    conn = cluster.admin()
+    try:
+        return conn.execute("SELECT 1 FROM pg_available_extensions "
+                            "WHERE name = 'sdk_guard_seal'").fetchone() is not None
+    finally:
+        conn.close()

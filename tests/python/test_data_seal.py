@@ -202,7 +202,7 @@ from sqlalchemy import select
 from sdk_guard.data import Storage
 from test_data import Models, _seed
 TTL = 2
-store = Storage(sys.argv[1], admin_url=sys.argv[2], seal_ttl=TTL,
+store = Storage(sys.argv[1], admin_url=sys.argv[2], seal_ttl=TTL, seal_check=sys.argv[5],
                 engine_options={"pool_size": 2, "max_overflow": 0, "pool_use_lifo": True})
 m = Models(store)
 store.create_all()
@@ -212,7 +212,7 @@ guard = sg.install(sg.Policy.from_dict({"version": 1, "extensions": {"acme": {
     "imports": {"allow": ["sdk_guard", "sdk_guard.*", "contextvars", "time"]}}}}))
 acme = guard.import_extension("acme")
 label = store._seal_label
-out = {}
+out = {"seal_check": store.seal_check}
 with sg.request(user="u-1", org="o-1"):
     out["forge"] = acme.forge(lambda: store.session("acme"), m.Invoice, select)
 out["no_request"] = acme._attempt(lambda: acme._guard.seal(label, 4242, 60))
@@ -255,15 +255,24 @@ def pg_cluster() -> Iterator[postgres.Cluster]:
     yield from postgres.start()
 
 
-@pytest.fixture(scope="module")
-def seen(pg_cluster: postgres.Cluster, tmp_path_factory: pytest.TempPathFactory) -> Any:
+# Every attack runs against both seal checks: the C extension (pg/, installed on the
+# server by scripts/install-deps) and the plpgsql function it stands in for.
+@pytest.fixture(scope="module", params=["native", "plpgsql"])
+def seen(request: pytest.FixtureRequest, pg_cluster: postgres.Cluster,
+         tmp_path_factory: pytest.TempPathFactory) -> Any:
     from _support.child import run_child_json, write_tree
+    if request.param == "native" and not postgres.has_seal_extension(pg_cluster):
+        pytest.skip("the server has no sdk_guard_seal extension (pg/; scripts/install-deps "
+                    "builds and installs it where PostgreSQL's server headers are)")
     tmp = tmp_path_factory.mktemp("seal")
     write_tree(tmp / "plugins", {"acme/__init__.py": EXTENSION})
     db = postgres.new_database(pg_cluster)
-    return run_child_json(CHILD, args=[pg_cluster.url("sg_app", db),
-                                       pg_cluster.url("sg_owner", db),
-                                       str(Path(__file__).parent), str(tmp / "plugins")])
+    out = run_child_json(CHILD, args=[pg_cluster.url("sg_app", db),
+                                      pg_cluster.url("sg_owner", db),
+                                      str(Path(__file__).parent), str(tmp / "plugins"),
+                                      request.param])
+    assert out["seal_check"] == request.param
+    return out
 
 
 def test_raw_connection_setting_the_org_or_a_forged_seal_sees_and_changes_nothing(

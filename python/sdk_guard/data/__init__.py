@@ -131,12 +131,16 @@ class Storage:
     security would not apply to it); ``admin_url`` is the owner that creates tables and
     policies.  On SQLite both default to ``url``.  ``seal_ttl`` (seconds, 1 to
     ``_guard.SEAL_TTL_MAX``) is how long after a PostgreSQL transaction's seal was made
-    the database still accepts it for a new transaction.
+    the database still accepts it for a new transaction.  ``seal_check`` picks how
+    PostgreSQL verifies seals: ``"auto"`` uses the C extension ``sdk_guard_seal`` where
+    the server has it and plpgsql otherwise, ``"native"`` requires the extension,
+    ``"plpgsql"`` never uses it; after ``create_all()`` the ``seal_check`` attribute
+    says which one the policies call (``"native"`` or ``"plpgsql"``).
     """
 
     def __init__(self, url: str, *, admin_url: str | None = None,
                  engine_options: dict[str, Any] | None = None,
-                 seal_ttl: int = _rls.DEFAULT_TTL) -> None:
+                 seal_ttl: int = _rls.DEFAULT_TTL, seal_check: str = "auto") -> None:
         self.url = sa.engine.make_url(url)
         self.backend = self.url.get_backend_name()
         if self.backend not in ("sqlite", "postgresql"):
@@ -148,6 +152,11 @@ class Storage:
             raise ValueError(f"seal_ttl={seal_ttl!r}: use whole seconds from 1 to "
                              f"{_guard.SEAL_TTL_MAX}")
         self._seal_ttl = seal_ttl
+        if seal_check not in _rls.SEAL_CHECKS:
+            raise ValueError(f"seal_check={seal_check!r}: use one of "
+                             f"{', '.join(map(repr, _rls.SEAL_CHECKS))}")
+        self._seal_mode = seal_check
+        self.seal_check: str | None = None
         # Names the database the seal key is derived for (one key per database).
         self._seal_label = self.url.render_as_string(hide_password=True)
         self._bases: dict[str, type[Any]] = {}
@@ -380,8 +389,10 @@ class Storage:
     def _install_seal(self, admin: sa.Engine) -> None:
         role = self._session_role()
         with admin.begin() as conn:
-            _rls.install(conn, conn.dialect.identifier_preparer.quote(role),
-                         self._seal_label, self._seal_ttl)
+            quoted = conn.dialect.identifier_preparer.quote(role)
+            _rls.install(conn, quoted, self._seal_label, self._seal_ttl)
+            native = _rls.install_native(conn, quoted, self._seal_mode)
+        self.seal_check = "native" if native else "plpgsql"
 
     def _install_rls(self, admin: sa.Engine, base: Any) -> None:
         role = self._session_role()
@@ -391,7 +402,8 @@ class Storage:
                 table = mapper.class_.__table__
                 t = q(table.name)
                 cond = _rls.policy_condition(
-                    ORG_COLUMN, USER_COLUMN if mapper.class_ in self._user_models else None)
+                    ORG_COLUMN, USER_COLUMN if mapper.class_ in self._user_models else None,
+                    native=self.seal_check == "native")
                 conn.exec_driver_sql(f"ALTER TABLE {t} ENABLE ROW LEVEL SECURITY")
                 conn.exec_driver_sql(f"ALTER TABLE {t} FORCE ROW LEVEL SECURITY")
                 conn.exec_driver_sql(f"DROP POLICY IF EXISTS sdk_guard_scope ON {t}")

@@ -20,6 +20,11 @@ process key (each database's derived key passes through once, to ``install``).
 Each policy expression calls ``seal_scope()`` in one uncorrelated subquery, so
 PostgreSQL verifies the seal once per expression and statement, not once per row, and
 once for org and user together.
+
+Where the server has the ``sdk_guard_seal`` extension (``pg/``, C), the policies call
+its ``seal_scope_native()`` instead: the same check, a function call per statement
+instead of tens of microseconds of plpgsql, and one verification per transaction
+(docs/data.md).  ``SEAL_CHECKS`` names the choices ``Storage(seal_check=...)`` takes.
 """
 from __future__ import annotations
 
@@ -33,6 +38,10 @@ SCHEMA: Final = "sdk_guard"
 GUC_SEAL: Final = "sdk_guard.seal"
 SET_SEAL_SQL: Final = f"SELECT set_config('{GUC_SEAL}', %s, true)"
 DEFAULT_TTL: Final = 60
+EXTENSION: Final = "sdk_guard_seal"
+# auto: the C extension where the server has it, else plpgsql (Storage.seal_check says
+# which); native: the extension or a GuardError; plpgsql: never the extension.
+SEAL_CHECKS: Final = ("auto", "native", "plpgsql")
 # Any constant: serialises concurrent create_all() calls of several processes, which
 # would otherwise race on CREATE OR REPLACE FUNCTION ("tuple concurrently updated").
 _INSTALL_LOCK: Final = 0x5D6_5EA1
@@ -93,12 +102,14 @@ _INSTALL_SQL: Final = (
 )
 
 
-def policy_condition(org_column: str, user_column: str | None) -> str:
+def policy_condition(org_column: str, user_column: str | None, native: bool = False) -> str:
     """The USING/WITH CHECK expression of a scoped table's policy.  One uncorrelated
     subquery per expression, so PostgreSQL runs it once per statement as an InitPlan
     and ``seal_scope()`` verifies the seal once for org and user together (calling
-    ``current_org()`` and ``current_user_id()`` would verify it twice)."""
-    scope = f"{SCHEMA}.seal_scope() AS s"
+    ``current_org()`` and ``current_user_id()`` would verify it twice).  NATIVE: call
+    the C extension's ``seal_scope_native()``, which accepts the same seals."""
+    fn = "seal_scope_native" if native else "seal_scope"
+    scope = f"{SCHEMA}.{fn}() AS s"
     if user_column is None:
         return f"{org_column} = (SELECT s[1] FROM {scope})"
     return f"({org_column}, {user_column}) = (SELECT s[1], s[2] FROM {scope})"
@@ -143,6 +154,50 @@ def install(conn: Any, role: str, label: str, ttl: int) -> None:
         raise GuardError(f"PostgreSQL storage: the database clock is {skew:+.0f} s off "
                          f"this host's, more than half the seal ttl ({ttl} s); sync the "
                          "clocks (NTP) or pass a larger seal_ttl")
+
+
+def install_native(conn: Any, role: str, mode: str) -> bool:
+    """Makes the C seal check available to ROLE if MODE allows and the server has the
+    extension; True when the policies should call it.  CONN is an owner connection in
+    a transaction.  MODE "native" raises a GuardError naming what to install instead
+    of falling back."""
+    if mode == "plpgsql":
+        return False
+    row = conn.exec_driver_sql(
+        "SELECT default_version, installed_version FROM pg_available_extensions "
+        "WHERE name = %(n)s", {"n": EXTENSION}).first()
+    why = None
+    if row is None:
+        why = (f"the server has no {EXTENSION} extension (build and install it on the "
+               "database server: make -C pg install, see docs/data.md)")
+    elif row[1] is None:
+        nested = conn.begin_nested()
+        try:
+            conn.exec_driver_sql(f"CREATE EXTENSION IF NOT EXISTS {EXTENSION} "
+                                 f"SCHEMA {SCHEMA}")
+        except Exception as exc:  # noqa: BLE001 - reported below, or raised in native mode
+            nested.rollback()
+            why = (f"CREATE EXTENSION {EXTENSION} failed as the owner role: "
+                   f"{str(getattr(exc, 'orig', exc)).strip()}")
+        else:
+            nested.commit()
+    if why is None:
+        owner = conn.exec_driver_sql(
+            "SELECT pg_get_userbyid(p.proowner) = current_user AND n.nspname = "
+            f"'{SCHEMA}' FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+            "WHERE p.oid = to_regprocedure(%(f)s)",
+            {"f": f"{SCHEMA}.seal_scope_native()"}).scalar()
+        if not owner:
+            why = (f"{SCHEMA}.seal_scope_native() is missing or belongs to another role "
+                   f"than the owner url's (CREATE EXTENSION {EXTENSION} as that role)")
+    if why is not None:
+        if mode == "native":
+            raise GuardError(f"PostgreSQL storage: seal_check='native' but {why}; or "
+                             "pass seal_check='auto' to fall back to the plpgsql check")
+        return False
+    conn.exec_driver_sql(f"REVOKE ALL ON FUNCTION {SCHEMA}.seal_scope_native() FROM PUBLIC")
+    conn.exec_driver_sql(f"GRANT EXECUTE ON FUNCTION {SCHEMA}.seal_scope_native() TO {role}")
+    return True
 
 
 def check_role(conn: Any) -> str | None:
