@@ -14,7 +14,11 @@ checks; on PostgreSQL also set_config() of the org at the start of each transact
   handler  a request handler: open a session, 3 queries + 1 insert + commit, close
 
 PostgreSQL runs in a throwaway cluster on a Unix socket (as the tests do); it is
-skipped, with the reason printed, only when the server binaries are absent.
+skipped, with the reason printed, only when the server binaries are absent.  There the
+table adds **server** (the session backends' CPU time, from /proc/PID/schedstat, per
+operation: plain -> scoped) and **total** (client + server CPU ratio), the steadiest
+measure on a loaded machine, and says which seal check the policies call (the C
+extension in pg/ where the server has it, else plpgsql; --seal-check picks).
 
 Usage: python bench/bench_data.py [--rounds 9] [--quick] [--json] [--backend sqlite|postgresql]
 """
@@ -44,8 +48,8 @@ from sdk_guard.data import Storage  # noqa: E402
 ORG = "o-1"
 
 
-def build(url: str, admin_url: str | None) -> dict[str, Any]:
-    store = Storage(url, admin_url=admin_url)
+def build(url: str, admin_url: str | None, seal_check: str = "auto") -> dict[str, Any]:
+    store = Storage(url, admin_url=admin_url, seal_check=seal_check)
     Base = store.base("bench")
 
     class Scoped(Base):
@@ -147,16 +151,21 @@ def measure(env: dict[str, Any], rounds: int, n: int) -> dict[str, dict[str, flo
         tp: list[float] = []
         cs: list[float] = []
         cp: list[float] = []
+        sp: list[float] = []
+        ss: list[float] = []
+        server = env.get("server_cpu") or (lambda: 0.0)
         for _ in range(rounds):             # interleaved: drift hits both sides alike
-            c0, t0 = time.process_time(), time.perf_counter()
+            c0, t0, s0 = time.process_time(), time.perf_counter(), server()
             plain(n)
-            c1, t1 = time.process_time(), time.perf_counter()
+            c1, t1, s1 = time.process_time(), time.perf_counter(), server()
             scoped(n)
-            c2, t2 = time.process_time(), time.perf_counter()
+            c2, t2, s2 = time.process_time(), time.perf_counter(), server()
             tp.append((t1 - t0) / n)
             ts.append((t2 - t1) / n)
             cp.append((c1 - c0) / n)
             cs.append((c2 - c1) / n)
+            sp.append((s1 - s0) / n)
+            ss.append((s2 - s1) / n)
         # The fastest round is the least disturbed by other load on the machine; the
         # median wall ratio shows the spread.  CPU time of this process (the client
         # side: SQLAlchemy, sdk_guard, the driver, SQLite itself) is steadier under
@@ -165,10 +174,30 @@ def measure(env: dict[str, Any], rounds: int, n: int) -> dict[str, dict[str, flo
         med = statistics.median(b / a for a, b in zip(tp, ts, strict=True))
         out[name] = {"plain_us": p * 1e6, "scoped_us": s * 1e6, "ratio": s / p,
                      "median_ratio": med, "cpu_ratio": min(cs) / min(cp)}
+        if "server_cpu" in env:
+            out[name].update(server_plain_us=min(sp) * 1e6, server_scoped_us=min(ss) * 1e6,
+                             total_cpu_ratio=(min(cs) + min(ss)) / (min(cp) + min(sp)))
     return out
 
 
-def run_postgresql(results: dict[str, Any], rounds: int, n: int) -> None:
+def _server_cpu(admin: Any) -> Callable[[], float]:
+    """CPU seconds the session role's backends have used (schedstat: nanoseconds on
+    CPU), for the server's share of each operation."""
+    def total() -> float:
+        pids = [r[0] for r in admin.execute(
+            "SELECT pid FROM pg_stat_activity WHERE usename = 'sg_app'")]
+        ns = 0
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/schedstat") as f:
+                    ns += int(f.read().split()[0])
+            except (FileNotFoundError, ProcessLookupError):
+                pass
+        return ns / 1e9
+    return total
+
+
+def run_postgresql(results: dict[str, Any], rounds: int, n: int, seal_check: str) -> None:
     try:
         from _support import postgres
         cluster_gen = postgres.start()
@@ -178,8 +207,12 @@ def run_postgresql(results: dict[str, Any], rounds: int, n: int) -> None:
         return
     try:
         db = postgres.new_database(cluster)
-        env = build(cluster.url("sg_app", db), cluster.url("sg_owner", db))
+        env = build(cluster.url("sg_app", db), cluster.url("sg_owner", db), seal_check)
+        admin = cluster.admin(db)
+        env["server_cpu"] = _server_cpu(admin)
         results["postgresql"] = measure(env, rounds, max(50, n // 2))
+        results["postgresql_seal_check"] = env["store"].seal_check
+        admin.close()
         env["store"].dispose()
     finally:
         cluster_gen.close()
@@ -192,6 +225,8 @@ def main() -> int:
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--backend", choices=("sqlite", "postgresql"), action="append",
                     help="run only this backend (repeatable; default: both)")
+    ap.add_argument("--seal-check", choices=("auto", "native", "plpgsql"), default="auto",
+                    help="PostgreSQL's seal check (Storage(seal_check=...))")
     args = ap.parse_args()
     backends = args.backend or ["sqlite", "postgresql"]
     n = 40 if args.quick else 150
@@ -202,7 +237,7 @@ def main() -> int:
             results["sqlite"] = measure(env, args.rounds, n)
             env["store"].dispose()
     if "postgresql" in backends:
-        run_postgresql(results, args.rounds, n)
+        run_postgresql(results, args.rounds, n, args.seal_check)
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
@@ -210,12 +245,18 @@ def main() -> int:
           f"{'ratio':>6} {'median':>7} {'cpu':>6}   (wall: best round of each side; "
           "goal <= 1.10x)")
     for backend, rows in results.items():
+        if backend == "postgresql_seal_check":
+            continue
         if "skipped" in rows:
             print(f"{backend:<11} skipped: {rows['skipped']}")
             continue
         for name, r in rows.items():
             print(f"{backend:<11} {name:<8} {r['plain_us']:>12.1f} {r['scoped_us']:>13.1f} "
-                  f"{r['ratio']:>5.2f}x {r['median_ratio']:>6.2f}x {r['cpu_ratio']:>5.2f}x")
+                  f"{r['ratio']:>5.2f}x {r['median_ratio']:>6.2f}x {r['cpu_ratio']:>5.2f}x"
+                  + (f"   server {r['server_plain_us']:.1f} -> {r['server_scoped_us']:.1f} us,"
+                     f" total {r['total_cpu_ratio']:.2f}x" if "total_cpu_ratio" in r else ""))
+        if backend == "postgresql":
+            print(f"{'':<11} seal check: {results.get('postgresql_seal_check')}")
     return 0
 
 
