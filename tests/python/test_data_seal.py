@@ -451,3 +451,8 @@ def test_seal_ttl_out_of_range_is_a_clear_error() -> None:
         Storage("sqlite://", seal_ttl=0)
     with pytest.raises(ValueError, match="seal_ttl"):
         Storage("sqlite://", seal_ttl=sg._guard.SEAL_TTL_MAX + 1)
+
+
+def test_an_unknown_seal_check_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="seal_check='c'.*'auto', 'native', 'plpgsql'"):
+        Storage("sqlite://", seal_check="c")
