@@ -6,28 +6,17 @@ P["ro"], fs.write P["rw"] and P["rw2"]) and prints the outcome as JSON.
 """
 import sys
 
-from lockdown_prelude import P, attempt, done
+from lockdown_prelude import P, attempt, done, older_thread_opens
 
 import sdk_guard as sg
 
 sys.path[0] = ""  # what `python -c` puts there: the working directory
 
-spec = {"fs": {"read": [P["ro"]], "write": [P["rw"], P["rw2"]]}, "seccomp": "off"}
-import queue  # noqa: E402
 import threading  # noqa: E402
 
-jobs, results = queue.Queue(), queue.Queue()
-def worker():
-    while (job := jobs.get()) is not None:
-        results.put(attempt(open, job))
-t = threading.Thread(target=worker)
-t.start()
+spec = {"fs": {"read": [P["ro"]], "write": [P["rw"], P["rw2"]]}, "seccomp": "off"}
 spec["threads"] = "thread_local"
-r = sg.lockdown(spec=spec)
-jobs.put(P["out"] + "/f.txt")
-old_thread = results.get()
-jobs.put(None)
-t.join()
+r, old_thread = older_thread_opens(lambda: sg.lockdown(spec=spec), P["out"] + "/f.txt")
 box = []
 n = threading.Thread(target=lambda: box.append(attempt(open, P["out"] + "/f.txt")))
 n.start()

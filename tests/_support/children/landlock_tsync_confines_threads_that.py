@@ -6,25 +6,12 @@ fs.write P["rw"] and P["rw2"]) and prints the outcome as JSON.
 """
 import sys
 
-from lockdown_prelude import P, attempt, done
+from lockdown_prelude import P, done, older_thread_opens
 
 import sdk_guard as sg
 
 sys.path[0] = ""  # what `python -c` puts there: the working directory
 
 spec = {"fs": {"read": [P["ro"]], "write": [P["rw"], P["rw2"]]}, "seccomp": "off"}
-import queue  # noqa: E402
-import threading  # noqa: E402
-
-jobs, results = queue.Queue(), queue.Queue()
-def worker():
-    while (job := jobs.get()) is not None:
-        results.put(attempt(open, job))
-t = threading.Thread(target=worker)
-t.start()
-r = sg.lockdown(spec=spec)
-jobs.put(P["out"] + "/f.txt")
-res = results.get()
-jobs.put(None)
-t.join()
+r, res = older_thread_opens(lambda: sg.lockdown(spec=spec), P["out"] + "/f.txt")
 done(status=r.status, mode=r.as_dict()["landlock"]["threads"]["mode"], old_thread=res)

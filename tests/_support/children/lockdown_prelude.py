@@ -24,3 +24,26 @@ def attempt(fn, *a, **k):
 
 def done(**out):
     print(json.dumps(out))
+
+
+def older_thread_opens(lock, path):
+    """Starts a thread, calls LOCK() (a lockdown) in this one, then has that older
+    thread open PATH: returns (LOCK's result, the older thread's attempt)."""
+    import queue
+    import threading
+
+    jobs, results = queue.Queue(), queue.Queue()
+
+    def worker():
+        while (job := jobs.get()) is not None:
+            results.put(attempt(open, job))
+
+    t = threading.Thread(target=worker)
+    t.start()
+    try:
+        r = lock()
+        jobs.put(path)
+        return r, results.get()
+    finally:
+        jobs.put(None)
+        t.join()
