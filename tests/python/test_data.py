@@ -462,6 +462,28 @@ def test_every_write_runs_inside_a_storage_mutation_span(tmp_path: Path) -> None
                    ["storage_mutation", "delete acme__invoices", True, "o-1"]]
 
 
+def test_a_model_declared_after_the_first_query_is_filtered_too(models: Models) -> None:
+    """The extension's criteria are built once and kept: a model declared later (a
+    plugin loaded after startup) must still get its org filter."""
+    with sg.request(user="u-1", org="o-1"), models.store.session("acme") as s:
+        assert sorted(i.amount for i in s.scalars(select(models.Invoice))) == [10, 20]
+
+    class Late(models.store.base("acme")):
+        __tablename__ = "late"
+        id: Mapped[int] = mapped_column(primary_key=True)
+        org_id: Mapped[str] = mapped_column(String(128))
+        n: Mapped[int]
+
+    models.store.create_all()
+    for org, n in (("o-1", 1), ("o-2", 2)):
+        with sg.request(user="u", org=org), models.store.session("acme") as s:
+            s.add(Late(n=n))
+            s.commit()
+    with sg.request(user="u-1", org="o-1"), models.store.session("acme") as s:
+        assert [(r.org_id, r.n) for r in s.scalars(select(Late))] == [("o-1", 1)]
+        assert s.scalar(select(func.count(Late.id))) == 1
+
+
 def test_relationship_loads_are_filtered_by_org(tmp_path: Path) -> None:
     from sqlalchemy import ForeignKey
     from sqlalchemy.orm import relationship, selectinload

@@ -23,8 +23,8 @@ models with ``__sdk_guard_scope__ = "user"``, its user) as criteria through
 refuses to run anything.  Writes run inside a ``storage_mutation`` span.
 
 The database enforces the same rule a second time where it can: on PostgreSQL through
-row-level security keyed on a seal of the request's org (``set_config('sdk_guard.seal',
-..., true)`` at the start of each transaction; the seal is signed in C with a key
+row-level security keyed on a seal of the request's org (``SET LOCAL sdk_guard.seal``
+at the start of each transaction; the seal is signed in C with a key
 only C holds, each database's derived key passing through Python once at
 ``create_all()``, and is verified by the database, see ``_rls``), ``FORCE ROW LEVEL
 SECURITY`` and a role that owns nothing; on SQLite through an authorizer that refuses
@@ -66,6 +66,7 @@ _EXT_NAME: Final = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*")
 _TABLE_NAME: Final = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*")
 _MAX_IDENT: Final = 63          # PostgreSQL's identifier limit
 _SET_SCOPE_SQL: Final = _rls.SET_SEAL_SQL
+_SET_LOCAL_SEAL: Final = f"; SET LOCAL {_rls.GUC_SEAL} = ".encode()
 
 
 def _deny(ext: str, what: str, reason: str, rule: str) -> PolicyViolation:
@@ -102,6 +103,8 @@ class ScopedSession(Session):
 
     def flush(self, objects: Any = None) -> None:
         """Flush inside a storage_mutation span (when there is anything to write)."""
+        if not self._new and not self._deleted and not self.identity_map.check_modified():
+            return super().flush(objects)   # clean (every autoflush of a read)
         tables = _pending_tables(self)
         if not tables:
             return super().flush(objects)
@@ -167,7 +170,7 @@ class Storage:
         self._user_models: set[type] = set()
         self._tables: set[str] = set()
         self._plans: dict[Any, tuple[str | None, tuple[str, ...]]] = {}
-        self._ext_criteria_cache: dict[str, tuple[int, tuple[Any, ...]]] = {}
+        self._ext_criteria_cache: dict[str, tuple[Any, ...]] = {}
         self._criteria_cache: dict[type, tuple[Any, ...]] = {}
 
     # ---- declaring models ----------------------------------------------------------
@@ -193,6 +196,8 @@ class Storage:
                     super().__init_subclass__(**kw)
                     if "__table__" in cls.__dict__ and not cls.__dict__.get("__abstract__"):
                         store._check_model(cls, extension, prefix)
+                    # A new model: the extension's criteria are rebuilt on next use.
+                    store._ext_criteria_cache.pop(extension, None)
 
             ExtBase.__name__ = ExtBase.__qualname__ = f"{extension}_Base"
             ExtBase.sdk_guard_extension = extension
@@ -288,15 +293,16 @@ class Storage:
         return plan
 
     def _ext_criteria(self, ext: str) -> tuple[Any, ...]:
-        models = self._bases[ext].registry.mappers
         cached = self._ext_criteria_cache.get(ext)
-        if cached is not None and cached[0] == len(models):
-            return cached[1]
+        if cached is not None:
+            return cached
+        # Built once per extension (registry.mappers builds a set on every access);
+        # ExtBase.__init_subclass__ drops it when the extension declares a model.
         opts: list[Any] = []
-        for m in sorted(models, key=lambda m: m.class_.__name__):
+        for m in sorted(self._bases[ext].registry.mappers, key=lambda m: m.class_.__name__):
             opts += self._criteria(m.class_)
-        self._ext_criteria_cache[ext] = (len(models), tuple(opts))
-        return tuple(opts)
+        self._ext_criteria_cache[ext] = built = tuple(opts)
+        return built
 
     def _criteria(self, cls: type) -> tuple[Any, ...]:
         opts = self._criteria_cache.get(cls)
@@ -661,12 +667,12 @@ def _set_db_scope(s: ScopedSession, transaction: Any, connection: sa.Connection)
     # this connection's server process; libpq knows its pid without a round trip.
     raw: Any = connection.connection.dbapi_connection
     store = s.sdk_guard_store
-    params = (_guard.seal(store._seal_label, raw.info.backend_pid, store._seal_ttl),)
-    if _begin_with_scope(raw, params):
+    seal = _guard.seal(store._seal_label, raw.info.backend_pid, store._seal_ttl)
+    if _begin_with_scope(raw, seal):
         return
     cur = raw.cursor()
     try:
-        cur.execute(_SET_SCOPE_SQL, params)
+        cur.execute(_SET_SCOPE_SQL, (seal,))
     finally:
         cur.close()
 
@@ -692,28 +698,42 @@ def _check_backend_pid(dbapi_conn: Any, record: Any) -> None:
             "query would see no rows; connect directly or through a session-mode pooler")
 
 
-def _begin_with_scope(dbapi: Any, params: tuple[str, ...]) -> bool:
-    """Send psycopg's own BEGIN and the scope statement as one message (one round trip
-    instead of two: psycopg would otherwise wait for its BEGIN before sending the
-    statement).  The values are quoted by libpq for this connection.  False, with
-    nothing sent, when the connection is not an idle psycopg 3 connection outside
-    autocommit; the caller then runs the statement the ordinary way."""
+def _begin_with_scope(dbapi: Any, seal: str) -> bool:
+    """Send psycopg's own BEGIN and ``SET LOCAL sdk_guard.seal`` as one message (one
+    round trip instead of two: psycopg would otherwise wait for its BEGIN before
+    sending the statement).  SET LOCAL is a utility statement: unlike ``SELECT
+    set_config(...)`` the server neither plans nor executes a query for it.  SET takes
+    no bound parameters, so the value is quoted by libpq for this connection.  False,
+    with nothing sent, when the connection is not an idle psycopg 3 connection
+    outside autocommit; the caller then runs ``set_config`` with a bound parameter."""
     pgconn = getattr(dbapi, "pgconn", None)
     start = getattr(dbapi, "_get_tx_start_command", None)
     if pgconn is None or start is None or dbapi.autocommit:
         return False
-    from psycopg import pq
+    pq = _pq()
     if pgconn.transaction_status != pq.TransactionStatus.IDLE:
         return False
-    esc = pq.Escaping(pgconn)
-    enc = dbapi.info.encoding
-    sql = start() + b"; " + _SET_SCOPE_SQL.encode() % tuple(
-        esc.escape_literal(v.encode(enc)) for v in params)
-    res = pgconn.exec_(sql)
-    if res.status != pq.ExecStatus.TUPLES_OK:
-        msg = (res.error_message or b"").decode(enc, "replace").strip()
+    # Every client encoding PostgreSQL accepts encodes ASCII as ASCII, so an ASCII
+    # seal (the usual case) needs no lookup of the connection's encoding.
+    enc = "ascii" if seal.isascii() else dbapi.info.encoding
+    res = pgconn.exec_(start() + _SET_LOCAL_SEAL + pq.Escaping(pgconn).escape_literal(
+        seal.encode(enc)))
+    if res.status != pq.ExecStatus.COMMAND_OK:
+        msg = (res.error_message or b"").decode(dbapi.info.encoding, "replace").strip()
         raise GuardError(f"PostgreSQL storage: setting the request's scope failed: {msg}")
     return True
+
+
+_pq_module: Any = None
+
+
+def _pq() -> Any:
+    """psycopg.pq, imported on first use (psycopg is needed only on PostgreSQL)."""
+    global _pq_module
+    if _pq_module is None:
+        from psycopg import pq
+        _pq_module = pq
+    return _pq_module
 
 
 # ---- SQLite authorizer --------------------------------------------------------------
