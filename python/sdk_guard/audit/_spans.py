@@ -22,8 +22,7 @@ import functools
 import os
 import random
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
 from .. import _guard
@@ -68,35 +67,56 @@ class Span:
         return f"<Span {self.kind} {self.name!r} {self.id}>"
 
 
-@contextmanager
-def span(kind: str, name: str, *, user: str | None = None, org: str | None = None,
-         **attrs: Any) -> Iterator[Span]:
+class span:  # noqa: N801 - a function-like context manager: audit.span(...)
     """Open a span of KIND (action, task, model_call, storage_mutation) named NAME.
 
     Spans nest; ``user``/``org`` set here apply to everything inside unless an inner
     span sets its own.  While sinks are attached, opening a span records an
     ``audit.span`` event with its name, parent and attributes, so the parent chain of
     every id in the trail can be followed.
+
+    A class rather than a ``@contextmanager`` generator: a storage_mutation span opens
+    on every flush, and the generator machinery cost more than the span itself.
+    Arguments are checked when the span is entered, as they were by the generator.
     """
-    index = _KIND_INDEX.get(kind)
-    if index is None:
-        raise ValueError(f"span kind must be one of {', '.join(KINDS)}, not {kind!r}")
-    outer = _guard.span_current()
-    parent: Span | None = outer[7]
-    user, org = _span_text(user, "user"), _span_text(org, "org")
-    sp = Span(kind, name if type(name) is str else str.__str__(str(name)), attrs, parent,
-              user if user is not None else outer[4], org if org is not None else outer[5])
-    # Host-only, checked on the caller of span(); the C side copies what it keeps.
-    token = _guard.span_enter(index, sp.id, sp, user, org)
-    try:
-        if _writer.active and _writer.record_spans:
-            _guard.emit("audit", "audit.span", "open", target=sp.name, extra={
-                "span_id": sp.id, "span_kind": kind, "span_name": sp.name,
-                "parent": parent.id if parent is not None else None,
-                "attrs": plain_copy(attrs)})
-        yield sp
-    finally:
-        _guard.span_exit(token)
+
+    __slots__ = ("_args", "_token")
+
+    def __init__(self, kind: str, name: str, *, user: str | None = None,
+                 org: str | None = None, **attrs: Any) -> None:
+        self._args = (kind, name, user, org, attrs)
+        self._token: object = None
+
+    def __enter__(self) -> Span:
+        if self._token is not None:
+            raise RuntimeError("this span() is already open; call span() again")
+        kind, name, user, org, attrs = self._args
+        index = _KIND_INDEX.get(kind)
+        if index is None:
+            raise ValueError(f"span kind must be one of {', '.join(KINDS)}, not {kind!r}")
+        outer = _guard.span_current()
+        parent: Span | None = outer[7]
+        user, org = _span_text(user, "user"), _span_text(org, "org")
+        sp = Span(kind, name if type(name) is str else str.__str__(str(name)), attrs, parent,
+                  user if user is not None else outer[4], org if org is not None else outer[5])
+        # Host-only, checked on the caller of span(); the C side copies what it keeps.
+        token = _guard.span_enter(index, sp.id, sp, user, org)
+        try:
+            if _writer.active and _writer.record_spans:
+                _guard.emit("audit", "audit.span", "open", target=sp.name, extra={
+                    "span_id": sp.id, "span_kind": kind, "span_name": sp.name,
+                    "parent": parent.id if parent is not None else None,
+                    "attrs": plain_copy(attrs)})
+        except BaseException:
+            _guard.span_exit(token)
+            raise
+        self._token = token
+        return sp
+
+    def __exit__(self, *exc: object) -> None:
+        token, self._token = self._token, None
+        if token is not None:
+            _guard.span_exit(token)
 
 
 def _span_text(value: object, what: str) -> str | None:
