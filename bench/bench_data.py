@@ -21,6 +21,8 @@ measure on a loaded machine, and says which seal check the policies call (the C
 extension in pg/ where the server has it, else plpgsql; --seal-check picks).
 
 Usage: python bench/bench_data.py [--rounds 9] [--quick] [--json] [--backend sqlite|postgresql]
+       python bench/bench_data.py --instructions [--backend ...]   (client instructions
+       per operation under callgrind: deterministic, where wall time on a shared VM is not)
 """
 from __future__ import annotations
 
@@ -225,6 +227,82 @@ def run_postgresql(results: dict[str, Any], rounds: int, n: int, seal_check: str
         cluster_gen.close()
 
 
+def _callgrind_child(url: str, admin_url: str | None, workload: str, side: str,
+                     n: int) -> None:
+    """Runs N operations of one side of WORKLOAD through ctypes, so that callgrind's
+    --toggle-collect=_ctypes_callproc counts the loop's instructions and nothing else
+    (interpreter start, imports, set-up, the warm-up)."""
+    import ctypes
+    env = build(url, admin_url)
+    scoped, plain = workloads(env)[workload]
+    fn = scoped if side == "scoped" else plain
+    fn(max(1, n // 10))
+    ctypes.CFUNCTYPE(None)(lambda: fn(n))()
+    env["store"].dispose()
+
+
+def _instructions(url: str, admin_url: str | None, n: int) -> dict[str, dict[str, float]]:
+    """Client instructions per operation, plain and scoped, under callgrind: the same
+    count on every run (to about 1%), where wall and CPU time on a shared VM move by
+    tens of percent.  The database server's work is not in it (see server/total)."""
+    import os
+    import subprocess
+    out: dict[str, dict[str, float]] = {}
+    for name in ("query", "insert", "handler"):
+        ops = n if name != "handler" else max(1, n // 4)
+        row: dict[str, float] = {}
+        for side in ("plain", "scoped"):
+            with tempfile.NamedTemporaryFile(suffix=".callgrind") as f:
+                cmd = ["valgrind", "--tool=callgrind", "--toggle-collect=_ctypes_callproc",
+                       f"--callgrind-out-file={f.name}", os.path.realpath(sys.executable),
+                       __file__, "--callgrind-child", url, admin_url or "", name, side,
+                       str(ops)]
+                subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+                text = Path(f.name).read_text()
+            total = next(int(line.split()[1]) for line in text.splitlines()
+                         if line.startswith(("summary:", "totals:")))
+            row[side] = total / ops
+        row["ratio"] = row["scoped"] / row["plain"]
+        out[name] = row
+    return out
+
+
+def _main_instructions(backends: list[str], n: int) -> int:
+    import shutil
+    if shutil.which("valgrind") is None:
+        print("--instructions needs valgrind (apt-get install valgrind)")
+        return 1
+    results: dict[str, Any] = {}
+    if "sqlite" in backends:
+        with tempfile.TemporaryDirectory() as tmp:
+            results["sqlite"] = _instructions(f"sqlite:///{tmp}/bench.db", None, n)
+    if "postgresql" in backends:
+        try:
+            from _support import postgres
+            cluster_gen = postgres.start()
+            cluster = next(cluster_gen)
+        except BaseException as exc:  # noqa: BLE001 - pytest.skip is a BaseException
+            results["postgresql"] = {"skipped": str(exc)}
+        else:
+            try:
+                db = postgres.new_database(cluster)
+                results["postgresql"] = _instructions(cluster.url("sg_app", db),
+                                                      cluster.url("sg_owner", db), n)
+            finally:
+                cluster_gen.close()
+    print(f"{'backend':<11} {'workload':<8} {'plain instr/op':>15} {'scoped instr/op':>16} "
+          f"{'ratio':>6}   (client instructions, callgrind; goal <= 1.10x)")
+    for backend, rows in results.items():
+        if "skipped" in rows:
+            print(f"{backend:<11} skipped: {rows['skipped']}")
+            continue
+        for name, r in rows.items():
+            print(f"{backend:<11} {name:<8} {r['plain']:>15,.0f} {r['scoped']:>16,.0f} "
+                  f"{r['ratio']:>5.3f}x")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=9)
@@ -234,7 +312,18 @@ def main() -> int:
                     help="run only this backend (repeatable; default: both)")
     ap.add_argument("--seal-check", choices=("auto", "native", "plpgsql"), default="auto",
                     help="PostgreSQL's seal check (Storage(seal_check=...))")
+    ap.add_argument("--instructions", action="store_true",
+                    help="count the client's instructions per operation under valgrind's "
+                         "callgrind instead of timing (deterministic; a few minutes)")
+    ap.add_argument("--callgrind-child", nargs=5, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.callgrind_child:
+        url, admin_url, workload, side, ops = args.callgrind_child
+        _callgrind_child(url, admin_url or None, workload, side, int(ops))
+        return 0
+    if args.instructions:
+        return _main_instructions(args.backend or ["sqlite", "postgresql"],
+                                  40 if args.quick else 200)
     backends = args.backend or ["sqlite", "postgresql"]
     n = 40 if args.quick else 150
     results: dict[str, Any] = {}
