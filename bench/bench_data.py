@@ -6,8 +6,10 @@ org filter and the org column by hand (what a careful multi-tenant app does), th
 scoped side lets sdk_guard.data add them.  So the ratio is the price of the central
 enforcement: the request-context lookup, the statement-shape check (cached per
 statement shape), with_loader_criteria, the storage_mutation span and the flush
-checks; on PostgreSQL also set_config() of the org at the start of each transaction
-(one more round trip per transaction) with row-level security evaluated by the server.
+checks; on PostgreSQL also SET LOCAL of the request's seal, sent with each
+transaction's BEGIN (no extra round trip), and row-level security evaluated by the
+server.  On PostgreSQL both sides share one pooled connection, so one server process
+serves both.
 
   query    one session, SELECT ... WHERE amount > ? LIMIT 10 (10 rows), per query
   insert   session.add() + commit() of one row, per row
