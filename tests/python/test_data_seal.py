@@ -456,3 +456,11 @@ def test_seal_ttl_out_of_range_is_a_clear_error() -> None:
 def test_an_unknown_seal_check_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="seal_check='c'.*'auto', 'native', 'plpgsql'"):
         Storage("sqlite://", seal_check="c")
+
+
+def test_a_postgresql_driver_without_libpq_is_a_clear_error() -> None:
+    from sdk_guard.errors import GuardError
+    with pytest.raises(GuardError, match=r"url uses the 'pg8000' driver; use psycopg 3"):
+        Storage("postgresql+pg8000://app@/db")
+    with pytest.raises(GuardError, match=r"admin_url uses the 'asyncpg' driver"):
+        Storage("postgresql+psycopg://app@/db", admin_url="postgresql+asyncpg://own@/db")

@@ -67,6 +67,8 @@ _TABLE_NAME: Final = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*")
 _MAX_IDENT: Final = 63          # PostgreSQL's identifier limit
 _SET_SCOPE_SQL: Final = _rls.SET_SEAL_SQL
 _SET_LOCAL_SEAL: Final = f"; SET LOCAL {_rls.GUC_SEAL} = ".encode()
+# libpq drivers: the seal binds to the server pid libpq knows (connection.info).
+_PG_DRIVERS: Final = ("psycopg", "psycopg2")
 
 
 def _deny(ext: str, what: str, reason: str, rule: str) -> PolicyViolation:
@@ -151,6 +153,14 @@ class Storage:
                              f"{self.backend!r}")
         self._engine_options = dict(engine_options or {})
         self._admin_url = sa.engine.make_url(admin_url) if admin_url else self.url
+        if self.backend == "postgresql":
+            for which, u in (("url", self.url), ("admin_url", self._admin_url)):
+                if u.get_driver_name() not in _PG_DRIVERS:
+                    raise GuardError(
+                        f"sdk_guard.data on PostgreSQL: {which} uses the "
+                        f"{u.get_driver_name()!r} driver; use psycopg 3 "
+                        "(postgresql+psycopg://...) or psycopg2 (postgresql+psycopg2://"
+                        "...): the seal needs the server pid libpq reports")
         if type(seal_ttl) is not int or not 1 <= seal_ttl <= _guard.SEAL_TTL_MAX:
             raise ValueError(f"seal_ttl={seal_ttl!r}: use whole seconds from 1 to "
                              f"{_guard.SEAL_TTL_MAX}")

@@ -28,6 +28,7 @@ instead of tens of microseconds of plpgsql, and one verification per transaction
 """
 from __future__ import annotations
 
+import io
 import time
 from typing import Any, Final
 
@@ -132,13 +133,20 @@ def install(conn: Any, role: str, label: str, ttl: int) -> None:
                          f"than the owner url's; its owner could replace the key table. "
                          f"Drop it, or connect admin_url as its owner")
     key_id, ipad, opad = _guard.seal_register(label)
-    if ipad is not None:
+    if ipad is not None and opad is not None:
         # COPY, not INSERT: a COPY's rows are not in statement logs (log_statement =
         # 'mod' prints an INSERT's parameters), and the pads are as good as the key.
         raw = conn.connection.dbapi_connection
+        sql = f"COPY {SCHEMA}.seal_keys (key_id, ipad, opad) FROM STDIN"
         with raw.cursor() as cur:
-            with cur.copy(f"COPY {SCHEMA}.seal_keys (key_id, ipad, opad) FROM STDIN") as cp:
-                cp.write_row((key_id, ipad, opad))
+            if hasattr(cur, "copy"):                    # psycopg 3
+                with cur.copy(sql) as cp:
+                    cp.write_row((key_id, ipad, opad))
+            else:                                       # psycopg2: COPY's text format
+                if not key_id.isalnum() or not key_id.isascii():
+                    raise GuardError(f"PostgreSQL storage: unexpected key id {key_id!r}")
+                row = f"{key_id}\t\\\\x{ipad.hex()}\t\\\\x{opad.hex()}\n"
+                cur.copy_expert(sql, io.StringIO(row))
     known = conn.exec_driver_sql(f"SELECT count(*) FROM {SCHEMA}.seal_keys "
                                  "WHERE key_id = %(k)s", {"k": key_id}).scalar()
     if not known:
