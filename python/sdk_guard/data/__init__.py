@@ -720,30 +720,17 @@ def _begin_with_scope(dbapi: Any, seal: str) -> bool:
     start = getattr(dbapi, "_get_tx_start_command", None)
     if pgconn is None or start is None or dbapi.autocommit:
         return False
-    pq = _pq()
+    from psycopg import pq
     if pgconn.transaction_status != pq.TransactionStatus.IDLE:
         return False
-    # Every client encoding PostgreSQL accepts encodes ASCII as ASCII, so an ASCII
-    # seal (the usual case) needs no lookup of the connection's encoding.
-    enc = "ascii" if seal.isascii() else dbapi.info.encoding
+    # The seal is ASCII (request identifiers are; the rest is hex and digits), and
+    # every client encoding PostgreSQL accepts encodes ASCII as ASCII.
     res = pgconn.exec_(start() + _SET_LOCAL_SEAL + pq.Escaping(pgconn).escape_literal(
-        seal.encode(enc)))
+        seal.encode("ascii")))
     if res.status != pq.ExecStatus.COMMAND_OK:
         msg = (res.error_message or b"").decode(dbapi.info.encoding, "replace").strip()
         raise GuardError(f"PostgreSQL storage: setting the request's scope failed: {msg}")
     return True
-
-
-_pq_module: Any = None
-
-
-def _pq() -> Any:
-    """psycopg.pq, imported on first use (psycopg is needed only on PostgreSQL)."""
-    global _pq_module
-    if _pq_module is None:
-        from psycopg import pq
-        _pq_module = pq
-    return _pq_module
 
 
 # ---- SQLite authorizer --------------------------------------------------------------
