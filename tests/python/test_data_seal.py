@@ -391,6 +391,36 @@ def test_a_session_role_that_can_write_the_seal_keys_is_refused(
     again.dispose()
 
 
+@pytest.mark.parametrize("check", ["native", "plpgsql"])
+def test_a_deleted_seal_key_is_refused_from_the_next_transaction(
+        pg_cluster: postgres.Cluster, check: str) -> None:
+    """Revoking a key: once the owner deletes its row from sdk_guard.seal_keys, the
+    seals made with it match no row from the next transaction on, with either check
+    (the C check keeps a verdict for one transaction only)."""
+    from sqlalchemy import select
+    from test_data import Models, _seed
+    if check == "native" and not postgres.has_seal_extension(pg_cluster):
+        pytest.skip("the server has no sdk_guard_seal extension (pg/; scripts/install-deps "
+                    "builds and installs it where PostgreSQL's server headers are)")
+    db = postgres.new_database(pg_cluster)
+    store = Storage(pg_cluster.url("sg_app", db), admin_url=pg_cluster.url("sg_owner", db),
+                    seal_check=check)
+    m = Models(store)
+    store.create_all()
+    assert store.seal_check == check
+    _seed(m)
+
+    def amounts() -> list[int]:
+        with sg.request(user="u-1", org="o-1"), store.session("acme") as s:
+            return sorted(i.amount for i in s.scalars(select(m.Invoice)))
+
+    assert amounts() == [10, 20]
+    with pg_cluster.admin(db) as conn:  # type: ignore[attr-defined]
+        assert conn.execute("DELETE FROM sdk_guard.seal_keys").rowcount == 1
+    assert amounts() == []              # same pooled connection, next transaction
+    store.dispose()
+
+
 def test_the_key_pads_are_not_in_the_servers_statement_log(pg_cluster: postgres.Cluster) -> None:
     """With every statement logged (log_statement = 'all', parameters included), the
     registration leaves no 64-byte pad in the server log: it is sent as COPY data."""
