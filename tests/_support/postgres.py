@@ -113,3 +113,17 @@ def has_seal_extension(cluster: Cluster) -> bool:
                             "WHERE name = 'sdk_guard_seal'").fetchone() is not None
     finally:
         conn.close()
+
+
+def require_seal_extension(cluster: Cluster) -> None:
+    """Skip, saying why, where the server cannot load the C seal check; fail instead
+    where SDK_GUARD_REQUIRE_SEAL_EXTENSION=1 (.ci/run sets it: scripts/install-deps
+    builds the extension there, so its absence is a failed build, not a missing
+    feature)."""
+    if has_seal_extension(cluster):
+        return
+    why = ("the server has no sdk_guard_seal extension (pg/; scripts/install-deps builds "
+           "and installs it where PostgreSQL's server headers are)")
+    if os.environ.get("SDK_GUARD_REQUIRE_SEAL_EXTENSION") == "1":
+        pytest.fail(why + ", and SDK_GUARD_REQUIRE_SEAL_EXTENSION=1 requires it")
+    pytest.skip(why)

@@ -261,9 +261,8 @@ def pg_cluster() -> Iterator[postgres.Cluster]:
 def seen(request: pytest.FixtureRequest, pg_cluster: postgres.Cluster,
          tmp_path_factory: pytest.TempPathFactory) -> Any:
     from _support.child import run_child_json, write_tree
-    if request.param == "native" and not postgres.has_seal_extension(pg_cluster):
-        pytest.skip("the server has no sdk_guard_seal extension (pg/; scripts/install-deps "
-                    "builds and installs it where PostgreSQL's server headers are)")
+    if request.param == "native":
+        postgres.require_seal_extension(pg_cluster)
     tmp = tmp_path_factory.mktemp("seal")
     write_tree(tmp / "plugins", {"acme/__init__.py": EXTENSION})
     db = postgres.new_database(pg_cluster)
@@ -399,9 +398,8 @@ def test_a_deleted_seal_key_is_refused_from_the_next_transaction(
     (the C check keeps a verdict for one transaction only)."""
     from sqlalchemy import select
     from test_data import Models, _seed
-    if check == "native" and not postgres.has_seal_extension(pg_cluster):
-        pytest.skip("the server has no sdk_guard_seal extension (pg/; scripts/install-deps "
-                    "builds and installs it where PostgreSQL's server headers are)")
+    if check == "native":
+        postgres.require_seal_extension(pg_cluster)
     db = postgres.new_database(pg_cluster)
     store = Storage(pg_cluster.url("sg_app", db), admin_url=pg_cluster.url("sg_owner", db),
                     seal_check=check)
