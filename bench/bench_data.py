@@ -82,11 +82,10 @@ def build(url: str, admin_url: str | None, seal_check: str = "auto") -> dict[str
     admin.dispose()
     # On PostgreSQL both sides share the storage's engine, so one pooled connection,
     # one server process, serves both: two backends would each land wherever the
-    # scheduler puts them, and on a 2-core VM a backend woken on the other core
-    # than the client answers tens of microseconds later than one on the same core,
-    # which moved the ratio of identical code by 30% between runs.  The engine is a
-    # plain create_engine(url) with a connect-time check; the scoped behaviour comes
-    # from the ScopedSession only.
+    # scheduler puts them, on the client's core or the other one, and one backend's
+    # latency moves a lot between runs (docs/data.md).  The engine is a plain
+    # create_engine(url) with a connect-time check; the scoped behaviour comes from the
+    # ScopedSession only.
     plain_engine = store._engine("bench") if admin_url else sa.create_engine(url)
     with sg.request(user="u-1", org=ORG):
         with store.session("bench") as s:
