@@ -395,7 +395,7 @@ def test_a_deleted_seal_key_is_refused_from_the_next_transaction(
         pg_cluster: postgres.Cluster, check: str) -> None:
     """Revoking a key: once the owner deletes its row from sdk_guard.seal_keys, the
     seals made with it match no row from the next transaction on, with either check
-    (the C check keeps a verdict for one transaction only)."""
+    (the C check's reused verdicts end with any change to the keys)."""
     from sqlalchemy import select
     from test_data import Models, _seed
     if check == "native":
@@ -416,6 +416,154 @@ def test_a_deleted_seal_key_is_refused_from_the_next_transaction(
     with pg_cluster.admin(db) as conn:  # type: ignore[attr-defined]
         assert conn.execute("DELETE FROM sdk_guard.seal_keys").rowcount == 1
     assert amounts() == []              # same pooled connection, next transaction
+    store.dispose()
+
+
+def _native_store(cluster: postgres.Cluster) -> tuple[Storage, str]:
+    from test_data import Models, _seed
+    postgres.require_seal_extension(cluster)
+    db = postgres.new_database(cluster)
+    store = Storage(cluster.url("sg_app", db), admin_url=cluster.url("sg_owner", db),
+                    seal_check="native")
+    m = Models(store)
+    store.create_all()
+    _seed(m)
+    return store, db
+
+
+def _one_seal_transactions(cluster: postgres.Cluster, store: Storage,
+                           db: str) -> tuple[Any, Any]:
+    """A raw connection as the session role and a function that runs one transaction
+    with the same seal bytes every time, returning how many of o-1's invoices it sees.
+    Clients make a fresh seal per transaction; bytes that repeat (within a second)
+    are what lets the C check reuse its verdict."""
+    import psycopg
+
+    from sdk_guard import _guard
+    conn = psycopg.connect(host=cluster.socket_dir, port=cluster.port, user="sg_app",
+                           dbname=db)
+    with sg.request(user="u-1", org="o-1"):
+        seal = _guard.seal(store._seal_label, conn.info.backend_pid, 300)
+
+    def visible() -> int:
+        with conn.transaction():
+            conn.execute("SELECT set_config('sdk_guard.seal', %s, true)", (seal,))
+            row = conn.execute("SELECT count(*) FROM acme__invoices").fetchone()
+            assert row is not None
+            return int(row[0])
+    return conn, visible
+
+
+def test_a_verdict_kept_across_transactions_ends_with_any_change_to_the_keys(
+        pg_cluster: postgres.Cluster) -> None:
+    """The C check keeps a verified seal's result for later transactions with the same
+    seal bytes, until the key table changes: every kind of change, by the owner or a
+    superuser in replica mode (the trigger is ENABLE ALWAYS), refuses the same bytes
+    from the next transaction; putting the key back accepts them again."""
+    store, db = _native_store(pg_cluster)
+    conn, visible = _one_seal_transactions(pg_cluster, store, db)
+    assert visible() == 2 and visible() == 2
+    owner = pg_cluster.admin(db)
+    key = owner.execute("SELECT key_id, ipad, opad FROM sdk_guard.seal_keys").fetchone()
+
+    def put_back(c: Any) -> None:
+        c.execute("INSERT INTO sdk_guard.seal_keys (key_id, ipad, opad) "
+                  "VALUES (%s, %s, %s)", key)
+
+    changes = {
+        "delete": lambda c: c.execute("DELETE FROM sdk_guard.seal_keys"),
+        "truncate": lambda c: c.execute("TRUNCATE sdk_guard.seal_keys"),
+        "replica_delete": lambda c: (c.execute("SET session_replication_role = replica"),
+                                     c.execute("DELETE FROM sdk_guard.seal_keys"),
+                                     c.execute("RESET session_replication_role")),
+    }
+    for name, change in changes.items():
+        change(owner)
+        assert visible() == 0, name
+        assert visible() == 0, name
+        put_back(owner)
+        assert visible() == 2, name
+        assert visible() == 2, name
+    # Another key's pads under the same id: the MAC no longer matches.
+    owner.execute("UPDATE sdk_guard.seal_keys SET ipad = opad, opad = ipad")
+    assert visible() == 0
+    owner.execute("UPDATE sdk_guard.seal_keys SET ipad = opad, opad = ipad")
+    assert visible() == 2
+    # A transaction whose snapshot predates a deletion takes in the invalidation
+    # before it first checks the seal; what it decides then must not outlive it.
+    import psycopg
+    conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    with conn.transaction():
+        conn.execute("SELECT 1")                      # the snapshot: the key is there
+        owner.execute("DELETE FROM sdk_guard.seal_keys")
+        conn.execute("SELECT count(*) FROM acme__notes")  # takes in the invalidation
+        assert visible() in (0, 2)                    # (a nested transaction)
+    conn.isolation_level = None
+    assert visible() == 0
+    put_back(owner)
+    assert visible() == 2
+    owner.close()
+    conn.close()
+    store.dispose()
+
+
+def test_without_the_keys_trigger_the_c_check_verifies_every_transaction(
+        pg_cluster: postgres.Cluster) -> None:
+    """Where the trigger is missing or only ENABLE (not ALWAYS), nothing tells the C
+    check that a key changed; it then never reuses a verdict across transactions, so a
+    key deleted without any invalidation still counts from the next transaction."""
+    store, db = _native_store(pg_cluster)
+    conn, visible = _one_seal_transactions(pg_cluster, store, db)
+    owner = pg_cluster.admin(db)
+    assert owner.execute("SELECT tgenabled FROM pg_trigger WHERE tgname = "
+                         "'seal_keys_changed'").fetchone() == ("A",)
+    key = owner.execute("SELECT key_id, ipad, opad FROM sdk_guard.seal_keys").fetchone()
+    for how in ("ENABLE", "DISABLE", "DROP"):
+        if how == "DROP":
+            owner.execute("DROP TRIGGER seal_keys_changed ON sdk_guard.seal_keys")
+        else:
+            owner.execute(f"ALTER TABLE sdk_guard.seal_keys {how} TRIGGER seal_keys_changed")
+        assert visible() == 2 and visible() == 2, how
+        # A change whose invalidation never arrives: superuser, replica mode, with the
+        # trigger ENABLE (origin only), disabled or gone.
+        owner.execute("SET session_replication_role = replica")
+        owner.execute("DELETE FROM sdk_guard.seal_keys")
+        owner.execute("RESET session_replication_role")
+        assert visible() == 0, how
+        owner.execute("SET session_replication_role = replica")
+        owner.execute("INSERT INTO sdk_guard.seal_keys (key_id, ipad, opad) "
+                      "VALUES (%s, %s, %s)", key)
+        owner.execute("RESET session_replication_role")
+        assert visible() == 2, how
+    owner.close()
+    conn.close()
+    store.dispose()
+
+
+def test_an_older_seal_extension_is_updated_and_its_trigger_installed_at_startup(
+        pg_cluster: postgres.Cluster) -> None:
+    """A database with sdk_guard_seal 1.0 (no keys trigger) gets ALTER EXTENSION UPDATE
+    and the trigger from create_all(), and its sessions use the C check."""
+    from test_data import Models, _seed
+    postgres.require_seal_extension(pg_cluster)
+    db = postgres.new_database(pg_cluster)
+    with pg_cluster.admin(db) as admin:  # type: ignore[attr-defined]
+        admin.execute("SET ROLE sg_owner")
+        admin.execute("CREATE SCHEMA sdk_guard")
+        admin.execute("CREATE EXTENSION sdk_guard_seal VERSION '1.0' SCHEMA sdk_guard")
+    store = Storage(pg_cluster.url("sg_app", db), admin_url=pg_cluster.url("sg_owner", db),
+                    seal_check="native")
+    m = Models(store)
+    store.create_all()
+    _seed(m)
+    with pg_cluster.admin(db) as admin:  # type: ignore[attr-defined]
+        assert admin.execute("SELECT extversion FROM pg_extension WHERE extname = "
+                             "'sdk_guard_seal'").fetchone() == ("1.1",)
+        assert admin.execute("SELECT tgenabled FROM pg_trigger WHERE tgname = "
+                             "'seal_keys_changed'").fetchone() == ("A",)
+    from sqlalchemy import select
+    with sg.request(user="u-1", org="o-1"), store.session("acme") as s:
+        assert sorted(i.amount for i in s.scalars(select(m.Invoice))) == [10, 20]
     store.dispose()
 
 

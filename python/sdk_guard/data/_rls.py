@@ -178,14 +178,20 @@ def install_native(conn: Any, role: str, mode: str) -> bool:
     if row is None:
         why = (f"the server has no {EXTENSION} extension (build and install it on the "
                "database server: make -C pg install, see docs/data.md)")
-    elif row[1] is None:
+    elif row[1] != row[0]:
+        # Not installed in this database, or an older version (1.0 has no
+        # seal_keys_changed): create or update it as the owner.
+        what, sql = ((f"CREATE EXTENSION {EXTENSION}",
+                      f"CREATE EXTENSION IF NOT EXISTS {EXTENSION} SCHEMA {SCHEMA}")
+                     if row[1] is None else
+                     (f"ALTER EXTENSION {EXTENSION} UPDATE (from {row[1]} to {row[0]})",
+                      f"ALTER EXTENSION {EXTENSION} UPDATE"))
         nested = conn.begin_nested()
         try:
-            conn.exec_driver_sql(f"CREATE EXTENSION IF NOT EXISTS {EXTENSION} "
-                                 f"SCHEMA {SCHEMA}")
+            conn.exec_driver_sql(sql)
         except Exception as exc:  # noqa: BLE001 - reported below, or raised in native mode
             nested.rollback()
-            why = (f"CREATE EXTENSION {EXTENSION} failed as the owner role: "
+            why = (f"{what} failed as the owner role: "
                    f"{str(getattr(exc, 'orig', exc)).strip()}")
         else:
             nested.commit()
@@ -205,7 +211,35 @@ def install_native(conn: Any, role: str, mode: str) -> bool:
         return False
     conn.exec_driver_sql(f"REVOKE ALL ON FUNCTION {SCHEMA}.seal_scope_native() FROM PUBLIC")
     conn.exec_driver_sql(f"GRANT EXECUTE ON FUNCTION {SCHEMA}.seal_scope_native() TO {role}")
+    _install_keys_trigger(conn)
     return True
+
+
+# The trigger that tells every backend's C check that the keys changed, so it can keep
+# a verified seal's result across transactions (pg/sdk_guard_seal.c).  ENABLE ALWAYS:
+# it fires under session_replication_role = replica too.  Without it the C check
+# verifies each transaction's seal afresh, which is correct, only slower.
+_KEYS_TRIGGER: Final = "seal_keys_changed"
+# Its pg_trigger.tgtype: AFTER ... FOR EACH STATEMENT on INSERT, DELETE, UPDATE and
+# TRUNCATE (catalog/pg_trigger.h: 1<<2 | 1<<3 | 1<<4 | 1<<5).
+_TRIGGER_TYPE: Final = 4 | 8 | 16 | 32
+
+
+def _install_keys_trigger(conn: Any) -> None:
+    present = conn.exec_driver_sql(
+        "SELECT t.tgenabled = 'A' AND t.tgtype = %(type)s AND t.tgqual IS NULL "
+        "AND t.tgfoid = to_regprocedure(%(f)s) FROM pg_trigger t "
+        "WHERE t.tgrelid = to_regclass(%(t)s) AND t.tgname = %(n)s",
+        {"type": _TRIGGER_TYPE, "f": f"{SCHEMA}.seal_keys_changed()",
+         "t": f"{SCHEMA}.seal_keys", "n": _KEYS_TRIGGER}).scalar()
+    if present:
+        return
+    t = f"{SCHEMA}.seal_keys"
+    conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {_KEYS_TRIGGER} ON {t}")
+    conn.exec_driver_sql(f"CREATE TRIGGER {_KEYS_TRIGGER} AFTER INSERT OR UPDATE OR DELETE "
+                         f"OR TRUNCATE ON {t} FOR EACH STATEMENT EXECUTE FUNCTION "
+                         f"{SCHEMA}.seal_keys_changed()")
+    conn.exec_driver_sql(f"ALTER TABLE {t} ENABLE ALWAYS TRIGGER {_KEYS_TRIGGER}")
 
 
 def check_role(conn: Any) -> str | None:
