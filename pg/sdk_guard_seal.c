@@ -70,6 +70,8 @@ PG_MODULE_MAGIC;
 
 PG_FUNCTION_INFO_V1(sdk_guard_seal_scope);
 PG_FUNCTION_INFO_V1(sdk_guard_seal_keys_changed);
+PG_FUNCTION_INFO_V1(sdk_guard_seal_org);
+PG_FUNCTION_INFO_V1(sdk_guard_seal_user);
 
 #define SEAL_MAX 600 /* as the plpgsql check: longer settings are refused unread */
 #define SEAL_PARTS 7
@@ -364,4 +366,24 @@ sdk_guard_seal_scope(PG_FUNCTION_ARGS)
     int dims[1] = {2}, lbs[1] = {1};
     PG_RETURN_ARRAYTYPE_P(
         construct_md_array(elems, nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/* seal_org_native() and seal_user_native(): the same check, one part as text, for
+ * policies that call it directly rather than once per statement in a subquery
+ * (_rls.policy_condition says why). */
+Datum
+sdk_guard_seal_org(PG_FUNCTION_ARGS)
+{
+    if (!seal_ok())
+        PG_RETURN_NULL();
+    PG_RETURN_TEXT_P(seal_part(2));
+}
+
+Datum
+sdk_guard_seal_user(PG_FUNCTION_ARGS)
+{
+    text *user = seal_ok() ? seal_part(3) : NULL;
+    if (user == NULL)
+        PG_RETURN_NULL();
+    PG_RETURN_TEXT_P(user);
 }

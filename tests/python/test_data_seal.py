@@ -567,6 +567,46 @@ def test_an_older_seal_extension_is_updated_and_its_trigger_installed_at_startup
     store.dispose()
 
 
+def test_the_c_check_runs_once_per_statement_the_scoped_api_sends(
+        pg_cluster: postgres.Cluster) -> None:
+    """The native policies call seal_org_native() directly.  The scoped API's statements
+    carry their own org_id = $n, so the planner checks the seal once per statement
+    for the rows it reads, however many it scans; WITH CHECK runs once per row an
+    INSERT or UPDATE writes, and a raw statement without that criterion checks each
+    row it reads (counted by the server, track_functions = 'all').  Each check after
+    the transaction's first compares the setting's bytes only."""
+    from sqlalchemy import select, update
+    store, db = _native_store(pg_cluster)
+    with pg_cluster.admin() as admin:  # type: ignore[attr-defined]
+        admin.execute(f"ALTER DATABASE {db} SET track_functions = 'all'")
+    store.dispose()
+    m = type("M", (), {c.__name__: c for c in store.models("acme")})
+
+    def calls(s: Any) -> int:
+        row = s.connection().exec_driver_sql(
+            "SELECT coalesce(sum(calls), 0) FROM pg_stat_xact_user_functions "
+            "WHERE funcname = 'seal_org_native'").one()
+        return int(row[0])
+
+    with sg.request(user="u-1", org="o-1"), store.session("acme") as s:
+        s.add_all([m.Invoice(amount=100 + i) for i in range(20)])  # type: ignore[attr-defined]
+        s.flush()
+        assert calls(s) == 20                     # WITH CHECK, one per row written
+        before = calls(s)
+        assert len(s.scalars(select(m.Invoice)).all()) == 22  # type: ignore[attr-defined]
+        assert calls(s) - before == 1             # 24 rows in the table, one check
+        before = calls(s)
+        s.execute(update(m.Invoice).where(m.Invoice.amount > 100)  # type: ignore[attr-defined]
+                  .values(amount=1))
+        assert calls(s) - before == 1 + 19        # USING once, WITH CHECK per row written
+        before = calls(s)
+        raw = s.connection().exec_driver_sql("SELECT count(*) FROM acme__invoices").scalar()
+        assert raw == 22
+        assert calls(s) - before >= 24            # no org criterion: per row read
+        s.rollback()
+    store.dispose()
+
+
 def test_the_key_pads_are_not_in_the_servers_statement_log(pg_cluster: postgres.Cluster) -> None:
     """With every statement logged (log_statement = 'all', parameters included), the
     registration leaves no 64-byte pad in the server log: it is sent as COPY data."""

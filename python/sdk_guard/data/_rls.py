@@ -43,6 +43,8 @@ EXTENSION: Final = "sdk_guard_seal"
 # auto: the C extension where the server has it, else plpgsql (Storage.seal_check says
 # which); native: the extension or a GuardError; plpgsql: never the extension.
 SEAL_CHECKS: Final = ("auto", "native", "plpgsql")
+# The extension's functions the session role calls (sdk_guard_seal 1.1).
+NATIVE_FUNCTIONS: Final = ("seal_scope_native", "seal_org_native", "seal_user_native")
 # Any constant: serialises concurrent create_all() calls of several processes, which
 # would otherwise race on CREATE OR REPLACE FUNCTION ("tuple concurrently updated").
 _INSTALL_LOCK: Final = 0x5D6_5EA1
@@ -104,13 +106,28 @@ _INSTALL_SQL: Final = (
 
 
 def policy_condition(org_column: str, user_column: str | None, native: bool = False) -> str:
-    """The USING/WITH CHECK expression of a scoped table's policy.  One uncorrelated
-    subquery per expression, so PostgreSQL runs it once per statement as an InitPlan
-    and ``seal_scope()`` verifies the seal once for org and user together (calling
-    ``current_org()`` and ``current_user_id()`` would verify it twice).  NATIVE: call
-    the C extension's ``seal_scope_native()``, which accepts the same seals."""
-    fn = "seal_scope_native" if native else "seal_scope"
-    scope = f"{SCHEMA}.{fn}() AS s"
+    """The USING/WITH CHECK expression of a scoped table's policy.
+
+    plpgsql: one uncorrelated subquery per expression, so PostgreSQL runs it once per
+    statement as an InitPlan and ``seal_scope()`` verifies the seal once for org and
+    user together (calling ``current_org()`` and ``current_user_id()`` would verify
+    it twice).
+
+    NATIVE (the C extension): a direct comparison with ``seal_org_native()`` (and
+    ``seal_user_native()``).  An InitPlan's set-up costs the server more than a C
+    call that compares bytes: the statements the scoped API sends always carry the
+    same ``org_id = $n`` criterion, so the planner folds the two equalities into
+    ``org_id = $n`` for the scan plus a one-time ``seal_org_native() = $n`` filter,
+    evaluated once per statement.  WITH CHECK calls it once per row an INSERT or
+    UPDATE writes, and a statement without that criterion (raw SQL) once per row it
+    reads: a few hundred instructions each once the transaction's seal is verified
+    (docs/data.md, "Cost")."""
+    if native:
+        cond = f"{org_column} = {SCHEMA}.seal_org_native()"
+        if user_column is not None:
+            cond += f" AND {user_column} = {SCHEMA}.seal_user_native()"
+        return cond
+    scope = f"{SCHEMA}.seal_scope() AS s"
     if user_column is None:
         return f"{org_column} = (SELECT s[1] FROM {scope})"
     return f"({org_column}, {user_column}) = (SELECT s[1], s[2] FROM {scope})"
@@ -196,21 +213,23 @@ def install_native(conn: Any, role: str, mode: str) -> bool:
         else:
             nested.commit()
     if why is None:
-        owner = conn.exec_driver_sql(
-            "SELECT pg_get_userbyid(p.proowner) = current_user AND n.nspname = "
-            f"'{SCHEMA}' FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
-            "WHERE p.oid = to_regprocedure(%(f)s)",
-            {"f": f"{SCHEMA}.seal_scope_native()"}).scalar()
-        if not owner:
-            why = (f"{SCHEMA}.seal_scope_native() is missing or belongs to another role "
-                   f"than the owner url's (CREATE EXTENSION {EXTENSION} as that role)")
+        for fn in NATIVE_FUNCTIONS:
+            owner = conn.exec_driver_sql(
+                "SELECT pg_get_userbyid(p.proowner) = current_user AND n.nspname = "
+                f"'{SCHEMA}' FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+                "WHERE p.oid = to_regprocedure(%(f)s)", {"f": f"{SCHEMA}.{fn}()"}).scalar()
+            if not owner:
+                why = (f"{SCHEMA}.{fn}() is missing or belongs to another role than the "
+                       f"owner url's (CREATE EXTENSION {EXTENSION} as that role)")
+                break
     if why is not None:
         if mode == "native":
             raise GuardError(f"PostgreSQL storage: seal_check='native' but {why}; or "
                              "pass seal_check='auto' to fall back to the plpgsql check")
         return False
-    conn.exec_driver_sql(f"REVOKE ALL ON FUNCTION {SCHEMA}.seal_scope_native() FROM PUBLIC")
-    conn.exec_driver_sql(f"GRANT EXECUTE ON FUNCTION {SCHEMA}.seal_scope_native() TO {role}")
+    for fn in NATIVE_FUNCTIONS:
+        conn.exec_driver_sql(f"REVOKE ALL ON FUNCTION {SCHEMA}.{fn}() FROM PUBLIC")
+        conn.exec_driver_sql(f"GRANT EXECUTE ON FUNCTION {SCHEMA}.{fn}() TO {role}")
     _install_keys_trigger(conn)
     return True
 
