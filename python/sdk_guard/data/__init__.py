@@ -105,13 +105,18 @@ class ScopedSession(Session):
 
     def flush(self, objects: Any = None) -> None:
         """Flush inside a storage_mutation span (when there is anything to write)."""
-        if not self._new and not self._deleted and not self.identity_map.check_modified():
+        new, deleted = self._new, self._deleted
+        modified = self.identity_map.check_modified()
+        if not new and not deleted and not modified:
             return super().flush(objects)   # clean (every autoflush of a read)
-        tables = _pending_tables(self)
-        if not tables:
-            return super().flush(objects)
-        with audit.span("storage_mutation", "flush " + ",".join(tables),
-                        extension=self.sdk_guard_ext):
+        if len(new) == 1 and not deleted and not modified:
+            name = _table_name(next(iter(new)))     # one add(): the common write
+        else:
+            tables = _pending_tables(self)
+            if not tables:
+                return super().flush(objects)
+            name = ",".join(tables)
+        with audit.span("storage_mutation", "flush " + name, extension=self.sdk_guard_ext):
             return super().flush(objects)
 
     # Paths that write without the flush or execute hooks: refused.
@@ -515,6 +520,9 @@ _ORG_PARAM: Final = "sdk_guard_scope_org"
 _USER_PARAM: Final = "sdk_guard_scope_user"
 
 
+_item: Final = tuple.__getitem__
+
+
 def _leaves(f: Any) -> Iterator[Any]:
     if isinstance(f, Join):
         yield from _leaves(f.left)
@@ -526,8 +534,13 @@ def _leaves(f: Any) -> Iterator[Any]:
 # ---- the hooks every scoped session runs ------------------------------------------
 
 def _request_matches(s: ScopedSession) -> context.RequestContext:
-    ctx = context.require(f"storage of {s.sdk_guard_ext}", s.sdk_guard_ext)
-    if ctx.org != s.sdk_guard_org or ctx.user != s.sdk_guard_user:
+    # context.require() without its message built on every call: this runs on every
+    # statement and flush (the context is a tuple the C side makes: user, org, ...).
+    state, live = _guard.request_get()
+    ctx: context.RequestContext = (
+        live if state == "live" else context.require(f"storage of {s.sdk_guard_ext}",
+                                                     s.sdk_guard_ext))
+    if _item(ctx, 1) != s.sdk_guard_org or _item(ctx, 0) != s.sdk_guard_user:
         raise _deny(s.sdk_guard_ext, "session", f"this session belongs to org "
                     f"{s.sdk_guard_org!r}, the current request is org {ctx.org!r}; open "
                     "a session per request", "data.session")
@@ -677,8 +690,10 @@ def _set_db_scope(s: ScopedSession, transaction: Any, connection: sa.Connection)
     # this connection's server process; libpq knows its pid without a round trip.
     raw: Any = connection.connection.dbapi_connection
     store = s.sdk_guard_store
-    seal = _guard.seal(store._seal_label, raw.info.backend_pid, store._seal_ttl)
-    if _begin_with_scope(raw, seal):
+    pgconn = getattr(raw, "pgconn", None)       # psycopg 3: no ConnectionInfo object
+    pid = pgconn.backend_pid if pgconn is not None else raw.info.backend_pid
+    seal = _guard.seal(store._seal_label, pid, store._seal_ttl)
+    if pgconn is not None and _begin_with_scope(raw, pgconn, seal):
         return
     cur = raw.cursor()
     try:
@@ -708,29 +723,44 @@ def _check_backend_pid(dbapi_conn: Any, record: Any) -> None:
             "query would see no rows; connect directly or through a session-mode pooler")
 
 
-def _begin_with_scope(dbapi: Any, seal: str) -> bool:
+def _begin_with_scope(dbapi: Any, pgconn: Any, seal: str) -> bool:
     """Send psycopg's own BEGIN and ``SET LOCAL sdk_guard.seal`` as one message (one
     round trip instead of two: psycopg would otherwise wait for its BEGIN before
     sending the statement).  SET LOCAL is a utility statement: unlike ``SELECT
     set_config(...)`` the server neither plans nor executes a query for it.  SET takes
-    no bound parameters, so the value is quoted by libpq for this connection.  False,
-    with nothing sent, when the connection is not an idle psycopg 3 connection
-    outside autocommit; the caller then runs ``set_config`` with a bound parameter."""
-    pgconn = getattr(dbapi, "pgconn", None)
+    no bound parameters, so the value goes as a quoted literal.  False, with nothing
+    sent, when DBAPI is not an idle psycopg 3 connection outside autocommit; the
+    caller then runs ``set_config`` with a bound parameter."""
     start = getattr(dbapi, "_get_tx_start_command", None)
-    if pgconn is None or start is None or dbapi.autocommit:
+    if start is None or dbapi.autocommit:
         return False
-    from psycopg import pq
+    pq = _psycopg_pq()
     if pgconn.transaction_status != pq.TransactionStatus.IDLE:
         return False
-    # The seal is ASCII (request identifiers are; the rest is hex and digits), and
-    # every client encoding PostgreSQL accepts encodes ASCII as ASCII.
-    res = pgconn.exec_(start() + _SET_LOCAL_SEAL + pq.Escaping(pgconn).escape_literal(
-        seal.encode("ascii")))
+    # A seal is request identifiers (sdk_guard.context's alphabet), hex, digits and
+    # '/' (checked in C): ASCII, with no quote or backslash, so quoting it needs no
+    # escaping under either standard_conforming_strings, and every client encoding
+    # PostgreSQL accepts encodes ASCII as ASCII.  Anything else goes through libpq.
+    data = seal.encode("ascii")
+    literal = (b"'" + data + b"'" if b"'" not in data and b"\\" not in data
+               else pq.Escaping(pgconn).escape_literal(data))
+    res = pgconn.exec_(start() + _SET_LOCAL_SEAL + literal)
     if res.status != pq.ExecStatus.COMMAND_OK:
         msg = (res.error_message or b"").decode(dbapi.info.encoding, "replace").strip()
         raise GuardError(f"PostgreSQL storage: setting the request's scope failed: {msg}")
     return True
+
+
+def _psycopg_pq() -> Any:
+    """psycopg.pq, imported on first use (psycopg is only needed on PostgreSQL)."""
+    global _PQ
+    if _PQ is None:
+        from psycopg import pq
+        _PQ = pq
+    return _PQ
+
+
+_PQ: Any = None
 
 
 # ---- SQLite authorizer --------------------------------------------------------------
