@@ -23,8 +23,9 @@ measure on a loaded machine, and says which seal check the policies call (the C
 extension in pg/ where the server has it, else plpgsql; --seal-check picks).
 
 Usage: python bench/bench_data.py [--rounds 9] [--quick] [--json] [--backend sqlite|postgresql]
-       python bench/bench_data.py --instructions [--backend ...]   (client instructions
-       per operation under callgrind: deterministic, where wall time on a shared VM is not)
+       python bench/bench_data.py --instructions [--backend ...]   (instructions per
+       operation under callgrind: the client's, and on PostgreSQL the session backend's,
+       deterministic where wall time on a shared VM is not)
 """
 from __future__ import annotations
 
@@ -269,6 +270,79 @@ def _instructions(url: str, admin_url: str | None, n: int) -> dict[str, dict[str
     return out
 
 
+# Operations each server-side run does before the measured ones (both runs alike).
+_SERVER_WARM = 10
+
+
+def _server_child(url: str, admin_url: str, workload: str, side: str, ops: int) -> None:
+    """Runs _SERVER_WARM + OPS operations of one side of WORKLOAD on the storage's
+    pooled connection and prints its server process's pid.  That backend exits when
+    the storage is disposed, and callgrind then writes its count."""
+    env = build(url, admin_url)
+    scoped, plain = workloads(env)[workload]
+    fn = scoped if side == "scoped" else plain
+    with env["store"]._engine("bench").connect() as c:
+        pid = c.connection.dbapi_connection.info.backend_pid
+    fn(_SERVER_WARM)
+    fn(ops)
+    env["store"].dispose()
+    print(pid)
+
+
+def _callgrind_total(path: Path, timeout: float = 120.0) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists():
+            for line in path.read_text().splitlines():
+                if line.startswith(("summary:", "totals:")):
+                    return int(line.split()[1])
+        time.sleep(0.2)
+    raise RuntimeError(f"callgrind wrote no totals to {path} within {timeout:.0f} s")
+
+
+def _server_instructions(n: int) -> dict[str, dict[str, float]]:
+    """Instructions per operation of the PostgreSQL backend that serves the session,
+    plain and scoped.  The server runs under callgrind, counting inside PostgresMain
+    only (a backend's life after its fork); each side runs twice in a fresh database,
+    with OPS and with 3 x OPS operations after the same warm-up, and the difference is
+    divided by 2 x OPS, so the backend's start, the set-up and the warm-up cancel."""
+    import os
+    import pwd
+    import subprocess
+
+    from _support import postgres
+    out_dir = Path(tempfile.mkdtemp(prefix="sdkg-cg-"))
+    if os.geteuid() == 0:
+        pw = pwd.getpwnam("postgres")
+        os.chown(out_dir, pw.pw_uid, pw.pw_gid)
+    wrapper = ("valgrind", "--tool=callgrind", "--toggle-collect=PostgresMain",
+               f"--callgrind-out-file={out_dir}/cg.%p")
+    cluster_gen = postgres.start(server_wrapper=wrapper, options="-c autovacuum=off")
+    cluster = next(cluster_gen)
+    out: dict[str, dict[str, float]] = {}
+    try:
+        for name in ("query", "insert", "handler"):
+            ops = n if name != "handler" else max(1, n // 4)
+            row: dict[str, float] = {}
+            for side in ("plain", "scoped"):
+                totals = []
+                for k in (ops, 3 * ops):
+                    db = postgres.new_database(cluster)
+                    res = subprocess.run(
+                        [sys.executable, __file__, "--server-child",
+                         cluster.url("sg_app", db), cluster.url("sg_owner", db), name,
+                         side, str(k)], check=True, capture_output=True, text=True)
+                    pid = int(res.stdout.split()[-1])
+                    totals.append(_callgrind_total(out_dir / f"cg.{pid}"))
+                row[side] = (totals[1] - totals[0]) / (2 * ops)
+            out[name] = row
+    finally:
+        cluster_gen.close()
+        import shutil
+        shutil.rmtree(out_dir, ignore_errors=True)
+    return out
+
+
 def _main_instructions(backends: list[str], n: int) -> int:
     import shutil
     if shutil.which("valgrind") is None:
@@ -292,6 +366,10 @@ def _main_instructions(backends: list[str], n: int) -> int:
                                                       cluster.url("sg_owner", db), n)
             finally:
                 cluster_gen.close()
+            server = _server_instructions(max(20, n // 4))
+            for name, srow in server.items():
+                results["postgresql"][name].update(server_plain=srow["plain"],
+                                                   server_scoped=srow["scoped"])
     print(f"{'backend':<11} {'workload':<8} {'plain instr/op':>15} {'scoped instr/op':>16} "
           f"{'ratio':>6}   (client instructions, callgrind; goal <= 1.10x)")
     for backend, rows in results.items():
@@ -299,8 +377,14 @@ def _main_instructions(backends: list[str], n: int) -> int:
             print(f"{backend:<11} skipped: {rows['skipped']}")
             continue
         for name, r in rows.items():
-            print(f"{backend:<11} {name:<8} {r['plain']:>15,.0f} {r['scoped']:>16,.0f} "
-                  f"{r['ratio']:>5.3f}x")
+            line = (f"{backend:<11} {name:<8} {r['plain']:>15,.0f} {r['scoped']:>16,.0f} "
+                    f"{r['ratio']:>5.3f}x")
+            if "server_plain" in r:
+                total = (r["scoped"] + r["server_scoped"]) / (r["plain"] + r["server_plain"])
+                line += (f"   server {r['server_plain']:,.0f} -> {r['server_scoped']:,.0f} "
+                         f"({r['server_scoped'] / r['server_plain']:.3f}x), "
+                         f"client + server {total:.3f}x")
+            print(line)
     return 0
 
 
@@ -314,10 +398,16 @@ def main() -> int:
     ap.add_argument("--seal-check", choices=("auto", "native", "plpgsql"), default="auto",
                     help="PostgreSQL's seal check (Storage(seal_check=...))")
     ap.add_argument("--instructions", action="store_true",
-                    help="count the client's instructions per operation under valgrind's "
-                         "callgrind instead of timing (deterministic; a few minutes)")
+                    help="count instructions per operation under valgrind's callgrind "
+                         "instead of timing: the client's and, on PostgreSQL, the "
+                         "session backend's (deterministic; about ten minutes)")
     ap.add_argument("--callgrind-child", nargs=5, help=argparse.SUPPRESS)
+    ap.add_argument("--server-child", nargs=5, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.server_child:
+        url, admin_url, workload, side, ops = args.server_child
+        _server_child(url, admin_url, workload, side, int(ops))
+        return 0
     if args.callgrind_child:
         url, admin_url, workload, side, ops = args.callgrind_child
         _callgrind_child(url, admin_url or None, workload, side, int(ops))

@@ -12,6 +12,7 @@ import glob
 import itertools
 import os
 import pwd
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -52,7 +53,10 @@ def _as_server_user(cmd: list[str]) -> list[str]:
     return cmd
 
 
-def start() -> Iterator[Cluster]:
+def start(server_wrapper: tuple[str, ...] = (), options: str = "") -> Iterator[Cluster]:
+    """A cluster for the duration of the generator.  SERVER_WRAPPER runs the server
+    under another program (``bench/bench_data.py --instructions`` counts the
+    backends' instructions under valgrind); OPTIONS are more ``-c name=value``."""
     bindir = _bindir()
     if bindir is None:
         pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed; "
@@ -72,10 +76,19 @@ def start() -> Iterator[Cluster]:
     subprocess.run(_as_server_user([f"{bindir}/initdb", "-D", data, "-U", "postgres",
                                     "--auth=trust", "-E", "UTF8", "--no-sync"]),
                    check=True, capture_output=True, timeout=120)
-    opts = f"-k {base} -c listen_addresses='' -p {port} -F -c fsync=off"
-    subprocess.run(_as_server_user([f"{bindir}/pg_ctl", "-D", data, "-o", opts, "-l",
-                                    os.path.join(base, "log"), "-w", "-t", "60", "start"]),
-                   check=True, capture_output=True, timeout=120)
+    opts = f"-k {base} -c listen_addresses='' -p {port} -F -c fsync=off {options}"
+    server: list[str] = []
+    if server_wrapper:
+        script = os.path.join(base, "postgres")
+        with open(script, "w") as f:
+            f.write("#!/bin/sh\nexec " + " ".join(shlex.quote(a) for a in server_wrapper)
+                    + f" {shlex.quote(bindir)}/postgres \"$@\"\n")
+        os.chmod(script, 0o755)
+        server = ["-p", script]
+    subprocess.run(_as_server_user([f"{bindir}/pg_ctl", "-D", data, *server, "-o", opts,
+                                    "-l", os.path.join(base, "log"), "-w", "-t",
+                                    "300" if server_wrapper else "60", "start"]),
+                   check=True, capture_output=True, timeout=360)
     cluster = Cluster(base, port)
     try:
         with cluster.admin() as conn:   # type: ignore[attr-defined]
