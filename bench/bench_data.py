@@ -15,14 +15,19 @@ serves both.
   insert   session.add() + commit() of one row, per row
   handler  a request handler: open a session, 3 queries + 1 insert + commit, close
 
+Timed: each of the rounds runs 40 operations of each side, the two a moment apart and
+in alternating order, after a gc.collect(); **ratio** is the median of the rounds'
+paired ratios, **best** the best round of each side, **cpu** the median paired ratio of
+this process's CPU time.
+
 PostgreSQL runs in a throwaway cluster on a Unix socket (as the tests do); it is
 skipped, with the reason printed, only when the server binaries are absent.  There the
 table adds **server** (the session backends' CPU time, from /proc/PID/schedstat, per
-operation: plain -> scoped) and **total** (client + server CPU ratio), the steadiest
-measure on a loaded machine, and says which seal check the policies call (the C
-extension in pg/ where the server has it, else plpgsql; --seal-check picks).
+operation: plain -> scoped) and **total** (client + server CPU ratio), and says which
+seal check the policies call (the C extension in pg/ where the server has it, else
+plpgsql; --seal-check picks).
 
-Usage: python bench/bench_data.py [--rounds 9] [--quick] [--json] [--backend sqlite|postgresql]
+Usage: python bench/bench_data.py [--rounds 40] [--quick] [--json] [--backend sqlite|postgresql]
        python bench/bench_data.py --instructions [--backend ...]   (instructions per
        operation under callgrind: the client's, and on PostgreSQL the session backend's,
        deterministic where wall time on a shared VM is not)
@@ -30,6 +35,7 @@ Usage: python bench/bench_data.py [--rounds 9] [--quick] [--json] [--backend sql
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import statistics
 import sys
@@ -165,29 +171,46 @@ def measure(env: dict[str, Any], rounds: int, n: int) -> dict[str, dict[str, flo
         sp: list[float] = []
         ss: list[float] = []
         server = env.get("server_cpu") or (lambda: 0.0)
-        for _ in range(rounds):             # interleaved: drift hits both sides alike
+        def timed(fn: Callable[[int], None]) -> tuple[float, float, float]:
+            # Each side starts with no garbage of the other's to collect.
+            gc.collect()
             c0, t0, s0 = time.process_time(), time.perf_counter(), server()
-            plain(n)
+            fn(n)
             c1, t1, s1 = time.process_time(), time.perf_counter(), server()
-            scoped(n)
-            c2, t2, s2 = time.process_time(), time.perf_counter(), server()
-            tp.append((t1 - t0) / n)
-            ts.append((t2 - t1) / n)
-            cp.append((c1 - c0) / n)
-            cs.append((c2 - c1) / n)
-            sp.append((s1 - s0) / n)
-            ss.append((s2 - s1) / n)
-        # The fastest round is the least disturbed by other load on the machine; the
-        # median wall ratio shows the spread.  CPU time of this process (the client
-        # side: SQLAlchemy, sdk_guard, the driver, SQLite itself) is steadier under
-        # load; on PostgreSQL it leaves out the server and the round trips.
-        p, s = min(tp), min(ts)
-        med = statistics.median(b / a for a, b in zip(tp, ts, strict=True))
-        out[name] = {"plain_us": p * 1e6, "scoped_us": s * 1e6, "ratio": s / p,
-                     "median_ratio": med, "cpu_ratio": min(cs) / min(cp)}
+            return (t1 - t0) / n, (c1 - c0) / n, (s1 - s0) / n
+
+        for r in range(rounds):
+            # Interleaved, so drift hits both sides alike, and in alternating order, so
+            # whatever the first of a pair leaves behind (caches, a frequency step)
+            # falls on each side equally.
+            if r % 2 == 0:
+                pw, pc, ps = timed(plain)
+                sw, sc, s_s = timed(scoped)
+            else:
+                sw, sc, s_s = timed(scoped)
+                pw, pc, ps = timed(plain)
+            tp.append(pw)
+            ts.append(sw)
+            cp.append(pc)
+            cs.append(sc)
+            sp.append(ps)
+            ss.append(s_s)
+        # Each round pairs the two sides a moment apart, so the ratio within a round
+        # cancels a slow period of the machine that covers both; the median of those
+        # paired ratios is the headline.  The best round of each side is printed too:
+        # on a quiet machine it agrees, on a noisy one its two minimums can come from
+        # different periods.  CPU time of this process (SQLAlchemy, sdk_guard, the
+        # driver, SQLite itself) leaves out, on PostgreSQL, the server and the waits.
+        med = statistics.median
+        out[name] = {"plain_us": med(tp) * 1e6, "scoped_us": med(ts) * 1e6,
+                     "ratio": med(b / a for a, b in zip(tp, ts, strict=True)),
+                     "best_ratio": min(ts) / min(tp),
+                     "cpu_ratio": med(b / a for a, b in zip(cp, cs, strict=True))}
         if "server_cpu" in env:
-            out[name].update(server_plain_us=min(sp) * 1e6, server_scoped_us=min(ss) * 1e6,
-                             total_cpu_ratio=(min(cs) + min(ss)) / (min(cp) + min(sp)))
+            out[name].update(
+                server_plain_us=med(sp) * 1e6, server_scoped_us=med(ss) * 1e6,
+                total_cpu_ratio=med((c + s_) / (a + b) for a, b, c, s_
+                                    in zip(cp, sp, cs, ss, strict=True)))
     return out
 
 
@@ -221,7 +244,7 @@ def run_postgresql(results: dict[str, Any], rounds: int, n: int, seal_check: str
         env = build(cluster.url("sg_app", db), cluster.url("sg_owner", db), seal_check)
         admin = cluster.admin(db)
         env["server_cpu"] = _server_cpu(admin)
-        results["postgresql"] = measure(env, rounds, max(50, n // 2))
+        results["postgresql"] = measure(env, rounds, n)
         results["postgresql_seal_check"] = env["store"].seal_check
         admin.close()
         env["store"].dispose()
@@ -390,7 +413,7 @@ def _main_instructions(backends: list[str], n: int) -> int:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--rounds", type=int, default=9)
+    ap.add_argument("--rounds", type=int, default=40)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--backend", choices=("sqlite", "postgresql"), action="append",
@@ -416,7 +439,7 @@ def main() -> int:
         return _main_instructions(args.backend or ["sqlite", "postgresql"],
                                   40 if args.quick else 200)
     backends = args.backend or ["sqlite", "postgresql"]
-    n = 40 if args.quick else 150
+    n = 10 if args.quick else 40
     results: dict[str, Any] = {}
     if "sqlite" in backends:
         with tempfile.TemporaryDirectory() as tmp:
@@ -429,7 +452,7 @@ def main() -> int:
         print(json.dumps(results, indent=2))
         return 0
     print(f"{'backend':<11} {'workload':<8} {'plain us/op':>12} {'scoped us/op':>13} "
-          f"{'ratio':>6} {'median':>7} {'cpu':>6}   (wall: best round of each side; "
+          f"{'ratio':>6} {'best':>6} {'cpu':>6}   (medians of {args.rounds} paired rounds; "
           "goal <= 1.10x)")
     for backend, rows in results.items():
         if backend == "postgresql_seal_check":
@@ -439,7 +462,7 @@ def main() -> int:
             continue
         for name, r in rows.items():
             print(f"{backend:<11} {name:<8} {r['plain_us']:>12.1f} {r['scoped_us']:>13.1f} "
-                  f"{r['ratio']:>5.2f}x {r['median_ratio']:>6.2f}x {r['cpu_ratio']:>5.2f}x"
+                  f"{r['ratio']:>5.2f}x {r['best_ratio']:>5.2f}x {r['cpu_ratio']:>5.2f}x"
                   + (f"   server {r['server_plain_us']:.1f} -> {r['server_scoped_us']:.1f} us,"
                      f" total {r['total_cpu_ratio']:.2f}x" if "total_cpu_ratio" in r else ""))
         if backend == "postgresql":
