@@ -159,6 +159,17 @@ def workloads(env: dict[str, Any]) -> dict[str, tuple[Callable[[int], None],
             "handler": (h_scoped, h_plain)}
 
 
+def _timed(fn: Callable[[int], None], n: int,
+           server: Callable[[], float]) -> tuple[float, float, float]:
+    """Wall, this process's CPU and the server's CPU per operation of N calls of FN,
+    after a gc.collect() (each side starts with none of the other's garbage)."""
+    gc.collect()
+    c0, t0, s0 = time.process_time(), time.perf_counter(), server()
+    fn(n)
+    c1, t1, s1 = time.process_time(), time.perf_counter(), server()
+    return (t1 - t0) / n, (c1 - c0) / n, (s1 - s0) / n
+
+
 def measure(env: dict[str, Any], rounds: int, n: int) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     for name, (scoped, plain) in workloads(env).items():
@@ -171,24 +182,16 @@ def measure(env: dict[str, Any], rounds: int, n: int) -> dict[str, dict[str, flo
         sp: list[float] = []
         ss: list[float] = []
         server = env.get("server_cpu") or (lambda: 0.0)
-        def timed(fn: Callable[[int], None]) -> tuple[float, float, float]:
-            # Each side starts with no garbage of the other's to collect.
-            gc.collect()
-            c0, t0, s0 = time.process_time(), time.perf_counter(), server()
-            fn(n)
-            c1, t1, s1 = time.process_time(), time.perf_counter(), server()
-            return (t1 - t0) / n, (c1 - c0) / n, (s1 - s0) / n
-
         for r in range(rounds):
             # Interleaved, so drift hits both sides alike, and in alternating order, so
             # whatever the first of a pair leaves behind (caches, a frequency step)
             # falls on each side equally.
             if r % 2 == 0:
-                pw, pc, ps = timed(plain)
-                sw, sc, s_s = timed(scoped)
+                pw, pc, ps = _timed(plain, n, server)
+                sw, sc, s_s = _timed(scoped, n, server)
             else:
-                sw, sc, s_s = timed(scoped)
-                pw, pc, ps = timed(plain)
+                sw, sc, s_s = _timed(scoped, n, server)
+                pw, pc, ps = _timed(plain, n, server)
             tp.append(pw)
             ts.append(sw)
             cp.append(pc)
