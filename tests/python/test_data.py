@@ -16,7 +16,7 @@ from sqlalchemy.orm import Mapped, aliased, make_transient_to_detached, mapped_c
 import sdk_guard as sg
 from _support import postgres
 from sdk_guard.data import Storage
-from sdk_guard.errors import PolicyError, PolicyViolation
+from sdk_guard.errors import GuardError, PolicyError, PolicyViolation
 
 
 @pytest.fixture(scope="session")
@@ -346,6 +346,112 @@ def test_sqlite_authorizer_refuses_attach_pragma_writes_and_other_extensions_tab
     finally:
         raw.close()
         m.store.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def async_models(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Models]:
+    pytest.importorskip("greenlet", reason="async sessions need greenlet "
+                        "(requirements-dev.txt installs it)")
+    if request.param == "sqlite":
+        pytest.importorskip("aiosqlite", reason="async SQLite needs aiosqlite "
+                            "(requirements-dev.txt installs it)")
+        store = Storage(f"sqlite:///{tmp_path / 'ext.db'}")
+    else:
+        cluster = request.getfixturevalue("pg_cluster")
+        db = postgres.new_database(cluster)
+        store = Storage(cluster.url("sg_app", db), admin_url=cluster.url("sg_owner", db))
+    m = Models(store)
+    store.create_all()
+    _seed(m)
+    yield m
+    store.dispose()
+
+
+def test_async_sessions_of_interleaved_requests_stay_in_their_org(
+        async_models: Models) -> None:
+    """Storage.async_session(): an AsyncSession over the same ScopedSession.  Requests
+    of two orgs interleave on one event loop; each reads, inserts (stamped), updates
+    and deletes only its own org's rows, and on PostgreSQL its transactions carry the
+    request's seal."""
+    m = async_models
+    seen: dict[str, set[str]] = {"o-1": set(), "o-2": set()}
+    seals: set[str] = set()
+
+    async def handler(org: str, n: int) -> None:
+        with sg.request(user=f"u-{org}", org=org):
+            for i in range(n):
+                async with m.store.async_session("acme") as s:
+                    s.add(m.Invoice(amount=1000 + i))
+                    await s.commit()
+                    await asyncio.sleep(0)
+                    rows = (await s.scalars(select(m.Invoice))).all()
+                    seen[org] |= {inv.org_id for inv in rows}
+                    await s.execute(update(m.Invoice).where(m.Invoice.amount == 1000 + i)
+                                    .values(amount=2000 + i))
+                    await s.commit()
+                    if m.store.backend == "postgresql":
+                        conn = await s.connection()
+                        seal = (await conn.exec_driver_sql(
+                            "SELECT current_setting('sdk_guard.seal', true)")).scalar()
+                        seals.add(f"{org}:{seal.split('/')[2]}")
+                    await asyncio.sleep(0)
+                    await s.execute(delete(m.Invoice).where(m.Invoice.amount == 2000 + i))
+                    await s.commit()
+
+    async def main() -> None:
+        await asyncio.gather(*(handler(org, 6) for org in ("o-1", "o-2", "o-1", "o-2")))
+        await m.store.dispose_async()
+
+    asyncio.run(main())
+    assert seen == {"o-1": {"o-1"}, "o-2": {"o-2"}}
+    if m.store.backend == "postgresql":
+        assert seals == {"o-1:o-1", "o-2:o-2"}
+    # the seed is intact and every row written was the writer's own, then deleted
+    assert _all_rows(m) == [("o-1", 10), ("o-1", 20), ("o-2", 30), ("o-2", 40)]
+
+
+def test_async_session_refuses_what_the_sync_session_refuses(async_models: Models) -> None:
+    m = async_models
+
+    async def outside() -> None:
+        async with m.store.async_session("acme"):
+            pass
+
+    with pytest.raises(PolicyViolation):                 # no request
+        asyncio.run(outside())
+
+    async def cross() -> None:
+        with sg.request(user="u-1", org="o-1"):
+            async with m.store.async_session("acme") as s:
+                s.add(m.Invoice(amount=5, org_id="o-2"))
+                with pytest.raises(PolicyViolation):      # another org's stamp
+                    await s.commit()
+                await s.rollback()
+                with pytest.raises(PolicyViolation):      # raw SQL through the session
+                    await s.execute(text("SELECT * FROM acme__invoices"))
+        await m.store.dispose_async()
+
+    asyncio.run(cross())
+    assert _all_rows(m) == [("o-1", 10), ("o-1", 20), ("o-2", 30), ("o-2", 40)]
+
+
+def test_async_sessions_on_postgresql_need_psycopg_3(pg_cluster: postgres.Cluster) -> None:
+    pytest.importorskip("greenlet", reason="async sessions need greenlet")
+    db = postgres.new_database(pg_cluster)
+    url, admin = (u.replace("+psycopg:", "+psycopg2:") for u in
+                  (pg_cluster.url("sg_app", db), pg_cluster.url("sg_owner", db)))
+    store = Storage(url, admin_url=admin)
+    Models(store)
+    store.create_all()
+
+    async def go() -> None:
+        with sg.request(user="u-1", org="o-1"):
+            async with store.async_session("acme"):
+                pass
+
+    with pytest.raises(GuardError, match="psycopg 3"):
+        asyncio.run(go())
+    store.dispose()
 
 
 def test_postgresql_raw_connection_cannot_cross_orgs(pg_cluster: postgres.Cluster) -> None:

@@ -36,8 +36,8 @@ from __future__ import annotations
 import re
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any, Final
 
 try:
@@ -179,6 +179,7 @@ class Storage:
         self._seal_label = self.url.render_as_string(hide_password=True)
         self._bases: dict[str, type[Any]] = {}
         self._engines: dict[str, sa.Engine] = {}
+        self._async_engines: dict[str, Any] = {}       # AsyncEngine, per extension
         self._lock = threading.Lock()
         self._created = False
         # Models declared with __sdk_guard_scope__ = "user".
@@ -482,6 +483,38 @@ class Storage:
                 self._engines[key] = eng
             return eng
 
+    def _async_engine(self, ext: str) -> Any:
+        """The AsyncEngine of EXT's async sessions: psycopg 3's async driver on
+        PostgreSQL, aiosqlite on SQLite, with the same connect-time hooks as the sync
+        engine (they run on its sync_engine)."""
+        with self._lock:
+            eng = self._async_engines.get(ext)
+            if eng is not None:
+                return eng
+            try:
+                from sqlalchemy.ext.asyncio import create_async_engine
+                if self.backend == "sqlite":
+                    import aiosqlite  # noqa: F401 - checked here to name what is missing
+                    url = self.url.set(drivername="sqlite+aiosqlite")
+                else:
+                    if self.url.get_driver_name() != "psycopg":
+                        raise GuardError(
+                            f"async sessions on PostgreSQL use psycopg 3 "
+                            f"(postgresql+psycopg://...), not "
+                            f"{self.url.get_driver_name()!r}")
+                    url = self.url
+                async_eng = create_async_engine(url, **self._engine_options)
+            except ImportError as exc:
+                raise GuardError(f"async sessions need SQLAlchemy's asyncio support "
+                                 f"(greenlet) and, on SQLite, aiosqlite: pip install "
+                                 f"'sdk-guard[data-async]' ({exc})") from None
+            if self.backend == "sqlite":
+                event.listen(async_eng.sync_engine, "connect", _sqlite_authorizer(ext))
+            else:
+                event.listen(async_eng.sync_engine, "connect", _check_backend_pid)
+            self._async_engines[ext] = async_eng
+            return async_eng
+
     def engine_for(self, extension: str) -> sa.Engine:
         """The engine extension sessions use (for benchmarks and tests; host code)."""
         return self._engine(extension)
@@ -506,11 +539,58 @@ class Storage:
         finally:
             s.close()
 
+    @asynccontextmanager
+    async def async_session(self, extension: str, **kw: Any) -> AsyncIterator[Any]:
+        """An ``AsyncSession`` for EXTENSION bound to the current request's org (and
+        user).  Its sync session is a :class:`ScopedSession`, so every check of
+        :meth:`session` applies to it; on PostgreSQL the seal goes out with a bound
+        ``set_config`` after psycopg's own BEGIN (the one-message path would block the
+        event loop).  Needs ``sdk-guard[data-async]``."""
+        if extension not in self._bases:
+            raise GuardError(f"no models declared for extension {extension!r}; call "
+                             "Storage.base(extension) first")
+        _require_own(extension, "Storage.async_session")
+        if not self._created:
+            raise GuardError("Storage.create_all() has not run: call it at startup")
+        ctx = context.require(f"storage session of {extension}", extension)
+        from sqlalchemy.ext.asyncio import AsyncSession
+        s = AsyncSession(bind=self._async_engine(extension),
+                         sync_session_class=ScopedSession, **kw)
+        sync = s.sync_session
+        sync.sdk_guard_ext = extension  # type: ignore[attr-defined]
+        sync.sdk_guard_org = ctx.org  # type: ignore[attr-defined]
+        sync.sdk_guard_user = ctx.user  # type: ignore[attr-defined]
+        sync.sdk_guard_store = self  # type: ignore[attr-defined]
+        try:
+            yield s
+        finally:
+            await s.close()
+
     def dispose(self) -> None:
+        """Close the pools.  An async engine's connections belong to the event loop
+        that opened them: call :meth:`dispose_async` on that loop instead; here they
+        are only let go."""
         with self._lock:
-            for eng in self._engines.values():
-                eng.dispose()
+            engines, async_engines = list(self._engines.values()), list(
+                self._async_engines.values())
             self._engines.clear()
+            self._async_engines.clear()
+        for eng in engines:
+            eng.dispose()
+        for aeng in async_engines:
+            aeng.sync_engine.dispose(close=False)
+
+    async def dispose_async(self) -> None:
+        """Close every pool, the async ones on the running event loop."""
+        with self._lock:
+            engines, async_engines = list(self._engines.values()), list(
+                self._async_engines.values())
+            self._engines.clear()
+            self._async_engines.clear()
+        for eng in engines:
+            eng.dispose()
+        for aeng in async_engines:
+            await aeng.dispose()
 
 
 # Bound parameters the criteria compare against; their values come from the request
@@ -690,8 +770,12 @@ def _set_db_scope(s: ScopedSession, transaction: Any, connection: sa.Connection)
     # this connection's server process; libpq knows its pid without a round trip.
     raw: Any = connection.connection.dbapi_connection
     store = s.sdk_guard_store
-    pgconn = getattr(raw, "pgconn", None)       # psycopg 3: no ConnectionInfo object
-    pid = pgconn.backend_pid if pgconn is not None else raw.info.backend_pid
+    # psycopg 3 (sync): the PGconn, no ConnectionInfo object.  An async session's
+    # connection is SQLAlchemy's adapter, whose driver connection knows the pid; it
+    # takes the set_config path below, which the adapter runs on the event loop.
+    pgconn = getattr(raw, "pgconn", None)
+    pid = (pgconn.backend_pid if pgconn is not None
+           else getattr(raw, "driver_connection", raw).info.backend_pid)
     seal = _guard.seal(store._seal_label, pid, store._seal_ttl)
     if pgconn is not None and _begin_with_scope(raw, pgconn, seal):
         return
@@ -713,7 +797,7 @@ def _check_backend_pid(dbapi_conn: Any, record: Any) -> None:
     finally:
         cur.close()
     dbapi_conn.rollback()
-    libpq_pid = dbapi_conn.info.backend_pid
+    libpq_pid = getattr(dbapi_conn, "driver_connection", dbapi_conn).info.backend_pid
     if server_pid != libpq_pid:
         dbapi_conn.close()
         raise GuardError(
@@ -792,6 +876,13 @@ def _sqlite_authorizer(ext: str) -> Any:
         return ok
 
     def on_connect(dbapi_conn: Any, record: Any) -> None:
-        dbapi_conn.set_authorizer(authorize)
+        driver = getattr(dbapi_conn, "driver_connection", dbapi_conn)
+        if driver is dbapi_conn:
+            dbapi_conn.set_authorizer(authorize)
+            return
+        # An async session's aiosqlite connection: set on its own thread, awaited
+        # from the greenlet SQLAlchemy runs connect hooks in.
+        from sqlalchemy.util import await_only
+        await_only(driver.set_authorizer(authorize))
 
     return on_connect
