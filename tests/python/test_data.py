@@ -435,6 +435,25 @@ def test_async_session_refuses_what_the_sync_session_refuses(async_models: Model
     assert _all_rows(m) == [("o-1", 10), ("o-1", 20), ("o-2", 30), ("o-2", 40)]
 
 
+@pytest.mark.parametrize("missing", ["greenlet", "aiosqlite"])
+def test_async_session_without_its_extra_is_a_clear_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, missing: str) -> None:
+    import sys
+    store = Storage(f"sqlite:///{tmp_path / 'ext.db'}")
+    Models(store)
+    store.create_all()
+    monkeypatch.setitem(sys.modules, missing, None)     # import raises ImportError
+
+    async def go() -> None:
+        with sg.request(user="u-1", org="o-1"):
+            async with store.async_session("acme"):
+                pass
+
+    with pytest.raises(GuardError, match=r"sdk-guard\[data-async\]"):
+        asyncio.run(go())
+    store.dispose()
+
+
 def test_async_sessions_on_postgresql_need_psycopg_3(pg_cluster: postgres.Cluster) -> None:
     pytest.importorskip("greenlet", reason="async sessions need greenlet")
     db = postgres.new_database(pg_cluster)

@@ -33,6 +33,7 @@ lists what each backend guarantees.
 """
 from __future__ import annotations
 
+import importlib
 import re
 import sys
 import threading
@@ -492,9 +493,10 @@ class Storage:
             if eng is not None:
                 return eng
             try:
+                importlib.import_module("greenlet")  # SQLAlchemy's asyncio, at run time
                 from sqlalchemy.ext.asyncio import create_async_engine
                 if self.backend == "sqlite":
-                    import aiosqlite  # noqa: F401 - checked here to name what is missing
+                    importlib.import_module("aiosqlite")
                     url = self.url.set(drivername="sqlite+aiosqlite")
                 else:
                     if self.url.get_driver_name() != "psycopg":
