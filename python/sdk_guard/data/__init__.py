@@ -524,22 +524,30 @@ class Storage:
     @contextmanager
     def session(self, extension: str, **kw: Any) -> Iterator[ScopedSession]:
         """A session for EXTENSION bound to the current request's org (and user)."""
-        if extension not in self._bases:
-            raise GuardError(f"no models declared for extension {extension!r}; call "
-                             "Storage.base(extension) first")
-        _require_own(extension, "Storage.session")
-        if not self._created:
-            raise GuardError("Storage.create_all() has not run: call it at startup")
-        ctx = context.require(f"storage session of {extension}", extension)
+        ctx = self._session_context(extension, "Storage.session")
         s = ScopedSession(bind=self._engine(extension), **kw)
-        s.sdk_guard_ext = extension
-        s.sdk_guard_org = ctx.org
-        s.sdk_guard_user = ctx.user
-        s.sdk_guard_store = self
+        self._bind(s, extension, ctx)
         try:
             yield s
         finally:
             s.close()
+
+    def _session_context(self, extension: str, what: str) -> context.RequestContext:
+        """What session() and async_session() check before opening one; the request
+        context the session is bound to."""
+        if extension not in self._bases:
+            raise GuardError(f"no models declared for extension {extension!r}; call "
+                             "Storage.base(extension) first")
+        _require_own(extension, what)
+        if not self._created:
+            raise GuardError("Storage.create_all() has not run: call it at startup")
+        return context.require(f"storage session of {extension}", extension)
+
+    def _bind(self, s: ScopedSession, extension: str, ctx: context.RequestContext) -> None:
+        s.sdk_guard_ext = extension
+        s.sdk_guard_org = ctx.org
+        s.sdk_guard_user = ctx.user
+        s.sdk_guard_store = self
 
     @asynccontextmanager
     async def async_session(self, extension: str, **kw: Any) -> AsyncIterator[Any]:
@@ -548,21 +556,12 @@ class Storage:
         :meth:`session` applies to it; on PostgreSQL the seal goes out with a bound
         ``set_config`` after psycopg's own BEGIN (the one-message path would block the
         event loop).  Needs ``sdk-guard[data-async]``."""
-        if extension not in self._bases:
-            raise GuardError(f"no models declared for extension {extension!r}; call "
-                             "Storage.base(extension) first")
-        _require_own(extension, "Storage.async_session")
-        if not self._created:
-            raise GuardError("Storage.create_all() has not run: call it at startup")
-        ctx = context.require(f"storage session of {extension}", extension)
+        ctx = self._session_context(extension, "Storage.async_session")
         from sqlalchemy.ext.asyncio import AsyncSession
         s = AsyncSession(bind=self._async_engine(extension),
                          sync_session_class=ScopedSession, **kw)
-        sync = s.sync_session
-        sync.sdk_guard_ext = extension  # type: ignore[attr-defined]
-        sync.sdk_guard_org = ctx.org  # type: ignore[attr-defined]
-        sync.sdk_guard_user = ctx.user  # type: ignore[attr-defined]
-        sync.sdk_guard_store = self  # type: ignore[attr-defined]
+        sync: Any = s.sync_session
+        self._bind(sync, extension, ctx)
         try:
             yield s
         finally:
