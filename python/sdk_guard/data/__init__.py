@@ -567,31 +567,31 @@ class Storage:
         finally:
             await s.close()
 
+    def _take_engines(self) -> list[Any]:
+        """Every engine made so far, sync then async, forgotten by this storage."""
+        with self._lock:
+            engines = [*self._engines.values(), *self._async_engines.values()]
+            self._engines.clear()
+            self._async_engines.clear()
+        return engines
+
     def dispose(self) -> None:
         """Close the pools.  An async engine's connections belong to the event loop
         that opened them: call :meth:`dispose_async` on that loop instead; here they
         are only let go."""
-        with self._lock:
-            engines, async_engines = list(self._engines.values()), list(
-                self._async_engines.values())
-            self._engines.clear()
-            self._async_engines.clear()
-        for eng in engines:
-            eng.dispose()
-        for aeng in async_engines:
-            aeng.sync_engine.dispose(close=False)
+        for eng in self._take_engines():
+            if hasattr(eng, "sync_engine"):
+                eng.sync_engine.dispose(close=False)
+            else:
+                eng.dispose()
 
     async def dispose_async(self) -> None:
         """Close every pool, the async ones on the running event loop."""
-        with self._lock:
-            engines, async_engines = list(self._engines.values()), list(
-                self._async_engines.values())
-            self._engines.clear()
-            self._async_engines.clear()
-        for eng in engines:
-            eng.dispose()
-        for aeng in async_engines:
-            await aeng.dispose()
+        for eng in self._take_engines():
+            if hasattr(eng, "sync_engine"):
+                await eng.dispose()
+            else:
+                eng.dispose()
 
 
 # Bound parameters the criteria compare against; their values come from the request
