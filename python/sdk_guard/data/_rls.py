@@ -21,10 +21,12 @@ Each policy expression calls ``seal_scope()`` in one uncorrelated subquery, so
 PostgreSQL verifies the seal once per expression and statement, not once per row, and
 once for org and user together.
 
-Where the server has the ``sdk_guard_seal`` extension (``pg/``, C), the policies call
-its ``seal_scope_native()`` instead: the same check, a function call per statement
-instead of tens of microseconds of plpgsql, and one verification per transaction
-(docs/data.md).  ``SEAL_CHECKS`` names the choices ``Storage(seal_check=...)`` takes.
+Where the server has the ``sdk_guard_seal`` extension (``pg/``, C), the policies
+compare with its ``seal_org_native()``/``seal_user_native()`` instead: the same check,
+a C call that compares bytes once the seal is verified, and a verification that holds
+across transactions until the key table changes (its trigger ``seal_keys_changed``,
+installed here; docs/data.md).  ``SEAL_CHECKS`` names the choices
+``Storage(seal_check=...)`` takes.
 """
 from __future__ import annotations
 
