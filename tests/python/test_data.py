@@ -454,6 +454,70 @@ def test_async_session_without_its_extra_is_a_clear_error(
     store.dispose()
 
 
+ASYNC_EXTENSION = r"""
+import asyncio
+
+from sqlalchemy import select
+
+
+async def work(store, Invoice, amount):
+    async with store.async_session("acme") as s:
+        async with s.begin():                  # the first I/O: the pool connects here
+            s.add(Invoice(amount=amount))
+        rows = (await s.scalars(select(Invoice))).all()
+        return sorted((r.org_id, r.amount) for r in rows)
+"""
+
+ASYNC_CHILD = r"""
+import asyncio, json, sys
+sys.path[:0] = [sys.argv[2], sys.argv[2] + "/.."]
+import sdk_guard as sg
+from sdk_guard.data import Storage
+from test_data import Models, _seed
+url, admin = sys.argv[1].split(" ") if " " in sys.argv[1] else (sys.argv[1], None)
+store = Storage(url, admin_url=admin)
+m = Models(store)
+store.create_all()
+_seed(m)
+guard = sg.install(sg.Policy.from_dict({"version": 1, "extensions": {"acme": {
+    "package": "acme", "path": sys.argv[3],
+    "imports": {"allow": ["asyncio", "sqlalchemy"]}}}}))
+acme = guard.import_extension("acme")
+
+async def main():
+    out = {}
+    for org, user, amount in (("o-1", "u-1", 7), ("o-2", "u-2", 8)):
+        with sg.request(user=user, org=org):
+            out[org] = await acme.work(store, m.Invoice, amount)
+    await store.dispose_async()
+    return out
+
+print(json.dumps(asyncio.run(main())))
+"""
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_an_extension_uses_async_sessions_under_the_installed_guard(
+        request: pytest.FixtureRequest, tmp_path: Path, backend: str) -> None:
+    """The natural policy of an extension that awaits its storage (it imports asyncio
+    and sqlalchemy) is enough: what the async session loads on first use (SQLAlchemy's
+    asyncio module, the async driver) is the storage's doing, not the extension's."""
+    from _support.child import run_child_json, write_tree
+    pytest.importorskip("greenlet", reason="async sessions need greenlet")
+    pytest.importorskip("aiosqlite", reason="async SQLite needs aiosqlite")
+    write_tree(tmp_path / "plugins", {"acme/__init__.py": ASYNC_EXTENSION})
+    if backend == "sqlite":
+        urls = f"sqlite:///{tmp_path / 'ext.db'}"
+    else:
+        cluster = request.getfixturevalue("pg_cluster")
+        db = postgres.new_database(cluster)
+        urls = f"{cluster.url('sg_app', db)} {cluster.url('sg_owner', db)}"
+    out = run_child_json(ASYNC_CHILD, args=[urls, str(Path(__file__).parent),
+                                            str(tmp_path / "plugins")])
+    assert out == {"o-1": [["o-1", 7], ["o-1", 10], ["o-1", 20]],
+                   "o-2": [["o-2", 8], ["o-2", 30], ["o-2", 40]]}
+
+
 def test_async_sessions_on_postgresql_need_psycopg_3(pg_cluster: postgres.Cluster) -> None:
     pytest.importorskip("greenlet", reason="async sessions need greenlet")
     db = postgres.new_database(pg_cluster)

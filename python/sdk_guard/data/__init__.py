@@ -34,6 +34,7 @@ lists what each backend guarantees.
 from __future__ import annotations
 
 import importlib
+import inspect
 import re
 import sys
 import threading
@@ -557,9 +558,8 @@ class Storage:
         ``set_config`` after psycopg's own BEGIN (the one-message path would block the
         event loop).  Needs ``sdk-guard[data-async]``."""
         ctx = self._session_context(extension, "Storage.async_session")
-        from sqlalchemy.ext.asyncio import AsyncSession
-        s = AsyncSession(bind=self._async_engine(extension),
-                         sync_session_class=ScopedSession, **kw)
+        s = _scoped_async_session_class()(bind=self._async_engine(extension),
+                                          sync_session_class=ScopedSession, **kw)
         sync: Any = s.sync_session
         self._bind(sync, extension, ctx)
         try:
@@ -592,6 +592,49 @@ class Storage:
                 await eng.dispose()
             else:
                 eng.dispose()
+
+
+_ASYNC_SESSION_CLASS: Any = None
+
+
+def _through_storage(base: type, **extra: Any) -> type:
+    """A subclass of BASE whose own coroutine methods are called through a frame of
+    this module (see _scoped_async_session_class)."""
+    def wrap(name: str) -> Any:
+        method = getattr(base, name)
+
+        async def call(self: Any, *args: Any, **kw: Any) -> Any:
+            return await method(self, *args, **kw)
+
+        call.__name__ = call.__qualname__ = name
+        call.__doc__ = method.__doc__
+        return call
+
+    names = [n for n, v in vars(base).items() if inspect.iscoroutinefunction(v)]
+    return type("Scoped" + base.__name__, (base,), {**{n: wrap(n) for n in names}, **extra})
+
+
+def _scoped_async_session_class() -> Any:
+    """AsyncSession whose coroutine methods, and those of its begin()/begin_nested()
+    transactions, are called through a frame of this module.
+
+    An AsyncSession runs the sync session in a greenlet, but the driver's own awaits
+    (aiosqlite starting its connection thread and opening the file, say) run on the
+    event loop's stack, where the frames are SQLAlchemy's and the extension's only:
+    the guard would charge them to the extension (an unrelated fs.write grant, and a
+    pooled connection's thread owned by whichever extension opened it).  With this
+    module's frame in between they are the storage's work on the extension's behalf,
+    as in a sync session, whose hooks are always on the stack (docs/design.md,
+    attribution: a host frame inside an extension's call acts with host authority)."""
+    global _ASYNC_SESSION_CLASS
+    if _ASYNC_SESSION_CLASS is None:
+        from sqlalchemy.ext.asyncio import AsyncSession
+        from sqlalchemy.ext.asyncio.session import AsyncSessionTransaction
+        tx = _through_storage(AsyncSessionTransaction)
+        _ASYNC_SESSION_CLASS = _through_storage(
+            AsyncSession, begin=lambda self: tx(self),
+            begin_nested=lambda self: tx(self, nested=True))
+    return _ASYNC_SESSION_CLASS
 
 
 # Bound parameters the criteria compare against; their values come from the request
