@@ -466,10 +466,23 @@ async def work(store, Invoice, amount):
             s.add(Invoice(amount=amount))
         rows = (await s.scalars(select(Invoice))).all()
         return sorted((r.org_id, r.amount) for r in rows)
+
+
+async def callback_without_own_frames(store, victim):
+    # run_sync() runs its callable in SQLAlchemy's greenlet, whose stack has no frame
+    # of this extension: a library function handed in must not gain authority there.
+    import functools
+    import shutil
+    async with store.async_session("acme") as s:
+        try:
+            await s.run_sync(functools.partial(shutil.rmtree, victim))
+        except Exception as e:
+            return type(e).__name__
+        return "ran"
 """
 
 ASYNC_CHILD = r"""
-import asyncio, json, sys
+import asyncio, json, os, sys
 sys.path[:0] = [sys.argv[2], sys.argv[2] + "/.."]
 import sdk_guard as sg
 from sdk_guard.data import Storage
@@ -481,14 +494,19 @@ store.create_all()
 _seed(m)
 guard = sg.install(sg.Policy.from_dict({"version": 1, "extensions": {"acme": {
     "package": "acme", "path": sys.argv[3],
-    "imports": {"allow": ["asyncio", "sqlalchemy"]}}}}))
+    "imports": {"allow": ["asyncio", "sqlalchemy", "functools", "shutil"]}}}}))
 acme = guard.import_extension("acme")
+victim = sys.argv[3] + "/../victim"
+os.makedirs(victim)
 
 async def main():
     out = {}
     for org, user, amount in (("o-1", "u-1", 7), ("o-2", "u-2", 8)):
         with sg.request(user=user, org=org):
             out[org] = await acme.work(store, m.Invoice, amount)
+    with sg.request(user="u-1", org="o-1"):
+        out["callback"] = await acme.callback_without_own_frames(store, victim)
+    out["victim"] = os.path.isdir(victim)
     await store.dispose_async()
     return out
 
@@ -500,8 +518,10 @@ print(json.dumps(asyncio.run(main())))
 def test_an_extension_uses_async_sessions_under_the_installed_guard(
         request: pytest.FixtureRequest, tmp_path: Path, backend: str) -> None:
     """The natural policy of an extension that awaits its storage (it imports asyncio
-    and sqlalchemy) is enough: what the async session loads on first use (SQLAlchemy's
-    asyncio module, the async driver) is the storage's doing, not the extension's."""
+    and sqlalchemy) is enough: what the driver does on the event loop for the session
+    (aiosqlite's thread, opening the database) is the storage's doing, not the
+    extension's.  That authority does not reach a callable the extension hands to
+    run_sync(): a library function with no extension frame of its own is refused."""
     from _support.child import run_child_json, write_tree
     pytest.importorskip("greenlet", reason="async sessions need greenlet")
     pytest.importorskip("aiosqlite", reason="async SQLite needs aiosqlite")
@@ -515,7 +535,8 @@ def test_an_extension_uses_async_sessions_under_the_installed_guard(
     out = run_child_json(ASYNC_CHILD, args=[urls, str(Path(__file__).parent),
                                             str(tmp_path / "plugins")])
     assert out == {"o-1": [["o-1", 7], ["o-1", 10], ["o-1", 20]],
-                   "o-2": [["o-2", 8], ["o-2", 30], ["o-2", 40]]}
+                   "o-2": [["o-2", 8], ["o-2", 30], ["o-2", 40]],
+                   "callback": "PolicyViolation", "victim": True}
 
 
 def test_async_sessions_on_postgresql_need_psycopg_3(pg_cluster: postgres.Cluster) -> None:
