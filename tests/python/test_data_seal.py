@@ -607,6 +607,35 @@ def test_the_c_check_runs_once_per_statement_the_scoped_api_sends(
     store.dispose()
 
 
+@pytest.mark.parametrize("bad", ["v1/o'; DROP TABLE acme__invoices; --",
+                                 "v1/o\\'; DROP TABLE acme__invoices; --"])
+def test_a_seal_with_a_quote_or_backslash_is_sent_as_one_quoted_literal(
+        pg_cluster: postgres.Cluster, monkeypatch: pytest.MonkeyPatch, bad: str) -> None:
+    """A seal's alphabet has no quote or backslash (checked in C), so the one-message
+    BEGIN + SET LOCAL path quotes it plainly; should one ever carry either, libpq
+    escapes it: the statement runs, sees no row (the seal does not verify) and the
+    text after the quote is never SQL."""
+    from sqlalchemy import select
+
+    from sdk_guard import _guard
+    from test_data import Models, _seed
+    db = postgres.new_database(pg_cluster)
+    store = Storage(pg_cluster.url("sg_app", db), admin_url=pg_cluster.url("sg_owner", db))
+    m = Models(store)
+    store.create_all()
+    _seed(m)
+    monkeypatch.setattr(_guard, "seal", lambda *a: bad)
+    with sg.request(user="u-1", org="o-1"), store.session("acme") as s:
+        assert s.scalars(select(m.Invoice)).all() == []
+        seal = s.connection().exec_driver_sql(
+            "SELECT current_setting('sdk_guard.seal')").scalar()
+        assert seal == bad
+    monkeypatch.undo()
+    with sg.request(user="u-1", org="o-1"), store.session("acme") as s:
+        assert sorted(i.amount for i in s.scalars(select(m.Invoice))) == [10, 20]
+    store.dispose()
+
+
 def test_the_key_pads_are_not_in_the_servers_statement_log(pg_cluster: postgres.Cluster) -> None:
     """With every statement logged (log_statement = 'all', parameters included), the
     registration leaves no 64-byte pad in the server log: it is sent as COPY data."""
