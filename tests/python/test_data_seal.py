@@ -616,9 +616,9 @@ def test_a_seal_with_a_quote_or_backslash_is_sent_as_one_quoted_literal(
     escapes it: the statement runs, sees no row (the seal does not verify) and the
     text after the quote is never SQL."""
     from sqlalchemy import select
+    from test_data import Models, _seed
 
     from sdk_guard import _guard
-    from test_data import Models, _seed
     db = postgres.new_database(pg_cluster)
     store = Storage(pg_cluster.url("sg_app", db), admin_url=pg_cluster.url("sg_owner", db))
     m = Models(store)
