@@ -18,7 +18,8 @@ serves both.
 Timed: each of the rounds runs 40 operations of each side, the two a moment apart and
 in alternating order, after a gc.collect(); **ratio** is the median of the rounds'
 paired ratios, **best** the best round of each side, **cpu** the median paired ratio of
-this process's CPU time.
+this process's CPU time.  The **control** row pairs the plain insert with itself: its
+distance from 1.00x is the noise of this run's ratios.
 
 PostgreSQL runs in a throwaway cluster on a Unix socket (as the tests do); it is
 skipped, with the reason printed, only when the server binaries are absent.  There the
@@ -172,7 +173,12 @@ def _timed(fn: Callable[[int], None], n: int,
 
 def measure(env: dict[str, Any], rounds: int, n: int) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
-    for name, (scoped, plain) in workloads(env).items():
+    wl = workloads(env)
+    # The control pairs the plain insert with itself, measured exactly as the others:
+    # its ratio would be 1.00 on a quiet machine, so how far it lands from 1.00 is the
+    # noise of one run's ratios on this one.
+    wl["control"] = (wl["insert"][1], wl["insert"][1])
+    for name, (scoped, plain) in wl.items():
         scoped(max(1, n // 10))     # warm caches (compiled statements, lambda analysis)
         plain(max(1, n // 10))
         ts: list[float] = []
@@ -467,7 +473,9 @@ def main() -> int:
             print(f"{backend:<11} {name:<8} {r['plain_us']:>12.1f} {r['scoped_us']:>13.1f} "
                   f"{r['ratio']:>5.2f}x {r['best_ratio']:>5.2f}x {r['cpu_ratio']:>5.2f}x"
                   + (f"   server {r['server_plain_us']:.1f} -> {r['server_scoped_us']:.1f} us,"
-                     f" total {r['total_cpu_ratio']:.2f}x" if "total_cpu_ratio" in r else ""))
+                     f" total {r['total_cpu_ratio']:.2f}x" if "total_cpu_ratio" in r else "")
+                  + ("   (plain insert against itself: this run's noise)"
+                     if name == "control" else ""))
         if backend == "postgresql":
             print(f"{'':<11} seal check: {results.get('postgresql_seal_check')}")
     return 0
