@@ -12,25 +12,17 @@ from __future__ import annotations
 import errno
 import json
 import sys
-import tomllib
 import traceback
 from pathlib import Path
 from typing import IO, Any
 
 
 def _load_raw(path: Path) -> dict[str, Any]:
-    """The policy file as data; a file that does not parse raises the loader's own
+    """The policy file as data; a file that does not parse is the loader's own
     PolicyError (which names the file and the syntax error)."""
-    text = path.read_text(encoding="utf-8")
-    try:
-        if path.suffix.lower() == ".json":
-            raw: dict[str, Any] = json.loads(text)
-            return raw
-        return tomllib.loads(text)
-    except (ValueError, tomllib.TOMLDecodeError):
-        from sdk_guard import Policy
-        Policy.from_file(path)
-        raise
+    from sdk_guard.policy import read_document
+    raw: dict[str, Any] = read_document(path)
+    return raw
 
 
 def _jsonable(value: Any) -> Any:

@@ -393,6 +393,26 @@ def _decode(loads: Callable[[str], Any], text: str, where: str, syntax: str,
         raise PolicyError("", f"{where}not a usable policy: {exc}") from None
 
 
+def read_document(p: str | os.PathLike[str]) -> Any:
+    """The policy file at P as data, by suffix (.toml or .json), not yet validated.
+
+    Every reader of a policy file goes through here (``Policy.from_file``, ``check``'s
+    schema pass, ``learn``, the pytest plugin's child), so each refuses the same files
+    with the same ``PolicyError``: an unknown suffix, bytes that are not UTF-8, a
+    syntax error; each names the file.  An OSError (a missing file) propagates."""
+    path = Path(p)
+    name = short_repr(os.fsdecode(path), 200)
+    suffix = path.suffix.lower()
+    if suffix == ".toml":
+        return _decode(tomllib.loads, _read_text(path), f"{name}: ", "TOML",
+                       "arrays or tables")
+    if suffix == ".json":
+        return _decode(json.loads, _read_text(path), f"{name}: ", "JSON",
+                       "arrays or objects")
+    raise PolicyError("", f"{name}: unknown policy file type "
+                          f"{short_repr(suffix or '(none)')}; use a .toml or .json file")
+
+
 # ---- the Policy ------------------------------------------------------------------------
 
 class Policy:
@@ -522,17 +542,8 @@ class Policy:
                   variables: Mapping[str, str] | None = None) -> Policy:
         """Loads a policy file by suffix: .toml or .json."""
         path = Path(p)
-        suffix = path.suffix.lower()
-        if suffix == ".toml":
-            return cls.from_toml(path, variables=variables)
-        if suffix == ".json":
-            where = f"{short_repr(os.fsdecode(path), 200)}: "
-            d = _decode(json.loads, _read_text(path), where, "JSON", "arrays or objects")
-            return cls.from_dict(d, variables=variables, base_dir=path.resolve().parent,
-                                 source=str(path))
-        raise PolicyError("", f"{short_repr(os.fsdecode(path), 200)}: unknown policy file "
-                              f"type {short_repr(suffix or '(none)')}; "
-                              "use a .toml or .json file")
+        return cls.from_dict(read_document(path), variables=variables,
+                             base_dir=path.resolve().parent, source=os.fsdecode(path))
 
     # -- views
 

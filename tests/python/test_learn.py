@@ -103,6 +103,22 @@ def test_learn_with_a_bad_policy_exits_2(tmp_path: Path) -> None:
     assert out.returncode == 2 and "version: must be 1" in out.stderr
 
 
+@pytest.mark.parametrize(("name", "content", "message"), [
+    ("policy.yaml", b"version: 1\n", "unknown policy file type '.yaml'"),
+    ("policy.toml", b"version = 1\n# \xff\n", "not UTF-8 text (byte 0xff"),
+    ("policy.json", b"{\"version\": 1,}", "not valid JSON"),
+])
+def test_learn_refuses_an_unreadable_policy_file_as_the_loader_does(
+        tmp_path: Path, name: str, content: bytes, message: str) -> None:
+    # learn reads the raw document through the same reader as Policy.from_file: a
+    # .yaml file is an unknown type (not a TOML syntax error), bad bytes say where.
+    (tmp_path / name).write_bytes(content)
+    out = _learn("--policy", str(tmp_path / name), "--from-trail", os.devnull,
+                 cwd=tmp_path)
+    assert out.returncode == 2 and message in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr
+
+
 def test_learn_keeps_every_other_section_of_the_policy(tmp_path: Path) -> None:
     from sdk_guard import Policy
     (tmp_path / "p.toml").write_text(textwrap.dedent("""

@@ -2,24 +2,19 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Iterator
 
 from .._toml import to_toml
 from ..errors import PolicyError
-from ..policy import Policy
+from ..policy import Policy, read_document
 from ._common import Subparsers, add_command, add_var_option, fail, parse_vars, show
 
 
 def _schema_problems(path: str) -> list[str] | None:
     """Schema errors of the raw document at PATH; None if jsonschema is missing."""
-    import tomllib
-    from pathlib import Path
-
     from .._schema import schema_errors
-    text = Path(path).read_text(encoding="utf-8")
-    doc = json.loads(text) if path.lower().endswith(".json") else tomllib.loads(text)
+    doc = read_document(path)
     try:
         return schema_errors(doc)
     except ImportError:

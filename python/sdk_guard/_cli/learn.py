@@ -11,12 +11,10 @@ unified diff against the current policy; the program's own output goes to stderr
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
 import tempfile
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +24,8 @@ from ._common import Subparsers, add_command, add_var_option, after_dashes, fail
 
 
 def _raw(path: str) -> dict[str, Any]:
-    text = Path(path).read_text(encoding="utf-8")
-    raw: dict[str, Any] = (json.loads(text) if path.lower().endswith(".json")
-                           else tomllib.loads(text))
+    from ..policy import read_document
+    raw: dict[str, Any] = read_document(path)
     return raw
 
 
