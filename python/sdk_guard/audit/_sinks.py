@@ -104,6 +104,16 @@ class Sink:
             self.failures += 1
             self.last_error = f"{type(exc).__name__}: {exc}"
 
+    def _failure_report(self, now: float, interval: float) -> dict[str, Any] | None:
+        """What the writer reports as audit.sink sink_failed, when failures or losses
+        changed since the last report and INTERVAL seconds have passed; else None."""
+        state = (self.failures, self.lost)
+        if state == self._reported or now - self._reported_at < interval:
+            return None
+        self._reported, self._reported_at = state, now
+        return {"failures": self.failures, "lost": self.lost,
+                "backlog": len(self._backlog), "error": self.last_error}
+
 
 class MemorySink(Sink):
     """Keeps records in a list (``maxlen``: keep only the newest)."""

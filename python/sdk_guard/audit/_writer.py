@@ -102,12 +102,10 @@ class _Writer:
     def _report_failures(self) -> None:
         now = time.monotonic()
         for sink in self.sinks:
-            state = (sink.failures, sink.lost)
-            if state != sink._reported and now - sink._reported_at >= _REPORT_INTERVAL:
-                sink._reported, sink._reported_at = state, now
-                _guard.emit("audit", "audit.sink", "sink_failed", None, sink.name, None, {
-                    "failures": sink.failures, "lost": sink.lost,
-                    "backlog": len(sink._backlog), "error": sink.last_error})
+            report = sink._failure_report(now, _REPORT_INTERVAL)
+            if report is not None:
+                _guard.emit("audit", "audit.sink", "sink_failed", None, sink.name, None,
+                            report)
 
     def after_fork_child(self) -> None:
         self.lock = threading.Lock()
