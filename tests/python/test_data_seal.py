@@ -607,6 +607,60 @@ def test_the_c_check_runs_once_per_statement_the_scoped_api_sends(
     store.dispose()
 
 
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_each_transactions_seal_goes_out_in_the_message_that_begins_it(
+        pg_cluster: postgres.Cluster, mode: str) -> None:
+    """No extra round trip for the scope: the server's statement log shows each scoped
+    transaction opened by one simple query, BEGIN then SET LOCAL of the seal, and no
+    separate set_config() call, for sync and async (psycopg 3) sessions alike."""
+    import asyncio
+    import re
+
+    from sqlalchemy import select
+    from test_data import Models, _seed
+    db = postgres.new_database(pg_cluster)
+    store = Storage(pg_cluster.url("sg_app", db), admin_url=pg_cluster.url("sg_owner", db))
+    m = Models(store)
+    store.create_all()
+    _seed(m)
+    with pg_cluster.admin() as conn:  # type: ignore[attr-defined]
+        conn.execute(f"ALTER DATABASE {db} SET log_statement = 'all'")
+    store.dispose()                     # new connections, which log every statement
+    log = Path(pg_cluster.socket_dir) / "log"
+    start = log.stat().st_size
+    if mode == "sync":
+        with sg.request(user="u-1", org="o-1"):
+            for _ in range(3):
+                with store.session("acme") as s:
+                    assert sorted(i.amount for i in s.scalars(select(m.Invoice))) == [10, 20]
+        store.dispose()
+    else:
+        async def run() -> None:
+            with sg.request(user="u-1", org="o-1"):
+                for _ in range(3):
+                    async with store.async_session("acme") as s:
+                        rows = (await s.scalars(select(m.Invoice))).all()
+                        assert sorted(i.amount for i in rows) == [10, 20]
+            await store.dispose_async()
+        asyncio.run(run())
+    text = log.read_bytes()[start:].decode("utf-8", "replace")
+    begins = re.findall(r"statement: BEGIN; SET LOCAL sdk_guard\.seal = 'v1/[^']*'", text)
+    assert len(begins) == 3, [ln for ln in text.splitlines() if "SET LOCAL" in ln]
+    assert "set_config" not in text
+    # Every statement on the extension's table ran in a transaction that message began
+    # (the plain BEGINs in the log are SQLAlchemy's and the pid check's, at connect).
+    opened, reads = None, 0
+    for entry in re.split(r"\n(?=\S+ \S+ UTC \[\d+\] )", text):
+        body = entry.partition("LOG:  ")[2]
+        if body.startswith("statement: BEGIN"):
+            opened = body
+        elif "acme__invoices" in body:
+            reads += 1
+            assert opened is not None and opened.startswith(
+                "statement: BEGIN; SET LOCAL sdk_guard.seal"), entry
+    assert reads == 3
+
+
 @pytest.mark.parametrize("bad", ["v1/o'; DROP TABLE acme__invoices; --",
                                  "v1/o\\'; DROP TABLE acme__invoices; --"])
 def test_a_seal_with_a_quote_or_backslash_is_sent_as_one_quoted_literal(

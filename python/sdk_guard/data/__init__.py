@@ -814,15 +814,23 @@ def _set_db_scope(s: ScopedSession, transaction: Any, connection: sa.Connection)
     # this connection's server process; libpq knows its pid without a round trip.
     raw: Any = connection.connection.dbapi_connection
     store = s.sdk_guard_store
-    # psycopg 3 (sync): the PGconn, no ConnectionInfo object.  An async session's
-    # connection is SQLAlchemy's adapter, whose driver connection knows the pid; it
-    # takes the set_config path below, which the adapter runs on the event loop.
+    # psycopg 3 (sync): the PGconn, no ConnectionInfo object.
     pgconn = getattr(raw, "pgconn", None)
-    pid = (pgconn.backend_pid if pgconn is not None
-           else getattr(raw, "driver_connection", raw).info.backend_pid)
-    seal = _guard.seal(store._seal_label, pid, store._seal_ttl)
-    if pgconn is not None and _begin_with_scope(raw, pgconn, seal):
-        return
+    if pgconn is not None:
+        seal = _guard.seal(store._seal_label, pgconn.backend_pid, store._seal_ttl)
+        if _begin_with_scope(raw, pgconn, seal):
+            return
+    else:
+        # An async session's connection is SQLAlchemy's adapter over the driver's
+        # (psycopg 3's AsyncConnection); the session runs in a greenlet, so the
+        # one-message BEGIN goes out on the event loop through await_only().
+        driver = getattr(raw, "driver_connection", raw)
+        seal = _guard.seal(store._seal_label, driver.info.backend_pid, store._seal_ttl)
+        apg = getattr(driver, "pgconn", None)
+        if apg is not None and _is_psycopg_async(driver):
+            from sqlalchemy.util import await_only
+            if await_only(_begin_with_scope_async(driver, apg, seal)):
+                return
     cur = raw.cursor()
     try:
         cur.execute(_SET_SCOPE_SQL, (seal,))
@@ -859,12 +867,33 @@ def _begin_with_scope(dbapi: Any, pgconn: Any, seal: str) -> bool:
     no bound parameters, so the value goes as a quoted literal.  False, with nothing
     sent, when DBAPI is not an idle psycopg 3 connection outside autocommit; the
     caller then runs ``set_config`` with a bound parameter."""
+    query = _scope_query(dbapi, pgconn, seal)
+    if query is None:
+        return False
+    _check_scope_result(dbapi, pgconn.exec_(query))
+    return True
+
+
+async def _begin_with_scope_async(dbapi: Any, pgconn: Any, seal: str) -> bool:
+    """_begin_with_scope for psycopg's AsyncConnection: the same message, sent and
+    read with psycopg's non-blocking generators on the running event loop."""
+    query = _scope_query(dbapi, pgconn, seal)
+    if query is None:
+        return False
+    from psycopg import generators, waiting
+    pgconn.send_query(query)
+    for res in await waiting.wait_async(generators.execute(pgconn), pgconn.socket):
+        _check_scope_result(dbapi, res)
+    return True
+
+
+def _scope_query(dbapi: Any, pgconn: Any, seal: str) -> bytes | None:
     start = getattr(dbapi, "_get_tx_start_command", None)
     if start is None or dbapi.autocommit:
-        return False
+        return None
     pq = _psycopg_pq()
     if pgconn.transaction_status != pq.TransactionStatus.IDLE:
-        return False
+        return None
     # A seal is request identifiers (sdk_guard.context's alphabet), hex, digits and
     # '/' (checked in C): ASCII, with no quote or backslash, so quoting it needs no
     # escaping under either standard_conforming_strings, and every client encoding
@@ -872,11 +901,19 @@ def _begin_with_scope(dbapi: Any, pgconn: Any, seal: str) -> bool:
     data = seal.encode("ascii")
     literal = (b"'" + data + b"'" if b"'" not in data and b"\\" not in data
                else pq.Escaping(pgconn).escape_literal(data))
-    res = pgconn.exec_(start() + _SET_LOCAL_SEAL + literal)
-    if res.status != pq.ExecStatus.COMMAND_OK:
+    query: bytes = start() + _SET_LOCAL_SEAL + literal
+    return query
+
+
+def _check_scope_result(dbapi: Any, res: Any) -> None:
+    if res.status != _psycopg_pq().ExecStatus.COMMAND_OK:
         msg = (res.error_message or b"").decode(dbapi.info.encoding, "replace").strip()
         raise GuardError(f"PostgreSQL storage: setting the request's scope failed: {msg}")
-    return True
+
+
+def _is_psycopg_async(driver: Any) -> bool:
+    from psycopg import AsyncConnection
+    return isinstance(driver, AsyncConnection)
 
 
 def _psycopg_pq() -> Any:
