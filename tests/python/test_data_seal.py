@@ -661,6 +661,55 @@ def test_each_transactions_seal_goes_out_in_the_message_that_begins_it(
     assert reads == 3
 
 
+def test_a_task_cancelled_while_its_scope_is_sent_leaves_the_pooled_connection_usable(
+        pg_cluster: postgres.Cluster) -> None:
+    """An async session's BEGIN + seal message is awaited like psycopg's own queries:
+    cancelling the task while the server has not answered cancels the statement and
+    reads what is left, so the next request on that pooled connection works (and sees
+    its own org's rows) instead of failing with "another command is already in
+    progress".  The server process is stopped (SIGSTOP) so that the cancellation
+    lands exactly while that message is in flight."""
+    import asyncio
+    import os
+    import signal
+
+    from sqlalchemy import select
+    from test_data import Models, _seed
+    pytest.importorskip("greenlet", reason="async sessions need greenlet")
+    db = postgres.new_database(pg_cluster)
+    store = Storage(pg_cluster.url("sg_app", db), admin_url=pg_cluster.url("sg_owner", db))
+    m = Models(store)
+    store.create_all()
+    _seed(m)
+
+    async def rows(org: str) -> list[tuple[str, int]]:
+        with sg.request(user=f"u-{org}", org=org):
+            async with store.async_session("acme") as s:
+                got = (await s.scalars(select(m.Invoice))).all()
+                return sorted((i.org_id, i.amount) for i in got)
+
+    async def main() -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+        with sg.request(user="u-1", org="o-1"):
+            async with store.async_session("acme") as s:
+                conn = await s.connection()
+                raw = await conn.get_raw_connection()
+                pid = raw.driver_connection.info.backend_pid
+        loop = asyncio.get_running_loop()
+        os.kill(pid, signal.SIGSTOP)
+        loop.call_later(0.5, os.kill, pid, signal.SIGCONT)
+        try:
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(rows("o-1"), timeout=0.1)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        after = await rows("o-2"), await rows("o-1")
+        await store.dispose_async()
+        return after
+
+    assert asyncio.run(main()) == ([("o-2", 30), ("o-2", 40)], [("o-1", 10), ("o-1", 20)])
+    store.dispose()
+
+
 @pytest.mark.parametrize("bad", ["v1/o'; DROP TABLE acme__invoices; --",
                                  "v1/o\\'; DROP TABLE acme__invoices; --"])
 def test_a_seal_with_a_quote_or_backslash_is_sent_as_one_quoted_literal(

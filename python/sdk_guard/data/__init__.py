@@ -876,13 +876,16 @@ def _begin_with_scope(dbapi: Any, pgconn: Any, seal: str) -> bool:
 
 async def _begin_with_scope_async(dbapi: Any, pgconn: Any, seal: str) -> bool:
     """_begin_with_scope for psycopg's AsyncConnection: the same message, sent and
-    read with psycopg's non-blocking generators on the running event loop."""
+    read with psycopg's non-blocking generators on the running event loop.  Through
+    the connection's own wait(), as psycopg's queries are: a task cancelled while it
+    waits cancels the statement on the server and reads its results, so the pooled
+    connection is not left with a command in progress."""
     query = _scope_query(dbapi, pgconn, seal)
     if query is None:
         return False
-    from psycopg import generators, waiting
+    from psycopg import generators
     pgconn.send_query(query)
-    for res in await waiting.wait_async(generators.execute(pgconn), pgconn.socket):
+    for res in await dbapi.wait(generators.execute(pgconn)):
         _check_scope_result(dbapi, res)
     return True
 
