@@ -23,12 +23,6 @@ from .._learn_mode import ENV as LEARN_ENV
 from ._common import Subparsers, add_command, add_var_option, after_dashes, fail, parse_vars
 
 
-def _raw(path: str) -> dict[str, Any]:
-    from ..policy import read_document
-    raw: dict[str, Any] = read_document(path)
-    return raw
-
-
 def _record_run(args: argparse.Namespace, trail: Path) -> int:
     command = after_dashes(args.command)
     env = dict(os.environ)
@@ -49,13 +43,13 @@ def _record_run(args: argparse.Namespace, trail: Path) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from ..errors import PolicyError
-    from ..policy import Policy
+    from ..policy import Policy, read_document
 
     if bool(args.from_trail) == bool(args.command):
         return fail("learn: give a command after -- or --from-trail FILE (one of them)", 2)
     try:
         variables = parse_vars(args.var)
-        raw = _raw(args.policy)
+        raw: dict[str, Any] = read_document(args.policy)
         Policy.from_file(args.policy, variables=variables or None)   # fail early
     except (PolicyError, ValueError, OSError) as exc:
         return fail(f"learn: {args.policy}: {exc}", 2)
