@@ -419,15 +419,21 @@ def test_a_deleted_seal_key_is_refused_from_the_next_transaction(
     store.dispose()
 
 
-def _native_store(cluster: postgres.Cluster) -> tuple[Storage, str]:
+def _seeded_store(cluster: postgres.Cluster, **kw: Any) -> tuple[Storage, Any, str]:
+    """A Storage on a fresh database with test_data's models and seed rows: the
+    storage, the models and the database's name."""
     from test_data import Models, _seed
-    postgres.require_seal_extension(cluster)
     db = postgres.new_database(cluster)
-    store = Storage(cluster.url("sg_app", db), admin_url=cluster.url("sg_owner", db),
-                    seal_check="native")
+    store = Storage(cluster.url("sg_app", db), admin_url=cluster.url("sg_owner", db), **kw)
     m = Models(store)
     store.create_all()
     _seed(m)
+    return store, m, db
+
+
+def _native_store(cluster: postgres.Cluster) -> tuple[Storage, str]:
+    postgres.require_seal_extension(cluster)
+    store, _m, db = _seeded_store(cluster, seal_check="native")
     return store, db
 
 
@@ -617,12 +623,7 @@ def test_each_transactions_seal_goes_out_in_the_message_that_begins_it(
     import re
 
     from sqlalchemy import select
-    from test_data import Models, _seed
-    db = postgres.new_database(pg_cluster)
-    store = Storage(pg_cluster.url("sg_app", db), admin_url=pg_cluster.url("sg_owner", db))
-    m = Models(store)
-    store.create_all()
-    _seed(m)
+    store, m, db = _seeded_store(pg_cluster)
     with pg_cluster.admin() as conn:  # type: ignore[attr-defined]
         conn.execute(f"ALTER DATABASE {db} SET log_statement = 'all'")
     store.dispose()                     # new connections, which log every statement
@@ -674,13 +675,8 @@ def test_a_task_cancelled_while_its_scope_is_sent_leaves_the_pooled_connection_u
     import signal
 
     from sqlalchemy import select
-    from test_data import Models, _seed
     pytest.importorskip("greenlet", reason="async sessions need greenlet")
-    db = postgres.new_database(pg_cluster)
-    store = Storage(pg_cluster.url("sg_app", db), admin_url=pg_cluster.url("sg_owner", db))
-    m = Models(store)
-    store.create_all()
-    _seed(m)
+    store, m, _db = _seeded_store(pg_cluster)
 
     async def rows(org: str) -> list[tuple[str, int]]:
         with sg.request(user=f"u-{org}", org=org):
@@ -719,14 +715,9 @@ def test_a_seal_with_a_quote_or_backslash_is_sent_as_one_quoted_literal(
     escapes it: the statement runs, sees no row (the seal does not verify) and the
     text after the quote is never SQL."""
     from sqlalchemy import select
-    from test_data import Models, _seed
 
     from sdk_guard import _guard
-    db = postgres.new_database(pg_cluster)
-    store = Storage(pg_cluster.url("sg_app", db), admin_url=pg_cluster.url("sg_owner", db))
-    m = Models(store)
-    store.create_all()
-    _seed(m)
+    store, m, _db = _seeded_store(pg_cluster)
     monkeypatch.setattr(_guard, "seal", lambda *a: bad)
     with sg.request(user="u-1", org="o-1"), store.session("acme") as s:
         assert s.scalars(select(m.Invoice)).all() == []
